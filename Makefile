@@ -1,0 +1,27 @@
+# Two commands for a fresh clone:  `make demo`  (the main job)  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test bench lint clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## make demo: the main job, offline, on the embedded MNIST sample (mnist10k).
+demo: $(VENV)/.installed
+	MPLBACKEND=Agg $(PY) -m sgnoise.data mnist10k
+
+## make test: everything the tests need, then pytest (exit code 5, "no tests", fails too).
+test: $(VENV)/.installed-dev
+	MPLBACKEND=Agg $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache
