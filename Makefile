@@ -23,5 +23,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	MPLBACKEND=Agg $(PY) -m pytest
 
+$(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+## make bench: the benchmark scripts in bench/ (PyTorch CPU as the peer; prints `name value target PASS|FAIL`).
+bench: $(VENV)/.installed-bench
+	for f in bench/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
+
 clean:
 	rm -rf $(VENV) .pytest_cache
