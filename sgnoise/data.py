@@ -1,0 +1,461 @@
+"""Data sets: MNIST, Fashion-MNIST and the embedded offline sample ``mnist10k``.
+
+``load(name)`` returns a :class:`Dataset` with images as float32 in [0, 1] of
+shape (n, 784) and labels as int64 in 0..9.
+
+Where the data come from, in order:
+
+``"mnist10k"``
+    The real MNIST test set (10,000 images) shipped inside the package
+    (``sgnoise/_data/mnist10k``), split deterministically and stratified by
+    class into 8,000 training and 2,000 test images. Always offline.
+``"mnist"``, ``"fashion_mnist"`` (60,000 / 10,000 images)
+    1. ``data_dir`` (or the environment variable ``SGNOISE_DATA``): the four
+       IDX files (``.gz`` or uncompressed) or a keras-style ``.npz`` with
+       ``x_train, y_train, x_test, y_test``;
+    2. keras's own cache: ``$KERAS_HOME`` or ``~/.keras``, ``datasets/mnist.npz``
+       and ``datasets/fashion-mnist/*.gz``;
+    3. Fashion-MNIST only: Debian's ``/usr/share/datasets/fashion-mnist/``
+       (``apt-get install dataset-fashion-mnist``);
+    4. a download (``download=True``) from the public URLs keras uses, into
+       keras's cache, verified by its hash before it is kept.
+
+Every file of a known source is verified: the SHA-256 of the decompressed IDX
+payload (which does not change when a distributor re-compresses the ``.gz``,
+as Debian does) where we know it, else the published MD5 of the original
+``.gz``; the keras ``mnist.npz`` by its SHA-256. A mismatch is an error that
+names the file; we never delete a user's file, and only re-download into our
+own cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("mnist10k", "mnist", "fashion_mnist")
+
+EMBEDDED_DIR = Path(__file__).parent / "_data" / "mnist10k"
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+BASE_URL = os.environ.get(
+    "SGNOISE_DATA_URL", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+)
+MNIST10K_TRAIN = 8000
+
+_IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+# Known hashes. "sha256" is of the decompressed IDX payload (robust to re-compression);
+# "md5" is of the original .gz as published (torchvision, Zalando); "npz" of keras's file.
+KNOWN_HASHES: dict[str, dict[str, dict[str, str]]] = {
+    "mnist": {
+        "train-images-idx3-ubyte": {"md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
+        "train-labels-idx1-ubyte": {"md5": "d53e105ee54ea40749a09fcc5bd9a1fb"},
+        "t10k-images-idx3-ubyte": {
+            "md5": "9fb629c4189551a2d022fa330f9573f3",
+            "sha256": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        },
+        "t10k-labels-idx1-ubyte": {
+            "md5": "ec29112dd5afa0611ce80d1b7f02629c",
+            "sha256": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        "mnist.npz": {"npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"},
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte": {
+            "md5": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "sha256": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        },
+        "train-labels-idx1-ubyte": {
+            "md5": "25c81989df183df01b3e8a0aad5dffbe",
+            "sha256": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        },
+        "t10k-images-idx3-ubyte": {
+            "md5": "bef4ecab320f06d8554ea6380940ec79",
+            "sha256": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        },
+        "t10k-labels-idx1-ubyte": {
+            "md5": "bb300cfdad3c16e7a12a480ee83cd310",
+            "sha256": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+    },
+}
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt or not what it claims to be."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test arrays of one data set.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    x_train, x_test : ndarray of float32, shape (n, 784)
+        Images scaled to [0, 1].
+    y_train, y_test : ndarray of int64, shape (n,)
+        Labels in 0..9.
+    source : str
+        Where the arrays were read from.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def display_name(self) -> str:
+        """``"MNIST"`` or ``"FashionMNIST"``: the prefix of output folders."""
+        return "FashionMNIST" if self.name == "fashion_mnist" else "MNIST"
+
+    def summary(self) -> str:
+        """A few lines describing the data: sizes, class counts, pixel range."""
+        counts = np.bincount(self.y_train, minlength=10)
+        return "\n".join(
+            [
+                f"dataset  {self.name} ({self.display_name})",
+                f"source   {self.source}",
+                f"train    {self.x_train.shape} {self.x_train.dtype}, test {self.x_test.shape}",
+                f"classes  train counts per digit 0..9: {counts.tolist()}",
+                f"pixels   [{self.x_train.min():.1f}, {self.x_train.max():.1f}]",
+            ]
+        )
+
+
+def _keras_datasets_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def _read_bytes(path: Path, gz: bool | None = None) -> bytes:
+    """The payload of ``path``, decompressed if it is a .gz (or ``gz``); DataError if corrupt."""
+    try:
+        if gz or (gz is None and path.suffix == ".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"{path}: cannot read ({err}). The file is truncated or corrupt: "
+            "delete it (or fetch it again) and retry."
+        ) from err
+
+
+def parse_idx(payload: bytes, path: Path | str = "<bytes>") -> np.ndarray:
+    """Parse an IDX file (LeCun's format) of unsigned bytes.
+
+    The header is two zero bytes, a type code (0x08 = ubyte), the number of
+    dimensions, then one big-endian uint32 per dimension.
+    """
+    if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] != 0x08:
+        raise DataError(
+            f"{path}: not an IDX file of unsigned bytes (magic number "
+            f"{payload[:4].hex() or 'missing'}, expected 00000801 or 00000803)."
+        )
+    ndim = payload[3]
+    header = 4 + 4 * ndim
+    if len(payload) < header:
+        raise DataError(f"{path}: IDX header is truncated.")
+    shape = tuple(int(d) for d in np.frombuffer(payload, ">u4", ndim, 4))
+    expected = int(np.prod(shape)) + header
+    if len(payload) != expected:
+        raise DataError(
+            f"{path}: IDX header promises shape {shape} ({expected} bytes) but the file has "
+            f"{len(payload)} bytes: it is truncated or corrupt."
+        )
+    return np.frombuffer(payload, np.uint8, offset=header).reshape(shape)
+
+
+def _check_hash(path: Path, payload: bytes, known: dict[str, str] | None) -> None:
+    """Verify ``path`` against the known hashes (payload SHA-256, else .gz MD5)."""
+    if not known:
+        return
+    if "sha256" in known:
+        got, want, kind = hashlib.sha256(payload).hexdigest(), known["sha256"], "SHA-256 of payload"
+    elif "md5" in known and path.suffix == ".gz":
+        got, want, kind = hashlib.md5(path.read_bytes()).hexdigest(), known["md5"], "MD5 of .gz"
+    else:
+        return
+    if got != want:
+        raise DataError(
+            f"{path}: {kind} is {got}, expected {want}. The file is corrupt or not the "
+            "published one: replace it with a fresh copy (we do not delete your files)."
+        )
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_npz(folder: Path, name: str) -> Path | None:
+    """``<name>.npz`` (keras's spelling: ``mnist.npz``), or the folder's only ``.npz``."""
+    named = folder / f"{name}.npz"
+    if named.is_file():
+        return named
+    npzs = sorted(folder.glob("*.npz"))
+    return npzs[0] if len(npzs) == 1 else None
+
+
+def _load_idx_folder(folder: Path, hashes: dict[str, dict[str, str]] | None) -> dict:
+    arrays = {}
+    for key, stem in _IDX_NAMES.items():
+        path = _find_idx(folder, stem)
+        if path is None:
+            raise DataError(f"{folder}: missing {stem}.gz (all four IDX files are needed).")
+        payload = _read_bytes(path)
+        _check_hash(path, payload, (hashes or {}).get(stem))
+        arrays[key] = parse_idx(payload, path)
+    return arrays
+
+
+def _load_npz(path: Path, expected_sha256: str | None) -> dict:
+    if expected_sha256 is not None:
+        got = _file_hash(path)
+        if got != expected_sha256:
+            raise DataError(
+                f"{path}: SHA-256 is {got}, expected {expected_sha256}. The file is corrupt "
+                "or not keras's mnist.npz: replace it with a fresh copy."
+            )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in _IDX_NAMES}
+    except KeyError as err:
+        raise DataError(
+            f"{path}: a keras-style .npz needs arrays x_train, y_train, x_test, y_test; "
+            f"missing {err}."
+        ) from err
+    except (OSError, ValueError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: cannot read the .npz ({err}); it is corrupt.") from err
+
+
+def _to_dataset(name: str, arrays: dict, source: str) -> Dataset:
+    """Check shapes and counts, scale images to float32 [0, 1]."""
+    out = {}
+    for split in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DataError(f"{source}: {split} images have shape {x.shape}, expected (n, 28, 28).")
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(
+                f"{source}: {len(x)} {split} images but {y.shape[0] if y.ndim else 0} labels; "
+                "the image and label files do not belong together."
+            )
+        if y.size and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"{source}: {split} labels outside 0..9.")
+        out[f"x_{split}"] = (x.reshape(len(x), 784).astype(np.float32)) / np.float32(255.0)
+        out[f"y_{split}"] = y.astype(np.int64)
+    return Dataset(name=name, source=source, **out)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist10k() -> Dataset:
+    sums = dict(
+        line.split()[::-1] for line in (EMBEDDED_DIR / "SHA256SUMS").read_text().splitlines()
+    )
+    arrays = {}
+    for key in ("x_test", "y_test"):
+        path = EMBEDDED_DIR / f"{_IDX_NAMES[key]}.gz"
+        if not path.is_file():
+            raise DataError(f"{path}: the embedded MNIST sample is missing; reinstall sgnoise.")
+        got = _file_hash(path)
+        if got != sums[path.name]:
+            raise DataError(
+                f"{path}: SHA-256 is {got}, expected {sums[path.name]} (SHA256SUMS). The "
+                "embedded file is corrupt: restore it with `git checkout -- {path}`."
+            )
+        arrays[key] = parse_idx(_read_bytes(path), path)
+    x, y = arrays["x_test"], arrays["y_test"]
+    # Stratified, deterministic split: within each class, a fixed-seed permutation,
+    # the first 80% to train. Train/test indices are then sorted back to file order.
+    rng = np.random.default_rng(20190609)
+    train_idx = []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        train_idx.append(idx[: round(len(idx) * MNIST10K_TRAIN / len(y))])
+    train = np.zeros(len(y), bool)
+    train[np.concatenate(train_idx)] = True
+    split = {"x_train": x[train], "y_train": y[train], "x_test": x[~train], "y_test": y[~train]}
+    data = _to_dataset("mnist10k", split, f"embedded MNIST test set ({EMBEDDED_DIR})")
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        array.setflags(write=False)  # cached and shared: copy before changing
+    return data
+
+
+def _download(url: str, dest: Path, check) -> None:
+    """Download ``url`` to ``dest`` via a temporary file; keep it only if ``check`` passes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
+            shutil.copyfileobj(r, f)
+        check(Path(tmp))
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(
+            f"download of {url} failed ({err}). Check the network, or put the files in a "
+            "folder and pass --data-dir / SGNOISE_DATA."
+        ) from err
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _download_dataset(name: str, base_url: str, hashes: dict) -> tuple[dict, str]:
+    cache = _keras_datasets_dir()
+    if name == "mnist":
+        dest, url = cache / "mnist.npz", base_url + "mnist.npz"
+        want = hashes.get("mnist.npz", {}).get("npz")
+        _download(url, dest, lambda p: _load_npz(p, want))
+        return _load_npz(dest, want), f"{dest} (downloaded from {url})"
+    folder = cache / "fashion-mnist"
+    for stem in _IDX_NAMES.values():
+        url = f"{base_url}fashion-mnist/{stem}.gz"
+
+        def check(part: Path, stem: str = stem) -> None:
+            payload = _read_bytes(part, gz=True)
+            _check_hash(part, payload, {"sha256": hashes[stem]["sha256"]})
+
+        _download(url, folder / f"{stem}.gz", check)
+    return _load_idx_folder(folder, hashes), f"{folder} (downloaded from {base_url})"
+
+
+def load(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    use_keras: bool = False,
+    verify: bool = True,
+    base_url: str | None = None,
+) -> Dataset:
+    """Load a data set as float32 images in [0, 1] and int64 labels.
+
+    Parameters
+    ----------
+    name : {"mnist10k", "mnist", "fashion_mnist"}
+        ``"mnist10k"`` is the embedded offline sample (8,000 train / 2,000 test
+        images from the real MNIST test set); the others are the full sets.
+    data_dir : path, optional
+        A folder with the four IDX files (``.gz`` or not) or a keras-style
+        ``.npz``. Defaults to the environment variable ``SGNOISE_DATA``.
+    download : bool
+        Download into keras's cache if the data are found nowhere else.
+    use_keras : bool
+        Call ``keras.datasets.<name>.load_data()`` instead (keras must import).
+    verify : bool
+        Check files against the published hashes. Turn off only for your own
+        files that are not the published ones (e.g. a subset).
+    base_url : str, optional
+        Where to download from (default: keras's URLs, or ``SGNOISE_DATA_URL``).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Unknown name, missing, truncated or corrupt file, hash mismatch, failed
+        download; the message names the file and the fix.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}.")
+    if name == "mnist10k":
+        return _mnist10k()
+    hashes = KNOWN_HASHES[name] if verify else {}
+    if use_keras:
+        return _load_with_keras(name)
+    data_dir = data_dir if data_dir is not None else os.environ.get("SGNOISE_DATA")
+    keras_dir = _keras_datasets_dir()
+    places: list[Path] = []
+    if data_dir:
+        places.append(Path(data_dir))
+    if name == "mnist":
+        places.append(keras_dir)
+    else:
+        places += [keras_dir / "fashion-mnist", DEBIAN_FASHION_DIR]
+    for folder in places:
+        if not folder.is_dir():
+            continue
+        if _find_idx(folder, _IDX_NAMES["x_train"]) is not None:
+            return _to_dataset(name, _load_idx_folder(folder, hashes), str(folder))
+        npz = _find_npz(folder, name)
+        if npz is not None:
+            want = hashes.get(npz.name, {}).get("npz")
+            return _to_dataset(name, _load_npz(npz, want), str(npz))
+    if download:
+        arrays, source = _download_dataset(name, base_url or BASE_URL, KNOWN_HASHES[name])
+        return _to_dataset(name, arrays, source)
+    how = (
+        "install Debian's package (`apt-get install dataset-fashion-mnist`), "
+        if name == "fashion_mnist"
+        else ""
+    )
+    raise DataError(
+        f"{name}: no data found; looked in {', '.join(str(p) for p in places)}. To get it: "
+        f"{how}put the four IDX .gz files or a keras .npz in a folder and pass "
+        "--data-dir / set SGNOISE_DATA, or allow the download (download=True). "
+        "Offline, the embedded sample 'mnist10k' always works."
+    )
+
+
+def _load_with_keras(name: str) -> Dataset:
+    try:
+        import keras  # noqa: PLC0415  (optional dependency)
+    except Exception as err:  # keras 3 raises more than ImportError without a backend
+        raise DataError(
+            f"use_keras=True but keras cannot be imported ({err}); drop the option: sgnoise "
+            "reads keras's cache files itself."
+        ) from err
+    (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
+    arrays = {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
+    return _to_dataset(name, arrays, f"keras.datasets.{name}.load_data()")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sgnoise.data [name] [--data-dir D]``: print a data summary."""
+    parser = argparse.ArgumentParser(description="Load a data set and print a summary.")
+    parser.add_argument("name", nargs="?", default="mnist10k", choices=DATASETS)
+    parser.add_argument("--data-dir", default=None, help="folder with IDX .gz files or a .npz")
+    parser.add_argument("--no-download", action="store_true", help="never download")
+    args = parser.parse_args(argv)
+    try:
+        print(load(args.name, args.data_dir, download=not args.no_download).summary())
+    except DataError as err:
+        parser.exit(2, f"error: {err}\n")
+
+
+if __name__ == "__main__":
+    main()
