@@ -293,7 +293,7 @@ def _mnist10k() -> Dataset:
         if got != sums[path.name]:
             raise DataError(
                 f"{path}: SHA-256 is {got}, expected {sums[path.name]} (SHA256SUMS). The "
-                "embedded file is corrupt: restore it with `git checkout -- {path}`."
+                f"embedded file is corrupt: restore it (git checkout -- {path}) or reinstall."
             )
         arrays[key] = parse_idx(_read_bytes(path), path)
     x, y = arrays["x_test"], arrays["y_test"]

@@ -1,0 +1,264 @@
+"""sgnoise.data: the embedded sample, IDX parsing, every source, and every bad input."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import struct
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sgnoise import data
+from sgnoise.data import DataError, load
+
+# Real per-digit counts of the MNIST test set (LeCun & Cortes), from its documentation.
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    code = 0x0803 if array.ndim == 3 else 0x0801
+    header = struct.pack(">I", code) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_folder(folder: Path, n_train=30, n_test=10, seed=0, gz=True) -> dict:
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)),
+        "y_train": rng.integers(0, 10, n_train),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)),
+        "y_test": rng.integers(0, 10, n_test),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, stem in data._IDX_NAMES.items():
+        payload = idx_bytes(arrays[key])
+        if gz:
+            with gzip.open(folder / f"{stem}.gz", "wb") as f:
+                f.write(payload)
+        else:
+            (folder / stem).write_bytes(payload)
+    return arrays
+
+
+@pytest.fixture
+def no_keras_home(tmp_path, monkeypatch):
+    """Point keras's cache at an empty folder and forget any SGNOISE_DATA."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv("SGNOISE_DATA", raising=False)
+    return tmp_path / "keras_home" / "datasets"
+
+
+def test_mnist10k_is_the_real_mnist_test_set_split_8000_2000():
+    d = load("mnist10k")
+    assert d.x_train.shape == (8000, 784) and d.x_test.shape == (2000, 784)
+    assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
+    counts = np.bincount(np.concatenate([d.y_train, d.y_test]), minlength=10)
+    assert counts.tolist() == MNIST_TEST_COUNTS
+    assert d.x_train.min() == 0.0 and d.x_train.max() == 1.0
+    assert d.display_name == "MNIST"
+
+
+def test_mnist10k_split_is_stratified_deterministic_and_disjoint():
+    d = load("mnist10k")
+    share = np.bincount(d.y_train, minlength=10) / np.array(MNIST_TEST_COUNTS)
+    assert np.all(np.abs(share - 0.8) < 0.005)
+    data._mnist10k.cache_clear()
+    again = load("mnist10k")
+    assert np.array_equal(d.x_train, again.x_train) and np.array_equal(d.y_test, again.y_test)
+    train_rows = {row.tobytes() for row in d.x_train}
+    assert sum(row.tobytes() in train_rows for row in d.x_test) <= 5  # MNIST has a few duplicates
+
+
+def test_parse_idx_round_trips_images_and_labels():
+    arr = np.random.default_rng(1).integers(0, 256, (7, 28, 28)).astype(np.uint8)
+    assert np.array_equal(data.parse_idx(idx_bytes(arr)), arr)
+    labels = np.arange(10, dtype=np.uint8)
+    assert np.array_equal(data.parse_idx(idx_bytes(labels)), labels)
+
+
+def test_user_folder_of_idx_files_gz_or_plain(tmp_path, no_keras_home):
+    for gz in (True, False):
+        folder = tmp_path / f"idx_{gz}"
+        arrays = write_idx_folder(folder, gz=gz)
+        d = load("mnist", folder, download=False, verify=False)
+        assert d.x_train.shape == (30, 784) and d.source == str(folder)
+        assert np.allclose(d.x_train * 255, arrays["x_train"].reshape(30, 784))
+        assert np.array_equal(d.y_test, arrays["y_test"])
+
+
+def test_sgnoise_data_env_var_is_the_default_folder(tmp_path, no_keras_home, monkeypatch):
+    write_idx_folder(tmp_path / "env")
+    monkeypatch.setenv("SGNOISE_DATA", str(tmp_path / "env"))
+    assert load("fashion_mnist", download=False, verify=False).source == str(tmp_path / "env")
+
+
+def test_keras_cache_npz_is_read_without_keras(tmp_path, no_keras_home):
+    arrays = write_idx_folder(tmp_path / "unused")
+    no_keras_home.mkdir(parents=True)
+    np.savez(no_keras_home / "mnist.npz", **{k: v.astype(np.uint8) for k, v in arrays.items()})
+    d = load("mnist", download=False, verify=False)
+    assert d.source == str(no_keras_home / "mnist.npz") and d.x_test.shape == (10, 784)
+    with pytest.raises(DataError, match="SHA-256 is .* expected 731c5ac6"):
+        load("mnist", download=False)  # verified by keras's published hash
+
+
+def test_debian_fashion_mnist_gives_60000_and_10000(no_keras_home):
+    if not data.DEBIAN_FASHION_DIR.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install it)")
+    d = load("fashion_mnist", download=False)
+    assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
+    assert np.bincount(d.y_train).tolist() == [6000] * 10
+    assert d.display_name == "FashionMNIST"
+
+
+class _Server:
+    """A static HTTP server on 127.0.0.1 serving a folder, in a thread."""
+
+    def __init__(self, root: Path):
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+            *a, directory=str(root), **k
+        )
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = _Server(tmp_path / "www")
+    (tmp_path / "www").mkdir()
+    yield srv, tmp_path / "www"
+    srv.close()
+
+
+def test_download_verifies_hash_and_keeps_only_good_files(server, no_keras_home, monkeypatch):
+    srv, www = server
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", www / "no-debian-here")
+    arrays = write_idx_folder(www / "fashion-mnist")
+    known = {
+        stem: {"sha256": hashlib.sha256(idx_bytes(arrays[key])).hexdigest()}
+        for key, stem in data._IDX_NAMES.items()
+    }
+    monkeypatch.setitem(data.KNOWN_HASHES, "fashion_mnist", known)
+    d = load("fashion_mnist", base_url=srv.url)
+    assert d.x_train.shape == (30, 784)
+    assert (no_keras_home / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()
+    # now serve a corrupt (different) file: the hash check rejects it, nothing is kept
+    for f in (no_keras_home / "fashion-mnist").iterdir():
+        f.unlink()
+    write_idx_folder(www / "fashion-mnist", seed=99)
+    with pytest.raises(DataError, match="SHA-256 of payload is .* expected"):
+        load("fashion_mnist", base_url=srv.url)
+    assert list((no_keras_home / "fashion-mnist").glob("*.gz")) == []
+
+
+def test_download_of_mnist_npz_checks_its_sha256(server, no_keras_home, monkeypatch):
+    srv, www = server
+    arrays = write_idx_folder(www / "unused")
+    np.savez(www / "mnist.npz", **{k: v.astype(np.uint8) for k, v in arrays.items()})
+    good = hashlib.sha256((www / "mnist.npz").read_bytes()).hexdigest()
+    with pytest.raises(DataError, match="mnist.npz.*SHA-256 is"):
+        load("mnist", base_url=srv.url)  # the real keras hash does not match our test file
+    assert not (no_keras_home / "mnist.npz").exists()
+    monkeypatch.setitem(data.KNOWN_HASHES, "mnist", {"mnist.npz": {"npz": good}})
+    assert load("mnist", base_url=srv.url).y_train.shape == (30,)
+
+
+def test_download_network_failure_names_the_url(no_keras_home):
+    with pytest.raises(DataError, match=r"download of http://127.0.0.1:9/mnist.npz failed"):
+        load("mnist", base_url="http://127.0.0.1:9/")
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(DataError, match="unknown dataset 'cifar'.*mnist10k, mnist, fashion_mnist"):
+        load("cifar")
+
+
+def test_missing_data_offline_says_where_it_looked_and_how_to_get_it(
+    tmp_path, no_keras_home, monkeypatch
+):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-here")
+    with pytest.raises(DataError, match="looked in .*dataset-fashion-mnist.*SGNOISE_DATA"):
+        load("fashion_mnist", tmp_path / "empty", download=False)
+
+
+def test_truncated_gz_is_reported_with_the_file(tmp_path, no_keras_home):
+    folder = tmp_path / "trunc"
+    write_idx_folder(folder)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: cannot read.*truncated"):
+        load("mnist", folder, download=False, verify=False)
+
+
+def test_wrong_magic_number_is_reported(tmp_path, no_keras_home):
+    folder = tmp_path / "magic"
+    write_idx_folder(folder, gz=False)
+    (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x09\x01" + b"\x00" * 8)
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte: not an IDX file"):
+        load("mnist", folder, download=False, verify=False)
+
+
+def test_idx_shorter_than_its_header_promises_is_reported():
+    payload = idx_bytes(np.zeros((5, 28, 28)))[:-10]
+    with pytest.raises(DataError, match="promises shape \\(5, 28, 28\\).*truncated"):
+        data.parse_idx(payload, "x.idx")
+
+
+def test_image_label_count_mismatch_is_reported(tmp_path, no_keras_home):
+    folder = tmp_path / "mismatch"
+    write_idx_folder(folder)
+    with gzip.open(folder / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(idx_bytes(np.zeros(29)))
+    with pytest.raises(DataError, match="30 train images but 29 labels"):
+        load("mnist", folder, download=False, verify=False)
+
+
+def test_hash_mismatch_in_users_folder_names_file_and_keeps_it(tmp_path, no_keras_home):
+    folder = tmp_path / "mine"
+    write_idx_folder(folder)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*expected c59f468a.*replace"):
+        load("fashion_mnist", folder, download=False)
+    assert (folder / "train-images-idx3-ubyte.gz").is_file()
+
+
+def test_corrupt_embedded_file_is_detected(tmp_path, monkeypatch):
+    fake = tmp_path / "mnist10k"
+    fake.mkdir()
+    for f in data.EMBEDDED_DIR.iterdir():
+        (fake / f.name).write_bytes(f.read_bytes())
+    path = fake / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[2000] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    monkeypatch.setattr(data, "EMBEDDED_DIR", fake)
+    data._mnist10k.cache_clear()
+    try:
+        with pytest.raises(DataError, match=r"labels-idx1-ubyte.gz: SHA-256 .*\(SHA256SUMS\)"):
+            load("mnist10k")
+    finally:
+        monkeypatch.undo()
+        data._mnist10k.cache_clear()
+
+
+def test_use_keras_without_keras_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_keras(name, *args, **kwargs):
+        if name == "keras":
+            raise ImportError("No module named 'keras'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_keras)
+    with pytest.raises(DataError, match="keras cannot be imported.*drop the option"):
+        load("mnist", use_keras=True)
