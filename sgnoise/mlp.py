@@ -1,0 +1,264 @@
+"""A fully connected network with softmax cross-entropy, derived by hand in numpy.
+
+Notation (row-vector convention, one example per row; layer l = 1..L):
+
+    h_0 = x,   z_l = h_{l-1} W_l + b_l,   h_l = phi(z_l)  (l < L),   z_L = logits
+    loss = (1/n) sum_i [ logsumexp(z_L,i) - z_L,i,y_i ]
+
+Backward pass (delta_l = d loss / d z_l):
+
+    delta_L = (softmax(z_L) - onehot(y)) / n
+    dW_l = h_{l-1}^T delta_l,   db_l = sum_i delta_l,i
+    delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
+
+with phi'(z) = 1[h > 0] (ReLU), h (1 - h) (sigmoid), 1 - h^2 (tanh), all read
+off h = phi(z) so that z need not be kept.
+
+Every array may carry leading "minibatch" axes: x of shape (B, b, d) gives the
+B minibatch gradients at once, with one batched matmul per layer
+(:func:`sgnoise.noise.gradient_noise` uses this). ``loss_and_grads`` is the
+B = 1 case.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+INITS = ("normal", "he", "glorot")
+
+
+def _activate(z: np.ndarray, activation: str) -> np.ndarray:
+    """phi(z), computed in place on z."""
+    if activation == "relu":
+        return np.maximum(z, 0, out=z)
+    if activation == "tanh":
+        return np.tanh(z, out=z)
+    # sigmoid: 1 / (1 + exp(-z)), stable for large |z| in float32 (exp overflow gives 0).
+    with np.errstate(over="ignore"):
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+    z += 1
+    return np.reciprocal(z, out=z)
+
+
+def _backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> None:
+    """delta *= phi'(z), expressed through h = phi(z); in place."""
+    if activation == "relu":
+        delta *= h > 0
+    elif activation == "sigmoid":
+        delta *= h * (1 - h)
+    else:
+        delta *= 1 - h * h
+
+
+class MLP:
+    """Fully connected network, softmax cross-entropy loss.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first, classes last (default 784-100-10, the
+        network of Simsekli et al. 2019).
+    activation : {"relu", "sigmoid", "tanh"}
+        Hidden-layer nonlinearity.
+    bias : bool
+        Add biases. Default False: the original study's networks had none.
+    init : {"normal", "he", "glorot"}
+        ``"normal"``: N(0, init_scale^2) (original study: 0.1); ``"he"``:
+        N(0, 2 / fan_in) (He et al. 2015); ``"glorot"``: N(0, 2 / (fan_in +
+        fan_out)) (Glorot & Bengio 2010). Biases start at zero.
+    init_scale : float
+        Standard deviation of the ``"normal"`` initialisation.
+    dtype : numpy float dtype
+        float32 (default, fast) or float64 (gradient checks).
+    seed : int
+        Seed of the initialisation.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        W1, [b1], W2, [b2], ... ; W_l has shape (fan_in, fan_out).
+    layer_names : list of str
+        ``["layer1", ..., "layerL"]``; layer l holds W_l and b_l.
+    """
+
+    def __init__(
+        self,
+        sizes=(784, 100, 10),
+        activation: str = "relu",
+        *,
+        bias: bool = False,
+        init: str = "normal",
+        init_scale: float = 0.1,
+        dtype=np.float32,
+        seed: int = 0,
+    ):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list >= 2 positive layer widths, got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.sizes, self.activation, self.bias = sizes, activation, bool(bias)
+        self.init, self.init_scale, self.seed = init, float(init_scale), seed
+        rng = np.random.default_rng(seed)
+        self.params: list[np.ndarray] = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            std = {
+                "normal": self.init_scale,
+                "he": np.sqrt(2.0 / fan_in),
+                "glorot": np.sqrt(2.0 / (fan_in + fan_out)),
+            }[init]
+            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
+            if self.bias:
+                self.params.append(np.zeros(fan_out, self.dtype))
+        self.layer_names = [f"layer{i + 1}" for i in range(len(sizes) - 1)]
+
+    # -- structure ---------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    def layer_params(self, layer: str) -> list[int]:
+        """Indices into :attr:`params` of one layer's arrays (W, then b)."""
+        if layer not in self.layer_names:
+            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
+        per = 2 if self.bias else 1
+        i = self.layer_names.index(layer) * per
+        return list(range(i, i + per))
+
+    def _weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        if self.bias:
+            return list(zip(self.params[::2], self.params[1::2], strict=True))
+        return [(w, None) for w in self.params]
+
+    def copy(self) -> MLP:
+        """A deep copy (same configuration, copied parameters)."""
+        new = object.__new__(MLP)
+        new.__dict__.update(self.__dict__)
+        new.params = [p.copy() for p in self.params]
+        return new
+
+    # -- validation ----------------------------------------------------------
+    def check_inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
+        """Raise ValueError unless x is (..., n, d_in) finite and y ints in [0, n_classes)."""
+        if x.ndim < 2 or x.shape[-1] != self.sizes[0]:
+            raise ValueError(f"x must have shape (n, {self.sizes[0]}), got {x.shape}")
+        bad = x.size - np.count_nonzero(np.isfinite(x))
+        if bad:
+            raise ValueError(f"x must be finite, got {bad} NaN/inf values")
+        if y is None:
+            return
+        if y.shape != x.shape[:-1]:
+            raise ValueError(f"y must have shape {x.shape[:-1]}, got {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+        if y.size and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(
+                f"y must be in [0, {self.n_classes}), got values in [{y.min()}, {y.max()}]"
+            )
+
+    # -- forward / backward ----------------------------------------------------
+    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L]."""
+        hs = [x]
+        layers = self._weights()
+        for i, (w, b) in enumerate(layers):
+            z = hs[-1] @ w
+            if b is not None:
+                z += b
+            if i < len(layers) - 1:
+                _activate(z, self.activation)
+            hs.append(z)
+        return hs
+
+    @staticmethod
+    def _log_softmax(z: np.ndarray) -> np.ndarray:
+        """log softmax along the last axis, stable (log-sum-exp), in place on z."""
+        z -= z.max(axis=-1, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        return z
+
+    def batched_loss_and_grads(
+        self, x: np.ndarray, y: np.ndarray, *, layers: list[int] | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Loss and gradients of every minibatch at once, without input checks.
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, b, d_in)
+            B minibatches of b examples.
+        y : ndarray of int, shape (B, b)
+        layers : list of int, optional
+            Layer indices (0-based) whose gradients are wanted; the others are
+            returned as None (and the backward pass stops at the first wanted).
+
+        Returns
+        -------
+        losses : ndarray, shape (B,)
+        grads : list aligned with :attr:`params`, each of shape (B, *param.shape)
+        """
+        n_layers = len(self.sizes) - 1
+        wanted = set(range(n_layers) if layers is None else layers)
+        hs = self._forward(x)
+        logp = self._log_softmax(hs.pop())
+        picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+        losses = -picked.mean(axis=-1)
+        delta = np.exp(logp, out=logp)  # softmax
+        at_y = y[..., None]
+        np.put_along_axis(delta, at_y, np.take_along_axis(delta, at_y, axis=-1) - 1, axis=-1)
+        delta /= x.shape[-2]
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+        per = 2 if self.bias else 1
+        for i in range(n_layers - 1, min(wanted) - 1, -1):
+            h = hs[i]
+            if i in wanted:
+                grads[per * i] = np.matmul(np.swapaxes(h, -1, -2), delta)
+                if self.bias:
+                    grads[per * i + 1] = delta.sum(axis=-2)
+            if i > min(wanted):
+                delta = delta @ self.params[per * i].T
+                _backprop_activation(delta, h, self.activation)
+        return losses, grads
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """Mean softmax cross-entropy on (x, y) and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, d_in)
+        y : ndarray of int, shape (n,)
+
+        Returns
+        -------
+        loss : float
+        grads : list of ndarray aligned with :attr:`params`
+        """
+        x, y = np.asarray(x), np.asarray(y)
+        self.check_inputs(x, y)
+        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
+        return float(losses), grads
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean softmax cross-entropy."""
+        x, y = np.asarray(x), np.asarray(y)
+        self.check_inputs(x, y)
+        logp = self._log_softmax(self._forward(x.astype(self.dtype, copy=False))[-1])
+        return float(-np.take_along_axis(logp, y[:, None], axis=1).mean())
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class of each row of x (int64)."""
+        x = np.asarray(x)
+        self.check_inputs(x)
+        return self._forward(x.astype(self.dtype, copy=False))[-1].argmax(axis=-1).astype(np.int64)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of x classified as y."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))
