@@ -49,9 +49,8 @@ DATASETS = ("mnist10k", "mnist", "fashion_mnist")
 
 EMBEDDED_DIR = Path(__file__).parent / "_data" / "mnist10k"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-BASE_URL = os.environ.get(
-    "SGNOISE_DATA_URL", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-)
+BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+"""keras's download folder; the environment variable ``SGNOISE_DATA_URL`` overrides it."""
 MNIST10K_TRAIN = 8000
 
 _IDX_NAMES = {
@@ -341,7 +340,7 @@ def _download_dataset(name: str, base_url: str, hashes: dict) -> tuple[dict, str
         return _load_npz(dest, want), f"{dest} (downloaded from {url})"
     folder = cache / "fashion-mnist"
     for stem in _IDX_NAMES.values():
-        url = f"{base_url}fashion-mnist/{stem}.gz"
+        url = f"{base_url}{stem}.gz"  # keras: tf-keras-datasets/<file>, no sub-folder
 
         def check(part: Path, stem: str = stem) -> None:
             payload = _read_bytes(part, gz=True)
@@ -416,7 +415,9 @@ def load(
             want = hashes.get(npz.name, {}).get("npz")
             return _to_dataset(name, _load_npz(npz, want), str(npz))
     if download:
-        arrays, source = _download_dataset(name, base_url or BASE_URL, KNOWN_HASHES[name])
+        base_url = base_url or os.environ.get("SGNOISE_DATA_URL") or BASE_URL
+        base_url = base_url if base_url.endswith("/") else base_url + "/"
+        arrays, source = _download_dataset(name, base_url, KNOWN_HASHES[name])
         return _to_dataset(name, arrays, source)
     how = (
         "install Debian's package (`apt-get install dataset-fashion-mnist`), "

@@ -142,19 +142,20 @@ def server(tmp_path):
 def test_download_verifies_hash_and_keeps_only_good_files(server, no_keras_home, monkeypatch):
     srv, www = server
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", www / "no-debian-here")
-    arrays = write_idx_folder(www / "fashion-mnist")
+    arrays = write_idx_folder(www)  # keras's layout: tf-keras-datasets/<file>
     known = {
         stem: {"sha256": hashlib.sha256(idx_bytes(arrays[key])).hexdigest()}
         for key, stem in data._IDX_NAMES.items()
     }
     monkeypatch.setitem(data.KNOWN_HASHES, "fashion_mnist", known)
-    d = load("fashion_mnist", base_url=srv.url)
+    monkeypatch.setenv("SGNOISE_DATA_URL", srv.url.rstrip("/"))  # read at call time
+    d = load("fashion_mnist")
     assert d.x_train.shape == (30, 784)
     assert (no_keras_home / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()
     # now serve a corrupt (different) file: the hash check rejects it, nothing is kept
     for f in (no_keras_home / "fashion-mnist").iterdir():
         f.unlink()
-    write_idx_folder(www / "fashion-mnist", seed=99)
+    write_idx_folder(www, seed=99)
     with pytest.raises(DataError, match="SHA-256 of payload is .* expected"):
         load("fashion_mnist", base_url=srv.url)
     assert list((no_keras_home / "fashion-mnist").glob("*.gz")) == []
