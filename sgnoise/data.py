@@ -219,12 +219,14 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def _find_npz(folder: Path, name: str) -> Path | None:
-    """``<name>.npz`` (keras's spelling: ``mnist.npz``), or the folder's only ``.npz``."""
-    named = folder / f"{name}.npz"
-    if named.is_file():
-        return named
-    npzs = sorted(folder.glob("*.npz"))
-    return npzs[0] if len(npzs) == 1 else None
+    """``<name>.npz`` (keras's spelling: ``mnist.npz``; ``fashion-mnist.npz`` is accepted).
+
+    Only these names: keras's cache also holds other data sets' .npz files (imdb.npz, ...).
+    """
+    for file_name in dict.fromkeys((f"{name}.npz", f"{name.replace('_', '-')}.npz")):
+        if (folder / file_name).is_file():
+            return folder / file_name
+    return None
 
 
 def _load_idx_folder(folder: Path, hashes: dict[str, dict[str, str]] | None) -> dict:
@@ -396,11 +398,14 @@ def load(
     hashes = KNOWN_HASHES[name] if verify else {}
     if use_keras:
         return _load_with_keras(name)
+    origin = "data_dir" if data_dir is not None else "SGNOISE_DATA"
     data_dir = data_dir if data_dir is not None else os.environ.get("SGNOISE_DATA")
     keras_dir = _keras_datasets_dir()
     places: list[Path] = []
     if data_dir:
-        places.append(Path(data_dir))
+        if not Path(data_dir).expanduser().is_dir():
+            raise DataError(f"{origin} {str(data_dir)!r} is not a folder; give an existing one.")
+        places.append(Path(data_dir).expanduser())
     if name == "mnist":
         places.append(keras_dir)
     else:

@@ -106,6 +106,26 @@ def test_keras_cache_npz_is_read_without_keras(tmp_path, no_keras_home):
         load("mnist", download=False)  # verified by keras's published hash
 
 
+def test_other_npz_files_in_keras_cache_are_not_taken_for_mnist(tmp_path, no_keras_home):
+    no_keras_home.mkdir(parents=True)
+    np.savez(no_keras_home / "boston_housing.npz", x=np.zeros(3), y=np.zeros(3))
+    with pytest.raises(DataError, match="mnist: no data found"):
+        load("mnist", download=False)
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_data_dir_that_does_not_exist_is_an_error_not_a_download(
+    tmp_path, no_keras_home, monkeypatch, via_env
+):
+    missing = tmp_path / "typo"
+    if via_env:
+        monkeypatch.setenv("SGNOISE_DATA", str(missing))
+    label = "SGNOISE_DATA" if via_env else "data_dir"
+    with pytest.raises(DataError, match=f"{label} '.*typo' is not a folder"):
+        load("mnist", None if via_env else missing, download=True)
+    assert not no_keras_home.exists()  # nothing was downloaded
+
+
 def test_debian_fashion_mnist_gives_60000_and_10000(no_keras_home):
     if not data.DEBIAN_FASHION_DIR.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install it)")
@@ -187,6 +207,7 @@ def test_missing_data_offline_says_where_it_looked_and_how_to_get_it(
     tmp_path, no_keras_home, monkeypatch
 ):
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-here")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="looked in .*dataset-fashion-mnist.*SGNOISE_DATA"):
         load("fashion_mnist", tmp_path / "empty", download=False)
 
