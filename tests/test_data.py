@@ -176,7 +176,7 @@ def test_download_verifies_hash_and_keeps_only_good_files(server, no_keras_home,
     for f in (no_keras_home / "fashion-mnist").iterdir():
         f.unlink()
     write_idx_folder(www, seed=99)
-    with pytest.raises(DataError, match="SHA-256 of payload is .* expected"):
+    with pytest.raises(DataError, match="SHA-256 of the uncompressed IDX payload is .* expected"):
         load("fashion_mnist", base_url=srv.url)
     assert list((no_keras_home / "fashion-mnist").glob("*.gz")) == []
 
@@ -250,6 +250,35 @@ def test_hash_mismatch_in_users_folder_names_file_and_keeps_it(tmp_path, no_kera
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*expected c59f468a.*replace"):
         load("fashion_mnist", folder, download=False)
     assert (folder / "train-images-idx3-ubyte.gz").is_file()
+
+
+def test_recompressed_or_unpacked_real_files_verify_by_payload_and_warn_when_unknown(
+    tmp_path, no_keras_home
+):
+    """Real MNIST test files recompressed (as Debian does) still verify by payload hash;
+    unpacked training files, whose payload hash is not published, load with a warning."""
+    folder = tmp_path / "mixed"
+    write_idx_folder(folder, gz=False)  # synthetic training files, uncompressed
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / stem).unlink()
+        payload = gzip.decompress((data.EMBEDDED_DIR / f"{stem}.gz").read_bytes())
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(payload, compresslevel=1))
+    with pytest.warns(UserWarning, match="no published hash") as record:
+        d = load("mnist", folder, download=False)
+    unverified = sorted(Path(str(w.message).split(": ")[0]).name for w in record)
+    assert unverified == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    assert d.x_test.shape == (10000, 784) and d.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_npz_other_than_keras_is_verified_array_by_array(tmp_path, no_keras_home):
+    arrays = write_idx_folder(tmp_path / "unused")
+    (tmp_path / "npz").mkdir()
+    np.savez(
+        tmp_path / "npz" / "fashion_mnist.npz", **{k: v.astype(np.uint8) for k, v in arrays.items()}
+    )
+    with pytest.raises(DataError, match=r"fashion_mnist.npz\[x_train\].*expected c59f468a"):
+        load("fashion_mnist", tmp_path / "npz", download=False)
+    assert load("fashion_mnist", tmp_path / "npz", verify=False).x_train.shape == (30, 784)
 
 
 def test_corrupt_embedded_file_is_detected(tmp_path, monkeypatch):
