@@ -44,8 +44,10 @@ import argparse
 import functools
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -357,42 +359,67 @@ def _mnist10k() -> Dataset:
     return data
 
 
-def _download(url: str, dest: Path, check) -> None:
-    """Download ``url`` to ``dest`` via a temporary file; keep it only if ``check`` passes."""
+def _download(url: str, dest: Path, sha256: str) -> None:
+    """Download ``url`` to ``dest`` via a temporary file, kept only if its SHA-256 matches."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    print(f"sgnoise: downloading {url} into {dest.parent}", file=sys.stderr)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
             shutil.copyfileobj(r, f)
-        check(Path(tmp))
+        got = _file_hash(Path(tmp))
+        if got != sha256:
+            raise DataError(
+                f"download of {url}: SHA-256 is {got}, expected {sha256}; the file was not "
+                "kept. The server sent a different or damaged file: try again later."
+            )
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as err:
-        raise DataError(
-            f"download of {url} failed ({err}). Check the network, or put the files in a "
-            "folder and pass --data-dir / SGNOISE_DATA."
-        ) from err
+    except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError, timeouts
+        raise DataError(f"download of {url} failed ({err}).") from err
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def _download_dataset(name: str, base_url: str, hashes: dict) -> tuple[dict, str]:
-    cache = _keras_datasets_dir()
+def _keras_cache(name: str) -> Path:
+    """Where keras keeps (and we download) name: datasets/ or datasets/fashion-mnist/."""
+    return _keras_datasets_dir() / ("fashion-mnist" if name == "fashion_mnist" else "")
+
+
+def _download_dataset(name: str, base_url: str, hashes: dict) -> Dataset:
+    """Fetch the files of name missing from keras's cache, or failing their hash, and read them.
+
+    The URLs are keras's: ``base_url + "mnist.npz"`` and ``base_url + "<IDX name>.gz"``.
+    """
+    folder = _keras_cache(name)
     if name == "mnist":
-        dest, url = cache / "mnist.npz", base_url + "mnist.npz"
-        want = hashes.get("mnist.npz", {}).get("npz")
-        _download(url, dest, lambda p: _load_npz(p, want))
-        return _load_npz(dest, want), f"{dest} (downloaded from {url})"
-    folder = cache / "fashion-mnist"
-    for stem in _IDX_NAMES.values():
-        url = f"{base_url}{stem}.gz"  # keras: tf-keras-datasets/<file>, no sub-folder
+        files = {"mnist.npz": hashes["mnist.npz"]["npz"]}
+    else:
+        files = {f"{stem}.gz": hashes[stem]["gz_sha256"] for stem in _IDX_NAMES.values()}
+    for file_name, sha256 in files.items():
+        dest = folder / file_name
+        if not (dest.is_file() and _file_hash(dest) == sha256):
+            _download(base_url + file_name, dest, sha256)
+    return _load_folder(name, folder, hashes, verify=True, source=f"downloaded from {base_url}")
 
-        def check(part: Path, stem: str = stem) -> None:
-            payload = _read_bytes(part, gz=True)
-            _check_hash(part, payload, {"sha256": hashes[stem]["sha256"]})
 
-        _download(url, folder / f"{stem}.gz", check)
-    return _load_idx_folder(folder, hashes), f"{folder} (downloaded from {base_url})"
+def _load_folder(
+    name: str, folder: Path, hashes: dict, verify: bool, source: str = ""
+) -> Dataset | None:
+    """The data set in folder (the four IDX files, or ``<name>.npz``), or None if absent."""
+    if _find_idx(folder, _IDX_NAMES["x_train"]) is not None:
+        arrays, path = _load_idx_folder(folder, hashes), folder
+    else:
+        path = _find_npz(folder, name)
+        if path is None:
+            return None
+        want = hashes.get(path.name, {}).get("npz")
+        arrays = _load_npz(path, want)
+        if want is None and verify:  # no hash of the file: check each array's payload
+            for key, stem in _IDX_NAMES.items():
+                payload = _idx_payload(arrays[key])
+                _check_hash(path, payload, hashes.get(stem, {}), f"{path}[{key}]")
+    return _to_dataset(name, arrays, f"{path} ({source})" if source else str(path))
 
 
 def load(
@@ -443,46 +470,44 @@ def load(
         return _load_with_keras(name)
     origin = "data_dir" if data_dir is not None else "SGNOISE_DATA"
     data_dir = data_dir if data_dir is not None else os.environ.get("SGNOISE_DATA")
-    keras_dir = _keras_datasets_dir()
     places: list[Path] = []
     if data_dir:
         if not Path(data_dir).expanduser().is_dir():
             raise DataError(f"{origin} {str(data_dir)!r} is not a folder; give an existing one.")
         places.append(Path(data_dir).expanduser())
-    if name == "mnist":
-        places.append(keras_dir)
-    else:
-        places += [keras_dir / "fashion-mnist", DEBIAN_FASHION_DIR]
+    places.append(_keras_cache(name))
+    if name == "fashion_mnist":
+        places.append(DEBIAN_FASHION_DIR)
     for folder in places:
         if not folder.is_dir():
             continue
-        if _find_idx(folder, _IDX_NAMES["x_train"]) is not None:
-            return _to_dataset(name, _load_idx_folder(folder, hashes), str(folder))
-        npz = _find_npz(folder, name)
-        if npz is not None:
-            want = hashes.get(npz.name, {}).get("npz")
-            arrays = _load_npz(npz, want)
-            if want is None and verify:  # no hash of the file: check each array's payload
-                for key, stem in _IDX_NAMES.items():
-                    payload = _idx_payload(arrays[key])
-                    _check_hash(npz, payload, hashes.get(stem, {}), f"{npz}[{key}]")
-            return _to_dataset(name, arrays, str(npz))
-    if download:
-        base_url = base_url or os.environ.get("SGNOISE_DATA_URL") or BASE_URL
-        base_url = base_url if base_url.endswith("/") else base_url + "/"
-        arrays, source = _download_dataset(name, base_url, KNOWN_HASHES[name])
-        return _to_dataset(name, arrays, source)
+        try:
+            found = _load_folder(name, folder, hashes, verify)
+        except DataError:
+            if folder != _keras_cache(name) or not download:
+                raise
+            break  # a bad file in keras's cache, where we download: fetch it again, once
+        if found is not None:
+            return found
     how = (
         "install Debian's package (`apt-get install dataset-fashion-mnist`), "
         if name == "fashion_mnist"
         else ""
     )
-    raise DataError(
-        f"{name}: no data found; looked in {', '.join(str(p) for p in places)}. To get it: "
-        f"{how}put the four IDX .gz files or a keras .npz in a folder and pass "
-        "--data-dir / set SGNOISE_DATA, or allow the download (download=True). "
-        "Offline, the embedded sample 'mnist10k' always works."
+    advice = (
+        f"looked in {', '.join(str(p) for p in places)}. To get it: {how}put the four IDX "
+        ".gz files or a keras .npz in a folder and pass --data-dir / set SGNOISE_DATA, or "
+        "download it (download=True, needs the network). Offline, the embedded sample "
+        "'mnist10k' always works."
     )
+    if not download:
+        raise DataError(f"{name}: no data found; {advice}")
+    base_url = base_url or os.environ.get("SGNOISE_DATA_URL") or BASE_URL
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    try:
+        return _download_dataset(name, base_url, KNOWN_HASHES[name])
+    except DataError as err:
+        raise DataError(f"{err}\n{name}: not available locally either; {advice}") from err
 
 
 def _load_with_keras(name: str) -> Dataset:

@@ -164,7 +164,10 @@ def test_download_verifies_hash_and_keeps_only_good_files(server, no_keras_home,
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", www / "no-debian-here")
     arrays = write_idx_folder(www)  # keras's layout: tf-keras-datasets/<file>
     known = {
-        stem: {"sha256": hashlib.sha256(idx_bytes(arrays[key])).hexdigest()}
+        stem: {
+            "sha256": hashlib.sha256(idx_bytes(arrays[key])).hexdigest(),
+            "gz_sha256": hashlib.sha256((www / f"{stem}.gz").read_bytes()).hexdigest(),
+        }
         for key, stem in data._IDX_NAMES.items()
     }
     monkeypatch.setitem(data.KNOWN_HASHES, "fashion_mnist", known)
@@ -176,9 +179,9 @@ def test_download_verifies_hash_and_keeps_only_good_files(server, no_keras_home,
     for f in (no_keras_home / "fashion-mnist").iterdir():
         f.unlink()
     write_idx_folder(www, seed=99)
-    with pytest.raises(DataError, match="SHA-256 of the uncompressed IDX payload is .* expected"):
+    with pytest.raises(DataError, match="download of .*train-images.*SHA-256 is .* expected"):
         load("fashion_mnist", base_url=srv.url)
-    assert list((no_keras_home / "fashion-mnist").glob("*.gz")) == []
+    assert list((no_keras_home / "fashion-mnist").iterdir()) == []  # no .gz, no .part
 
 
 def test_download_of_mnist_npz_checks_its_sha256(server, no_keras_home, monkeypatch):
@@ -186,16 +189,35 @@ def test_download_of_mnist_npz_checks_its_sha256(server, no_keras_home, monkeypa
     arrays = write_idx_folder(www / "unused")
     np.savez(www / "mnist.npz", **{k: v.astype(np.uint8) for k, v in arrays.items()})
     good = hashlib.sha256((www / "mnist.npz").read_bytes()).hexdigest()
-    with pytest.raises(DataError, match="mnist.npz.*SHA-256 is"):
+    with pytest.raises(DataError, match="download of .*mnist.npz: SHA-256 is .* expected 731c5ac6"):
         load("mnist", base_url=srv.url)  # the real keras hash does not match our test file
-    assert not (no_keras_home / "mnist.npz").exists()
+    assert list(no_keras_home.iterdir()) == []  # neither the file nor its temporary copy
     monkeypatch.setitem(data.KNOWN_HASHES, "mnist", {"mnist.npz": {"npz": good}})
     assert load("mnist", base_url=srv.url).y_train.shape == (30,)
 
 
 def test_download_network_failure_names_the_url(no_keras_home):
-    with pytest.raises(DataError, match=r"download of http://127.0.0.1:9/mnist.npz failed"):
+    with pytest.raises(DataError, match=r"download of http://127.0.0.1:9/mnist.npz failed") as err:
         load("mnist", base_url="http://127.0.0.1:9/")
+    assert f"looked in {no_keras_home}" in str(err.value) and "SGNOISE_DATA" in str(err.value)
+
+
+def test_corrupt_file_in_keras_cache_is_downloaded_again_once(server, no_keras_home, monkeypatch):
+    srv, www = server
+    arrays = write_idx_folder(www / "unused")
+    np.savez(www / "mnist.npz", **{k: v.astype(np.uint8) for k, v in arrays.items()})
+    good = (www / "mnist.npz").read_bytes()
+    monkeypatch.setitem(
+        data.KNOWN_HASHES, "mnist", {"mnist.npz": {"npz": hashlib.sha256(good).hexdigest()}}
+    )
+    no_keras_home.mkdir(parents=True)
+    (no_keras_home / "mnist.npz").write_bytes(good[: len(good) // 2])  # an interrupted copy
+    with pytest.raises(DataError, match="mnist.npz: SHA-256 is"):
+        load("mnist", base_url=srv.url, download=False)  # offline: reported, kept
+    assert (no_keras_home / "mnist.npz").stat().st_size == len(good) // 2
+    d = load("mnist", base_url=srv.url)
+    assert np.array_equal(d.y_train, arrays["y_train"])
+    assert (no_keras_home / "mnist.npz").read_bytes() == good
 
 
 def test_unknown_dataset_lists_valid_names():
