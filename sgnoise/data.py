@@ -66,6 +66,7 @@ BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 """keras's download folder; the environment variable ``SGNOISE_DATA_URL`` overrides it."""
 MNIST10K_TRAIN = 8000
 
+_IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
 _IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -183,16 +184,23 @@ def _read_bytes(path: Path, gz: bool | None = None) -> bytes:
         ) from err
 
 
-def parse_idx(payload: bytes, path: Path | str = "<bytes>") -> np.ndarray:
+def parse_idx(payload: bytes, path: Path | str = "<bytes>", magic: int | None = None) -> np.ndarray:
     """Parse an IDX file (LeCun's format) of unsigned bytes.
 
     The header is two zero bytes, a type code (0x08 = ubyte), the number of
-    dimensions, then one big-endian uint32 per dimension.
+    dimensions, then one big-endian uint32 per dimension. ``magic``, if given, is
+    the exact magic number expected: 0x00000803 for images, 0x00000801 for labels.
     """
     if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] != 0x08:
         raise DataError(
             f"{path}: not an IDX file of unsigned bytes (magic number "
             f"{payload[:4].hex() or 'missing'}, expected 00000801 or 00000803)."
+        )
+    if magic is not None and int.from_bytes(payload[:4], "big") != magic:
+        kind = "images" if magic == _IMAGES_MAGIC else "labels"
+        raise DataError(
+            f"{path}: IDX magic number {payload[:4].hex()}, expected {magic:08x} ({kind}). "
+            "Are the image and label files swapped? Fix: put each file under its own name."
         )
     ndim = payload[3]
     header = 4 + 4 * ndim
@@ -206,6 +214,11 @@ def parse_idx(payload: bytes, path: Path | str = "<bytes>") -> np.ndarray:
             f"{len(payload)} bytes: it is truncated or corrupt."
         )
     return np.frombuffer(payload, np.uint8, offset=header).reshape(shape)
+
+
+def _magic(key: str) -> int:
+    """The IDX magic number of the array named key ("x_..." images, "y_..." labels)."""
+    return _IMAGES_MAGIC if key.startswith("x") else _LABELS_MAGIC
 
 
 def _check_hash(
@@ -282,7 +295,7 @@ def _load_idx_folder(folder: Path, hashes: dict[str, dict[str, str]] | None) -> 
             raise DataError(f"{folder}: missing {stem}.gz (all four IDX files are needed).")
         payload = _read_bytes(path)
         _check_hash(path, payload, (hashes or {}).get(stem))
-        arrays[key] = parse_idx(payload, path)
+        arrays[key] = parse_idx(payload, path, _magic(key))
     return arrays
 
 
@@ -341,7 +354,7 @@ def _mnist10k() -> Dataset:
                 f"{path}: SHA-256 is {got}, expected {sums[path.name]} (SHA256SUMS). The "
                 f"embedded file is corrupt: restore it (git checkout -- {path}) or reinstall."
             )
-        arrays[key] = parse_idx(_read_bytes(path), path)
+        arrays[key] = parse_idx(_read_bytes(path), path, _magic(key))
     x, y = arrays["x_test"], arrays["y_test"]
     # Stratified, deterministic split: within each class, a fixed-seed permutation,
     # the first 80% to train. Train/test indices are then sorted back to file order.

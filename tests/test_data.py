@@ -251,6 +251,36 @@ def test_wrong_magic_number_is_reported(tmp_path, no_keras_home):
         load("mnist", folder, download=False, verify=False)
 
 
+def test_labels_file_under_the_images_name_is_a_magic_number_error(tmp_path, no_keras_home):
+    folder = tmp_path / "swapped"
+    write_idx_folder(folder, gz=False)
+    labels = (folder / "train-labels-idx1-ubyte").read_bytes()
+    (folder / "train-images-idx3-ubyte").write_bytes(labels)
+    with pytest.raises(
+        DataError, match="images-idx3-ubyte: IDX magic number 00000801, expected 00000803"
+    ):
+        load("mnist", folder, download=False, verify=False)
+
+
+def test_images_that_are_not_28x28_are_reported(tmp_path, no_keras_home):
+    folder = tmp_path / "small"
+    write_idx_folder(folder, gz=False)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10, 27, 28))))
+    with pytest.raises(DataError, match=r"test images have shape \(10, 27, 28\), expected"):
+        load("mnist", folder, download=False, verify=False)
+
+
+def test_corrupt_gz_with_damaged_data_is_reported_with_the_file(tmp_path, no_keras_home):
+    folder = tmp_path / "flipped"
+    write_idx_folder(folder)
+    path = folder / "t10k-images-idx3-ubyte.gz"  # 8 kB: its middle is compressed data
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # deflate data and CRC no longer agree
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: cannot read.*corrupt"):
+        load("mnist", folder, download=False, verify=False)
+
+
 def test_idx_shorter_than_its_header_promises_is_reported():
     payload = idx_bytes(np.zeros((5, 28, 28)))[:-10]
     with pytest.raises(DataError, match="promises shape \\(5, 28, 28\\).*truncated"):
