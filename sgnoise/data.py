@@ -33,6 +33,8 @@ changed on purpose; the IDX structure, sizes and label range are always checked)
 - ``mnist.npz``: keras's published SHA-256 of the file. Another ``<name>.npz``: each
   array, as the payload of the IDX file it would be, where that hash is known.
 - Downloads: the published SHA-256 of each file, before it is kept.
+- ``use_keras=True``: keras checks its own files; we also check each array's payload
+  where that hash is known (Fashion-MNIST, the MNIST test set).
 
 A mismatch is an error that names the file, both hashes and the fix; we never delete
 a user's file, and only re-download into our own cache.
@@ -124,9 +126,9 @@ class DataError(ValueError):
     """A data file is missing, corrupt or not what it claims to be."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train and test arrays of one data set.
+    """Train and test arrays of one data set, checked on construction.
 
     Attributes
     ----------
@@ -146,6 +148,24 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise DataError(f"name must be one of {', '.join(DATASETS)}, got {self.name!r}")
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != 784:
+                raise DataError(
+                    f"x_{split} must be float32 of shape (n, 784), got {x.dtype} {x.shape}"
+                )
+            if y.dtype != np.int64 or y.shape != (len(x),):
+                raise DataError(
+                    f"y_{split} must be int64 of shape ({len(x)},), got {y.dtype} {y.shape}"
+                )
+            if x.size and not (x.min() >= 0 and x.max() <= 1):
+                raise DataError(f"x_{split} must lie in [0, 1], got [{x.min()}, {x.max()}]")
+            if y.size and not (y.min() >= 0 and y.max() <= 9):
+                raise DataError(f"y_{split} must lie in 0..9, got [{y.min()}, {y.max()}]")
 
     @property
     def display_name(self) -> str:
@@ -326,6 +346,11 @@ def _to_dataset(name: str, arrays: dict, source: str) -> Dataset:
         x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
         if x.ndim != 3 or x.shape[1:] != (28, 28):
             raise DataError(f"{source}: {split} images have shape {x.shape}, expected (n, 28, 28).")
+        if x.dtype != np.uint8 or y.dtype.kind not in "iu":
+            raise DataError(
+                f"{source}: {split} images must be uint8 (0..255) and labels integers, as "
+                f"published; got {x.dtype} and {y.dtype}. Fix: save the original arrays."
+            )
         if y.ndim != 1 or len(y) != len(x):
             raise DataError(
                 f"{source}: {len(x)} {split} images but {y.shape[0] if y.ndim else 0} labels; "
@@ -333,7 +358,7 @@ def _to_dataset(name: str, arrays: dict, source: str) -> Dataset:
             )
         if y.size and (y.min() < 0 or y.max() > 9):
             raise DataError(f"{source}: {split} labels outside 0..9.")
-        out[f"x_{split}"] = (x.reshape(len(x), 784).astype(np.float32)) / np.float32(255.0)
+        out[f"x_{split}"] = np.divide(x.reshape(len(x), 784), 255, dtype=np.float32)
         out[f"y_{split}"] = y.astype(np.int64)
     return Dataset(name=name, source=source, **out)
 
@@ -480,7 +505,7 @@ def load(
         return _mnist10k()
     hashes = KNOWN_HASHES[name] if verify else {}
     if use_keras:
-        return _load_with_keras(name)
+        return _load_with_keras(name, hashes)
     origin = "data_dir" if data_dir is not None else "SGNOISE_DATA"
     data_dir = data_dir if data_dir is not None else os.environ.get("SGNOISE_DATA")
     places: list[Path] = []
@@ -523,7 +548,7 @@ def load(
         raise DataError(f"{err}\n{name}: not available locally either; {advice}") from err
 
 
-def _load_with_keras(name: str) -> Dataset:
+def _load_with_keras(name: str, hashes: dict) -> Dataset:
     try:
         import keras  # noqa: PLC0415  (optional dependency)
     except Exception as err:  # keras 3 raises more than ImportError without a backend
@@ -531,9 +556,16 @@ def _load_with_keras(name: str) -> Dataset:
             f"use_keras=True but keras cannot be imported ({err}); drop the option: sgnoise "
             "reads keras's cache files itself."
         ) from err
-    (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
+    source = f"keras.datasets.{name}.load_data()"
+    try:
+        (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
+    except Exception as err:  # keras's own download and file errors, reported as ours
+        raise DataError(f"{source} failed: {err}") from err
     arrays = {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
-    return _to_dataset(name, arrays, f"keras.datasets.{name}.load_data()")
+    for key, stem in _IDX_NAMES.items():  # keras checks its files; we check the payloads we know
+        if "sha256" in hashes.get(stem, {}):
+            _check_hash(Path(source), _idx_payload(arrays[key]), hashes[stem], f"{source}[{key}]")
+    return _to_dataset(name, arrays, source)
 
 
 def main(argv: list[str] | None = None) -> None:

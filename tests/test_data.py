@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import http.server
 import struct
+import sys
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +352,42 @@ def test_corrupt_embedded_file_is_detected(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         data._mnist10k.cache_clear()
+
+
+def test_use_keras_reads_keras_arrays_and_checks_known_payload_hashes(monkeypatch, tmp_path):
+    arrays = write_idx_folder(tmp_path / "unused")
+    raw = tuple(arrays[k].astype(np.uint8) for k in ("x_train", "y_train", "x_test", "y_test"))
+    fake = types.SimpleNamespace(load_data=lambda: (raw[:2], raw[2:]))
+    monkeypatch.setitem(
+        sys.modules,
+        "keras",
+        types.SimpleNamespace(datasets=types.SimpleNamespace(fashion_mnist=fake)),
+    )
+    with pytest.raises(
+        DataError, match=r"fashion_mnist.load_data\(\)\[x_train\].*expected c59f468a"
+    ):
+        load("fashion_mnist", use_keras=True)
+    d = load("fashion_mnist", use_keras=True, verify=False)
+    assert np.array_equal(d.y_test, arrays["y_test"]) and d.x_train.dtype == np.float32
+
+
+def test_npz_with_float_images_is_an_error_not_a_silent_rescale(tmp_path, no_keras_home):
+    arrays = write_idx_folder(tmp_path / "unused")
+    arrays["x_train"] = arrays["x_train"] / 255.0
+    (tmp_path / "npz").mkdir()
+    np.savez(tmp_path / "npz" / "mnist.npz", **arrays)
+    with pytest.raises(DataError, match="train images must be uint8 .* got float64"):
+        load("mnist", tmp_path / "npz", download=False, verify=False)
+
+
+def test_dataset_rejects_arrays_outside_the_contract():
+    x, y = np.zeros((3, 784), np.float32), np.zeros(3, np.int64)
+    with pytest.raises(
+        DataError, match="x_train must be float32 of shape \\(n, 784\\), got float64"
+    ):
+        data.Dataset("mnist", x.astype(np.float64), y, x, y, "test")
+    with pytest.raises(DataError, match="y_test must lie in 0..9, got \\[0, 10\\]"):
+        data.Dataset("mnist", x, y, x, np.array([0, 10, 1]), "test")
 
 
 def test_use_keras_without_keras_is_a_clear_error(monkeypatch):
