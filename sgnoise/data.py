@@ -173,17 +173,19 @@ class Dataset:
         return "FashionMNIST" if self.name == "fashion_mnist" else "MNIST"
 
     def summary(self) -> str:
-        """A few lines describing the data: sizes, class counts, pixel range."""
-        counts = np.bincount(self.y_train, minlength=10)
-        return "\n".join(
-            [
-                f"dataset  {self.name} ({self.display_name})",
-                f"source   {self.source}",
-                f"train    {self.x_train.shape} {self.x_train.dtype}, test {self.x_test.shape}",
-                f"classes  train counts per digit 0..9: {counts.tolist()}",
-                f"pixels   [{self.x_train.min():.1f}, {self.x_train.max():.1f}]",
-            ]
-        )
+        """A few lines describing the data: source, shapes, per-class counts, pixel range."""
+        lines = [f"dataset  {self.name} ({self.display_name})", f"source   {self.source}"]
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            lines.append(f"{split:<8} x {x.shape} {x.dtype}, y {y.shape} {y.dtype}")
+        lines.append("class   " + "".join(f"{c:>6}" for c in range(10)))
+        for split in ("train", "test"):
+            counts = np.bincount(getattr(self, f"y_{split}"), minlength=10)
+            lines.append(f"{split:<8}" + "".join(f"{n:>6}" for n in counts))
+        low = min(self.x_train.min(), self.x_test.min())
+        high = max(self.x_train.max(), self.x_test.max())
+        lines.append(f"pixels   [{low:.3f}, {high:.3f}]")
+        return "\n".join(lines)
 
 
 def _keras_datasets_dir() -> Path:
@@ -391,7 +393,11 @@ def _mnist10k() -> Dataset:
     train = np.zeros(len(y), bool)
     train[np.concatenate(train_idx)] = True
     split = {"x_train": x[train], "y_train": y[train], "x_test": x[~train], "y_test": y[~train]}
-    data = _to_dataset("mnist10k", split, f"embedded MNIST test set ({EMBEDDED_DIR})")
+    source = (
+        f"{EMBEDDED_DIR} (embedded MNIST test set, SHA-256 verified; stratified "
+        f"{train.sum()}/{(~train).sum()} split)"
+    )
+    data = _to_dataset("mnist10k", split, source)
     for array in (data.x_train, data.y_train, data.x_test, data.y_test):
         array.setflags(write=False)  # cached and shared: copy before changing
     return data

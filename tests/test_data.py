@@ -75,6 +75,24 @@ def test_mnist10k_split_is_stratified_deterministic_and_disjoint():
     assert sum(row.tobytes() in train_rows for row in d.x_test) <= 5  # MNIST has a few duplicates
 
 
+def test_command_line_prints_shapes_class_counts_and_pixel_range(capsys):
+    data.main(["mnist10k"])
+    out = capsys.readouterr().out
+    d = load("mnist10k")
+    assert "x (8000, 784) float32" in out and "x (2000, 784) float32" in out
+    for split in ("train", "test"):
+        counts = np.bincount(getattr(d, f"y_{split}"), minlength=10)
+        assert f"{split:<8}" + "".join(f"{n:>6}" for n in counts) in out
+    assert "pixels   [0.000, 1.000]" in out and "SHA-256 verified" in out
+
+
+def test_command_line_reports_errors_without_a_traceback(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        data.main(["mnist", "--data-dir", str(tmp_path / "typo")])
+    assert exit_info.value.code == 2
+    assert "error: data_dir" in capsys.readouterr().err
+
+
 def test_parse_idx_round_trips_images_and_labels():
     arr = np.random.default_rng(1).integers(0, 256, (7, 28, 28)).astype(np.uint8)
     assert np.array_equal(data.parse_idx(idx_bytes(arr)), arr)
