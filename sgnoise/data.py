@@ -28,8 +28,10 @@ changed on purpose; the IDX structure, sizes and label range are always checked)
   payload where it is known (the MNIST test files; all four Fashion-MNIST files). It
   does not change when a distributor recompresses the ``.gz``, as Debian did. Else,
   for the MNIST training files, the published SHA-256 of the original ``.gz``
-  (TensorFlow Datasets; the same files as torchvision's MD5s); an unpacked or
-  recompressed MNIST training file has no published hash and is read with a warning.
+  (TensorFlow Datasets; the same files as torchvision's MD5s). An unpacked MNIST
+  training file has no published hash and is read with a warning; a recompressed one
+  fails the .gz check (we cannot tell it from a different file): unpack it, or pass
+  verify=False.
 - ``mnist.npz``: keras's published SHA-256 of the file. Another ``<name>.npz``: each
   array, as the payload of the IDX file it would be, where that hash is known.
 - Downloads: the published SHA-256 of each file, before it is kept.
@@ -192,10 +194,10 @@ def _keras_datasets_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
-def _read_bytes(path: Path, gz: bool | None = None) -> bytes:
-    """The payload of ``path``, decompressed if it is a .gz (or ``gz``); DataError if corrupt."""
+def _read_bytes(path: Path) -> bytes:
+    """The payload of ``path``, decompressed if it is a .gz; DataError if corrupt."""
     try:
-        if gz or (gz is None and path.suffix == ".gz"):
+        if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
@@ -249,7 +251,7 @@ def _check_hash(
     """Verify one file: its payload's SHA-256 if known, else the published .gz's SHA-256.
 
     ``known`` is None when verification is off. A file that no known hash applies to (an
-    unpacked or recompressed MNIST training file) is read with a warning. ``label`` names
+    unpacked MNIST training file) is read with a warning. ``label`` names
     what is checked in messages (default: the path).
     """
     if known is None:
@@ -316,8 +318,8 @@ def _load_idx_folder(folder: Path, hashes: dict[str, dict[str, str]] | None) -> 
         if path is None:
             raise DataError(f"{folder}: missing {stem}.gz (all four IDX files are needed).")
         payload = _read_bytes(path)
+        arrays[key] = parse_idx(payload, path, _magic(key))  # structure first: clearer errors
         _check_hash(path, payload, (hashes or {}).get(stem))
-        arrays[key] = parse_idx(payload, path, _magic(key))
     return arrays
 
 
