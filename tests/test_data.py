@@ -71,8 +71,15 @@ def test_mnist10k_split_is_stratified_deterministic_and_disjoint():
     data._mnist10k.cache_clear()
     again = load("mnist10k")
     assert np.array_equal(d.x_train, again.x_train) and np.array_equal(d.y_test, again.y_test)
-    train_rows = {row.tobytes() for row in d.x_train}
-    assert sum(row.tobytes() in train_rows for row in d.x_test) <= 5  # MNIST has a few duplicates
+    # The split is a partition of the embedded file's 10,000 distinct images (read here
+    # independently of the loader).
+    raw = gzip.decompress((data.EMBEDDED_DIR / "t10k-images-idx3-ubyte.gz").read_bytes())
+    file_rows = {row.tobytes() for row in np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)}
+    train_rows, test_rows = (
+        {row.tobytes() for row in np.rint(x * 255).astype(np.uint8)} for x in (d.x_train, d.x_test)
+    )
+    assert len(file_rows) == 10000 and len(train_rows) == 8000 and len(test_rows) == 2000
+    assert train_rows | test_rows == file_rows and not train_rows & test_rows
 
 
 def test_command_line_prints_shapes_class_counts_and_pixel_range(capsys):
@@ -151,7 +158,10 @@ def test_debian_fashion_mnist_gives_60000_and_10000(no_keras_home):
         pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install it)")
     d = load("fashion_mnist", download=False)
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
-    assert np.bincount(d.y_train).tolist() == [6000] * 10
+    assert np.bincount(d.y_train).tolist() == [6000] * 10  # Xiao et al. (2017)
+    assert np.bincount(d.y_test).tolist() == [1000] * 10
+    assert d.x_train.min() == 0.0 and d.x_train.max() == 1.0
+    assert d.source == str(data.DEBIAN_FASHION_DIR)
     assert d.display_name == "FashionMNIST"
 
 
