@@ -483,12 +483,15 @@ def load(
     ----------
     name : {"mnist10k", "mnist", "fashion_mnist"}
         ``"mnist10k"`` is the embedded offline sample (8,000 train / 2,000 test
-        images from the real MNIST test set); the others are the full sets.
+        images from the real MNIST test set); it is parsed once per process and its
+        arrays are read-only (copy them before changing them in place). The others
+        are the full sets.
     data_dir : path, optional
         A folder with the four IDX files (``.gz`` or not) or a keras-style
         ``.npz``. Defaults to the environment variable ``SGNOISE_DATA``.
     download : bool
-        Download into keras's cache if the data are found nowhere else.
+        Download into keras's cache if the data are found nowhere else, or if a
+        file in keras's cache fails its check (fetched again once).
     use_keras : bool
         Call ``keras.datasets.<name>.load_data()`` instead (keras must import).
     verify : bool
@@ -504,8 +507,17 @@ def load(
     Raises
     ------
     DataError
-        Unknown name, missing, truncated or corrupt file, hash mismatch, failed
-        download; the message names the file and the fix.
+        Unknown name, missing, truncated or corrupt file, wrong IDX magic number,
+        image/label count or shape mismatch, hash mismatch, failed download; the
+        message names the file and the fix.
+
+    References
+    ----------
+    .. [1] Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning
+       applied to document recognition", Proc. IEEE 86(11), 1998 (MNIST; IDX
+       format: http://yann.lecun.com/exdb/mnist/; CC BY-SA 3.0).
+    .. [2] H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a novel image dataset for
+       benchmarking machine learning algorithms", arXiv:1708.07747, 2017 (MIT).
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}.")
