@@ -53,7 +53,6 @@ import os
 import shutil
 import sys
 import tempfile
-import urllib.error
 import urllib.request
 import warnings
 import zlib
