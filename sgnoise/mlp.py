@@ -1,6 +1,6 @@
 """A fully connected network with softmax cross-entropy, derived by hand in numpy.
 
-Notation (row-vector convention, one example per row; layer l = 1..L):
+Notation (row-vector convention, one example per row; layer l = 1..L; n rows):
 
     h_0 = x,   z_l = h_{l-1} W_l + b_l,   h_l = phi(z_l)  (l < L),   z_L = logits
     loss = (1/n) sum_i [ logsumexp(z_L,i) - z_L,i,y_i ]
@@ -9,18 +9,22 @@ Backward pass (delta_l = d loss / d z_l):
 
     delta_L = (softmax(z_L) - onehot(y)) / n
     dW_l = h_{l-1}^T delta_l,   db_l = sum_i delta_l,i
-    delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
+    delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})     (l >= 2: d loss / d x is never computed)
 
 with phi'(z) = 1[h > 0] (ReLU), h (1 - h) (sigmoid), 1 - h^2 (tanh), all read
-off h = phi(z) so that z need not be kept.
+off h = phi(z) so that z need not be kept. The log-sum-exp subtracts the row
+maximum first, so huge logits neither overflow nor lose the loss.
 
-Every array may carry leading "minibatch" axes: x of shape (B, b, d) gives the
-B minibatch gradients at once, with one batched matmul per layer
+Every array may carry a leading "minibatch" axis: x of shape (B, b, d) gives
+the B minibatch gradients at once, with one batched matmul per layer
 (:func:`sgnoise.noise.gradient_noise` uses this). ``loss_and_grads`` is the
-B = 1 case.
+unbatched case, on the same code.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 
@@ -34,7 +38,7 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
         return np.maximum(z, 0, out=z)
     if activation == "tanh":
         return np.tanh(z, out=z)
-    # sigmoid: 1 / (1 + exp(-z)), stable for large |z| in float32 (exp overflow gives 0).
+    # sigmoid: 1 / (1 + exp(-z)); exp overflows to inf for z << 0 and gives exactly 0.
     with np.errstate(over="ignore"):
         np.negative(z, out=z)
         np.exp(z, out=z)
@@ -53,27 +57,30 @@ def _backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> N
 
 
 class MLP:
-    """Fully connected network, softmax cross-entropy loss.
+    """Fully connected network with softmax cross-entropy loss.
+
+    The forward and backward equations are in the module docstring.
 
     Parameters
     ----------
     sizes : sequence of int
-        Layer widths, input first, classes last (default 784-100-10, the
-        network of Simsekli et al. 2019).
+        Layer widths, input first, classes last. Default 784-100-10, the
+        network of Simsekli et al. (2019).
     activation : {"relu", "sigmoid", "tanh"}
-        Hidden-layer nonlinearity.
+        Hidden-layer nonlinearity phi.
     bias : bool
-        Add biases. Default False: the original study's networks had none.
+        Add biases b_l. Default False: the original study's networks had none.
     init : {"normal", "he", "glorot"}
-        ``"normal"``: N(0, init_scale^2) (original study: 0.1); ``"he"``:
-        N(0, 2 / fan_in) (He et al. 2015); ``"glorot"``: N(0, 2 / (fan_in +
-        fan_out)) (Glorot & Bengio 2010). Biases start at zero.
+        ``"normal"``: W ~ N(0, init_scale^2), the original study's choice
+        with init_scale = 0.1; ``"he"``: N(0, 2 / fan_in) (He et al. 2015);
+        ``"glorot"``: N(0, 2 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+        Biases start at zero.
     init_scale : float
         Standard deviation of the ``"normal"`` initialisation.
     dtype : numpy float dtype
         float32 (default, fast) or float64 (gradient checks).
     seed : int
-        Seed of the initialisation.
+        Seed of the initialisation; the same seed gives the same weights.
 
     Attributes
     ----------
@@ -81,36 +88,45 @@ class MLP:
         W1, [b1], W2, [b2], ... ; W_l has shape (fan_in, fan_out).
     layer_names : list of str
         ``["layer1", ..., "layerL"]``; layer l holds W_l and b_l.
+
+    References
+    ----------
+    Simsekli, Sagun & Gurbuzbalaban, "A Tail-Index Analysis of Stochastic
+    Gradient Noise in Deep Neural Networks", ICML 2019.
+    He, Zhang, Ren & Sun, "Delving Deep into Rectifiers", ICCV 2015.
+    Glorot & Bengio, "Understanding the difficulty of training deep
+    feedforward neural networks", AISTATS 2010.
     """
 
     def __init__(
         self,
-        sizes=(784, 100, 10),
+        sizes: Sequence[int] = (784, 100, 10),
         activation: str = "relu",
         *,
         bias: bool = False,
         init: str = "normal",
         init_scale: float = 0.1,
-        dtype=np.float32,
+        dtype: type | np.dtype = np.float32,
         seed: int = 0,
     ):
-        sizes = tuple(int(s) for s in sizes)
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list >= 2 positive layer widths, got {sizes}")
+        sizes = tuple(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(f"sizes must list >= 2 positive integer layer widths, got {sizes}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if not init_scale > 0:
-            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        if not (np.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.sizes, self.activation, self.bias = sizes, activation, bool(bias)
+        self.sizes = tuple(int(s) for s in sizes)
+        self.activation, self.bias = activation, bool(bias)
         self.init, self.init_scale, self.seed = init, float(init_scale), seed
         rng = np.random.default_rng(seed)
         self.params: list[np.ndarray] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             std = {
                 "normal": self.init_scale,
                 "he": np.sqrt(2.0 / fan_in),
@@ -119,15 +135,16 @@ class MLP:
             self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
             if self.bias:
                 self.params.append(np.zeros(fan_out, self.dtype))
-        self.layer_names = [f"layer{i + 1}" for i in range(len(sizes) - 1)]
+        self.layer_names = [f"layer{i + 1}" for i in range(len(self.sizes) - 1)]
 
-    # -- structure ---------------------------------------------------------
+    # -- structure ---------------------------------------------------------------
     @property
     def n_classes(self) -> int:
+        """Number of classes (width of the last layer)."""
         return self.sizes[-1]
 
     def layer_params(self, layer: str) -> list[int]:
-        """Indices into :attr:`params` of one layer's arrays (W, then b)."""
+        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
         if layer not in self.layer_names:
             raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
         per = 2 if self.bias else 1
@@ -135,6 +152,7 @@ class MLP:
         return list(range(i, i + per))
 
     def _weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """[(W_1, b_1), ..., (W_L, b_L)], b_l None without biases."""
         if self.bias:
             return list(zip(self.params[::2], self.params[1::2], strict=True))
         return [(w, None) for w in self.params]
@@ -144,28 +162,34 @@ class MLP:
         new = object.__new__(MLP)
         new.__dict__.update(self.__dict__)
         new.params = [p.copy() for p in self.params]
+        new.layer_names = list(self.layer_names)
         return new
 
-    # -- validation ----------------------------------------------------------
+    # -- validation --------------------------------------------------------------
     def check_inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
-        """Raise ValueError unless x is (..., n, d_in) finite and y ints in [0, n_classes)."""
-        if x.ndim < 2 or x.shape[-1] != self.sizes[0]:
-            raise ValueError(f"x must have shape (n, {self.sizes[0]}), got {x.shape}")
-        bad = x.size - np.count_nonzero(np.isfinite(x))
-        if bad:
-            raise ValueError(f"x must be finite, got {bad} NaN/inf values")
+        """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes)."""
+        if x.ndim != 2 or x.shape[1] != self.sizes[0] or x.shape[0] < 1:
+            raise ValueError(f"x must have shape (n >= 1, {self.sizes[0]}), got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number):
+            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
+        # One cheap reduction; only if it is not finite (NaN/inf, or an overflow) count.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(x, axis=None)
+        if not np.isfinite(total):
+            bad = x.size - np.count_nonzero(np.isfinite(x))
+            if bad:
+                raise ValueError(f"x must be finite, got {bad} NaN/inf values")
         if y is None:
             return
-        if y.shape != x.shape[:-1]:
-            raise ValueError(f"y must have shape {x.shape[:-1]}, got {y.shape}")
+        if y.shape != x.shape[:1]:
+            raise ValueError(f"y must have shape {x.shape[:1]}, got {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        if y.size and (y.min() < 0 or y.max() >= self.n_classes):
-            raise ValueError(
-                f"y must be in [0, {self.n_classes}), got values in [{y.min()}, {y.max()}]"
-            )
+        lo, hi = y.min(), y.max()
+        if lo < 0 or hi >= self.n_classes:
+            raise ValueError(f"y must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
 
-    # -- forward / backward ----------------------------------------------------
+    # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray) -> list[np.ndarray]:
         """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L]."""
         hs = [x]
@@ -180,50 +204,65 @@ class MLP:
         return hs
 
     @staticmethod
-    def _log_softmax(z: np.ndarray) -> np.ndarray:
-        """log softmax along the last axis, stable (log-sum-exp), in place on z."""
+    def _cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean cross-entropy over the second-to-last axis, log softmax); z overwritten.
+
+        log softmax(z) = (z - max z) - log sum exp(z - max z), along the last axis.
+        """
         z -= z.max(axis=-1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        return z
+        losses = -np.take_along_axis(z, y[..., None], axis=-1)[..., 0].mean(axis=-1)
+        return losses, z
 
     def batched_loss_and_grads(
-        self, x: np.ndarray, y: np.ndarray, *, layers: list[int] | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        layers: Sequence[int] | None = None,
+        out: Sequence[np.ndarray | None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray | None]]:
         """Loss and gradients of every minibatch at once, without input checks.
 
         Parameters
         ----------
-        x : ndarray, shape (B, b, d_in)
-            B minibatches of b examples.
-        y : ndarray of int, shape (B, b)
-        layers : list of int, optional
-            Layer indices (0-based) whose gradients are wanted; the others are
-            returned as None (and the backward pass stops at the first wanted).
+        x : ndarray, shape (B, b, d_in) or (b, d_in)
+            B minibatches of b examples (validated by the caller), in :attr:`dtype`.
+        y : ndarray of int, shape (B, b) or (b,)
+        layers : sequence of int, optional
+            Layer indices (0-based) whose gradients are wanted (default all);
+            the others are returned as None, and the backward pass stops at
+            the first wanted layer.
+        out : sequence aligned with :attr:`params`, optional
+            Arrays of shape (B, *param.shape) to write the wanted gradients
+            into (None entries: allocate), saving a copy when the caller
+            collects gradients in a larger array.
 
         Returns
         -------
-        losses : ndarray, shape (B,)
-        grads : list aligned with :attr:`params`, each of shape (B, *param.shape)
+        losses : ndarray, shape (B,) or ()
+        grads : list aligned with :attr:`params`, each of shape (B, *param.shape) or None
         """
         n_layers = len(self.sizes) - 1
-        wanted = set(range(n_layers) if layers is None else layers)
+        wanted = set(range(n_layers)) if layers is None else set(layers)
+        out = [None] * len(self.params) if out is None else out
         hs = self._forward(x)
-        logp = self._log_softmax(hs.pop())
-        picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
-        losses = -picked.mean(axis=-1)
-        delta = np.exp(logp, out=logp)  # softmax
+        losses, delta = self._cross_entropy(hs.pop(), y)
+        np.exp(delta, out=delta)  # softmax
         at_y = y[..., None]
         np.put_along_axis(delta, at_y, np.take_along_axis(delta, at_y, axis=-1) - 1, axis=-1)
         delta /= x.shape[-2]
         grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
-        for i in range(n_layers - 1, min(wanted) - 1, -1):
+        first = min(wanted)
+        for i in range(n_layers - 1, first - 1, -1):
             h = hs[i]
             if i in wanted:
-                grads[per * i] = np.matmul(np.swapaxes(h, -1, -2), delta)
+                j = per * i
+                grads[j] = np.matmul(np.swapaxes(h, -1, -2), delta, out=out[j])
                 if self.bias:
-                    grads[per * i + 1] = delta.sum(axis=-2)
-            if i > min(wanted):
+                    grads[j + 1] = np.sum(delta, axis=-2, out=out[j + 1])
+            if i > first:
                 delta = delta @ self.params[per * i].T
                 _backprop_activation(delta, h, self.activation)
         return losses, grads
@@ -233,32 +272,37 @@ class MLP:
 
         Parameters
         ----------
-        x : ndarray, shape (n, d_in)
-        y : ndarray of int, shape (n,)
+        x : ndarray, shape (n, sizes[0])
+        y : ndarray of int, shape (n,), values in [0, n_classes)
 
         Returns
         -------
         loss : float
-        grads : list of ndarray aligned with :attr:`params`
+        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
         """
         x, y = np.asarray(x), np.asarray(y)
         self.check_inputs(x, y)
         losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
         return float(losses), grads
 
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """z_L for validated x."""
+        return self._forward(x.astype(self.dtype, copy=False))[-1]
+
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean softmax cross-entropy."""
+        """Mean softmax cross-entropy on (x, y)."""
         x, y = np.asarray(x), np.asarray(y)
         self.check_inputs(x, y)
-        logp = self._log_softmax(self._forward(x.astype(self.dtype, copy=False))[-1])
-        return float(-np.take_along_axis(logp, y[:, None], axis=1).mean())
+        return float(self._cross_entropy(self._logits(x), y)[0])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of each row of x (int64)."""
         x = np.asarray(x)
         self.check_inputs(x)
-        return self._forward(x.astype(self.dtype, copy=False))[-1].argmax(axis=-1).astype(np.int64)
+        return self._logits(x).argmax(axis=-1).astype(np.int64)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Fraction of rows of x classified as y."""
-        return float(np.mean(self.predict(x) == np.asarray(y)))
+        x, y = np.asarray(x), np.asarray(y)
+        self.check_inputs(x, y)
+        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
