@@ -1,11 +1,16 @@
 """Optimisers, each updating a list of parameter arrays in place.
 
 The study's default is plain SGD (Simsekli et al. 2019); the others let users
-ask whether the optimiser changes the gradient noise. g_t is the minibatch
-gradient at step t = 1, 2, ...; theta the parameters; lr the learning rate.
+ask whether the optimiser changes the gradient noise. Notation: g_t is the
+minibatch gradient at step t = 1, 2, ...; theta the parameters; lr the
+learning rate; products, squares, square roots and divisions are elementwise.
+Every class has ``step(params, grads)``; its state (velocity, moments) is
+created at the first step with the parameters' shapes and dtype.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,7 +19,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
 def _positive(name: str, value: float) -> float:
     if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be > 0, got {value}")
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return float(value)
 
 
@@ -27,22 +32,48 @@ def _in_unit_interval(name: str, value: float) -> float:
 class SGD:
     """Stochastic gradient descent (Robbins & Monro 1951).
 
-    theta <- theta - lr * g_t
+    theta_t = theta_{t-1} - lr * g_t
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+
+    References
+    ----------
+    Robbins & Monro, "A Stochastic Approximation Method", Ann. Math. Statist. 1951.
     """
 
     def __init__(self, lr: float = 0.1):
         self.lr = _positive("lr", lr)
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (aligned lists)."""
         for p, g in zip(params, grads, strict=True):
-            p -= p.dtype.type(self.lr) * g
+            p -= self.lr * g
 
 
 class Momentum:
-    """SGD with heavy-ball momentum (Polyak 1964), in the form of Sutskever et al. 2013.
+    """SGD with classical (heavy-ball) momentum, Polyak 1964, in the form of Sutskever et al. 2013.
 
-    v <- mu * v - lr * g_t;   theta <- theta + v      (v_0 = 0)
+    v_t = mu * v_{t-1} - lr * g_t,   theta_t = theta_{t-1} + v_t,   v_0 = 0
+
+    (Sutskever et al. 2013, eq. 1-2; not the Nesterov variant.) For a constant
+    lr this equals PyTorch's ``SGD(momentum=mu)``, which keeps v / (-lr).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    momentum : float
+        mu, in [0, 1).
+
+    References
+    ----------
+    Polyak, "Some methods of speeding up the convergence of iteration methods",
+    USSR Comput. Math. Math. Phys. 1964.
+    Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and
+    momentum in deep learning", ICML 2013.
     """
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.9):
@@ -50,21 +81,35 @@ class Momentum:
         self.momentum = _in_unit_interval("momentum", momentum)
         self._v: list[np.ndarray] | None = None
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (aligned lists)."""
         if self._v is None:
             self._v = [np.zeros_like(p) for p in params]
         for p, g, v in zip(params, grads, self._v, strict=True):
             v *= self.momentum
-            v -= p.dtype.type(self.lr) * g
+            v -= self.lr * g
             p += v
 
 
 class Adam:
-    """Adam (Kingma & Ba 2015, Algorithm 1, with bias correction).
+    """Adam with bias correction (Kingma & Ba 2015, Algorithm 1).
 
-    m <- beta1 m + (1 - beta1) g_t;   s <- beta2 s + (1 - beta2) g_t^2
-    theta <- theta - lr * (m / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + eps)
+    m_t = beta1 m_{t-1} + (1 - beta1) g_t,      s_t = beta2 s_{t-1} + (1 - beta2) g_t^2
+    m^_t = m_t / (1 - beta1^t),                 s^_t = s_t / (1 - beta2^t)
+    theta_t = theta_{t-1} - lr * m^_t / (sqrt(s^_t) + eps),   m_0 = s_0 = 0
+
+    Parameters
+    ----------
+    lr : float
+        Step size alpha, > 0.
+    beta1, beta2 : float
+        Decay rates of the moment estimates, in [0, 1).
+    eps : float
+        > 0, added to the denominator.
+
+    References
+    ----------
+    Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
     """
 
     def __init__(
@@ -78,8 +123,8 @@ class Adam:
         self._m: list[np.ndarray] | None = None
         self._s: list[np.ndarray] | None = None
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (aligned lists)."""
         if self._m is None:
             self._m = [np.zeros_like(p) for p in params]
             self._s = [np.zeros_like(p) for p in params]
@@ -97,9 +142,25 @@ class Adam:
 class AdaDelta:
     """AdaDelta (Zeiler 2012, Algorithm 1), with a learning-rate factor as in PyTorch.
 
-    E[g^2] <- rho E[g^2] + (1 - rho) g_t^2
-    dx = - sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g_t
-    E[dx^2] <- rho E[dx^2] + (1 - rho) dx^2;   theta <- theta + lr * dx
+    E[g^2]_t = rho E[g^2]_{t-1} + (1 - rho) g_t^2
+    dx_t = - sqrt(E[dx^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps) * g_t
+    E[dx^2]_t = rho E[dx^2]_{t-1} + (1 - rho) dx_t^2
+    theta_t = theta_{t-1} + lr * dx_t,   E[g^2]_0 = E[dx^2]_0 = 0
+
+    lr = 1 (the default) is Zeiler's method exactly.
+
+    Parameters
+    ----------
+    lr : float
+        Factor on the update, > 0.
+    rho : float
+        Decay rate, in [0, 1).
+    eps : float
+        > 0, inside both square roots.
+
+    References
+    ----------
+    Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
 
     def __init__(self, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
@@ -109,8 +170,8 @@ class AdaDelta:
         self._g2: list[np.ndarray] | None = None
         self._dx2: list[np.ndarray] | None = None
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (aligned lists)."""
         if self._g2 is None:
             self._g2 = [np.zeros_like(p) for p in params]
             self._dx2 = [np.zeros_like(p) for p in params]
@@ -123,9 +184,21 @@ class AdaDelta:
             p += self.lr * dx
 
 
-def make_optimizer(name: str, lr: float, **kwargs) -> SGD | Momentum | Adam | AdaDelta:
-    """The optimiser called ``name`` (one of :data:`OPTIMIZERS`) with learning rate ``lr``."""
-    classes = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adadelta": AdaDelta}
-    if name not in classes:
+_CLASSES = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adadelta": AdaDelta}
+
+
+def make_optimizer(name: str, lr: float, **kwargs: float) -> SGD | Momentum | Adam | AdaDelta:
+    """The optimiser called ``name`` with learning rate ``lr``.
+
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "adam", "adadelta"}
+        One of :data:`OPTIMIZERS`.
+    lr : float
+        Learning rate, > 0.
+    **kwargs
+        The class's other hyper-parameters (e.g. ``momentum=0.9``, ``beta1=0.9``).
+    """
+    if name not in _CLASSES:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
-    return classes[name](lr, **kwargs)
+    return _CLASSES[name](lr, **kwargs)

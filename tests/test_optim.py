@@ -1,76 +1,112 @@
-"""sgnoise.optim: the first two steps of each optimiser, computed by hand."""
+"""sgnoise.optim: the first two steps of each optimiser against arithmetic done by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sgnoise.optim import OPTIMIZERS, AdaDelta, Adam, Momentum, make_optimizer
+from sgnoise.optim import OPTIMIZERS, SGD, AdaDelta, Adam, Momentum, make_optimizer
+
+# The problem: f(a, b) = a^2 + 3 b^2 from theta_0 = (1, -0.5); gradient g = (2a, 6b),
+# so g_1 = (2, -3). Expected values below were worked out step by step, as written.
 
 
-def two_steps(opt):
-    """Minimise f(a, b) = a^2 + 3 b^2 from (1, 1): gradient (2a, 6b)."""
-    theta = np.array([1.0, 1.0])
+def steps(opt, n: int = 2) -> list[np.ndarray]:
+    """theta_1, ..., theta_n."""
+    theta = np.array([1.0, -0.5])
     trace = []
-    for _ in range(2):
+    for _ in range(n):
         opt.step([theta], [np.array([2 * theta[0], 6 * theta[1]])])
         trace.append(theta.copy())
     return trace
 
 
-def test_sgd_two_steps():
-    s1, s2 = two_steps(make_optimizer("sgd", 0.1))
-    # a: 1 - 0.1*2 = 0.8, then 0.8 - 0.1*1.6 = 0.64;  b: 1 - 0.6 = 0.4, then 0.4 - 0.24 = 0.16
-    assert s1 == pytest.approx([0.8, 0.4]) and s2 == pytest.approx([0.64, 0.16])
+def test_sgd_first_two_steps_match_hand_arithmetic():
+    t1, t2 = steps(make_optimizer("sgd", 0.1))
+    # theta_1 = (1 - 0.1*2, -0.5 + 0.1*3) = (0.8, -0.2);  g_2 = (1.6, -1.2)
+    # theta_2 = (0.8 - 0.16, -0.2 + 0.12) = (0.64, -0.08)
+    assert t1 == pytest.approx([0.8, -0.2], rel=1e-12)
+    assert t2 == pytest.approx([0.64, -0.08], rel=1e-12)
 
 
-def test_momentum_two_steps():
-    s1, s2 = two_steps(Momentum(0.1, momentum=0.9))
-    # v1 = -0.1 g1 = (-0.2, -0.6): theta1 = (0.8, 0.4)
-    # g2 = (1.6, 2.4); v2 = 0.9 v1 - 0.1 g2 = (-0.18-0.16, -0.54-0.24) = (-0.34, -0.78)
-    assert s1 == pytest.approx([0.8, 0.4]) and s2 == pytest.approx([0.46, -0.38])
+def test_momentum_first_two_steps_match_hand_arithmetic():
+    t1, t2 = steps(Momentum(0.1, momentum=0.9))
+    # v_1 = -0.1 g_1 = (-0.2, 0.3);  theta_1 = (0.8, -0.2);  g_2 = (1.6, -1.2)
+    # v_2 = 0.9 v_1 - 0.1 g_2 = (-0.18 - 0.16, 0.27 + 0.12) = (-0.34, 0.39)
+    # theta_2 = (0.8 - 0.34, -0.2 + 0.39) = (0.46, 0.19)
+    assert t1 == pytest.approx([0.8, -0.2], rel=1e-12)
+    assert t2 == pytest.approx([0.46, 0.19], rel=1e-12)
 
 
-def test_adam_two_steps():
-    s1, s2 = two_steps(Adam(0.1, eps=0.0 + 1e-12))
-    # step 1: m_hat = g, s_hat = g^2 -> each coordinate moves by lr * sign(g) = 0.1
-    assert s1 == pytest.approx([0.9, 0.9])
-    # step 2: g2 = (1.8, 5.4); m = 0.9*0.1*g1 + 0.1*g2, s = 0.999*0.001*g1^2 + 0.001*g2^2
-    g1, g2 = np.array([2.0, 6.0]), np.array([1.8, 5.4])
-    m = 0.9 * 0.1 * g1 + 0.1 * g2
-    s = 0.999 * 0.001 * g1**2 + 0.001 * g2**2
-    expected = np.array([0.9, 0.9]) - 0.1 * (m / (1 - 0.81)) / np.sqrt(s / (1 - 0.999**2))
-    assert s2 == pytest.approx(expected)
+def test_adam_first_two_steps_match_hand_arithmetic():
+    t1, t2 = steps(Adam(0.1, beta1=0.9, beta2=0.999, eps=1e-8))
+    # step 1: m = 0.1 g_1, s = 0.001 g_1^2 -> m^ = g_1, s^ = g_1^2: each coordinate moves
+    # by 0.1 * |g| / (|g| + 1e-8) ~ 0.1 against the sign of g -> theta_1 = (0.9, -0.4)
+    assert t1 == pytest.approx([0.9, -0.4], rel=1e-9)
+    # step 2: g_2 = (1.8, -2.4)
+    # m_2 = 0.9 * (0.2, -0.3) + 0.1 * (1.8, -2.4) = (0.36, -0.51)
+    # s_2 = 0.999 * (0.004, 0.009) + 0.001 * (3.24, 5.76) = (0.007236, 0.014751)
+    # m^ = m_2 / (1 - 0.9^2 = 0.19) = (1.8947368421, -2.6842105263)
+    # s^ = s_2 / (1 - 0.999^2 = 0.001999) = (3.6198099050, 7.3791895948)
+    # sqrt(s^) = (1.9025798025, 2.7164663802)
+    # update = 0.1 m^ / (sqrt(s^) + 1e-8) = (0.0995877718, -0.0988125800)
+    # theta_2 = (0.9 - 0.0995877718, -0.4 + 0.0988125800)
+    assert t2 == pytest.approx([0.8004122282, -0.3011874200], rel=1e-9)
 
 
-def test_adadelta_two_steps():
-    s1, s2 = two_steps(AdaDelta(1.0, rho=0.5, eps=1e-2))
-    # step 1, a: E[g2] = 0.5*4 = 2; dx = -sqrt(0.01)/sqrt(2.01)*2; E[dx2] = 0.5 dx^2
-    dx_a = -np.sqrt(0.01) / np.sqrt(2.01) * 2
-    dx_b = -np.sqrt(0.01) / np.sqrt(0.5 * 36 + 0.01) * 6
-    assert s1 == pytest.approx([1 + dx_a, 1 + dx_b])
-    a1, b1 = 1 + dx_a, 1 + dx_b
-    g2a, g2b = 2 * a1, 6 * b1
-    dx2a = -np.sqrt(0.5 * dx_a**2 + 0.01) / np.sqrt(0.5 * 2 + 0.5 * g2a**2 + 0.01) * g2a
-    dx2b = -np.sqrt(0.5 * dx_b**2 + 0.01) / np.sqrt(0.5 * 18 + 0.5 * g2b**2 + 0.01) * g2b
-    assert s2 == pytest.approx([a1 + dx2a, b1 + dx2b])
+def test_adadelta_first_three_steps_match_hand_arithmetic():
+    # three steps: the decay of E[dx^2] first acts at step 3 (E[dx^2]_0 = 0)
+    t1, t2, t3 = steps(AdaDelta(1.0, rho=0.5, eps=1e-2), 3)
+    # step 1: E[g^2]_1 = 0.5 g_1^2 = (2, 4.5); E[dx^2]_0 = 0
+    # dx_1 = -sqrt(0 + 0.01) / sqrt(E[g^2]_1 + 0.01) * g_1
+    #      = (-0.1 / sqrt(2.01) * 2, 0.1 / sqrt(4.51) * 3) = (-0.1410691232, 0.1412644828)
+    # E[dx^2]_1 = 0.5 dx_1^2 = (0.0099502488, 0.0099778271)
+    # theta_1 = (1 - 0.1410691232, -0.5 + 0.1412644828) = (0.8589308768, -0.3587355172)
+    assert t1 == pytest.approx([0.8589308768, -0.3587355172], rel=1e-9)
+    # step 2: g_2 = (1.7178617537, -2.1524131032)
+    # E[g^2]_2 = 0.5 (2, 4.5) + 0.5 g_2^2 = (2.4755245023, 4.5664410834)
+    # dx_2 = -sqrt(E[dx^2]_1 + 0.01) / sqrt(E[g^2]_2 + 0.01) * g_2 = (-0.1539052178, 0.1422118591)
+    # E[dx^2]_2 = 0.5 E[dx^2]_1 + 0.5 dx_2^2 = (0.0168185324, 0.0151010200)
+    # theta_2 = theta_1 + dx_2
+    assert t2 == pytest.approx([0.7050256590, -0.2165236581], rel=1e-9)
+    # step 3: g_3 = (1.4100513180, -1.2991419485)
+    # E[g^2]_3 = 0.5 E[g^2]_2 + 0.5 g_3^2 = (2.2318846109, 3.1271054428)
+    # dx_3 = -sqrt(E[dx^2]_2 + 0.01) / sqrt(E[g^2]_3 + 0.01) * g_3 = (-0.1542218097, 0.1162084564)
+    assert t3 == pytest.approx([0.5508038493, -0.1003152017], rel=1e-9)
 
 
-def test_every_optimiser_decreases_a_quadratic():
-    for name in OPTIMIZERS:
-        lr = 1.0 if name == "adadelta" else 0.05
-        theta = np.array([1.0, 1.0])
-        opt = make_optimizer(name, lr)
-        for _ in range(200):
-            opt.step([theta], [np.array([2 * theta[0], 6 * theta[1]])])
-        assert theta[0] ** 2 + 3 * theta[1] ** 2 < 0.5, name
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimiser_decreases_a_quadratic_in_place(name):
+    theta = np.array([1.0, -0.5])
+    alias = theta
+    opt = make_optimizer(name, 1.0 if name == "adadelta" else 0.05)
+    for _ in range(200):
+        opt.step([theta], [np.array([2 * theta[0], 6 * theta[1]])])
+    assert alias is theta and theta[0] ** 2 + 3 * theta[1] ** 2 < 0.1 * 1.75
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_float32_parameters_stay_float32(name):
+    theta = np.ones(3, np.float32)
+    make_optimizer(name, 0.1).step([theta], [np.full(3, 0.5, np.float32)])
+    assert theta.dtype == np.float32 and np.all(theta < 1)
 
 
 def test_bad_optimiser_arguments_are_named():
-    with pytest.raises(ValueError, match="optimizer must be one of .* got 'rmsprop'"):
+    with pytest.raises(ValueError, match=r"optimizer must be one of \('sgd', .*got 'rmsprop'"):
         make_optimizer("rmsprop", 0.1)
-    for lr in (0.0, -0.1, float("nan")):
-        with pytest.raises(ValueError, match=f"lr must be > 0, got {lr}"):
+    for lr in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"lr must be a finite number > 0, got {lr}"):
             make_optimizer("sgd", lr)
-    with pytest.raises(ValueError, match="momentum must be in \\[0, 1\\), got 1.5"):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got -1"):
+        Adam(-1)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.5"):
         Momentum(0.1, momentum=1.5)
+    with pytest.raises(ValueError, match=r"beta2 must be in \[0, 1\), got 1"):
+        Adam(beta2=1)
+    with pytest.raises(ValueError, match=r"rho must be in \[0, 1\), got -0.1"):
+        AdaDelta(rho=-0.1)
+    with pytest.raises(ValueError, match=r"eps must be a finite number > 0, got 0"):
+        AdaDelta(eps=0)
+    with pytest.raises(ValueError, match="lr must be"):
+        SGD(0)
