@@ -1,10 +1,11 @@
-"""sgnoise.noise: minibatch gradients, noise, the in-flight recorder."""
+"""sgnoise.noise: minibatch gradients, noise, the in-flight recorder, minibatch iteration."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import sgnoise.noise as noise_module
 from sgnoise.mlp import MLP
 from sgnoise.noise import (
     InFlightNoise,
@@ -15,95 +16,153 @@ from sgnoise.noise import (
     n_minibatches,
 )
 
+CONFIGS = [("sigmoid", True, (12, 8, 6, 4)), ("relu", False, (12, 8, 4)), ("tanh", True, (12, 4))]
 
-@pytest.fixture
-def setup():
+
+@pytest.fixture(params=CONFIGS, ids=lambda c: f"{c[0]}-bias{c[1]}-{len(c[2]) - 2}hidden")
+def setup(request):
+    activation, bias, sizes = request.param
     rng = np.random.default_rng(0)
-    model = MLP((12, 8, 6, 4), "sigmoid", bias=True, init_scale=0.5, dtype=np.float64, seed=1)
+    model = MLP(sizes, activation, bias=bias, init_scale=0.5, dtype=np.float64, seed=1)
     return model, rng.standard_normal((60, 12)), rng.integers(0, 4, 60)
 
 
-def flat(model, grads, layer):
+def flat(model: MLP, grads: list[np.ndarray], layer: str) -> np.ndarray:
     return np.concatenate([grads[j].ravel() for j in model.layer_params(layer)])
 
 
-def test_batched_minibatch_gradients_equal_a_loop_of_single_calls(setup):
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def test_batched_minibatch_gradients_equal_a_loop_of_single_calls(setup, monkeypatch):
     model, x, y = setup
+    monkeypatch.setattr(noise_module, "CHUNK_ELEMENTS", 2 * 10 * sum(model.sizes))  # 2 per chunk
     batched = minibatch_gradients(model, x, y, 10)
     for k in range(6):
         _, g = model.loss_and_grads(x[10 * k : 10 * k + 10], y[10 * k : 10 * k + 10])
         for layer in model.layer_names:
-            ref = flat(model, g, layer)
-            assert np.abs(batched[layer][k] - ref).max() <= 1e-10 * np.abs(ref).max()
+            assert rel_err(batched[layer][k], flat(model, g, layer)) <= 1e-10
 
 
-def test_minibatch_gradients_average_to_the_full_gradient(setup):
+def test_minibatch_gradients_times_batch_share_sum_to_the_full_gradient(setup):
     model, x, y = setup
-    full = full_gradient(model, x, y)
-    for layer, g in minibatch_gradients(model, x, y, 15).items():
-        ref = flat(model, full, layer)
-        assert np.abs(g.mean(axis=0) - ref).max() <= 1e-10 * np.abs(ref).max()
+    whole = model.loss_and_grads(x, y)[1]  # one pass over all 60 rows
+    for layer, g in minibatch_gradients(model, x, y, 15).items():  # 4 minibatches, share 15/60
+        assert rel_err((g * (15 / 60)).sum(axis=0), flat(model, whole, layer)) <= 1e-10
 
 
-def test_noise_has_mean_zero_and_one_row_per_minibatch(setup):
+def test_full_gradient_in_uneven_chunks_is_exact(setup):
+    model, x, y = setup
+    whole = model.loss_and_grads(x, y)[1]
+    for a, b in zip(full_gradient(model, x, y, batch_size=7), whole, strict=True):  # 8x7 + 4
+        assert rel_err(a, b) <= 1e-12
+
+
+def test_noise_has_mean_zero_and_one_row_per_complete_minibatch(setup):
     model, x, y = setup
     noise = gradient_noise(model, x, y, 7)  # 60 // 7 = 8 minibatches, 4 examples dropped
-    assert {k: v.shape for k, v in noise.items()} == {
-        "layer1": (8, 12 * 8 + 8),
-        "layer2": (8, 8 * 6 + 6),
-        "layer3": (8, 6 * 4 + 4),
+    sizes, per_bias = model.sizes, int(model.bias)
+    expected = {
+        f"layer{i + 1}": (8, sizes[i] * sizes[i + 1] + per_bias * sizes[i + 1])
+        for i in range(len(sizes) - 1)
     }
-    for g in noise.values():
-        assert np.abs(g.mean(axis=0)).max() <= 1e-12
+    assert {k: v.shape for k, v in noise.items()} == expected
+    raw = minibatch_gradients(model, x[:56], y[:56], 7)
+    for layer, u in noise.items():
+        assert np.abs(u.mean(axis=0)).max() <= 1e-12 * np.abs(raw[layer]).max()
+        assert rel_err(u, raw[layer] - raw[layer].mean(axis=0)) <= 1e-12
 
 
-def test_reference_option_subtracts_the_given_gradient(setup):
+def test_noise_rows_put_weights_row_major_then_biases():
+    model = MLP((3, 2), bias=True, dtype=np.float64)
+    x, y = np.eye(3), np.array([0, 1, 1])
+    g = minibatch_gradients(model, x, y, 1)["layer1"]
+    for k in range(3):
+        _, (dw, db) = model.loss_and_grads(x[k : k + 1], y[k : k + 1])
+        assert np.array_equal(g[k], np.r_[dw[0], dw[1], dw[2], db])
+
+
+def test_reference_option_subtracts_the_given_train_gradient(setup):
     model, x, y = setup
     train_full = full_gradient(model, x[:30], y[:30])
     noise = gradient_noise(model, x[30:], y[30:], 10, reference=train_full)
     raw = minibatch_gradients(model, x[30:], y[30:], 10)
     for layer in model.layer_names:
-        assert np.allclose(noise[layer], raw[layer] - flat(model, train_full, layer), atol=1e-14)
-        assert np.abs(noise[layer].mean(axis=0)).max() > 1e-6  # the generalisation gap shows
+        assert rel_err(noise[layer], raw[layer] - flat(model, train_full, layer)) <= 1e-12
+        # the mean is no longer zero: it is the generalisation gap (test - train gradient)
+        gap = raw[layer].mean(axis=0) - flat(model, train_full, layer)
+        assert rel_err(noise[layer].mean(axis=0), gap) <= 1e-10 and np.abs(gap).max() > 1e-3
 
 
-def test_layers_option_and_chunking_give_the_same_numbers(setup, monkeypatch):
+def test_layers_option_computes_only_the_named_layer_with_the_same_numbers(setup):
     model, x, y = setup
     everything = gradient_noise(model, x, y, 10)
-    import sgnoise.noise as noise_module
-
-    monkeypatch.setattr(noise_module, "CHUNK_ELEMENTS", 1)  # one minibatch per chunk
-    only = gradient_noise(model, x, y, 10, layers=["layer2"])
-    assert list(only) == ["layer2"]
-    assert np.allclose(only["layer2"], everything["layer2"], atol=1e-14)
+    for layer in model.layer_names:
+        only = gradient_noise(model, x, y, 10, layers=[layer])
+        assert list(only) == [layer] and np.array_equal(only[layer], everything[layer])
 
 
-def test_in_flight_recorder_subtracts_the_epoch_start_gradient(setup):
+def test_in_flight_recorder_subtracts_the_epoch_start_gradient_of_the_last_layer(setup):
     model, x, y = setup
-    rec = InFlightNoise(model)
-    rec.start(x, y)
-    ref = flat(model, full_gradient(model, x, y), "layer3")
-    steps = []
+    last = model.layer_names[-1]
+    ref = flat(model, full_gradient(model, x, y), last)
+    rec = InFlightNoise()
+    rec.start(model, x, y)
+    expected = []
     for idx in iterate_minibatches(60, 20, np.random.default_rng(0)):
         _, g = model.loss_and_grads(x[idx], y[idx])
         rec.add(g)
-        steps.append(flat(model, g, "layer3") - ref)
-        model.params[-2] -= 0.1 * g[-2]
-    assert np.allclose(rec.result(), np.stack(steps))
+        expected.append(flat(model, g, last) - ref)
+        for p, gp in zip(model.params, g, strict=True):  # the weights move during the epoch
+            p -= 0.5 * gp
+    n_last = sum(model.params[j].size for j in model.layer_params(last))
+    assert rec.result().shape == (3, n_last)
+    assert np.array_equal(rec.result(), np.stack(expected))
+    assert not np.allclose(expected[0], expected[-1])
 
 
-def test_minibatch_iteration_drops_the_incomplete_batch_and_covers_each_index_once():
+def test_minibatch_iteration_is_seeded_drops_the_rest_and_covers_each_index_once():
     batches = list(iterate_minibatches(23, 5, np.random.default_rng(0)))
     assert len(batches) == 4 == n_minibatches(23, 5)
-    seen = np.concatenate(batches)
-    assert len(np.unique(seen)) == 20
+    assert all(len(b) == 5 for b in batches)
+    assert len(np.unique(np.concatenate(batches))) == 20
+    again = list(iterate_minibatches(23, 5, 0))  # an int seed is the same generator
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = np.concatenate(list(iterate_minibatches(23, 5, 1)))
+    assert not np.array_equal(np.concatenate(batches), other)
 
 
-def test_bad_noise_arguments_are_named(setup):
-    model, x, y = setup
-    with pytest.raises(ValueError, match="batch_size must be in \\[1, n_examples=60\\], got 0"):
+def test_bad_noise_arguments_are_named():
+    model = MLP((12, 8, 4), dtype=np.float64)
+    x, y = np.zeros((60, 12)), np.zeros(60, int)
+    with pytest.raises(
+        ValueError, match=r"batch_size must be an integer in \[1, n_examples=60\], got 0$"
+    ):
         gradient_noise(model, x, y, 0)
-    with pytest.raises(ValueError, match="layer must be one of .* got 'layer9'"):
+    with pytest.raises(ValueError, match=r"batch_size must be .* got 61"):
+        gradient_noise(model, x, y, 61)
+    with pytest.raises(ValueError, match=r"batch_size must be .* got 2.5"):
+        n_minibatches(60, 2.5)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 0"):
+        full_gradient(model, x, y, batch_size=0)
+    with pytest.raises(
+        ValueError, match=r"layer must be one of \['layer1', 'layer2'\], got 'layer9'"
+    ):
         gradient_noise(model, x, y, 10, layers=["layer9"])
-    with pytest.raises(RuntimeError, match="call start"):
-        InFlightNoise(model).add([])
+    with pytest.raises(ValueError, match="layers must be a sequence of layer names, got 'layer1'"):
+        gradient_noise(model, x, y, 10, layers="layer1")
+    with pytest.raises(ValueError, match=r"layers must name at least one of .* got \[\]"):
+        gradient_noise(model, x, y, 10, layers=[])
+    with pytest.raises(ValueError, match=r"reference must be arrays aligned with model.params"):
+        gradient_noise(model, x, y, 10, reference=[np.zeros((12, 8))])
+    with pytest.raises(ValueError, match=r"x must have shape \(n >= 1, 12\), got \(60, 11\)"):
+        gradient_noise(model, x[:, :11], y, 10)
+    with pytest.raises(ValueError, match=r"y must be in \[0, 4\), got values in \[0, 4\]"):
+        gradient_noise(model, x, np.r_[y[:-1], 4], 10)
+    with pytest.raises(RuntimeError, match=r"call start\(model, x, y\)"):
+        InFlightNoise().add([])
+    with pytest.raises(RuntimeError, match="no steps were recorded"):
+        rec = InFlightNoise()
+        rec.start(model, x, y)
+        rec.result()
