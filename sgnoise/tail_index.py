@@ -324,12 +324,15 @@ def summarise_noise(
         quantity, order-safe); ``alpha_surrogate``: the same on a Gaussian with
         the same column variances; ``alpha_std, alpha_std_lo, alpha_std_hi,
         alpha_std_surrogate``: after standardising each column;
-        ``n_samples``, ``n_dropped`` (zero-variance columns).
+        ``n_samples``, ``n_dropped`` (zero-variance columns, left out of both).
     """
     noise = np.asarray(noise)
     z, n_dropped = standardise(noise)
+    # Zero-variance columns (e.g. weights of pixels that are 0 in every image) hold exact
+    # zeros, log|0| = -inf: they are dropped from the pooled estimate too, and counted.
+    pooled = noise[:, noise.std(axis=0) > 0] if n_dropped else noise
     out: dict[str, float] = {}
-    for prefix, data in (("alpha", noise), ("alpha_std", z)):
+    for prefix, data in (("alpha", pooled), ("alpha_std", z)):
         surrogate = gaussian_surrogate(data, seed=seed + 1)
         if method == "mohammadi_avg":
             u, se = _mohammadi_avg(_samples(data, shuffle=True, seed=seed))
