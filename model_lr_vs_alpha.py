@@ -57,7 +57,8 @@ def run(
         for (a, lr, _), out in zip(jobs, outs, strict=True):
             records += out["records"]
             runs.append(out["run"])
-            samples[f"{a}_lr{lr:g}_last_layer"] = out["noise_sample"]
+            if out["noise_sample"].size and not out["run"]["diverged"]:
+                samples[a] = (f"{a}_last_layer_lr{lr:g}", out["noise_sample"])  # largest rate
             final = [r for r in out["records"] if r["layer"] == "all" and r["split"] == "train"]
             bar.set_postfix(
                 act=a,
@@ -66,4 +67,5 @@ def run(
                 diverged=out["run"]["diverged"],
             )
             bar.update(1)
+    samples = dict(samples.values())
     return {"records": records, "runs": runs, "noise_samples": samples, "dataset": data}

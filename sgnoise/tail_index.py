@@ -325,13 +325,17 @@ def summarise_noise(
         the same column variances; ``alpha_std, alpha_std_lo, alpha_std_hi,
         alpha_std_surrogate``: after standardising each column;
         ``n_samples``, ``n_dropped`` (zero-variance columns, left out of both).
+        All alphas are NaN if fewer than 100 varying values remain (a dead net).
     """
     noise = np.asarray(noise)
     z, n_dropped = standardise(noise)
     # Zero-variance columns (e.g. weights of pixels that are 0 in every image) hold exact
     # zeros, log|0| = -inf: they are dropped from the pooled estimate too, and counted.
     pooled = noise[:, noise.std(axis=0) > 0] if n_dropped else noise
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"n_samples": int(noise.size), "n_dropped": n_dropped}
+    if pooled.size < MIN_SAMPLES:  # e.g. a dead network: alpha is undefined, not an error
+        keys = ("", "_lo", "_hi", "_surrogate")
+        return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
     for prefix, data in (("alpha", pooled), ("alpha_std", z)):
         surrogate = gaussian_surrogate(data, seed=seed + 1)
         if method == "mohammadi_avg":
@@ -343,8 +347,6 @@ def summarise_noise(
             lo, hi = alpha_ci(data, method, level=level, seed=seed)
         out[f"{prefix}_lo"], out[f"{prefix}_hi"] = lo, hi
         out[f"{prefix}_surrogate"] = estimate_alpha(surrogate, method, seed=seed)
-    out["n_samples"] = int(noise.size)
-    out["n_dropped"] = n_dropped
     return out
 
 
