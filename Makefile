@@ -17,7 +17,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 ## make demo: the main job, offline, on the embedded MNIST sample (mnist10k).
 demo: $(VENV)/.installed
-	MPLBACKEND=Agg $(PY) -m sgnoise.data mnist10k
+	MPLBACKEND=Agg $(PY) test_epoch_alpha_relu.py --epochs 5 --seeds 0 1
+	MPLBACKEND=Agg $(PY) test_lr_alpha.py --epochs 3 --seeds 0 --lr-step 0.02
 
 ## make test: everything the tests need, then pytest (exit code 5, "no tests", fails too).
 test: $(VENV)/.installed-dev
