@@ -1,41 +1,126 @@
 """Run folders with provenance; results as strict JSON and CSV.
 
-A run folder ``<root>/<name>/`` holds ``results.json`` (``config``,
-``provenance``, ``records``, ``runs``), ``results.csv`` (the records, one row
-per checkpoint x split x layer), ``noise_samples.npz`` (for the histogram) and
-the PNGs. NaN and inf are written as JSON ``null`` (strict JSON) and as empty
-CSV cells. Nothing is ever silently overwritten.
+A study's numbers are one long ("tidy") table, one row per (run, checkpoint,
+split, layer) with the columns :data:`RECORD_COLUMNS`, plus one status entry
+per run. A run folder ``<root>/<name>/`` holds
+
+``results.json``
+    ``{"config": ..., "provenance": ..., "records": [...], "runs": [...]}``.
+    Strict JSON: NaN and +-inf are written as ``null`` (no ``NaN`` tokens, so
+    any JSON reader accepts the file); :func:`load_results` turns ``null`` in
+    the records back into NaN.
+``results.csv``
+    Exactly the records: one header line with the columns, one line per
+    record; NaN, inf and missing values are empty cells.
+``noise_samples.npz``
+    Raw noise vectors for the histogram plots (see :func:`save_noise_samples`).
+``*.png``
+    The plots, redrawn from the three files above by :func:`sgnoise.plots.plot_run`.
+
+Nothing is silently overwritten: :func:`new_run_dir` makes a fresh folder, and
+refuses a user-given name that exists unless asked to overwrite.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import math
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+FORMAT = "sgnoise-results/1"
+RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES = "results.json", "results.csv", "noise_samples.npz"
+_OUTPUTS = (RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES)
+
+#: Keys of :func:`sgnoise.tail_index.summarise_noise`, in table order.
+ALPHA_COLUMNS = (
+    "alpha",
+    "alpha_lo",
+    "alpha_hi",
+    "alpha_surrogate",
+    "alpha_std",
+    "alpha_std_lo",
+    "alpha_std_hi",
+    "alpha_std_surrogate",
+    "n_samples",
+    "n_dropped",
+)
+#: The columns of the records table (CSV header), in order; extra keys a trainer
+#: adds (e.g. ``alpha_shuffled`` of in-flight rows) follow, in first-seen order.
+RECORD_COLUMNS = (
+    "study",  # "activation" or "lr"
+    "dataset",
+    "activation",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "seed",
+    "mode",  # "frozen" (weights fixed during the measurement) or "in_flight_row_major"
+    "epoch",  # float: iteration / iterations per epoch
+    "iteration",
+    "split",  # "train" or "test" noise
+    "layer",  # "layer1", "layer2", ... or "all" (pooled over every parameter)
+    *ALPHA_COLUMNS,
+    "loss",  # mean cross-entropy on the full training set (nats)
+    "train_acc",
+    "test_acc",
+    "elapsed_s",  # seconds since the run started
+    "diverged",  # whether this run diverged (at any time)
+    "diverged_iteration",
+)
+
 
 def new_run_dir(root: str | Path, name: str | None = None, *, overwrite: bool = False) -> Path:
-    """Create a fresh run folder inside ``root``.
+    """Create a fresh run folder inside ``root`` (created if missing).
 
-    Default name ``run-YYYYmmdd-HHMMSS`` (with ``-2``, ``-3``... if taken). A
-    user-given name that exists is refused unless ``overwrite=True``.
+    Parameters
+    ----------
+    root : str or Path
+        Output root, e.g. ``MNIST_activation``.
+    name : str, optional
+        Folder name. Default ``run-YYYYmmdd-HHMMSS``, with ``-2``, ``-3``, ...
+        appended if that exists (folders are created atomically, so two runs
+        started in the same second get different folders).
+    overwrite : bool
+        Allow a user-given ``name`` that exists: the folder is reused and the
+        files sgnoise writes there (results, noise samples, PNGs) are deleted
+        first, so no stale plot survives; other files are left alone.
+
+    Returns
+    -------
+    Path
+        The new (empty of sgnoise outputs) folder.
+
+    Raises
+    ------
+    FileExistsError
+        ``name`` exists and ``overwrite`` is False.
+    ValueError
+        ``name`` is empty or not a plain folder name.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if name is not None:
+        if not name or name in (".", "..") or any(sep in name for sep in "/\\"):
+            raise ValueError(f"run name must be a plain folder name, got {name!r}")
         folder = root / name
-        if folder.exists() and not overwrite:
-            raise FileExistsError(
-                f"{folder} already exists: choose another --run-name, or pass --overwrite"
-            )
+        if folder.exists():
+            if not overwrite:
+                raise FileExistsError(
+                    f"{folder} already exists: choose another run name, or pass --overwrite"
+                )
+            for old in [*folder.glob("*.png"), *(folder / f for f in _OUTPUTS)]:
+                old.unlink(missing_ok=True)
         folder.mkdir(exist_ok=True)
         return folder
     base = "run-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -43,95 +128,204 @@ def new_run_dir(root: str | Path, name: str | None = None, *, overwrite: bool = 
         folder = root / (base if i == 1 else f"{base}-{i}")
         try:
             folder.mkdir()
-            return folder
         except FileExistsError:
             continue
-    raise FileExistsError(f"could not create a new run folder in {root}")
+        return folder
+    raise FileExistsError(f"could not create a new run folder {base}-N in {root}")
 
 
 def _git(*args: str) -> str | None:
+    """Output of a git command run in the sgnoise checkout, or None (no git, not a checkout)."""
+    here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
+            ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def provenance() -> dict:
-    """Versions, platform, git commit (and whether the tree was dirty), command line, time."""
+def _blas() -> str | None:
+    """BLAS library numpy was built with, e.g. "scipy-openblas 0.3.31" (None if unknown)."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # older numpy or a custom build: provenance must not fail
+        return None
+    return f"{blas.get('name', '?')} {blas.get('version', '?')}"
+
+
+def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
+    """Where the numbers came from: versions, platform, git state, command line, times.
+
+    Parameters
+    ----------
+    started : datetime, optional
+        When the run started (default: now).
+
+    Returns
+    -------
+    dict
+        ``format``, package versions (``sgnoise``, ``python``, ``numpy``, ``scipy``,
+        ``matplotlib``, ``joblib``, ``tqdm``), ``blas``, ``platform``,
+        ``cpu_count``, ``git_commit`` and ``git_dirty`` (None when sgnoise does
+        not run from a git checkout or git is missing; dirty means tracked files
+        differ from the commit), ``command`` (the command line), ``cwd``,
+        ``started`` and ``finished`` (ISO 8601 with time zone).
+    """
+    import joblib
     import matplotlib
     import scipy
+    import tqdm
 
     import sgnoise
 
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain")
+    now = dt.datetime.now().astimezone()
+    toplevel = _git("rev-parse", "--show-toplevel")
+    in_checkout = toplevel is not None and Path(toplevel) == Path(sgnoise.__file__).parents[1]
+    status = _git("status", "--porcelain", "--untracked-files=no") if in_checkout else None
     return {
+        "format": FORMAT,
         "sgnoise": sgnoise.__version__,
-        "python": sys.version.split()[0],
+        "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "matplotlib": matplotlib.__version__,
+        "joblib": joblib.__version__,
+        "tqdm": tqdm.__version__,
+        "blas": _blas(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "git_commit": commit,
+        "git_commit": _git("rev-parse", "HEAD") if in_checkout else None,
         "git_dirty": bool(status) if status is not None else None,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cwd": str(Path.cwd()),
+        "started": (started or now).astimezone().isoformat(timespec="seconds"),
+        "finished": now.isoformat(timespec="seconds"),
     }
 
 
-def _clean(value):
-    """JSON-safe: numpy scalars to Python, NaN/inf to None, tuples to lists."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
         return [_clean(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
+def record_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """:data:`RECORD_COLUMNS`, then any other keys of ``records`` in first-seen order."""
+    columns = list(RECORD_COLUMNS)
+    for row in records:
+        columns += [k for k in row if k not in columns]
+    return columns
+
+
 def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, then rename (no half-written file)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 
-def save_results(folder: str | Path, config: dict, records: list[dict], runs: list[dict]) -> Path:
-    """Write results.json and results.csv into ``folder``; returns the JSON path."""
+def save_results(
+    folder: str | Path,
+    config: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    started: dt.datetime | None = None,
+) -> Path:
+    """Write ``results.json`` and ``results.csv`` into ``folder`` (atomically).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A run folder (see :func:`new_run_dir`).
+    config : mapping
+        The full configuration (every setting, seeds included).
+    records : sequence of mapping
+        The tidy table, one row per (run, checkpoint, split, layer); missing
+        columns are filled with ``null``/empty so JSON and CSV hold the same table.
+    runs : sequence of mapping
+        Per-run status (``diverged``, ``diverged_iteration``, ``reason``, ...).
+    started : datetime, optional
+        Start time for the provenance.
+
+    Returns
+    -------
+    Path
+        The JSON file.
+    """
     folder = Path(folder)
-    doc = _clean({"config": config, "provenance": provenance(), "records": records, "runs": runs})
-    _atomic_write(folder / "results.json", json.dumps(doc, indent=1, allow_nan=False))
-    columns: list[str] = []
-    for row in doc["records"]:
-        columns += [k for k in row if k not in columns]
-    tmp = folder / "results.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
-        writer.writerows(
-            {k: ("" if v is None else v) for k, v in r.items()} for r in doc["records"]
-        )
-    os.replace(tmp, folder / "results.csv")
-    return folder / "results.json"
+    columns = record_columns(records)
+    table = [{c: row.get(c) for c in columns} for row in records]
+    doc = _clean(
+        {
+            "config": config,
+            "provenance": provenance(started),
+            "records": table,
+            "runs": list(runs),
+        }
+    )
+    _atomic_write(folder / RESULTS_JSON, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in doc["records"])
+    _atomic_write(folder / RESULTS_CSV, buf.getvalue())
+    return folder / RESULTS_JSON
 
 
-def load_results(folder: str | Path) -> dict:
-    """Read a run folder's results.json (None values become NaN in records)."""
-    path = Path(folder) / "results.json"
+def load_results(folder: str | Path) -> dict[str, Any]:
+    """Read a run folder's ``results.json``; ``null`` in the records becomes NaN.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``results.json`` in ``folder``.
+    ValueError
+        The file is not sgnoise results (missing keys).
+    """
+    path = Path(folder) / RESULTS_JSON
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {folder} a run folder?")
-    doc = json.loads(path.read_text())
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    missing = {"config", "provenance", "records", "runs"} - set(doc)
+    if missing:
+        raise ValueError(f"{path} is not an sgnoise results file: missing {sorted(missing)}")
     doc["records"] = [
-        {k: (float("nan") if v is None else v) for k, v in r.items()} for r in doc["records"]
+        {k: float("nan") if v is None else v for k, v in row.items()} for row in doc["records"]
     ]
     return doc
+
+
+def save_noise_samples(folder: str | Path, samples: Mapping[str, np.ndarray]) -> Path:
+    """Write raw noise vectors (for the histograms) to ``noise_samples.npz`` (atomically).
+
+    ``samples`` maps a key to a 1-d array; a run's ``noise_sample`` entry in
+    ``runs`` names its key and says which layer, split and checkpoint it is.
+    """
+    path = Path(folder) / NOISE_SAMPLES
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **{k: np.asarray(v).ravel() for k, v in samples.items()})
+    os.replace(tmp, path)
+    return path
+
+
+def load_noise_samples(folder: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of ``noise_samples.npz`` ({} if the folder has none)."""
+    path = Path(folder) / NOISE_SAMPLES
+    if not path.is_file():
+        return {}
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
