@@ -1,0 +1,151 @@
+"""Driver settings: constants, command-line overrides, validation, --help (sgnoise.cli)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sgnoise import cli
+
+DOC = "A test driver.\n\n    python drv.py --lr-step 0.01\n"
+CONSTANTS = {
+    "__file__": "/somewhere/drv.py",
+    "__doc__": DOC,
+    "DATASET": "mnist10k",
+    "ACTIVATIONS": ("relu", "sigmoid"),
+    "HIDDEN": (100,),
+    "EPOCHS": 5,
+    "LR_START": 0.001,
+    "LR_STOP": 0.1,
+    "LR_STEP": 0.005,
+    "SEEDS": (0, 1, 2),
+    "OPTIMIZER": "sgd",
+    "IN_FLIGHT": False,
+    "RUN_NAME": "",
+}
+
+
+def test_without_arguments_the_constants_are_the_settings():
+    s = cli.parse(DOC, CONSTANTS, [])
+    assert s == {
+        "dataset": "mnist10k",
+        "activations": ["relu", "sigmoid"],
+        "hidden": [100],
+        "epochs": 5,
+        "lr_start": 0.001,
+        "lr_stop": 0.1,
+        "lr_step": 0.005,
+        "seeds": [0, 1, 2],
+        "optimizer": "sgd",
+        "in_flight": False,
+        "run_name": "",
+    }
+
+
+def test_command_line_overrides_each_constant_by_its_dashed_name():
+    argv = ["--lr-step", "0.01", "--activations", "tanh", "relu", "--seeds", "3", "4",
+            "--epochs", "2", "--in-flight", "--optimizer", "adam", "--hidden", "64", "32",
+            "--run-name", "try"]  # fmt: skip
+    s = cli.parse(DOC, CONSTANTS, argv)
+    assert s["lr_step"] == 0.01 and s["activations"] == ["tanh", "relu"]
+    assert s["seeds"] == [3, 4] and s["epochs"] == 2 and s["in_flight"] is True
+    assert s["optimizer"] == "adam" and s["hidden"] == [64, 32] and s["run_name"] == "try"
+    assert s["lr_start"] == 0.001  # untouched
+    assert (
+        cli.parse(DOC, {**CONSTANTS, "IN_FLIGHT": True}, ["--no-in-flight"])["in_flight"] is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr-step", "-0.1"], "--lr-step must be > 0, got -0.1 (from the command line)"),
+        (["--lr-stop", "nan"], "--lr-stop must be > 0, got nan"),
+        (["--dataset", "cifar"], "--dataset must be one of mnist10k, mnist, fashion_mnist, got"),
+        (["--activations", "relu", "gelu"], "--activations must be one of relu, sigmoid, tanh"),
+        (["--optimizer", "rmsprop"], "--optimizer must be one of sgd, momentum, adam, adadelta"),
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--seeds", "1", "1"], "--seeds must not repeat a value, got [1, 1]"),
+        (["--seeds", "-1"], "--seeds must be >= 0, got -1"),
+        (["--hidden", "0"], "--hidden must be >= 1, got 0"),
+        (["--lr-start", "0.5"], "--lr-start must be <= --lr-stop, got 0.5 > 0.1"),
+        (["--lr-step", "1e-7"], "makes 990001 learning rates, more than 1000"),
+        (["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
+        (["--lr-ste", "0.1"], "unrecognized arguments: --lr-ste"),  # no silent abbreviations
+    ],
+)
+def test_bad_values_exit_with_a_message_naming_option_and_value(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(DOC, CONSTANTS, argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_constant_is_reported_as_the_constant_in_the_driver(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse(DOC, {**CONSTANTS, "EPOCHS": 0}, [])
+    err = capsys.readouterr().err
+    assert "--epochs must be >= 1, got 0 (from the constant EPOCHS in drv.py)" in err
+    with pytest.raises(SystemExit):
+        cli.parse(DOC, {**CONSTANTS, "SEEDS": 0}, [])  # a list setting given a scalar
+    assert "--seeds must be a non-empty list, got 0" in capsys.readouterr().err
+
+
+def test_an_unknown_constant_is_a_driver_bug():
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['LEARNING_RATE'\]"):
+        cli.parse(DOC, {**CONSTANTS, "LEARNING_RATE": 0.1}, [])
+
+
+def test_help_explains_every_constant_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(DOC, CONSTANTS, ["--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert "python drv.py --lr-step 0.01" in out  # the driver's docstring
+    for name in (n for n in CONSTANTS if n.isupper()):
+        assert cli.flag(name) in out
+        assert " ".join(cli.KNOBS[name].help.split()) in out
+    assert "(default: 0.005)" in out and "(default: [0, 1, 2])" in out
+
+
+def test_every_knob_has_help_and_accepts_its_documented_example_values():
+    for name, knob in cli.KNOBS.items():
+        assert knob.help and cli.flag(name).startswith("--")
+    cli.check_settings(
+        {
+            "DATASET": "fashion_mnist",
+            "CHECKPOINT_EVERY": -1,
+            "SUBSET": 0,
+            "WORKERS": 2,
+            "OUT_ROOT": ".",
+            "HIDDEN": [256, 256],
+            "LR": 1,
+        }  # fmt: skip
+    )
+    with pytest.raises(ValueError, match="--out-root must be a folder name"):
+        cli.check_setting("OUT_ROOT", "")
+    with pytest.raises(ValueError, match="--in-flight must be of type bool, got 1"):
+        cli.check_setting("IN_FLIGHT", 1)
+
+
+def test_lr_grid_includes_both_ends_and_has_no_float_noise():
+    # 0.001, 0.006, ..., 0.096 on the grid, then the stop 0.1 off the grid
+    expected = [(1 + 5 * i) / 1000 for i in range(20)] + [0.1]
+    assert cli.lr_grid(0.001, 0.1, 0.005) == expected
+    assert cli.lr_grid(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]  # not 0.30000000000000004
+    assert cli.lr_grid(0.001, 0.1, 0.011)[-2:] == [0.089, 0.1]
+    assert cli.lr_grid(0.05, 0.05, 0.01) == [0.05]
+    assert cli.lr_grid(0.05, 1e36, 1e36) == [0.05, 1e36]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0.0, 0.1, 0.01), "--lr-start must be > 0, got 0.0"),
+        ((0.1, 0.01, 0.01), "--lr-start must be <= --lr-stop"),
+        ((0.01, 0.1, -0.01), "--lr-step must be > 0, got -0.01"),
+        ((0.01, float("inf"), 0.01), "--lr-stop must be > 0, got inf"),
+    ],
+)
+def test_lr_grid_rejects_bad_bounds(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        cli.lr_grid(*args)
