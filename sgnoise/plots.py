@@ -1,188 +1,523 @@
 """Plots drawn from saved results alone (``results.json`` + ``noise_samples.npz``).
 
-Redraw a run's PNGs without retraining:  python -m sgnoise.plots MNIST_lr/run-...
+Every function takes the loaded results (``{"config", "records", "runs"}`` as
+returned by :func:`sgnoise.results.load_results`, or built in memory) and writes
+one PNG (Agg backend, 150 dpi). Conventions in every α plot:
+
+- one colour per activation; solid line: the SGN tail index α, mean over seeds;
+- shaded band: min-max over seeds, or, with one seed, the estimator's 95%
+  confidence interval (the caption says which);
+- dashed line, same colour: the same estimator on a Gaussian surrogate with the
+  same per-coordinate variances (the level pooling alone produces);
+- dotted black line: α = 2, the Gaussian;
+- x at the top of a panel: a run that diverged (NaN/inf loss or gradient) there.
+
+NaN values (diverged or undefined) leave gaps; they are never drawn as numbers.
+Redraw a run's PNGs without retraining: ``python replot.py MNIST_lr/run-...``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping, Sequence
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from scipy import stats  # noqa: E402
 
-from sgnoise.results import load_results  # noqa: E402
+from sgnoise.results import load_noise_samples, load_results  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
+STYLE = {"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9, "figure.titlesize": 12}
+# Keys that identify one training run inside the records.
+RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
+STATISTICS = (("alpha", "pooled α"), ("alpha_std", "standardised α (per coordinate)"))
+SPLITS = (("train", "train noise"), ("test", "test noise"))
 
 
-def _select(records, **where):
+def _styled(plot: Callable[..., Path]) -> Callable[..., Path]:
+    """Draw under :data:`STYLE` (readable font sizes) and close the figure afterwards."""
+
+    @wraps(plot)
+    def wrapper(*args: Any, **kwargs: Any) -> Path:
+        with plt.rc_context(STYLE):
+            return plot(*args, **kwargs)
+
+    return wrapper
+
+
+def _select(records: Sequence[Mapping], **where: Any) -> list[Mapping]:
     return [r for r in records if all(r.get(k) == v for k, v in where.items())]
 
 
-def _band(ax, x, ys, color, label, dashed=False, ci=None):
-    """Mean over seeds as a line; min-max over seeds (or the CI for one seed) as a band."""
-    ys = np.asarray(ys, float)
-    mean = np.nanmean(ys, axis=0)
-    ax.plot(x, mean, "--" if dashed else "-o", color=color, label=label, ms=3, lw=1.5)
-    if dashed:
-        return
-    if ys.shape[0] > 1:
-        ax.fill_between(x, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color, alpha=0.2)
-    elif ci is not None:
-        lo, hi = (np.asarray(c, float)[0] for c in ci)
-        ax.fill_between(x, lo, np.minimum(hi, 4), color=color, alpha=0.2)
+def _color(activation: str) -> str:
+    return COLORS.get(activation, "tab:gray")
 
 
-def _finish(ax, xlabel, ylabel, title, gauss=True):
-    if gauss:
-        ax.axhline(2.0, color="k", lw=0.8, ls=":", label="Gaussian (α = 2)")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def _activations(results: Mapping) -> list[str]:
+    names = {r["activation"] for r in results["runs"]} | {
+        r["activation"] for r in results["records"]
+    }
+    return sorted(names, key=lambda a: (list(COLORS).index(a) if a in COLORS else 99, a))
 
 
-def _series(rows, key, xkey):
-    xs = sorted({r[xkey] for r in rows})
+def _n_seeds(results: Mapping) -> int:
+    return len({r["seed"] for r in results["runs"]}) or len({r["seed"] for r in results["records"]})
+
+
+def _finite_stats(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over rows of the finite entries (NaN where a column has none)."""
+    ok = np.isfinite(table)
+    count = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, table, 0).sum(axis=0) / count
+    lo = np.where(ok, table, np.inf).min(axis=0, initial=np.inf)
+    hi = np.where(ok, table, -np.inf).max(axis=0, initial=-np.inf)
+    none = count == 0
+    return np.where(none, np.nan, mean), np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+
+
+def _table(rows: Sequence[Mapping], x: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """xs (sorted) and a (seed x xs) table of ``key``; NaN where a seed has no value."""
+    xs = sorted({r[x] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
     table = np.full((len(seeds), len(xs)), np.nan)
     for r in rows:
-        table[seeds.index(r["seed"]), xs.index(r[xkey])] = r[key]
-    return np.array(xs), table
+        value = r.get(key)
+        table[seeds.index(r["seed"]), xs.index(r[x])] = np.nan if value is None else value
+    return np.asarray(xs, float), table
 
 
-def _title(doc, what):
-    c = doc["config"]
-    return f"{what} — {c['dataset']}, {c['optimizer']}, batch {c['batch_size']}"
+def _curve(
+    ax, rows: Sequence[Mapping], x: str, key: str, color: str, *, band: bool = True, ls="-"
+) -> None:
+    """Mean over seeds of ``key`` against ``x``; band: min-max over seeds, or the CI for one."""
+    if not rows:
+        return
+    xs, table = _table(rows, x, key)
+    mean, lo, hi = _finite_stats(table)
+    ax.plot(xs, mean, ls, color=color, marker="o" if ls == "-" else None, ms=3.5, lw=1.6)
+    if not band:
+        return
+    if table.shape[0] == 1:
+        if key + "_lo" not in rows[0]:
+            return
+        lo, hi = (_table(rows, x, key + end)[1][0] for end in ("_lo", "_hi"))
+        hi = np.where(np.isfinite(hi), hi, np.nan)
+    ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
 
 
-def plot_alpha_vs_epoch(doc: dict, path: str | Path) -> Path:
-    """Pooled and standardised alpha of train/test noise over epochs, with surrogates."""
-    recs = _select(doc["records"], layer="all", mode="frozen")
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    panels = [
-        (axes[0, 0], "train", "alpha", "pooled α, train noise"),
-        (axes[0, 1], "test", "alpha", "pooled α, test noise"),
-        (axes[1, 0], "train", "alpha_std", "standardised α, train noise"),
-    ]
-    for ax, split, key, title in panels:
-        for act in sorted({r["activation"] for r in recs}):
-            rows = _select(recs, split=split, activation=act)
-            x, ys = _series(rows, key, "epoch")
-            ci = (_series(rows, key + "_lo", "epoch")[1], _series(rows, key + "_hi", "epoch")[1])
-            _band(ax, x, ys, COLORS.get(act), f"{act}: SGN", ci=ci)
-            _, sur = _series(rows, key + "_surrogate", "epoch")
-            _band(ax, x, sur, COLORS.get(act), f"{act}: Gaussian surrogate", dashed=True)
-        _finish(ax, "epoch", "tail index α", title)
-    ax = axes[1, 1]
-    for act in sorted({r["activation"] for r in recs}):
-        rows = _select(recs, split="train", activation=act)
-        x, loss = _series(rows, "loss", "epoch")
-        _band(ax, x, loss, COLORS.get(act), f"{act}: training loss")
-        _, acc = _series(rows, "test_acc", "epoch")
-        _band(ax, x, acc, COLORS.get(act), f"{act}: test accuracy", dashed=True)
-    _finish(ax, "epoch", "cross-entropy (nats) / accuracy (fraction)", "training", gauss=False)
-    n_seeds = len({r["seed"] for r in recs})
-    band = "band: min–max over seeds" if n_seeds > 1 else "band: 95% CI"
-    fig.suptitle(_title(doc, f"SGN tail index over training ({n_seeds} seed(s); {band})"))
-    return _save(fig, path)
-
-
-def plot_alpha_vs_lr(doc: dict, path: str | Path) -> Path:
-    """Final pooled and standardised alpha against the learning rate; diverged runs marked."""
-    final = max(r["epoch"] for r in doc["records"])
-    recs = _select(doc["records"], layer="all", mode="frozen", split="train", epoch=final)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, key, title in (
-        (axes[0], "alpha", "pooled α"),
-        (axes[1], "alpha_std", "standardised α"),
-    ):
-        for act in sorted({r["activation"] for r in doc["runs"]}):
-            rows = _select(recs, activation=act)
-            if rows:
-                x, ys = _series(rows, key, "lr")
-                ci = (_series(rows, key + "_lo", "lr")[1], _series(rows, key + "_hi", "lr")[1])
-                _band(ax, x, ys, COLORS.get(act), f"{act}: SGN", ci=ci)
-                _, sur = _series(rows, key + "_surrogate", "lr")
-                _band(ax, x, sur, COLORS.get(act), f"{act}: Gaussian surrogate", dashed=True)
-            bad = [r["lr"] for r in _select(doc["runs"], activation=act, diverged=True)]
-            if bad:
-                ax.plot(
-                    bad,
-                    [2.3] * len(bad),
-                    "x",
-                    color=COLORS.get(act),
-                    ms=9,
-                    label=f"{act}: diverged (NaN/inf)",
-                )
-        _finish(ax, "learning rate η", "tail index α", f"{title}, train noise, epoch {final:g}")
-    fig.suptitle(_title(doc, "SGN tail index against the learning rate"))
-    return _save(fig, path)
-
-
-def plot_noise_histogram(noise: np.ndarray, label: str, path: str | Path) -> Path:
-    """The paper's picture: SGN histogram on a log density scale against a Gaussian."""
-    noise = np.asarray(noise, float)
-    noise = noise[np.isfinite(noise)]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sd = noise.std()
-    lim = np.quantile(np.abs(noise), 0.9999)
-    bins = np.linspace(-lim, lim, 201)
-    ax.hist(noise, bins=bins, density=True, color="tab:blue", alpha=0.6, label="SGN")
-    grid = np.linspace(-lim, lim, 400)
-    ax.plot(
-        grid,
-        np.exp(-0.5 * (grid / sd) ** 2) / (sd * np.sqrt(2 * np.pi)),
-        "k--",
-        label="Gaussian, same variance",
-    )
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=1.0 / (len(noise) * (bins[1] - bins[0])))
-    ax.set(
-        xlabel="gradient noise value (minibatch − full gradient)",
-        ylabel="density (log scale)",
-        title=f"SGN histogram: {label}",
-    )
+def _alpha_panel(ax, rows: Sequence[Mapping], x: str, key: str, activations: Sequence[str]):
+    """SGN α (mean, band) and its Gaussian-surrogate α (dashed), one colour per activation."""
+    for act in activations:
+        sub = _select(rows, activation=act)
+        _curve(ax, sub, x, key, _color(act))
+        _curve(ax, sub, x, key + "_surrogate", _color(act), band=False, ls="--")
+    ax.axhline(2.0, color="k", lw=1, ls=":")
+    ax.set_ylabel("tail index α")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
 
 
-def _save(fig, path) -> Path:
+def _mark_diverged(ax, results: Mapping, x: str, activations: Sequence[str]) -> bool:
+    """An x at the top of the panel at each diverged run's ``x`` (epoch or lr); any drawn?"""
+    drawn = False
+    for run in results["runs"]:
+        if run.get("diverged") and run["activation"] in activations:
+            where = run.get("diverged_epoch") if x == "epoch" else run[x]
+            if where is None:
+                continue
+            ax.plot(
+                [where],
+                [0.96],
+                "x",
+                color=_color(run["activation"]),
+                ms=9,
+                mew=2,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+            )
+            drawn = True
+    return drawn
+
+
+def _band_caption(results: Mapping) -> str:
+    n = _n_seeds(results)
+    if n > 1:
+        return f"shaded: min–max over {n} seeds"
+    return "shaded: 95% CI of the estimate (1 seed)"
+
+
+def _legend(fig, activations: Sequence[str], band: str, *, diverged: bool, extra=()) -> None:
+    """One legend for the whole figure, below the panels: colours, line styles, band, markers."""
+    handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in activations]
+    handles += [
+        Line2D([], [], color="k", marker="o", ms=3.5, label="SGN α (mean over seeds)"),
+        Line2D([], [], color="k", ls="--", label="Gaussian surrogate α (same variances)"),
+        Patch(color="k", alpha=0.2, label=band),
+        Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
+        *extra,
+    ]
+    if diverged:
+        handles.append(
+            Line2D([], [], color="k", marker="x", ls="", ms=8, mew=2, label="diverged (NaN/inf)")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // 2))
+
+
+def _title(results: Mapping, what: str) -> str:
+    c = results.get("config", {})
+    net = "-".join(str(s) for s in c.get("sizes", ())) or None
+    lr = f"lr {c['lr']:g}" if isinstance(c.get("lr"), int | float) else None
+    parts = [
+        c.get("dataset"),
+        f"{c['optimizer']}" if c.get("optimizer") else None,
+        lr,
+        f"batch {c['batch_size']}" if c.get("batch_size") else None,
+        f"net {net}" if net else None,
+    ]
+    return f"{what}\n" + ", ".join(p for p in parts if p)
+
+
+def _frozen(results: Mapping, **where: Any) -> list[Mapping]:
+    return _select(results["records"], mode="frozen", **where)
+
+
+def _save(fig, path: str | Path) -> Path:
     path = Path(path)
-    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
-def plot_run(folder: str | Path) -> list[Path]:
-    """Redraw every PNG of a run folder from its saved results."""
-    folder = Path(folder)
-    doc = load_results(folder)
-    study = doc["config"]["study"]
-    out = [
-        plot_alpha_vs_epoch(doc, folder / "alpha_vs_epoch.png")
-        if study == "activation"
-        else plot_alpha_vs_lr(doc, folder / "alpha_vs_lr.png")
+@_styled
+def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
+    """α of the train and test noise over training: pooled (top) and standardised (bottom).
+
+    Parameters
+    ----------
+    results : mapping
+        Loaded results (``records``, ``runs``, ``config``).
+    path : str or Path
+        PNG to write.
+    layer : str
+        Which layer's noise: ``"all"`` (pooled over every parameter, default)
+        or ``"layer1"``, ``"layer2"``, ...
+    """
+    acts = _activations(results)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
+    diverged = False
+    for (key, stat), row in zip(STATISTICS, axes, strict=True):
+        for (split, noise), ax in zip(SPLITS, row, strict=True):
+            _alpha_panel(ax, _frozen(results, split=split, layer=layer), "epoch", key, acts)
+            diverged |= _mark_diverged(ax, results, "epoch", acts)
+            ax.set_title(f"{stat}, {noise}")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    where = "all parameters" if layer == "all" else layer
+    fig.suptitle(_title(results, f"SGN tail index over training ({where})"))
+    _legend(fig, acts, _band_caption(results), diverged=diverged)
+    return _save(fig, path)
+
+
+@_styled
+def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "train") -> Path:
+    """Pooled and standardised α of one split's noise over training, one row per layer.
+
+    The original study's in-flight, row-major estimate (if recorded) is drawn
+    in the last layer's pooled panel as a dash-dot line.
+    """
+    acts = _activations(results)
+    records = _frozen(results, split=split)
+    layers = sorted({r["layer"] for r in records} - {"all"})
+    fig, axes = plt.subplots(
+        len(layers), 2, figsize=(12, 3.4 * len(layers) + 1), sharex=True, layout="constrained"
+    )
+    axes = np.atleast_2d(axes)
+    inflight = _select(results["records"], mode="in_flight_row_major")
+    diverged = False
+    for layer, row in zip(layers, axes, strict=True):
+        for (key, stat), ax in zip(STATISTICS, row, strict=True):
+            _alpha_panel(ax, _select(records, layer=layer), "epoch", key, acts)
+            diverged |= _mark_diverged(ax, results, "epoch", acts)
+            ax.set_title(f"{layer}: {stat}, {split} noise")
+        for act in acts:
+            rows = _select(inflight, layer=layer, activation=act)
+            _curve(row[0], rows, "epoch", "alpha", _color(act), band=False, ls="-.")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    extra = []
+    if inflight:
+        extra.append(Line2D([], [], color="k", ls="-.", label="in-flight, row-major (original)"))
+    fig.suptitle(_title(results, "SGN tail index per layer"))
+    _legend(fig, acts, _band_caption(results), diverged=diverged, extra=extra)
+    return _save(fig, path)
+
+
+def _lr_axis(ax, lrs: Sequence[float]) -> None:
+    """Linear learning-rate axis, log when the rates span more than three decades."""
+    lrs = [v for v in lrs if v > 0]
+    if lrs and max(lrs) / min(lrs) > 1e3:
+        ax.set_xscale("log")
+    ax.set_xlabel("learning rate η")
+
+
+@_styled
+def plot_alpha_vs_lr(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
+    """α at the end of training against the learning rate; diverged runs marked at the top."""
+    acts = _activations(results)
+    frozen = _frozen(results, layer=layer)
+    final = max((r["epoch"] for r in frozen), default=0.0)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
+    diverged = False
+    for (key, stat), row in zip(STATISTICS, axes, strict=True):
+        for (split, noise), ax in zip(SPLITS, row, strict=True):
+            _alpha_panel(ax, _select(frozen, split=split, epoch=final), "lr", key, acts)
+            diverged |= _mark_diverged(ax, results, "lr", acts)
+            ax.set_title(f"{stat}, {noise}")
+    for ax in axes[-1]:
+        _lr_axis(ax, [r["lr"] for r in results["runs"]])
+    fig.suptitle(_title(results, f"SGN tail index against the learning rate, epoch {final:g}"))
+    _legend(fig, acts, _band_caption(results), diverged=diverged)
+    return _save(fig, path)
+
+
+@_styled
+def plot_alpha_vs_epoch_by_lr(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
+    """Train-noise α over training, one line per learning rate (mean over seeds), per activation."""
+    acts = _activations(results)
+    frozen = _frozen(results, split="train", layer=layer)
+    lrs = sorted({r["lr"] for r in results["runs"]})
+    log = len(lrs) > 1 and lrs[0] > 0 and lrs[-1] / lrs[0] > 1e3
+    norm = (matplotlib.colors.LogNorm if log else matplotlib.colors.Normalize)(lrs[0], lrs[-1])
+    cmap = plt.get_cmap("viridis")
+    width = 6 * len(acts) + 1
+    fig, axes = plt.subplots(
+        2, len(acts), figsize=(width, 8.5), sharex=True, squeeze=False, layout="constrained"
+    )
+    for act, col in zip(acts, axes.T, strict=True):
+        for (key, stat), ax in zip(STATISTICS, col, strict=True):
+            for lr in lrs:
+                rows = _select(frozen, activation=act, lr=lr)
+                _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
+            ax.axhline(2.0, color="k", lw=1, ls=":")
+            ax.set(title=f"{act}: {stat}, train noise", ylabel="tail index α")
+            ax.grid(alpha=0.3)
+        col[-1].set_xlabel("epoch")
+    fig.colorbar(
+        plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
+    )
+    fig.suptitle(_title(results, "SGN tail index over training, per learning rate"))
+    handles = [
+        Line2D([], [], color="k", marker="o", ms=3.5, label="SGN α (mean over seeds)"),
+        Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
     ]
-    samples = folder / "noise_samples.npz"
-    if samples.is_file():
-        with np.load(samples) as f:
-            for key in f.files:
-                out.append(plot_noise_histogram(f[key], key, folder / f"histogram_{key}.png"))
-    return out
+    fig.legend(handles=handles, loc="outside lower center", ncol=2)
+    return _save(fig, path)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Redraw a run's PNGs from its results.json.")
+@_styled
+def plot_training(results: Mapping, path: str | Path) -> Path:
+    """Training loss and train/test accuracy: over epochs, or at the end against the lr."""
+    acts = _activations(results)
+    study = results.get("config", {}).get("study", "activation")
+    rows = _frozen(results, split="train", layer="all")
+    x = "lr" if study == "lr" else "epoch"
+    if x == "lr":
+        final = max((r["epoch"] for r in rows), default=0.0)
+        rows = _select(rows, epoch=final)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    diverged = False
+    for act in acts:
+        sub = _select(rows, activation=act)
+        _curve(left, sub, x, "loss", _color(act))
+        _curve(right, sub, x, "train_acc", _color(act))
+        _curve(right, sub, x, "test_acc", _color(act), ls="--")
+    for ax in (left, right):
+        diverged |= _mark_diverged(ax, results, x, acts)
+        ax.grid(alpha=0.3)
+        if x == "lr":
+            _lr_axis(ax, [r["lr"] for r in results["runs"]])
+        else:
+            ax.set_xlabel("epoch")
+    left.set(ylabel="training loss (cross-entropy, nats)", title="training loss (full train set)")
+    right.set(ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
+    when = f" at epoch {final:g}" if x == "lr" else ""
+    fig.suptitle(_title(results, f"Training{when}"))
+    handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
+    handles += [
+        Line2D([], [], color="k", marker="o", ms=3.5, label="loss / train accuracy"),
+        Line2D([], [], color="k", ls="--", label="test accuracy"),
+    ]
+    if _n_seeds(results) > 1:
+        handles.append(Patch(color="k", alpha=0.2, label=_band_caption(results)))
+    if diverged:
+        handles.append(
+            Line2D([], [], color="k", marker="x", ls="", ms=8, mew=2, label="diverged (NaN/inf)")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
+    return _save(fig, path)
+
+
+def _histogram_range(x: np.ndarray) -> float:
+    """Half-width of the histogram: every value, unless the most extreme lie beyond ten
+    times the 99.9% quantile of |x| (heavy tails), which would squash the bulk into a few bins."""
+    top = float(np.max(np.abs(x)))
+    q = float(np.quantile(np.abs(x), 0.999))
+    return (min(top, 10 * q) if q > 0 else top) * 1.02 or 1.0
+
+
+def _stable_pdf(grid: np.ndarray, noise: np.ndarray, alpha: float) -> np.ndarray:
+    """Symmetric α-stable density (scipy's S1, β = 0) with the sample's median |x|."""
+    alpha = float(np.clip(alpha, 0.5, 2.0))
+    scale = np.median(np.abs(noise)) / stats.levy_stable.ppf(0.75, alpha, 0.0)
+    return stats.levy_stable.pdf(grid, alpha, 0.0, scale=scale)
+
+
+@_styled
+def plot_noise_histograms(
+    samples: Mapping[str, np.ndarray],
+    path: str | Path,
+    *,
+    alphas: Mapping[str, float] | None = None,
+    title: str = "Gradient noise against a Gaussian of the same variance",
+) -> Path:
+    """The paper's picture: histograms of SGN on a log density scale against Gaussians.
+
+    Parameters
+    ----------
+    samples : mapping
+        ``{panel title: raw noise values}`` (any shape, flattened; non-finite
+        values are left out and counted in the panel).
+    path : str or Path
+        PNG to write.
+    alphas : mapping, optional
+        ``{panel title: estimated α}``: also draw the symmetric α-stable
+        density with that α and the sample's median |x| (scipy.stats.levy_stable).
+    title : str
+        Figure title.
+
+    References
+    ----------
+    Simsekli, Sagun & Gurbuzbalaban, ICML 2019, Figure 1.
+    """
+    alphas = alphas or {}
+    fig, axes = plt.subplots(
+        1, len(samples), figsize=(6.5 * len(samples), 5), squeeze=False, layout="constrained"
+    )
+    for (label, noise), ax in zip(samples.items(), axes[0], strict=True):
+        noise = np.asarray(noise, float).ravel()
+        finite = noise[np.isfinite(noise)]
+        if not finite.size:
+            finite = np.zeros(1)
+        lim = _histogram_range(finite)
+        bins = np.linspace(-lim, lim, 201)
+        shown = finite[np.abs(finite) <= lim]
+        # density of all finite values (bins beyond +-lim hold the rest)
+        heights, _ = np.histogram(shown, bins=bins)
+        density = heights / (finite.size * (bins[1] - bins[0]))
+        ax.stairs(density, bins, fill=True, color="tab:blue", alpha=0.6, label="SGN")
+        grid = np.linspace(-lim, lim, 241)
+        sd = finite.std()
+        gauss = stats.norm.pdf(grid, scale=sd) if sd > 0 else np.zeros_like(grid)
+        ax.plot(grid, gauss, "k--", lw=1.5, label=f"Gaussian, same variance (σ = {sd:.2g})")
+        peak = max(density.max(), gauss.max())
+        alpha = alphas.get(label)
+        if alpha is not None and np.isfinite(alpha) and sd > 0:
+            pdf = _stable_pdf(grid[::2], finite, alpha)
+            label_stable = f"α-stable, α = {alpha:.2f} (estimated), same median |x|"
+            ax.plot(grid[::2], pdf, color="tab:red", lw=1.5, label=label_stable)
+            peak = max(peak, pdf.max())
+        floor = 0.5 / (finite.size * (bins[1] - bins[0]))
+        ax.set_yscale("log")
+        ax.set_ylim(floor, 100 * max(peak, floor))  # head room for the legend
+        ax.set_xlim(-lim, lim)
+        notes = [f"{finite.size:,} values"]
+        if finite.size > shown.size:
+            notes.append(f"{finite.size - shown.size:,} beyond ±{lim:.2g} not shown")
+        if noise.size > finite.size:
+            notes.append(f"{noise.size - finite.size:,} non-finite left out")
+        ax.set(
+            title=f"{label}\n({'; '.join(notes)})",
+            xlabel="noise value (minibatch − full gradient)",
+            ylabel="density (log scale)",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _histogram_inputs(results: Mapping, folder: Path) -> tuple[dict, dict]:
+    """Noise samples of a run folder with panel titles and the matching recorded α."""
+    arrays = load_noise_samples(folder)
+    samples, alphas = {}, {}
+    study = results.get("config", {}).get("study")
+    for run in results["runs"]:
+        meta = run.get("noise_sample")
+        if not meta or meta["key"] not in arrays:
+            continue
+        lr = f", η = {run['lr']:g}" if study == "lr" else ""
+        label = (
+            f"{run['activation']}{lr}, seed {run['seed']}: {meta['layer']}, "
+            f"{meta['split']} noise, epoch {meta['epoch']:g}"
+        )
+        samples[label] = arrays[meta["key"]]
+        match = _frozen(
+            results,
+            **{k: run[k] for k in RUN_KEYS},
+            epoch=meta["epoch"],
+            split=meta["split"],
+            layer=meta["layer"],
+        )
+        if match:
+            alphas[label] = match[0]["alpha"]
+    return samples, alphas
+
+
+def plot_run(folder: str | Path) -> list[Path]:
+    """Redraw every PNG of a run folder from its saved results; returns the paths."""
+    folder = Path(folder)
+    results = load_results(folder)
+    if results["config"].get("study") == "lr":
+        paths = [
+            plot_alpha_vs_lr(results, folder / "alpha_vs_lr.png"),
+            plot_training(results, folder / "training_vs_lr.png"),
+        ]
+        if len({r["epoch"] for r in _frozen(results)}) > 2:
+            paths.append(plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_epoch_by_lr.png"))
+    else:
+        paths = [
+            plot_alpha_vs_epoch(results, folder / "alpha_vs_epoch.png"),
+            plot_alpha_by_layer(results, folder / "alpha_by_layer.png"),
+            plot_training(results, folder / "training.png"),
+        ]
+    samples, alphas = _histogram_inputs(results, folder)
+    if samples:
+        paths.append(plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas))
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: redraw the PNGs of one or more run folders."""
+    parser = argparse.ArgumentParser(
+        description="Redraw a run's PNGs from its results.json and noise_samples.npz."
+    )
     parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
     for folder in parser.parse_args(argv).folders:
-        for path in plot_run(folder):
+        try:
+            paths = plot_run(folder)
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
+        for path in paths:
             print(path)
 
 

@@ -1,0 +1,160 @@
+"""Plots from synthetic results, including NaN and diverged runs (sgnoise.plots)."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from sgnoise import plots, results
+
+ACTS = ("relu", "sigmoid")
+
+
+def _results(study, *, seeds=(0, 1), lrs=(0.01, 0.05, 0.1, 50.0), epochs=(0.0, 1.0, 2.0, 3.0)):
+    """A synthetic study: alpha falls with epoch and lr; the largest lr diverges after epoch 1;
+    one sigmoid checkpoint has an undefined (NaN) alpha, as a dead network gives."""
+    rng = np.random.default_rng(0)
+    lrs = lrs if study == "lr" else (0.1,)
+    records, runs = [], []
+    for act in ACTS:
+        for lr in lrs:
+            for seed in seeds:
+                diverged = lr > 1
+                run = {"activation": act, "optimizer": "sgd", "lr": lr, "batch_size": 100,
+                       "seed": seed, "diverged": diverged,
+                       "diverged_iteration": 150 if diverged else None,
+                       "diverged_epoch": 1.5 if diverged else None, "reason": ""}  # fmt: skip
+                if seed == seeds[0] and lr == max(v for v in lrs if v <= 1):
+                    run["noise_sample"] = {"key": f"{act}_{lr:g}", "layer": "layer2",
+                                           "split": "train", "epoch": epochs[-1]}  # fmt: skip
+                runs.append(run)
+                for epoch in epochs:
+                    if diverged and epoch > 1:
+                        break
+                    for split in ("train", "test"):
+                        for layer in ("layer1", "layer2", "all"):
+                            a = 1.8 - 0.05 * epoch - lr + 0.02 * rng.standard_normal()
+                            if act == "sigmoid" and epoch == 2 and layer == "all":
+                                a = float("nan")
+                            records.append({
+                                **{k: run[k] for k in plots.RUN_KEYS}, "study": study,
+                                "mode": "frozen", "epoch": epoch, "iteration": int(100 * epoch),
+                                "split": split, "layer": layer, "alpha": a, "alpha_lo": a - 0.05,
+                                "alpha_hi": a + 0.05, "alpha_surrogate": a + 0.1,
+                                "alpha_std": a + 0.15, "alpha_std_lo": a + 0.1,
+                                "alpha_std_hi": a + 0.2, "alpha_std_surrogate": 2.0,
+                                "loss": 2.3 / (1 + epoch), "train_acc": 0.2 * epoch,
+                                "test_acc": 0.19 * epoch,
+                            })  # fmt: skip
+    config = {"study": study, "dataset": "mnist10k", "optimizer": "sgd", "batch_size": 100,
+              "sizes": [784, 100, 10], "lr": 0.1 if study == "activation" else None}  # fmt: skip
+    return {"config": config, "provenance": {}, "records": records, "runs": runs}
+
+
+def _assert_png(path, min_size=(600, 400)):
+    """A real, non-blank image of at least ``min_size`` pixels."""
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1]
+    ink = (image[..., :3] < 0.9).any(axis=-1).mean()
+    assert ink > 0.02, f"{path} is (nearly) blank"
+
+
+@pytest.fixture(autouse=True)
+def _no_warnings_and_no_leaked_figures():
+    """NaN must be handled, not warned about (e.g. 'Mean of empty slice'); figures closed."""
+    before = plt.get_fignums()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+    assert plt.get_fignums() == before
+
+
+@pytest.mark.parametrize(
+    ("plot", "study", "seeds"),
+    [
+        (plots.plot_alpha_vs_epoch, "activation", (0, 1)),  # band: min-max over seeds
+        (plots.plot_alpha_vs_epoch, "activation", (0,)),  # band: the estimator's CI
+        (plots.plot_alpha_by_layer, "activation", (0,)),
+        (plots.plot_training, "activation", (0, 1)),
+        (plots.plot_alpha_vs_lr, "lr", (0, 1)),
+        (plots.plot_alpha_vs_lr, "lr", (0,)),
+        (plots.plot_training, "lr", (0,)),
+    ],
+)
+def test_each_plot_writes_a_readable_png_from_records_with_nan_and_divergence(
+    tmp_path, plot, study, seeds
+):
+    path = plot(_results(study, seeds=seeds), tmp_path / "out.png")
+    assert path == tmp_path / "out.png"
+    _assert_png(path, min_size=(1500, 600))  # >= 10 x 4 inches at 150 dpi
+
+
+def test_mean_and_band_skip_nan_and_stay_nan_where_no_seed_has_a_value():
+    table = np.array([[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]])
+    mean, lo, hi = plots._finite_stats(table)
+    np.testing.assert_array_equal(mean[:2], [2.0, 5.0])
+    np.testing.assert_array_equal(lo[:2], [1.0, 5.0])
+    np.testing.assert_array_equal(hi[:2], [3.0, 5.0])
+    assert np.isnan(mean[2]) and np.isnan(lo[2]) and np.isnan(hi[2])
+
+
+def test_diverged_runs_are_marked_at_their_learning_rate_and_epoch():
+    doc = _results("lr")
+    fig, ax = plt.subplots()
+    assert plots._mark_diverged(ax, doc, "lr", ACTS)
+    assert sorted({float(line.get_xdata()[0]) for line in ax.lines}) == [50.0]
+    ax.clear()
+    assert plots._mark_diverged(ax, doc, "epoch", ACTS)
+    assert {float(line.get_xdata()[0]) for line in ax.lines} == {1.5}
+    ax.clear()
+    assert not plots._mark_diverged(ax, _results("lr", lrs=(0.01,)), "lr", ACTS)
+    plt.close(fig)
+
+
+def test_nan_alpha_leaves_a_gap_instead_of_a_number():
+    doc = _results("activation", seeds=(0,))
+    rows = plots._select(doc["records"], split="train", layer="all", activation="sigmoid")
+    fig, ax = plt.subplots()
+    plots._curve(ax, rows, "epoch", "alpha", "k")
+    y = ax.lines[0].get_ydata()
+    assert np.isnan(y[2]) and np.isfinite(np.delete(y, 2)).all()
+    plt.close(fig)
+
+
+def test_histogram_of_heavy_tailed_noise_with_a_fitted_stable_law(tmp_path):
+    rng = np.random.default_rng(1)
+    noise = rng.standard_t(1.5, 20_000) * 1e-3
+    noise[:5] = np.nan
+    path = plots.plot_noise_histograms(
+        {"relu, layer2": noise, "sigmoid, layer2": rng.standard_normal(5000)},
+        tmp_path / "hist.png",
+        alphas={"relu, layer2": 1.5},
+    )
+    _assert_png(path)
+
+
+def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
+    # the activation study's folder is redrawn end to end in tests/test_drivers.py
+    doc = _results("lr", seeds=(0,))
+    folder = results.new_run_dir(tmp_path, "lr")
+    results.save_results(folder, doc["config"], doc["records"], doc["runs"])
+    keys = {r["noise_sample"]["key"] for r in doc["runs"] if "noise_sample" in r}
+    results.save_noise_samples(
+        folder, {k: np.random.default_rng(2).normal(size=3000) for k in keys}
+    )
+    plots.main([str(folder)])
+    printed = capsys.readouterr().out.split()
+    expected = {"alpha_vs_lr", "alpha_vs_epoch_by_lr", "training_vs_lr", "noise_histogram"}
+    assert {p.split("/")[-1].removesuffix(".png") for p in printed} == expected
+    for name in expected:
+        _assert_png(folder / f"{name}.png")
+
+
+def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        plots.main([str(tmp_path)])
+    assert "results.json not found" in capsys.readouterr().err
