@@ -1,77 +1,79 @@
-"""Trainer: the SGN tail index alpha over epochs, one network per activation and seed.
+"""Trainer: the SGN tail index α over training, one network per activation and seed.
 
-Used by ``test_epoch_alpha_relu.py``; ``run`` returns numbers only (records, runs).
+``run`` trains and measures and returns numbers only (records, runs, noise
+samples); the driver ``test_epoch_alpha_relu.py`` saves and plots them. At
+iteration 0 and after every epoch (or every k iterations) it records, for the
+train and the test noise, per layer and pooled over all parameters: the pooled
+α with its confidence interval and Gaussian-surrogate α, the same for the
+per-coordinate standardised noise, the training loss, the train and test
+accuracy and the elapsed time (see :mod:`sgnoise.study`).
+
+Run it directly for a quick look without saving anything:
+    python model_epoch_vs_alpha.py
 """
 
 from __future__ import annotations
 
-from tqdm import tqdm
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from sgnoise.data import load
-from sgnoise.study import train_and_measure
+from sgnoise import study
+from sgnoise.data import Dataset
 
 
 def run(
     *,
-    dataset="mnist10k",
-    activations=("relu", "sigmoid"),
-    epochs=10,
-    batch_size=500,
-    lr=0.1,
-    seeds=(0,),
-    optimizer="sgd",
-    checkpoint_every=0,
-    subset=0,
-    in_flight=False,
-    train_reference=False,
-    data_dir=None,
-    **_ignored,
-) -> dict:
-    """Train every (activation, seed) and measure alpha at each checkpoint.
+    dataset: str | Dataset = "mnist10k",
+    activations: Sequence[str] = ("relu", "sigmoid"),
+    hidden: Sequence[int] = (100,),
+    epochs: int = 10,
+    batch_size: int = 500,
+    lr: float = 0.1,
+    seeds: Sequence[int] = (0, 1, 2),
+    optimizer: str = "sgd",
+    checkpoint_every: int = 0,
+    subset: int = 0,
+    in_flight: bool = False,
+    train_reference: bool = False,
+    workers: int = 1,
+    data_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train one network per (activation, seed) and measure α at every checkpoint.
 
-    Returns ``{"records", "runs", "noise_samples"}`` (see :mod:`sgnoise.study`).
+    Parameters are the driver's settings (``python test_epoch_alpha_relu.py
+    --help``); ``dataset`` is a name from :data:`sgnoise.data.DATASETS` (loaded
+    from ``data_dir``) or a loaded :class:`~sgnoise.data.Dataset`.
+
+    Returns
+    -------
+    dict
+        ``{"records", "runs", "noise_samples"}`` (see :func:`sgnoise.study.gather`);
+        the histogram samples are those of the first seed of each activation.
     """
-    data = _subset(load(dataset, data_dir), subset)
-    records, runs, samples = [], [], {}
-    jobs = [(a, s) for a in activations for s in seeds]
-    with tqdm(total=len(jobs) * epochs, desc="epochs", unit="ep") as bar:
-        for activation, seed in jobs:
-
-            def progress(epoch, post, activation=activation):
-                bar.set_postfix(
-                    act=activation, loss=f"{post['loss']:.3f}", alpha=f"{post['alpha']:.2f}"
-                )
-                bar.update(1)
-
-            out = train_and_measure(
-                data,
-                activation=activation,
-                optimizer=optimizer,
-                lr=lr,
-                batch_size=batch_size,
-                epochs=epochs,
-                seed=seed,
-                checkpoint_every=checkpoint_every,
-                in_flight=in_flight,
-                train_reference=train_reference,
-                progress=progress,
-            )
-            records += out["records"]
-            runs.append(out["run"])
-            samples.setdefault(f"{activation}_last_layer", out["noise_sample"])
-    return {"records": records, "runs": runs, "noise_samples": samples, "dataset": data}
-
-
-def _subset(data, n):
-    """The first n training and n // 4 test images (0: everything), for quick runs."""
-    if not n:
-        return data
-    from dataclasses import replace
-
-    return replace(
-        data,
-        x_train=data.x_train[:n],
-        y_train=data.y_train[:n],
-        x_test=data.x_test[: max(n // 4, 1)],
-        y_test=data.y_test[: max(n // 4, 1)],
+    data = study.prepare(dataset, data_dir, subset, batch_size)
+    configs = study.grid(
+        activations=activations,
+        lrs=[lr],
+        seeds=seeds,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        epochs=epochs,
+        hidden=tuple(hidden),
+        checkpoint_every=checkpoint_every,
+        in_flight=in_flight,
+        train_reference=train_reference,
     )
+    outs = study.run_all(data, configs, workers=workers)
+    keep = [i for i, c in enumerate(configs) if c["seed"] == seeds[0]]
+    return study.gather(outs, keep, study="activation", dataset=data.name)
+
+
+if __name__ == "__main__":
+    out = run(epochs=2, seeds=(0,))
+    for r in out["records"]:
+        if r["layer"] == "all" and r["split"] == "train":
+            print(
+                f"{r['activation']:8s} epoch {r['epoch']:g}: pooled α {r['alpha']:.3f} "
+                f"(Gaussian surrogate {r['alpha_surrogate']:.3f}), loss {r['loss']:.3f}"
+            )

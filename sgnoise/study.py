@@ -1,49 +1,128 @@
-"""One training run with gradient-noise measurements at checkpoints.
+"""Training runs with gradient-noise measurements at checkpoints.
 
-Both trainers (``model_epoch_vs_alpha.py``, ``model_lr_vs_alpha.py``) call
-:func:`train_and_measure`; it returns tidy records, one row per (checkpoint,
-split, layer), ready for :mod:`sgnoise.results` and :mod:`sgnoise.plots`.
+Both trainers (``model_epoch_vs_alpha.py``, ``model_lr_vs_alpha.py``) describe
+their runs as keyword dicts for :func:`train_and_measure`, run them with
+:func:`run_all` (in parallel with joblib, or in-process with a per-epoch
+progress bar) and gather them with :func:`gather` into tidy records, one row
+per (run, checkpoint, split, layer) with the columns of
+:data:`sgnoise.results.RECORD_COLUMNS`, ready for :mod:`sgnoise.results` and
+:mod:`sgnoise.plots`.
+
+What a checkpoint measures (Simsekli et al. 2019, section 4, with the weights
+frozen): the train and the test set are each split into disjoint minibatches of
+the training batch size, the noise is every minibatch gradient minus their mean
+(:func:`sgnoise.noise.gradient_noise`), and
+:func:`sgnoise.tail_index.summarise_noise` estimates α per layer and pooled over
+all parameters (``layer = "all"``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
+from tqdm import tqdm
 
-from sgnoise.data import Dataset
+from sgnoise.data import Dataset, load
 from sgnoise.mlp import MLP
 from sgnoise.noise import InFlightNoise, full_gradient, gradient_noise, iterate_minibatches
 from sgnoise.optim import make_optimizer
-from sgnoise.tail_index import summarise_noise
+from sgnoise.tail_index import estimate_alpha, summarise_noise
 
-# Largest number of noise values kept per run for the histogram plot.
+#: Most noise values kept per run for the histogram plot.
 HISTOGRAM_SAMPLES = 200_000
+#: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing types).
+N_CLASSES = 10
+
+
+def prepare(
+    dataset: str | Dataset, data_dir: str | Path | None, n: int, batch_size: int
+) -> Dataset:
+    """A study's data: loaded (unless given), cut by :func:`subset`, batch size checked."""
+    data = dataset if isinstance(dataset, Dataset) else load(dataset, data_dir)
+    data = subset(data, n)
+    check_batch_size(data, batch_size)
+    return data
+
+
+def grid(
+    *,
+    activations: Sequence[str],
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    **common: Any,
+) -> list[dict[str, Any]]:
+    """One :func:`train_and_measure` config per (activation, lr, seed); ``common`` shared."""
+    return [
+        {"activation": a, "lr": lr, "seed": s, **common}
+        for a in activations
+        for lr in lrs
+        for s in seeds
+    ]
+
+
+def subset(data: Dataset, n: int) -> Dataset:
+    """The first ``n`` training images and the first ``max(n // 4, 1)`` test images (0: all)."""
+    if not n:
+        return data
+    return replace(
+        data,
+        x_train=data.x_train[:n],
+        y_train=data.y_train[:n],
+        x_test=data.x_test[: max(n // 4, 1)],
+        y_test=data.y_test[: max(n // 4, 1)],
+    )
+
+
+def check_batch_size(data: Dataset, batch_size: int) -> None:
+    """Raise ValueError unless both splits hold at least two minibatches (noise needs >= 2)."""
+    for split, x in (("training", data.x_train), ("test", data.x_test)):
+        if len(x) < 2 * batch_size:
+            raise ValueError(
+                f"--batch-size must be at most half the {split} set ({len(x)} images), got "
+                f"{batch_size}: lower --batch-size or raise --subset"
+            )
 
 
 def measure(
     model: MLP, data: Dataset, batch_size: int, seed: int, *, train_reference: bool = False
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Alpha of the train and test gradient noise, per layer and pooled ("all").
+    """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
 
-    Returns the rows (without run metadata) and the train noise per layer.
+    Parameters
+    ----------
+    train_reference : bool
+        Subtract the full *train* gradient from the test minibatch gradients
+        (the original code's convention) instead of their own mean.
+
+    Returns
+    -------
+    rows : list of dict
+        ``{"split", "layer", **summarise_noise(...)}`` for each split and layer.
+    train_noise : dict
+        The train noise per layer, ``{layer: (n_batches, n_params)}``.
     """
-    rows, train_noise, reference = [], {}, None
+    rows, train_noise = [], {}
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        reference = None
         if split == "test" and train_reference:
             reference = full_gradient(model, data.x_train, data.y_train)
-        if len(x) < 2 * batch_size:
-            raise ValueError(
-                f"the {split} set has {len(x)} images, fewer than 2 minibatches of "
-                f"batch_size={batch_size}: lower --batch-size or raise --subset"
-            )
         noise = gradient_noise(model, x, y, batch_size, reference=reference)
         if split == "train":
             train_noise = noise
-        layers = dict(noise, all=np.concatenate(list(noise.values()), axis=1))
+        layers = {**noise, "all": np.concatenate(list(noise.values()), axis=1)}
         for layer, matrix in layers.items():
             rows.append({"split": split, "layer": layer, **summarise_noise(matrix, seed=seed)})
     return rows, train_noise
+
+
+def _finite(loss: float, arrays: Sequence[np.ndarray]) -> bool:
+    return bool(np.isfinite(loss)) and all(np.isfinite(a).all() for a in arrays)
 
 
 def train_and_measure(
@@ -55,40 +134,57 @@ def train_and_measure(
     batch_size: int = 500,
     epochs: int = 10,
     seed: int = 0,
-    sizes=(784, 100, 10),
+    hidden: Sequence[int] = (100,),
     checkpoint_every: int = 0,
     in_flight: bool = False,
     train_reference: bool = False,
-    measure_at: str = "all",
-    progress=None,
-) -> dict:
-    """Train one network with SGD (or another optimiser) and measure its gradient noise.
+    progress: Callable[[Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train one network from a fresh initialisation and measure its gradient noise.
+
+    The initialisation and the minibatch order depend only on ``seed``: runs
+    that differ only in ``lr`` (or ``optimizer``) start from identical weights.
 
     Parameters
     ----------
+    data : Dataset
+    activation, optimizer, lr, batch_size, epochs, seed
+        The run (see :class:`sgnoise.mlp.MLP`, :func:`sgnoise.optim.make_optimizer`).
+    hidden : sequence of int
+        Hidden-layer widths: the network is ``784-<hidden>-10``.
     checkpoint_every : int
-        Measure every this many iterations; 0 means at the end of every epoch.
-        Iteration 0 (the initialisation) is always measured.
+        Measure every this many iterations; 0: after every epoch; -1: only at
+        the end. Iteration 0 (the initialisation) and the last iteration are
+        always measured.
     in_flight : bool
-        Also record the original study's in-flight noise (last layer, weights
-        moving during the epoch, row-major blocking) at every epoch's end.
+        Also record, for every epoch, the original study's in-flight estimate
+        (last layer, minibatch gradients taken while the weights move, minus
+        the full gradient at the epoch's start, blocked row-major, plain
+        Mohammadi), as rows with ``mode = "in_flight_row_major"``; the column
+        ``alpha_shuffled`` holds the same estimate after a seeded shuffle.
     train_reference : bool
-        Subtract the full *train* gradient from test minibatch gradients (the
-        original code's convention) instead of the test set's own mean.
-    measure_at : {"all", "end"}
-        Measure at every checkpoint, or only at iteration 0 and the end.
+        See :func:`measure`.
     progress : callable, optional
-        Called as progress(epoch_done, postfix_dict) after each epoch.
+        Called after every epoch with ``{"epoch", "loss", "alpha", "diverged"}``
+        (loss and pooled train α of the last checkpoint).
 
     Returns
     -------
     dict
-        ``{"records": [...], "run": {...}, "noise_sample": ndarray}``;
-        ``run["diverged"]`` is True (with the iteration) if the loss or a
-        gradient became NaN/inf: training stops there and nothing non-finite
-        reaches the estimator.
+        ``records``: rows with ``mode = "frozen"`` (and in-flight rows);
+        ``run``: the run's settings and status (``diverged``, ``diverged_iteration``,
+        ``diverged_epoch``, ``reason``, ``noise_sample``: which
+        layer, split and epoch ``noise_sample`` holds); ``noise_sample``: up to
+        :data:`HISTOGRAM_SAMPLES` values of the last layer's train noise at the
+        last checkpoint.
+
+    Notes
+    -----
+    Divergence: if a minibatch loss or gradient, or a weight after a step, is
+    NaN or inf, training stops there, the run is marked diverged with that
+    iteration, and nothing non-finite reaches the estimator.
     """
-    model = MLP(sizes, activation, seed=seed)
+    model = MLP((data.x_train.shape[1], *hidden, N_CLASSES), activation, seed=seed)
     opt = make_optimizer(optimizer, lr)
     rng = np.random.default_rng(seed)
     meta = {
@@ -98,77 +194,176 @@ def train_and_measure(
         "batch_size": batch_size,
         "seed": seed,
     }
+    run: dict[str, Any] = {
+        **meta,
+        "diverged": False,
+        "diverged_iteration": None,
+        "diverged_epoch": None,
+        "reason": "",
+    }
+    per_epoch = len(data.x_train) // batch_size
+    last_layer = model.layer_names[-1]
     records: list[dict] = []
-    run = {**meta, "diverged": False, "diverged_iteration": None, "reason": ""}
+    sample: dict[str, Any] = {}
     start = time.perf_counter()
-    noise_sample = np.empty(0, np.float32)
 
-    def checkpoint(epoch: float, iteration: int, loss: float) -> None:
-        nonlocal noise_sample
+    def checkpoint(iteration: int) -> None:
         rows, train_noise = measure(model, data, batch_size, seed, train_reference=train_reference)
-        last = train_noise[model.layer_names[-1]].ravel()
-        noise_sample = np.random.default_rng(seed).permutation(last)[:HISTOGRAM_SAMPLES]
+        values = train_noise[last_layer].ravel()
+        sample["values"] = np.random.default_rng(seed).permutation(values)[:HISTOGRAM_SAMPLES]
+        sample["epoch"] = iteration / per_epoch
         common = {
             **meta,
-            "epoch": epoch,
+            "mode": "frozen",
+            "epoch": iteration / per_epoch,
             "iteration": iteration,
-            "loss": loss,
+            "loss": model.loss(data.x_train, data.y_train),
             "train_acc": model.accuracy(data.x_train, data.y_train),
             "test_acc": model.accuracy(data.x_test, data.y_test),
             "elapsed_s": time.perf_counter() - start,
         }
-        records.extend({**common, "mode": "frozen", **row} for row in rows)
+        records.extend({**common, **row} for row in rows)
 
-    n = len(data.x_train)
-    per_epoch = n // batch_size
-    checkpoint(0.0, 0, model.loss(data.x_train, data.y_train))
-    iteration, loss = 0, float("nan")
+    def report(epoch: int) -> None:
+        if progress is not None:
+            last = [r for r in records if r["layer"] == "all" and r["split"] == "train"]
+            progress({"epoch": epoch, "loss": last[-1]["loss"], "alpha": last[-1]["alpha"],
+                      "diverged": run["diverged"]})  # fmt: skip
+
+    checkpoint(0)
+    iteration, measured = 0, 0
     for epoch in range(1, epochs + 1):
         recorder = InFlightNoise() if in_flight else None
         if recorder is not None:
             recorder.start(model, data.x_train, data.y_train)
-        for idx in iterate_minibatches(n, batch_size, rng):
+        for idx in iterate_minibatches(len(data.x_train), batch_size, rng):
             loss, grads = model.batched_loss_and_grads(data.x_train[idx], data.y_train[idx])
-            loss = float(loss)
             iteration += 1
-            if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)):
+            ok, what = _finite(float(loss), grads), "loss or gradient"
+            if ok:
+                if recorder is not None:
+                    recorder.add(grads)
+                opt.step(model.params, grads)
+                ok, what = _finite(0.0, model.params), "weights after the step"
+            if not ok:
                 run.update(
-                    diverged=True, diverged_iteration=iteration, reason="NaN/inf loss or gradient"
+                    diverged=True,
+                    diverged_iteration=iteration,
+                    diverged_epoch=iteration / per_epoch,
+                    reason=f"NaN/inf {what} at iteration {iteration} (lr={lr:g})",
                 )
-                return {"records": records, "run": run, "noise_sample": noise_sample}
-            if recorder is not None:
-                recorder.add(grads)
-            opt.step(model.params, grads)
-            if checkpoint_every and iteration % checkpoint_every == 0 and measure_at == "all":
-                checkpoint(iteration / per_epoch, iteration, loss)
-        if not checkpoint_every and (measure_at == "all" or epoch == epochs):
-            checkpoint(float(epoch), iteration, loss)
+                report(epoch)
+                return _finish(records, run, sample, last_layer)
+            if checkpoint_every > 0 and iteration % checkpoint_every == 0:
+                checkpoint(iteration)
+                measured = iteration
         if recorder is not None:
-            inflight = recorder.result()
-            records.append(
-                {
-                    **meta,
-                    "epoch": float(epoch),
-                    "iteration": iteration,
-                    "mode": "in_flight_row_major",
-                    "split": "train",
-                    "layer": model.layer_names[-1],
-                    **summarise_inflight(inflight, seed),
-                }
-            )
-        if progress is not None:
-            last = [r for r in records if r["layer"] == "all" and r["split"] == "train"]
-            progress(epoch, {"loss": loss, "alpha": last[-1]["alpha"] if last else float("nan")})
-    run["final_loss"] = loss
-    return {"records": records, "run": run, "noise_sample": noise_sample}
+            noise = recorder.result()
+            records.append(_in_flight_row(noise, meta, epoch, iteration, last_layer, seed))
+        if checkpoint_every == 0 or (epoch == epochs and measured != iteration):
+            checkpoint(iteration)
+            measured = iteration
+        report(epoch)
+    return _finish(records, run, sample, last_layer)
 
 
-def summarise_inflight(noise: np.ndarray, seed: int) -> dict:
+def _in_flight_row(
+    noise: np.ndarray, meta: dict, epoch: int, iteration: int, layer: str, seed: int
+) -> dict:
     """The original study's estimate: row-major blocks (no shuffle), plain Mohammadi."""
-    from sgnoise.tail_index import estimate_alpha
-
     return {
+        **meta,
+        "mode": "in_flight_row_major",
+        "epoch": float(epoch),
+        "iteration": iteration,
+        "split": "train",
+        "layer": layer,
         "alpha": estimate_alpha(noise, "mohammadi", shuffle=False),
         "alpha_shuffled": estimate_alpha(noise, "mohammadi", seed=seed),
         "n_samples": int(noise.size),
     }
+
+
+def _finish(records: list[dict], run: dict, sample: dict, layer: str) -> dict[str, Any]:
+    """Stamp the run's divergence status on every record; describe the noise sample."""
+    for r in records:
+        r["diverged"], r["diverged_iteration"] = run["diverged"], run["diverged_iteration"]
+    key = f"{run['activation']}_lr{run['lr']:g}_seed{run['seed']}_{layer}"
+    run["noise_sample"] = {"key": key, "layer": layer, "split": "train", "epoch": sample["epoch"]}
+    return {"records": records, "run": run, "noise_sample": sample["values"]}
+
+
+def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "act": config.get("activation", "relu"),
+        "lr": f"{config.get('lr', 0.1):g}",
+        "seed": str(config.get("seed", 0)),
+        "loss": f"{status['loss']:.3f}",
+        "alpha": f"{status['alpha']:.2f}",
+        **({"diverged": "yes"} if status["diverged"] else {}),
+    }
+
+
+def run_all(
+    data: Dataset, configs: Sequence[Mapping[str, Any]], *, workers: int = 1
+) -> list[dict[str, Any]]:
+    """:func:`train_and_measure` for every config (keyword dict with ``epochs``), in order.
+
+    With ``workers == 1`` the runs go one after the other in this process with a
+    progress bar over epochs; otherwise ``workers`` processes (joblib) run them
+    in parallel with a progress bar over runs. Either bar shows the pooled
+    train-noise α and the loss of the latest checkpoint.
+    """
+    if workers == 1:
+        outs = []
+        total = sum(c["epochs"] for c in configs)
+        with tqdm(total=total, desc="epochs", unit="epoch") as bar:
+            for config in configs:
+                done = bar.n
+
+                def progress(status: Mapping[str, Any], config=config) -> None:
+                    bar.set_postfix(_postfix(config, status))
+                    bar.update(1)
+
+                outs.append(train_and_measure(data, **config, progress=progress))
+                bar.update(done + config["epochs"] - bar.n)  # the epochs a diverged run skipped
+        return outs
+    results: Iterator[dict] = Parallel(n_jobs=workers, return_as="generator")(
+        delayed(train_and_measure)(data, **config) for config in configs
+    )
+    outs = []
+    with tqdm(total=len(configs), desc="runs", unit="run") as bar:
+        for config, out in zip(configs, results, strict=True):
+            last = [r for r in out["records"] if r["layer"] == "all" and r["split"] == "train"]
+            status = {**last[-1], "diverged": out["run"]["diverged"]}
+            bar.set_postfix(_postfix(config, status))
+            bar.update(1)
+            outs.append(out)
+    return outs
+
+
+def gather(
+    outs: Sequence[Mapping[str, Any]], keep_samples: Sequence[int], **columns: Any
+) -> dict[str, Any]:
+    """Merge runs into ``{"records", "runs", "noise_samples"}``.
+
+    Parameters
+    ----------
+    outs : sequence
+        What :func:`train_and_measure` returned, one per run.
+    keep_samples : sequence of int
+        Indices of the runs whose noise sample is kept for the histogram plot
+        (the others' ``noise_sample`` entries are set to None).
+    **columns
+        Extra columns for every record, e.g. ``study="lr", dataset="mnist10k"``.
+    """
+    records, runs, samples = [], [], {}
+    for i, out in enumerate(outs):
+        records += [{**columns, **r} for r in out["records"]]
+        run = dict(out["run"])
+        if i in keep_samples:
+            samples[run["noise_sample"]["key"]] = out["noise_sample"]
+        else:
+            run["noise_sample"] = None
+        runs.append(run)
+    return {"records": records, "runs": runs, "noise_samples": samples}
