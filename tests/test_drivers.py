@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import ast
+import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from sgnoise.results import RECORD_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "1", "--seeds", "0", "--subset", "2000", "--batch-size", "250"]
+# 4,000 training images in 16 minibatches of 250; 1,000 test images in 4.
+TINY = ["--epochs", "1", "--seeds", "0", "--subset", "4000", "--batch-size", "250"]
 
 
 def run(script, *args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     return subprocess.run(
-        [sys.executable, str(ROOT / script), *args],
+        [sys.executable, str(ROOT / script) if "/" not in str(script) else str(script), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -27,85 +33,167 @@ def run(script, *args, cwd):
     )
 
 
-def test_epoch_driver_writes_results_plots_and_never_overwrites(tmp_path):
-    first = run("test_epoch_alpha_relu.py", *TINY, "--run-name", "r1", "--in-flight", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    folder = tmp_path / "MNIST_activation" / "r1"
-    for name in ("results.json", "results.csv", "alpha_vs_epoch.png", "noise_samples.npz"):
-        assert (folder / name).stat().st_size > 0
-    doc = json.loads((folder / "results.json").read_text())
-    assert doc["config"]["seeds"] == [0] and doc["provenance"]["numpy"]
+def strict_json(path):
+    def refuse(token):
+        raise AssertionError(f"{path} holds the non-standard JSON token {token}")
+
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def epoch_run(tmp_path_factory):
+    """One tiny run of the epoch driver: relu and sigmoid, checkpoints every half epoch."""
+    cwd = tmp_path_factory.mktemp("epoch")
+    args = [*TINY, "--checkpoint-every", "8", "--in-flight", "--workers", "1"]
+    out = run("test_epoch_alpha_relu.py", *args, "--run-name", "r1", "--out-root", "out", cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    return cwd, cwd / "out" / "MNIST_activation" / "r1", out
+
+
+def test_epoch_driver_writes_results_and_plots_into_the_dataset_folder(epoch_run):
+    cwd, folder, out = epoch_run
+    for name in ("results.json", "results.csv", "noise_samples.npz", "alpha_vs_epoch.png",
+                 "alpha_by_layer.png", "training.png", "alpha_in_flight.png",
+                 "noise_histogram.png"):  # fmt: skip
+        assert (folder / name).stat().st_size > 0, name
+        printed = (
+            name.endswith((".json", ".csv", ".npz"))
+            or f"plot:    {folder.relative_to(cwd)}/{name}" in out.stdout
+        )
+        assert printed, name
+    assert "epochs" in out.stderr and "alpha=" in out.stderr  # the progress bar and its postfix
+
+
+def test_epoch_results_hold_config_provenance_and_every_checkpoint(epoch_run):
+    _, folder, _ = epoch_run
+    doc = strict_json(folder / "results.json")
+    config, prov = doc["config"], doc["provenance"]
+    assert config["seeds"] == [0] and config["study"] == "activation"
+    assert config["n_train"] == 4000 and config["sizes"] == [784, 100, 10]
+    assert prov["numpy"] and prov["command"].startswith("test_epoch_alpha_relu.py")
     frozen = [r for r in doc["records"] if r["mode"] == "frozen"]
-    assert {r["epoch"] for r in frozen} == {0.0, 1.0}
+    # iteration 0, then every 8 iterations = half an epoch
+    assert {(r["iteration"], r["epoch"]) for r in frozen} == {(0, 0.0), (8, 0.5), (16, 1.0)}
+    keys = {(r["activation"], r["split"], r["layer"]) for r in frozen}
+    assert keys == {(a, s, la) for a in ("relu", "sigmoid") for s in ("train", "test")
+                    for la in ("layer1", "layer2", "all")}  # fmt: skip
     for r in frozen:
-        if r["split"] == "train" and r["layer"] == "all":
-            assert 0 < r["alpha"] < 2 and math.isfinite(r["alpha_surrogate"])
-    assert any(r["mode"] == "in_flight_row_major" for r in doc["records"])
-    again = run("test_epoch_alpha_relu.py", *TINY, "--run-name", "r1", cwd=tmp_path)
-    assert again.returncode != 0 and "already exists" in again.stderr
+        if r["layer"] == "all":  # the pooled, paper-compatible estimate
+            assert 0 < r["alpha"] <= 2 and math.isfinite(r["alpha_surrogate"])
+            assert r["alpha_lo"] < r["alpha"] < r["alpha_hi"]
+        assert 0 <= r["test_acc"] <= 1 and r["loss"] > 0 and r["diverged"] is False
+    inflight = [r for r in doc["records"] if r["mode"] == "in_flight_row_major"]
+    assert [(r["activation"], r["layer"], r["epoch"]) for r in inflight] == [
+        ("relu", "layer2", 1.0),
+        ("sigmoid", "layer2", 1.0),
+    ]
 
 
-def test_lr_driver_records_a_huge_learning_rate_as_diverged(tmp_path):
-    out = run(
-        "test_lr_alpha.py",
-        *TINY,
-        "--activations",
-        "relu",
-        "--lr-start",
-        "0.05",
-        "--lr-stop",
-        "1e36",
-        "--lr-step",
-        "1e36",
-        "--workers",
-        "1",
-        cwd=tmp_path,
+def test_csv_is_the_records_table_of_the_json(epoch_run):
+    _, folder, _ = epoch_run
+    doc = strict_json(folder / "results.json")
+    with open(folder / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[: len(RECORD_COLUMNS)] == list(RECORD_COLUMNS)
+    assert len(rows) == len(doc["records"])
+    for row, record in zip(rows, doc["records"], strict=True):
+        assert row["layer"] == record["layer"] and row["split"] == record["split"]
+        if record["alpha"] is not None:
+            assert float(row["alpha"]) == record["alpha"]
+
+
+def test_a_rerun_never_overwrites(epoch_run):
+    cwd, folder, _ = epoch_run
+    before = (folder / "results.json").read_bytes()
+    again = run("test_epoch_alpha_relu.py", *TINY, "--run-name", "r1", "--out-root", "out",
+                cwd=cwd)  # fmt: skip
+    assert again.returncode == 1 and "r1 already exists" in again.stderr
+    assert "--overwrite" in again.stderr
+    assert (folder / "results.json").read_bytes() == before
+
+
+def test_replot_redraws_the_pngs_from_saved_results_alone(epoch_run):
+    cwd, folder, _ = epoch_run
+    copy = cwd / "copy"
+    shutil.copytree(folder, copy)
+    for png in copy.glob("*.png"):
+        png.unlink()
+    out = run("replot.py", str(copy), cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in copy.glob("*.png")) == sorted(
+        p.name for p in folder.glob("*.png")
     )
+
+
+def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path):
+    args = ["--activations", "relu", "--lr-start", "0.05", "--lr-stop", "1e36",
+            "--lr-step", "1e36", "--workers", "2"]  # fmt: skip
+    out = run("test_lr_alpha.py", *TINY, *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (folder,) = (tmp_path / "MNIST_lr").iterdir()
-    doc = json.loads((folder / "results.json").read_text())
-    diverged = {r["lr"]: r["diverged"] for r in doc["runs"]}
-    assert diverged == {0.05: False, 1e36: True}
-    assert (folder / "alpha_vs_lr.png").stat().st_size > 0
-    assert all(r["alpha"] is None or r["alpha"] > 0 for r in doc["records"])
+    doc = strict_json(folder / "results.json")
+    runs = {r["lr"]: r for r in doc["runs"]}
+    assert runs[0.05]["diverged"] is False
+    assert runs[1e36]["diverged"] is True and runs[1e36]["diverged_iteration"] >= 1
     assert "diverged: relu lr=1e+36" in out.stdout
+    # the stable run was measured to the end; no NaN reached the estimator
+    assert {r["epoch"] for r in doc["records"] if r["lr"] == 0.05} == {0.0, 1.0}
+    assert all(r["diverged"] == (r["lr"] == 1e36) for r in doc["records"])
+    # every learning rate starts from the same initialisation: identical iteration-0 numbers
+    start = {}
+    for r in doc["records"]:
+        if r["iteration"] == 0:
+            start.setdefault((r["split"], r["layer"]), set()).add((r["alpha"], r["loss"]))
+    assert all(len(values) == 1 for values in start.values())
+    for name in ("alpha_vs_lr.png", "training_vs_lr.png", "noise_histogram.png"):
+        assert (folder / name).stat().st_size > 0
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "status", "message"),
     [
-        (["--lr-step", "-0.1"], "--lr-step must be > 0, got -0.1"),
-        (["--lr-start", "0.5", "--lr-stop", "0.1"], "--lr-start must be <= --lr-stop"),
-        (["--dataset", "cifar"], "--dataset must be one of mnist10k, mnist, fashion_mnist"),
-        (["--optimizer", "rmsprop"], "--optimizer must be one of"),
-        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--lr-step", "-0.1"], 2, "--lr-step must be > 0, got -0.1"),
+        (["--lr-start", "0.5", "--lr-stop", "0.1"], 2, "--lr-start must be <= --lr-stop"),
+        (["--dataset", "cifar"], 2, "--dataset must be one of mnist10k, mnist, fashion_mnist"),
+        (["--optimizer", "rmsprop"], 2, "--optimizer must be one of"),
+        (["--epochs", "0"], 2, "--epochs must be >= 1, got 0"),
+        (["--batch-size", "5000"], 1, "--batch-size must be at most half the training set"),
+        (["--dataset", "mnist", "--data-dir", "no_such_dir"], 1, "no_such_dir"),
     ],
 )
-def test_bad_settings_give_clear_errors(tmp_path, args, message):
+def test_bad_settings_give_clear_errors_before_any_training(tmp_path, args, status, message):
     out = run("test_lr_alpha.py", *args, cwd=tmp_path)
-    assert out.returncode == 2 and message in out.stderr
+    assert out.returncode == status and message in out.stderr
+    assert not (tmp_path / "MNIST_lr").exists() or not any((tmp_path / "MNIST_lr").iterdir())
 
 
-def test_help_explains_every_constant(tmp_path):
-    out = run("test_lr_alpha.py", "--help", cwd=tmp_path)
-    for flag in (
-        "--dataset",
-        "--lr-start",
-        "--lr-stop",
-        "--lr-step",
-        "--epochs",
-        "--seeds",
-        "--optimizer",
-        "--workers",
-        "--batch-size",
-        "--overwrite",
-    ):
-        assert flag in out.stdout
+def test_a_bad_constant_in_a_driver_is_named_in_the_error(tmp_path):
+    source = (ROOT / "test_lr_alpha.py").read_text()
+    edited = source.replace("EPOCHS = 5", "EPOCHS = 0")
+    assert edited != source
+    script = tmp_path / "my_lr_driver.py"
+    script.write_text(edited)
+    out = run(script, cwd=tmp_path)
+    assert out.returncode == 2
+    assert (
+        "--epochs must be >= 1, got 0 (from the constant EPOCHS in my_lr_driver.py)" in out.stderr
+    )
 
 
-def test_lr_grid_includes_both_ends_without_float_noise():
-    from sgnoise.cli import lr_grid
-
-    grid = lr_grid(0.001, 0.1, 0.005)
-    assert grid[0] == 0.001 and grid[-1] == 0.1 and grid[3] == 0.016
-    assert lr_grid(0.001, 0.1, 0.011)[-1] == 0.1
+@pytest.mark.parametrize("script", ["test_epoch_alpha_relu.py", "test_lr_alpha.py"])
+def test_help_explains_every_constant_of_the_driver(tmp_path, script):
+    tree = ast.parse((ROOT / script).read_text())
+    names = [
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+        if t.id.isupper()
+    ]
+    assert {"DATASET", "ACTIVATIONS", "EPOCHS", "BATCH_SIZE", "SEEDS", "OPTIMIZER"} <= set(names)
+    out = run(script, "--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for name in names:
+        assert "--" + name.lower().replace("_", "-") in out.stdout, name
+    assert "(default:" in out.stdout
