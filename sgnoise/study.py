@@ -36,6 +36,9 @@ from sgnoise.tail_index import estimate_alpha, summarise_noise
 
 #: Most noise values kept per run for the histogram plot.
 HISTOGRAM_SAMPLES = 200_000
+#: Fewest minibatches per split: with two, each standardised noise column is exactly +-1
+#: (discrete), which no tail-index estimate can describe.
+MIN_MINIBATCHES = 3
 #: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing types).
 N_CLASSES = 10
 
@@ -80,11 +83,12 @@ def subset(data: Dataset, n: int) -> Dataset:
 
 
 def check_batch_size(data: Dataset, batch_size: int) -> None:
-    """Raise ValueError unless both splits hold at least two minibatches (noise needs >= 2)."""
+    """Raise ValueError unless both splits hold :data:`MIN_MINIBATCHES` minibatches."""
     for split, x in (("training", data.x_train), ("test", data.x_test)):
-        if len(x) < 2 * batch_size:
+        if len(x) < MIN_MINIBATCHES * batch_size:
             raise ValueError(
-                f"--batch-size must be at most half the {split} set ({len(x)} images), got "
+                f"--batch-size must be at most 1/{MIN_MINIBATCHES} of the {split} set "
+                f"({len(x)} images: the noise needs {MIN_MINIBATCHES} minibatches), got "
                 f"{batch_size}: lower --batch-size or raise --subset"
             )
 

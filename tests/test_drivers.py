@@ -157,7 +157,11 @@ def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path
         (["--dataset", "cifar"], 2, "--dataset must be one of mnist10k, mnist, fashion_mnist"),
         (["--optimizer", "rmsprop"], 2, "--optimizer must be one of"),
         (["--epochs", "0"], 2, "--epochs must be >= 1, got 0"),
-        (["--batch-size", "5000"], 1, "--batch-size must be at most half the training set"),
+        (
+            ["--subset", "2000", "--batch-size", "250"],
+            1,
+            "--batch-size must be at most 1/3 of the test",
+        ),
         (["--dataset", "mnist", "--data-dir", "no_such_dir"], 1, "no_such_dir"),
     ],
 )
