@@ -1,7 +1,8 @@
 """Driver settings: module constants, overridable from the shell, validated.
 
-A driver keeps its settings as UPPER_CASE constants at the top of the file and
-calls ``cli.parse(__doc__, globals())``. Each constant ``NAME`` becomes an option
+A driver keeps its settings as UPPER_CASE constants at the top of the file;
+``cli.parse(__doc__, globals())`` (called by :func:`sgnoise.driver.main`) turns
+them into settings. Each constant ``NAME`` becomes an option
 ``--name`` (``LR_STEP`` -> ``--lr-step``, ``SEEDS`` -> ``--seeds 0 1 2``, a bool
 ``IN_FLIGHT`` -> ``--in-flight`` / ``--no-in-flight``) whose default is the
 constant; its help text, type and check come from :data:`KNOBS`, the one
