@@ -1,4 +1,4 @@
-"""sgnoise.tail_index: recovery of known alpha, the order trap, invariances, errors."""
+"""sgnoise.tail_index: recovery of known alpha, the order trap, intervals, invariances, errors."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 from scipy.stats import levy_stable
 
 from sgnoise.tail_index import (
+    DEFAULT_METHOD,
     METHODS,
-    StreamingMohammadi,
-    _mohammadi,
+    StreamingAlpha,
+    _standardised_gaussian,
     alpha_ci,
     estimate_alpha,
     gaussian_surrogate,
@@ -18,109 +19,261 @@ from sgnoise.tail_index import (
 )
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
+SUMMARY_KEYS = {
+    "alpha",
+    "alpha_lo",
+    "alpha_hi",
+    "alpha_surrogate",
+    "alpha_std",
+    "alpha_std_lo",
+    "alpha_std_hi",
+    "alpha_std_surrogate",
+    "n_samples",
+    "n_dropped",
+}
 
 
-def stable(alpha, n, seed):
-    return levy_stable.rvs(alpha, 0.0, size=n, random_state=seed)
+def stable(alpha, size, seed):
+    return levy_stable.rvs(alpha, 0.0, size=size, random_state=seed)
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
-def test_default_recovers_known_alpha_bias_and_rmse(alpha):
-    est = np.array([estimate_alpha(stable(alpha, 100_000, 500 + s), seed=s) for s in range(20)])
+def test_default_meets_the_bias_and_rmse_targets_at_1e5_samples(alpha):
+    est = np.array([estimate_alpha(stable(alpha, 100_000, 700 + s), seed=s) for s in range(20)])
     assert abs(est.mean() - alpha) <= 0.01
     assert np.sqrt(np.mean((est - alpha) ** 2)) <= 0.03
 
 
+# Median over 5 samples of 1e5 at alpha = 1.0 and 1.5, with each method's own tolerance: the
+# tail estimators (Hill, Pickands, moment) see only the top ~sqrt(N) values and are biased for
+# stable laws at this N (bench/validate_tail_index.py); an estimator that is wrong misses by more.
+TOLERANCE = {
+    "mohammadi_avg": 0.03,
+    "mohammadi": 0.04,
+    "mohammadi_median": 0.05,
+    "mcculloch": 0.05,
+    "hill": 0.15,
+    "pickands": 0.35,
+    "moment": 0.2,
+}
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_recovers_a_heavy_tail(method):
-    # alpha = 1.2 is well inside every estimator's range (Hill/Pickands/moment are
-    # tail estimators: loose at N = 1e5, and they see no tail at all at alpha = 2).
-    est = np.median([estimate_alpha(stable(1.2, 100_000, s), method, seed=s) for s in range(5)])
-    assert abs(est - 1.2) <= (
-        0.05 if method.startswith("mohammadi") or method == "mcculloch" else 0.3
-    )
+@pytest.mark.parametrize("alpha", (1.0, 1.5))
+def test_every_method_recovers_a_known_alpha(method, alpha):
+    est = [estimate_alpha(stable(alpha, 100_000, 40 + s), method, seed=s) for s in range(5)]
+    assert abs(np.median(est) - alpha) <= TOLERANCE[method]
+
+
+def test_the_default_has_lower_rmse_than_plain_mohammadi_near_the_gaussian():
+    samples = [stable(1.8, 50_000, 300 + s) for s in range(15)]
+    rmse = {
+        m: np.sqrt(
+            np.mean([(estimate_alpha(x, m, seed=s) - 1.8) ** 2 for s, x in enumerate(samples)])
+        )
+        for m in (DEFAULT_METHOD, "mohammadi")
+    }
+    assert rmse[DEFAULT_METHOD] < 0.7 * rmse["mohammadi"]
+
+
+def rows_summing_to_zero(seed=0):
+    m = stable(1.5, (10_000, 10), seed)
+    return m - m.mean(axis=1, keepdims=True)  # like softmax-layer gradients
+
+
+def test_row_major_blocks_cancel_on_rows_summing_to_zero_and_random_blocks_do_not():
+    m = rows_summing_to_zero()
+    # The original study's blocking: consecutive blocks in row-major order; whole rows cancel.
+    assert estimate_alpha(m, "mohammadi", k1=10, shuffle=False) > 2
+    assert estimate_alpha(m, "mohammadi", k1=250, shuffle=False) > 2
+    assert estimate_alpha(m, "mohammadi", shuffle=False) > 2  # k1 = 316: partial rows left
+    # Entries are still SaS(1.5) (linear combinations of SaS(1.5)); random blocks see that.
+    assert abs(estimate_alpha(m) - 1.5) < 0.1
+    assert abs(estimate_alpha(m, "mohammadi") - 1.5) < 0.1
+
+
+def test_default_does_not_depend_on_the_order_even_for_sorted_samples():
+    x = stable(1.3, 50_000, 3)
+    lo, hi = alpha_ci(x)
+    for y in (np.sort(x), x[::-1], np.random.default_rng(1).permutation(x)):
+        assert lo <= estimate_alpha(y) <= hi
+
+
+def test_estimates_do_not_change_when_samples_are_scaled_by_a_positive_constant():
+    x = stable(1.3, 50_000, 3)
+    for method in METHODS:
+        a = estimate_alpha(x, method)
+        for c in (1e-4, 37.5):
+            assert estimate_alpha(c * x, method) == pytest.approx(a, rel=1e-7)
+
+
+def test_streaming_equals_in_memory_whatever_the_chunks():
+    x = np.random.default_rng(0).standard_normal(1_200_000).astype(np.float32)  # > one pass
+    s = StreamingAlpha(x.size, seed=5)
+    for chunk in np.array_split(x, 7):  # sizes not multiples of 4 or of the internal chunk
+        s.update(chunk)
+    assert s.n_samples == x.size
+    assert s.alpha == pytest.approx(estimate_alpha(x, seed=5), rel=1e-6)
+    assert s.interval() == pytest.approx(alpha_ci(x, seed=5), rel=1e-6)
+    assert abs(s.alpha - 2) < 0.05  # Gaussian
+
+
+def test_streaming_rejects_bad_chunks_and_keeps_its_state():
+    s = StreamingAlpha(1000, seed=0)
+    x = stable(1.5, 1000, 0)
+    s.update(x[:500])
+    with pytest.raises(ValueError, match="x must be finite, got 1 NaN and 0 inf values of 10"):
+        s.update(np.r_[np.ones(9), np.nan])
+    s.update(x[500:])
+    fresh = StreamingAlpha(1000, seed=0)
+    fresh.update(x)
+    assert s.alpha == pytest.approx(fresh.alpha, rel=1e-12)
 
 
 def test_ci_covers_the_true_alpha_about_95_percent_of_the_time():
-    hits = []
-    for alpha in (1.0, 1.5, 1.9):
-        for s in range(50):
-            lo, hi = alpha_ci(stable(alpha, 40_000, 900 + s), seed=s)
-            hits.append(lo <= alpha <= hi)
-    # conservative by design (the standard error of one partition; see _mohammadi_avg)
-    assert 0.93 <= np.mean(hits) <= 1.0
+    hits = [
+        lo <= alpha <= hi
+        for alpha in (1.0, 1.5, 2.0)
+        for lo, hi in (alpha_ci(stable(alpha, 20_000, 900 + s), seed=s) for s in range(100))
+    ]
+    assert 0.90 <= np.mean(hits) <= 0.98
+
+
+def test_plain_mohammadi_ci_covers_the_true_alpha_about_95_percent_of_the_time():
+    hits = [
+        lo <= alpha <= hi
+        for alpha in (1.0, 1.5, 2.0)
+        for lo, hi in (
+            alpha_ci(stable(alpha, 20_000, 900 + s), "mohammadi", seed=s) for s in range(60)
+        )
+    ]
+    assert 0.90 <= np.mean(hits) <= 0.98
 
 
 def test_delta_method_ci_agrees_with_a_bootstrap():
-    x = stable(1.5, 20_000, 7)
+    x = stable(1.5, 50_000, 7)
     lo, hi = alpha_ci(x)
     rng = np.random.default_rng(0)
-    boots = [estimate_alpha(rng.choice(x, x.size), seed=i) for i in range(100)]
+    boots = [estimate_alpha(rng.choice(x, x.size), seed=i) for i in range(200)]
     blo, bhi = np.quantile(boots, [0.025, 0.975])
-    assert 0.8 <= (hi - lo) / (bhi - blo) <= 2.5  # never narrower; conservative by design
+    assert 0.75 <= (hi - lo) / (bhi - blo) <= 1.35
 
 
-def test_row_major_blocking_fails_on_rows_summing_to_zero_and_shuffling_fixes_it():
+def test_bootstrap_ci_of_another_method_covers_its_estimate():
+    x = stable(1.5, 20_000, 8)
+    lo, hi = alpha_ci(x, "hill", n_boot=50)
+    assert lo < estimate_alpha(x, "hill") < hi and hi - lo < 0.5
+
+
+def test_surrogate_has_exactly_the_column_means_and_variances():
     rng = np.random.default_rng(0)
-    m = levy_stable.rvs(1.5, 0, size=(10_000, 10), random_state=rng)
-    m -= m.mean(axis=1, keepdims=True)  # like softmax-layer gradients: rows sum to zero
-    assert _mohammadi(m.ravel(), 10) < 0.5 - 0.5  # row-major blocks of 10 cancel exactly...
-    assert estimate_alpha(m, "mohammadi", k1=10, shuffle=False) > 2  # ...so alpha "> 2"
-    assert estimate_alpha(m) < 2
-
-
-def test_invariant_to_positive_scale_and_to_permutation():
-    x = stable(1.3, 50_000, 3)
-    a = estimate_alpha(x)
-    assert estimate_alpha(37.5 * x) == pytest.approx(a, rel=1e-9)
-    others = [estimate_alpha(np.random.default_rng(s).permutation(x), seed=s) for s in range(5)]
-    assert np.ptp(others + [a]) < 0.1
-
-
-def test_streaming_equals_in_memory_with_the_same_blocks():
-    x = stable(1.4, 60_000, 4)
-    s = StreamingMohammadi(k1=100, shuffle=False)
-    for chunk in np.split(x, 6):
-        s.update(chunk)
-    assert s.alpha == pytest.approx(1 / _mohammadi(x, 100), rel=1e-9)
-    shuffled = StreamingMohammadi(k1=100)
-    for chunk in np.split(x, 6):
-        shuffled.update(chunk)
-    assert abs(shuffled.alpha - 1.4) < 0.1
-
-
-def test_surrogate_has_the_columns_variances_and_pooling_it_looks_heavy_tailed():
-    rng = np.random.default_rng(0)
-    scales = np.exp(rng.normal(0, 1.5, 2000))
-    noise = rng.standard_normal((64, 2000)) * scales
+    noise = (rng.standard_normal((32, 500)) * rng.lognormal(0, 2, 500) + 3).astype(np.float32)
+    noise[:, 7] = 0.25  # a constant column stays constant
     sur = gaussian_surrogate(noise, seed=1)
-    assert np.allclose(sur.std(axis=0) / noise.std(axis=0), 1, atol=0.35)
-    assert np.median(sur.std(axis=0) / noise.std(axis=0)) == pytest.approx(1, abs=0.05)
+    assert sur.shape == noise.shape and sur.dtype == np.float32
+    np.testing.assert_allclose(sur.mean(axis=0), noise.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sur.std(axis=0), noise.std(axis=0), rtol=1e-4)
+    assert np.all(sur[:, 7] == np.float32(0.25))
+    assert not np.allclose(sur, gaussian_surrogate(noise, seed=2))
+
+
+def test_pooling_unequal_gaussian_scales_looks_heavy_tailed_and_standardising_removes_it():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((64, 4000)) * rng.lognormal(0, 1.5, 4000)
     s = summarise_noise(noise)
+    assert set(s) == SUMMARY_KEYS and s["n_samples"] == noise.size and s["n_dropped"] == 0
     assert s["alpha"] < 1.8 and s["alpha_surrogate"] < 1.8  # the pooling trap, on Gaussians
-    assert s["alpha_std"] > 1.9  # standardising removes it
+    assert s["alpha_lo"] <= s["alpha_surrogate"] <= s["alpha_hi"]  # and the null shows it
+    assert s["alpha_std_lo"] <= 2 <= s["alpha_std_hi"]
+    assert abs(s["alpha_std_surrogate"] - 2) < 0.05
 
 
-def test_standardise_drops_and_counts_zero_variance_columns():
-    noise = np.random.default_rng(0).standard_normal((10, 5))
+def test_heavy_tailed_columns_stand_out_after_standardising_and_skew_the_pooled_surrogate():
+    s = summarise_noise(stable(1.2, (64, 4000), 1))  # equal scales, SaS(1.2) in every column
+    assert abs(s["alpha"] - 1.2) < 0.05
+    assert s["alpha_std_hi"] < s["alpha_std_surrogate"] - 0.3
+    # The surrogate takes each column's sample variance, dominated by its largest value here:
+    # it inherits the spread and looks heavy-tailed too (documented in summarise_noise).
+    assert s["alpha_surrogate"] < 1.5
+
+
+@pytest.mark.parametrize(("rows", "level"), [(16, 2.020), (120, 2.002)])
+def test_standardised_gaussian_null_levels_quoted_in_summarise_noise(rows, level):
+    est = [estimate_alpha(_standardised_gaussian((rows, 79_400), np.float32, s)) for s in range(3)]
+    assert np.mean(est) == pytest.approx(level, abs=0.01)
+
+
+def test_standardise_drops_and_counts_constant_columns():
+    noise = np.random.default_rng(0).standard_normal((10, 6))
     noise[:, [1, 3]] = 4.0
+    noise[:, 5] = 0.1  # constant, although its float mean is not exactly 0.1
     z, dropped = standardise(noise)
-    assert dropped == 2 and z.shape == (10, 3)
-    assert np.allclose(z.std(axis=0), 1) and np.allclose(z.mean(axis=0), 0)
+    assert dropped == 3 and z.shape == (10, 3)
+    np.testing.assert_allclose(z.std(axis=0), 1)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z[:, 0], (noise[:, 0] - noise[:, 0].mean()) / noise[:, 0].std())
+
+
+def test_summarise_noise_leaves_out_constant_columns_and_exact_zeros():
+    noise = stable(1.5, (20, 1000), 2)
+    noise[:, :100] = 0.0  # e.g. weights of pixels that are black in every image
+    noise[:5, 100] = 0.0  # exact zeros in a varying column
+    s = summarise_noise(noise)
+    assert s["n_dropped"] == 100 and s["n_samples"] == 20 * 900 - 5
+    assert abs(s["alpha"] - 1.5) < 0.15
+
+
+def test_summarise_noise_of_a_dead_network_is_nan_not_an_error():
+    s = summarise_noise(np.zeros((16, 500)))
+    assert set(s) == SUMMARY_KEYS and s["n_dropped"] == 500 and s["n_samples"] == 0
+    assert all(np.isnan(s[k]) for k in SUMMARY_KEYS - {"n_samples", "n_dropped"})
+
+
+def test_a_few_exact_zeros_are_tolerated_and_many_are_an_error():
+    x = stable(1.5, 50_000, 4)
+    x[:10] = 0.0  # float32 underflow, say
+    assert abs(estimate_alpha(x) - estimate_alpha(x[10:])) < 0.05
+    x[:1000] = 0.0
+    for method in ("mohammadi_avg", "mohammadi"):
+        with pytest.raises(ValueError, match="at most 1% exact zeros"):
+            estimate_alpha(x, method)
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="x must be finite, got 2 NaN/inf values"):
+    with pytest.raises(ValueError, match="x must be finite, got 1 NaN and 1 inf values of 202"):
         estimate_alpha(np.r_[np.ones(200), np.nan, np.inf])
+    with pytest.raises(ValueError, match="x must be finite, got 1 NaN and 0 inf"):
+        estimate_alpha(np.r_[np.ones(200), np.nan], "hill")
     with pytest.raises(ValueError, match="x must have >= 100 samples, got 50"):
         estimate_alpha(np.ones(50))
-    with pytest.raises(ValueError, match="method must be one of .* got 'fancy'"):
+    with pytest.raises(ValueError, match="method must be one of .*'mohammadi_avg'.* got 'fancy'"):
         estimate_alpha(np.ones(500), "fancy")
+    with pytest.raises(
+        ValueError, match="method 'hill' takes parameters \\('k',\\), got \\['k1'\\]"
+    ):
+        estimate_alpha(np.ones(500), "hill", k1=10)
     with pytest.raises(ValueError, match="level must be in \\(0, 1\\), got 1.5"):
         alpha_ci(np.ones(500), level=1.5)
+    with pytest.raises(ValueError, match="shuffle=False applies to"):
+        estimate_alpha(np.ones(500), shuffle=False)
+    with pytest.raises(ValueError, match="k1 must be in \\[2, 250\\], got 1"):
+        estimate_alpha(np.ones(500), "mohammadi", k1=1)
+    noise = np.random.default_rng(0).standard_normal((8, 50))
+    noise[3, [4, 9]] = np.nan
+    noise[5, 0] = -np.inf
+    with pytest.raises(ValueError, match="noise must be finite, got 2 NaN and 1 inf values of 400"):
+        summarise_noise(noise)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        summarise_noise(np.ones(300))
+    with pytest.raises(
+        ValueError, match="method must be one of \\('mohammadi_avg', 'mohammadi'\\)"
+    ):
+        summarise_noise(np.ones((10, 30)), method="hill")
 
 
-def test_clip_is_explicit():
+def test_clip_is_explicit_and_mcculloch_warns_at_its_table_edge():
     x = np.random.default_rng(1).uniform(-1, 1, 20_000)  # lighter than Gaussian: alpha > 2
     assert estimate_alpha(x) > 2
     assert estimate_alpha(x, clip=True) == 2.0
+    with pytest.warns(RuntimeWarning, match="outside McCulloch's table"):
+        assert estimate_alpha(x, "mcculloch") == 2.0
