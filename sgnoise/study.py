@@ -230,9 +230,9 @@ def train_and_measure(
 
     def report(epoch: int) -> None:
         if progress is not None:
-            last = [r for r in records if r["layer"] == "all" and r["split"] == "train"]
-            progress({"epoch": epoch, "loss": last[-1]["loss"], "alpha": last[-1]["alpha"],
-                      "diverged": run["diverged"]})  # fmt: skip
+            last = [r for r in records if r["layer"] == "all" and r["split"] == "train"][-1]
+            status = {"epoch": epoch, "loss": last["loss"], "alpha": last["alpha"]}
+            progress({**status, "diverged": run["diverged"]})
 
     checkpoint(0)
     iteration, measured = 0, 0
