@@ -192,24 +192,7 @@ class StreamingAlpha:
 
     def update(self, chunk) -> None:
         """Add samples (any shape, finite). On error nothing is added."""
-        x = _as_float(chunk).ravel()
-        saved = self._atoms.copy(), self._moments.copy(), self._words.state()
-        try:
-            for start in range(0, x.size, _CHUNK):
-                part = x[start : start + _CHUNK]
-                logs = _worker().submit(_log_moments, part)  # overlaps the scatter below
-                labels = self._words.take(part.size) & np.uint16(self._atoms.size - 1)
-                sums = np.zeros(self._atoms.size, part.dtype)  # per chunk, then in float64
-                np.add.at(sums, labels, part)
-                self._atoms += sums
-                moments = logs.result()
-                if moments is None:
-                    _check_finite(x, "x")
-                self._moments += moments
-        except ValueError:
-            self._atoms, self._moments = saved[:2]
-            self._words.restore(saved[2])
-            raise
+        _accumulate([self], [_as_float(chunk).ravel()])
 
     def block_sums(self) -> np.ndarray:
         """Block sums, shape (n_partitions, n_groups, blocks per group)."""
@@ -269,6 +252,39 @@ class StreamingAlpha:
         return _interval(*self.fit(), level)
 
 
+def _accumulate(accs: list[StreamingAlpha], arrays: list[np.ndarray]) -> None:
+    """Add arrays[i] (flat, equal lengths) to accs[i], all with the labels of accs[0].
+
+    With one accumulator this is its update. With several (same seed and
+    n_total) each gets exactly what its own update would have given, for one
+    label stream: only accs[0]'s stream advances, so the others are for one
+    use (summarise_noise estimates noise and its standardised version). On
+    error nothing is added to any of them.
+    """
+    saved = [(a._atoms.copy(), a._moments.copy()) for a in accs]
+    words = accs[0]._words.state()
+    mask = np.uint16(accs[0]._atoms.size - 1)
+    try:
+        for start in range(0, arrays[0].size, _CHUNK):
+            parts = [x[start : start + _CHUNK] for x in arrays]
+            logs = [_worker().submit(_log_moments, part) for part in parts]  # beside the scatter
+            labels = accs[0]._words.take(parts[0].size) & mask
+            for acc, part in zip(accs, parts, strict=True):
+                sums = np.zeros(acc._atoms.size, part.dtype)  # per chunk, then in float64
+                np.add.at(sums, labels, part)
+                acc._atoms += sums
+            for acc, x, log in zip(accs, arrays, logs, strict=True):
+                moments = log.result()
+                if moments is None:
+                    _check_finite(x, "x")
+                acc._moments += moments
+    except ValueError:
+        for acc, (atoms, moments) in zip(accs, saved, strict=True):
+            acc._atoms, acc._moments = atoms, moments
+        accs[0]._words.restore(words)
+        raise
+
+
 def _log_moments(x: np.ndarray) -> np.ndarray | None:
     """(samples, exact zeros, sum log|x|, sum log|x|^2) over x; None if x is not finite."""
     lx = np.abs(x)
@@ -318,8 +334,11 @@ def _inverse(u: float) -> float:
 
 
 def _as_float(x) -> np.ndarray:
+    """x as a float32 or wider float array (no copy if it is one)."""
     x = np.asarray(x)
-    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+    if not np.issubdtype(x.dtype, np.floating):
+        return x.astype(np.float64)
+    return x.astype(np.float32) if x.dtype.itemsize < 4 else x
 
 
 def _check_finite(x: np.ndarray, name: str) -> None:
@@ -626,17 +645,22 @@ def _check_matrix(noise) -> np.ndarray:
 def _standardised(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column means, standard deviations (ddof 0), the non-constant columns, and z of those.
 
-    Raises if m is not finite (seen in the column extremes, no extra pass).
+    A column counts as constant if its standard deviation is within 100
+    rounding errors of its mean (a constant column's float mean need not be
+    exactly its value). Raises if m is not finite (seen in the means).
     """
-    high, low = m.max(axis=0), m.min(axis=0)
-    if not (np.isfinite(high).all() and np.isfinite(low).all()):
+    mean = m.mean(axis=0, dtype=np.float64)
+    if not np.isfinite(mean).all():
         _check_finite(m, "noise")
-    keep = high > low
-    mean = m.mean(axis=0)
-    z = m - mean if keep.all() else m[:, keep] - mean[keep]
-    std = np.zeros_like(mean)
-    std[keep] = np.sqrt(np.einsum("ij,ij->j", z, z) / m.shape[0])
-    z /= std[keep]
+    mean = mean.astype(m.dtype)
+    z = m - mean
+    std = np.sqrt(np.einsum("ij,ij->j", z, z) / m.shape[0])
+    keep = std > 100 * np.finfo(m.dtype).eps * np.abs(mean)
+    if keep.all():
+        z /= std
+    else:
+        z = z[:, keep] / std[keep]
+        std[~keep] = 0
     return mean, std, keep, z
 
 
@@ -712,6 +736,15 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     return out
 
 
+def _fit_together(x: np.ndarray, y: np.ndarray, method: str, seed) -> list[tuple]:
+    """(1/alpha, se, dof) of x and of y (same length), as two separate estimates would give."""
+    if method != "mohammadi_avg":
+        return [_inverse_alpha_and_se(v, method, seed, True, {}) for v in (x, y)]
+    accs = [StreamingAlpha(x.size, seed=seed) for _ in range(2)]
+    _accumulate(accs, [x, y])
+    return [acc.fit() for acc in accs]
+
+
 def summarise_noise(
     noise, *, method: str = DEFAULT_METHOD, seed: int = 0, level: float = 0.95
 ) -> dict[str, float]:
@@ -782,15 +815,13 @@ def summarise_noise(
     if x.size < MIN_SAMPLES:
         keys = ("", "_lo", "_hi", "_surrogate")
         return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
-    for prefix, data in (("alpha", x), ("alpha_std", z)):
-        u, se, dof = _inverse_alpha_and_se(data, method, seed, True, {})
+    null_std = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
+    null = null_std * std[keep] + mean[keep]
+    fits = _fit_together(x, z, method, seed) + _fit_together(
+        null.ravel(), null_std.ravel(), method, seed
+    )
+    for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
         out[prefix] = _inverse(u)
         out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
-    null = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, (seed, 1))
-    for prefix in ("alpha_std", "alpha"):  # the standardised surrogate, then scaled in place
-        if prefix == "alpha":
-            null *= std[keep]
-            null += mean[keep]
-        u = _inverse_alpha_and_se(null.ravel(), method, seed, True, {})[0]
-        out[f"{prefix}_surrogate"] = _inverse(u)
+    out["alpha_surrogate"], out["alpha_std_surrogate"] = (_inverse(f[0]) for f in fits[2:])
     return out

@@ -188,6 +188,20 @@ def test_pooling_unequal_gaussian_scales_looks_heavy_tailed_and_standardising_re
     assert abs(s["alpha_std_surrogate"] - 2) < 0.05
 
 
+def test_summarise_noise_is_the_estimator_on_the_documented_pieces():
+    noise = stable(1.4, (24, 3000), 6).astype(np.float32)
+    s = summarise_noise(noise, seed=3)
+    z, _ = standardise(noise)
+    surrogate = gaussian_surrogate(noise, seed=3)
+    assert s["alpha"] == pytest.approx(estimate_alpha(noise, seed=3), rel=1e-9)
+    assert (s["alpha_lo"], s["alpha_hi"]) == pytest.approx(alpha_ci(noise, seed=3), rel=1e-9)
+    assert s["alpha_std"] == pytest.approx(estimate_alpha(z, seed=3), rel=1e-9)
+    assert (s["alpha_std_lo"], s["alpha_std_hi"]) == pytest.approx(alpha_ci(z, seed=3), rel=1e-9)
+    assert s["alpha_surrogate"] == pytest.approx(estimate_alpha(surrogate, seed=3), rel=1e-6)
+    z_null, _ = standardise(surrogate)
+    assert s["alpha_std_surrogate"] == pytest.approx(estimate_alpha(z_null, seed=3), rel=1e-4)
+
+
 def test_heavy_tailed_columns_stand_out_after_standardising_and_skew_the_pooled_surrogate():
     s = summarise_noise(stable(1.2, (64, 4000), 1))  # equal scales, SaS(1.2) in every column
     assert abs(s["alpha"] - 1.2) < 0.05
