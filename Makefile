@@ -30,7 +30,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 
 ## make bench: the benchmark scripts in bench/ (PyTorch CPU as the peer; prints `name value target PASS|FAIL`).
 bench: $(VENV)/.installed-bench
-	for f in bench/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py; do echo "== $$f"; PYTHONPATH=. MPLBACKEND=Agg $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache
