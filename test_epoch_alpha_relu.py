@@ -11,14 +11,14 @@ MNIST_activation/run-20261125-101500/. Redraw the PNGs: python replot.py <run fo
 DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
 HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 network
-EPOCHS = 10  # training epochs
+EPOCHS = 20  # training epochs
 BATCH_SIZE = 500  # minibatch size, for training and for the noise partition
 LR = 0.1  # learning rate
 SEEDS = (0, 1, 2)  # one run per seed: plots show the mean and the min-max band
 OPTIMIZER = "sgd"  # sgd, momentum, adam or adadelta
 CHECKPOINT_EVERY = 0  # measure every k iterations (0: after every epoch; -1: at the end)
 SUBSET = 0  # use only the first n training images (0: all), for quick runs
-IN_FLIGHT = False  # also record the original study's in-flight, row-major last-layer α
+IN_FLIGHT = True  # also record the original study's in-flight, row-major last-layer α
 TRAIN_REFERENCE = False  # test noise minus the full TRAIN gradient (the original convention)
 WORKERS = 2  # runs trained in parallel (processes); 1: in this process, a bar per epoch
 DATA_DIR = ""  # folder with the data files ('': $SGNOISE_DATA, keras cache, ..., download)

@@ -56,6 +56,12 @@ def _styled(plot: Callable[..., Path]) -> Callable[..., Path]:
     return wrapper
 
 
+def _epoch_axis(ax) -> None:
+    """Label an x axis "epoch", with ticks at whole epochs."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
 def _select(records: Sequence[Mapping], **where: Any) -> list[Mapping]:
     return [r for r in records if all(r.get(k) == v for k, v in where.items())]
 
@@ -222,7 +228,7 @@ def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all
             diverged |= _mark_diverged(ax, results, "epoch", acts)
             ax.set_title(f"{stat}, {noise}")
     for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
     where = "all parameters" if layer == "all" else layer
     fig.suptitle(_title(results, f"SGN tail index over training ({where})"))
     _legend(fig, acts, _band_caption(results), diverged=diverged)
@@ -246,7 +252,7 @@ def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "tra
             diverged |= _mark_diverged(ax, results, "epoch", acts)
             ax.set_title(f"{layer}: {stat}, {split} noise")
     for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
     fig.suptitle(_title(results, "SGN tail index per layer"))
     _legend(fig, acts, _band_caption(results), diverged=diverged)
     return _save(fig, path)
@@ -278,7 +284,8 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
         ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_yticks([t for t in (1, 1.5, 2, 3, 5, 10, 20, 50, 100) if t <= 1.5 * top])
-    ax.set(xlabel="epoch", ylabel="tail index α", title=f"{layer}, train noise")
+    _epoch_axis(ax)
+    ax.set(ylabel="tail index α", title=f"{layer}, train noise")
     ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
     handles += [
@@ -341,7 +348,7 @@ def plot_alpha_vs_epoch_by_lr(results: Mapping, path: str | Path, *, layer: str 
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set(title=f"{act}: {stat}, train noise", ylabel="tail index α")
             ax.grid(alpha=0.3)
-        col[-1].set_xlabel("epoch")
+        _epoch_axis(col[-1])
     fig.colorbar(
         plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
     )
@@ -377,7 +384,7 @@ def plot_training(results: Mapping, path: str | Path) -> Path:
         if x == "lr":
             _lr_axis(ax, [r["lr"] for r in results["runs"]])
         else:
-            ax.set_xlabel("epoch")
+            _epoch_axis(ax)
     left.set(ylabel="training loss (cross-entropy, nats)", title="training loss (full train set)")
     right.set(ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
     when = f" at epoch {final:g}" if x == "lr" else ""
