@@ -327,9 +327,27 @@ def plot_alpha_vs_lr(results: Mapping, path: str | Path, *, layer: str = "all") 
     return _save(fig, path)
 
 
+def _mean_by_epoch(rows: Sequence[Mapping], key: str) -> np.ndarray:
+    """Mean over seeds of ``key`` at each epoch (sorted), NaN-safe."""
+    return _finite_stats(_table(rows, "epoch", key)[1])[0]
+
+
 @_styled
-def plot_alpha_vs_epoch_by_lr(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
-    """Train-noise α over training, one line per learning rate (mean over seeds), per activation."""
+def plot_alpha_vs_epoch_by_lr(
+    results: Mapping, path: str | Path, *, layer: str = "all", x: str = "epoch"
+) -> Path:
+    """Train-noise α over training, one line per learning rate (mean over seeds), per activation.
+
+    Parameters
+    ----------
+    x : {"epoch", "loss"}
+        What measures training progress on the x axis: the epoch, or the
+        training loss at the checkpoint (decreasing to the right).
+        Against the loss, learning rates whose lines fall on one curve change
+        α only by how far they have trained, not by their step size.
+    """
+    if x not in ("epoch", "loss"):
+        raise ValueError(f"x must be 'epoch' or 'loss', got {x!r}")
     acts = _activations(results)
     frozen = _frozen(results, split="train", layer=layer)
     lrs = sorted({r["lr"] for r in results["runs"]})
@@ -338,21 +356,30 @@ def plot_alpha_vs_epoch_by_lr(results: Mapping, path: str | Path, *, layer: str 
     cmap = plt.get_cmap("viridis")
     width = 6 * len(acts) + 1
     fig, axes = plt.subplots(
-        2, len(acts), figsize=(width, 8.5), sharex=True, squeeze=False, layout="constrained"
+        2, len(acts), figsize=(width, 8.5), sharex="col", squeeze=False, layout="constrained"
     )
     for act, col in zip(acts, axes.T, strict=True):
         for (key, stat), ax in zip(STATISTICS, col, strict=True):
             for lr in lrs:
                 rows = _select(frozen, activation=act, lr=lr)
-                _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
+                if x == "epoch":
+                    _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
+                elif rows:
+                    loss, alpha = _mean_by_epoch(rows, "loss"), _mean_by_epoch(rows, key)
+                    ax.plot(loss, alpha, "-o", color=cmap(norm(lr)), ms=3, lw=1.4)
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set(title=f"{act}: {stat}, train noise", ylabel="tail index α")
             ax.grid(alpha=0.3)
-        _epoch_axis(col[-1])
+        if x == "epoch":
+            _epoch_axis(col[-1])
+        else:
+            col[-1].invert_xaxis()
+            col[-1].set_xlabel("training loss at the checkpoint (cross-entropy, nats)")
     fig.colorbar(
         plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
     )
-    fig.suptitle(_title(results, "SGN tail index over training, per learning rate"))
+    what = "over training" if x == "epoch" else "against the training loss"
+    fig.suptitle(_title(results, f"SGN tail index {what}, per learning rate"))
     handles = [
         Line2D([], [], color="k", marker="o", ms=3.5, label="SGN α (mean over seeds)"),
         Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
@@ -531,6 +558,9 @@ def plot_run(folder: str | Path) -> list[Path]:
         ]
         if len({r["epoch"] for r in _frozen(results)}) > 2:
             paths.append(plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_epoch_by_lr.png"))
+            paths.append(
+                plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
+            )
     else:
         paths = [
             plot_alpha_vs_epoch(results, folder / "alpha_vs_epoch.png"),

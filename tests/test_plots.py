@@ -148,7 +148,13 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
     )
     plots.main([str(folder)])
     printed = capsys.readouterr().out.split()
-    expected = {"alpha_vs_lr", "alpha_vs_epoch_by_lr", "training_vs_lr", "noise_histogram"}
+    expected = {
+        "alpha_vs_lr",
+        "alpha_vs_epoch_by_lr",
+        "alpha_vs_loss_by_lr",
+        "training_vs_lr",
+        "noise_histogram",
+    }
     assert {p.split("/")[-1].removesuffix(".png") for p in printed} == expected
     for name in expected:
         _assert_png(folder / f"{name}.png")
