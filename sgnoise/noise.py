@@ -15,10 +15,12 @@ row-major, then b_l appended.
 
 The K gradients are computed in batched numpy: x is reshaped to (K, b, d) and
 each layer costs one batched matmul (dW_k = h_k^T delta_k for every k at once),
-written straight into the result. Measured on 60,000 x 784 float32 data,
-batch 500, 784-100-10 ReLU, 2 cores: the batched form is as fast as a Python
-loop of ``loss_and_grads`` calls or slightly faster (best of 15: 0.94x), and
-both are within 1.4x of the two-GEMM bound (X W_1 and X^T delta over all rows).
+written straight into one (K, n_params) matrix whose column blocks are the
+layers (the pooled "all" noise is that matrix, no copy). The same forward pass
+gives the loss and accuracy on (x, y), and the mean of the g_k the full
+gradient: :func:`noise_pass` returns them all, so a checkpoint needs no other
+pass over the data. ``bench/bench_noise.py`` times a pass against a training
+epoch.
 
 References
 ----------
@@ -29,6 +31,7 @@ Noise in Deep Neural Networks", ICML 2019.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -84,6 +87,38 @@ def iterate_minibatches(
         yield order[i * batch_size : (i + 1) * batch_size]
 
 
+def shuffled_minibatches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator | int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's minibatches (x_b, y_b), those of :func:`iterate_minibatches`, gathered in place.
+
+    Each minibatch is copied with ``np.take(..., out=)`` into two buffers that
+    are reused at every step, so an epoch allocates nothing: **a yielded pair
+    is overwritten by the next one** (copy it to keep it).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+    batch_size : int
+        Minibatch size b; the incomplete last minibatch is dropped.
+    rng : numpy Generator or int
+        Source of the shuffle; the same state gives the same minibatches as
+        :func:`iterate_minibatches`.
+
+    Yields
+    ------
+    x_b : ndarray, shape (batch_size, d), dtype of x
+    y_b : ndarray, shape (batch_size,), dtype of y
+    """
+    xb = np.empty((batch_size, *x.shape[1:]), x.dtype)
+    yb = np.empty(batch_size, y.dtype)
+    for idx in iterate_minibatches(len(x), batch_size, rng):
+        np.take(x, idx, axis=0, out=xb)
+        np.take(y, idx, out=yb)
+        yield xb, yb
+
+
 def _layer_indices(model: MLP, layers: Sequence[str] | None) -> list[int]:
     if isinstance(layers, str):
         raise ValueError(f"layers must be a sequence of layer names, got {layers!r}")
@@ -93,6 +128,83 @@ def _layer_indices(model: MLP, layers: Sequence[str] | None) -> list[int]:
     for name in names:
         model.layer_params(name)  # raises ValueError naming the layer
     return [model.layer_names.index(name) for name in names]
+
+
+@dataclass(frozen=True)
+class NoisePass:
+    """What one pass over (x, y) at frozen weights gives (see :func:`noise_pass`).
+
+    Attributes
+    ----------
+    noise : dict
+        ``{layer_name: (K, n_params_of_layer)}``, views of column blocks of ``matrix``.
+    matrix : ndarray, shape (K, total n_params of the measured layers)
+        The layers side by side, in the order measured: the pooled noise.
+    gradient : list
+        The full gradient (1/n) sum_i grad loss_i over all n rows (the dropped
+        rest included), aligned with ``model.params``; None for the layers
+        not measured.
+    loss : float
+        Mean softmax cross-entropy over all n rows.
+    accuracy : float
+        Fraction of the n rows classified correctly.
+    """
+
+    noise: dict[str, np.ndarray]
+    matrix: np.ndarray
+    gradient: list[np.ndarray | None]
+    loss: float
+    accuracy: float
+
+
+def _columns(model: MLP, wanted: list[int]) -> list[tuple[int, slice]]:
+    """(parameter index, its columns) of the gradient matrix of the layers ``wanted``, in order."""
+    columns, start = [], 0
+    for i in wanted:
+        for j in model.layer_params(model.layer_names[i]):
+            columns.append((j, slice(start, start + model.params[j].size)))
+            start += model.params[j].size
+    return columns
+
+
+def _minibatch_pass(
+    model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int, wanted: list[int]
+) -> tuple[np.ndarray, float, int]:
+    """Every minibatch gradient of the K complete minibatches, as one (K, n_params) matrix.
+
+    Columns as :func:`_columns`. Also returns the summed cross-entropy and the
+    number of correct predictions over the K * b rows used.
+    """
+    k = n_minibatches(len(x), batch_size)
+    columns = _columns(model, wanted)
+    matrix = np.empty((k, columns[-1][1].stop), model.dtype)
+    views: list[np.ndarray | None] = [None] * len(model.params)
+    for j, cols in columns:
+        views[j] = matrix[:, cols].reshape(k, *model.params[j].shape)
+    most = max(1, CHUNK_ELEMENTS // (batch_size * sum(model.sizes)))
+    step = -(-k // -(-k // most))  # chunks of equal size (the last one smaller): one workspace
+    losses, hits = np.empty(k, model.dtype), np.empty(k, np.int64)
+    for first in range(0, k, step):
+        last = min(k, first + step)
+        rows = slice(first * batch_size, last * batch_size)
+        xc = x[rows].astype(model.dtype, copy=False).reshape(last - first, batch_size, -1)
+        yc = y[rows].reshape(last - first, batch_size)
+        out = [None if v is None else v[first:last] for v in views]
+        losses[first:last], _ = model.batched_loss_and_grads(
+            xc, yc, layers=wanted, out=out, hits=hits[first:last]
+        )
+    return matrix, float(losses.sum(dtype=np.float64)) * batch_size, int(hits.sum())
+
+
+def _per_layer(model: MLP, matrix: np.ndarray, wanted: list[int]) -> dict[str, np.ndarray]:
+    """``{layer_name: its column block of matrix}`` (views), columns as :func:`_columns`."""
+    blocks, start = {}, 0
+    for i in wanted:
+        name = model.layer_names[i]
+        size = sum(model.params[j].size for j in model.layer_params(name))
+        blocks[name] = matrix[:, start : start + size]
+        start += size
+    return blocks
 
 
 def minibatch_gradients(
@@ -119,31 +231,12 @@ def minibatch_gradients(
     -------
     dict
         ``{layer_name: array of shape (K, n_params_of_layer)}`` in ``model.dtype``,
-        W flattened row-major then b appended.
+        W flattened row-major then b appended (column blocks of one matrix).
     """
     x, y = np.asarray(x), np.asarray(y)
     model.check_inputs(x, y)
-    k = n_minibatches(len(x), batch_size)
     wanted = _layer_indices(model, layers)
-    result, views = {}, [None] * len(model.params)
-    for i in wanted:
-        name = model.layer_names[i]
-        idx = model.layer_params(name)
-        result[name] = np.empty((k, sum(model.params[j].size for j in idx)), model.dtype)
-        start = 0
-        for j in idx:
-            size = model.params[j].size
-            views[j] = result[name][:, start : start + size].reshape(k, *model.params[j].shape)
-            start += size
-    step = max(1, CHUNK_ELEMENTS // (batch_size * sum(model.sizes)))
-    for first in range(0, k, step):
-        last = min(k, first + step)
-        rows = slice(first * batch_size, last * batch_size)
-        xc = x[rows].astype(model.dtype, copy=False).reshape(last - first, batch_size, -1)
-        yc = y[rows].reshape(last - first, batch_size)
-        out = [None if v is None else v[first:last] for v in views]
-        model.batched_loss_and_grads(xc, yc, layers=wanted, out=out)
-    return result
+    return _per_layer(model, _minibatch_pass(model, x, y, batch_size, wanted)[0], wanted)
 
 
 def full_gradient(
@@ -186,6 +279,79 @@ def _check_reference(model: MLP, reference: Sequence[np.ndarray]) -> None:
         raise ValueError(f"reference must be arrays aligned with model.params {shapes}, got {got}")
 
 
+def noise_pass(
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    reference: Sequence[np.ndarray] | None = None,
+    layers: Sequence[str] | None = None,
+) -> NoisePass:
+    """Gradient noise at the current (frozen) weights, with the loss, accuracy and full gradient.
+
+    One forward and backward pass over the K complete minibatches (and the
+    n - K*b dropped rows, for the loss, accuracy and full gradient only).
+
+    Parameters
+    ----------
+    model : MLP
+    x : ndarray, shape (n, sizes[0])
+    y : ndarray of int, shape (n,)
+        Split in the given order into K = floor(n / batch_size) disjoint
+        minibatches; an incomplete last minibatch is dropped from the noise.
+    batch_size : int
+        Minibatch size b (the training batch size).
+    reference : list of ndarray, optional
+        What is subtracted from each minibatch gradient g_k.
+
+        - None (default): the mean of the K minibatch gradients, i.e. the
+          full gradient of the K*b examples used: u_k = g_k - mean_j g_j.
+          Each noise coordinate then has mean zero.
+        - A list aligned with ``model.params``, e.g. the full gradient of the
+          train set while (x, y) is the test set: **the original study's
+          test-noise convention**. It subtracts the train gradient from test
+          minibatch gradients, so the "noise" also contains the
+          generalisation gap (test minus train full gradient) as a constant
+          offset; use it only to compare with the original results.
+    layers : sequence of str, optional
+        Names of the layers to compute (default all). Computing one layer
+        per call bounds memory for wide networks.
+
+    Returns
+    -------
+    NoisePass
+        ``noise`` per layer (K, n_params_of_layer) in ``model.dtype``, W
+        flattened row-major then b appended; ``matrix`` (all of them side by
+        side), ``gradient``, ``loss``, ``accuracy``.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    model.check_inputs(x, y)
+    wanted = _layer_indices(model, layers)
+    columns = _columns(model, wanted)
+    if reference is not None:
+        _check_reference(model, reference)
+    matrix, total, hits = _minibatch_pass(model, x, y, batch_size, wanted)
+    n, used = len(x), len(matrix) * batch_size
+    mean = matrix.mean(axis=0, dtype=np.float64)
+    full = mean * (used / n)
+    if used < n:  # the dropped rows count in the loss, accuracy and full gradient
+        rest_hits = np.zeros((), np.int64)
+        loss, grads = model.batched_loss_and_grads(
+            x[used:].astype(model.dtype, copy=False), y[used:], layers=wanted, hits=rest_hits
+        )
+        total, hits = total + float(loss) * (n - used), hits + int(rest_hits)
+        full += np.concatenate([grads[j].ravel() for j, _ in columns]) * ((n - used) / n)
+    if reference is None:
+        matrix -= mean.astype(matrix.dtype)
+    else:
+        matrix -= np.concatenate([np.ravel(reference[j]) for j, _ in columns]).astype(matrix.dtype)
+    gradient: list[np.ndarray | None] = [None] * len(model.params)
+    for j, cols in columns:
+        gradient[j] = full[cols].astype(model.dtype).reshape(model.params[j].shape)
+    return NoisePass(_per_layer(model, matrix, wanted), matrix, gradient, total / n, hits / n)
+
+
 def gradient_noise(
     model: MLP,
     x: np.ndarray,
@@ -197,30 +363,7 @@ def gradient_noise(
 ) -> dict[str, np.ndarray]:
     """Gradient noise at the current (frozen) weights, per layer.
 
-    Parameters
-    ----------
-    model : MLP
-    x : ndarray, shape (n, sizes[0])
-    y : ndarray of int, shape (n,)
-        Split in the given order into K = floor(n / batch_size) disjoint
-        minibatches; an incomplete last minibatch is dropped.
-    batch_size : int
-        Minibatch size b (the training batch size).
-    reference : list of ndarray, optional
-        What is subtracted from each minibatch gradient g_k.
-
-        - None (default): the mean of the K minibatch gradients, i.e. the
-          full gradient of the data (x, y) used: u_k = g_k - mean_j g_j.
-          Each noise coordinate then has mean zero.
-        - A list aligned with ``model.params``, e.g. ``full_gradient(model,
-          x_train, y_train)`` while (x, y) is the test set: **the original
-          study's test-noise convention**. It subtracts the train gradient
-          from test minibatch gradients, so the "noise" also contains the
-          generalisation gap (test minus train full gradient) as a constant
-          offset; use it only to compare with the original results.
-    layers : sequence of str, optional
-        Names of the layers to compute (default all). Computing one layer
-        per call bounds memory for wide networks.
+    The ``noise`` of :func:`noise_pass` (see there for the parameters).
 
     Returns
     -------
@@ -228,17 +371,7 @@ def gradient_noise(
         ``{layer_name: noise of shape (K, n_params_of_layer)}`` in
         ``model.dtype``, W flattened row-major then b appended.
     """
-    if reference is not None:
-        _check_reference(model, reference)
-    grads = minibatch_gradients(model, x, y, batch_size, layers=layers)
-    for name, g in grads.items():
-        if reference is None:
-            g -= g.mean(axis=0, dtype=np.float64).astype(g.dtype)
-        else:
-            g -= np.concatenate([np.ravel(reference[j]) for j in model.layer_params(name)]).astype(
-                g.dtype
-            )
-    return grads
+    return noise_pass(model, x, y, batch_size, reference=reference, layers=layers).noise
 
 
 class InFlightNoise:
@@ -271,10 +404,22 @@ class InFlightNoise:
     def _flat(self, grads: Sequence[np.ndarray]) -> np.ndarray:
         return np.concatenate([np.ravel(grads[j]) for j in self._index])
 
-    def start(self, model: MLP, x: np.ndarray, y: np.ndarray) -> None:
-        """Store the last layer's full gradient on (x, y) at the current weights; clear rows."""
+    def start(
+        self,
+        model: MLP,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        gradient: Sequence[np.ndarray | None] | None = None,
+    ) -> None:
+        """Store the last layer's full gradient on (x, y) at the current weights; clear rows.
+
+        ``gradient``, if given, is that full gradient (aligned with
+        ``model.params``, e.g. :attr:`NoisePass.gradient` of a noise pass at
+        these weights), which saves a pass over the data.
+        """
         self._index = model.layer_params(model.layer_names[-1])
-        self._reference = self._flat(full_gradient(model, x, y))
+        self._reference = self._flat(full_gradient(model, x, y) if gradient is None else gradient)
         self._rows = []
 
     def add(self, grads: Sequence[np.ndarray]) -> None:

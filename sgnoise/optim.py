@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.linalg.blas import get_blas_funcs
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
@@ -27,6 +28,15 @@ def _in_unit_interval(name: str, value: float) -> float:
     if not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)
+
+
+def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y += a * x in place: one BLAS axpy pass for contiguous arrays of one float dtype."""
+    blas = y.dtype in (np.float32, np.float64) and x.dtype == y.dtype and x.shape == y.shape
+    if blas and x.flags.c_contiguous and y.flags.c_contiguous:
+        get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)  # updates y's memory
+    else:
+        y += a * x
 
 
 class SGD:
@@ -50,7 +60,7 @@ class SGD:
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
         for p, g in zip(params, grads, strict=True):
-            p -= self.lr * g
+            _axpy(-self.lr, g, p)
 
 
 class Momentum:
@@ -87,7 +97,7 @@ class Momentum:
             self._v = [np.zeros_like(p) for p in params]
         for p, g, v in zip(params, grads, self._v, strict=True):
             v *= self.momentum
-            v -= self.lr * g
+            _axpy(-self.lr, g, v)
             p += v
 
 

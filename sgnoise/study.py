@@ -29,8 +29,8 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from sgnoise.data import Dataset, load
-from sgnoise.mlp import MLP
-from sgnoise.noise import InFlightNoise, full_gradient, gradient_noise, iterate_minibatches
+from sgnoise.mlp import MLP, all_finite
+from sgnoise.noise import InFlightNoise, NoisePass, noise_pass, shuffled_minibatches
 from sgnoise.optim import make_optimizer
 from sgnoise.tail_index import estimate_alpha, summarise_noise
 
@@ -95,7 +95,7 @@ def check_batch_size(data: Dataset, batch_size: int) -> None:
 
 def measure(
     model: MLP, data: Dataset, batch_size: int, seed: int, *, train_reference: bool = False
-) -> tuple[list[dict], dict[str, np.ndarray]]:
+) -> tuple[list[dict], NoisePass, NoisePass]:
     """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
 
     Parameters
@@ -108,25 +108,21 @@ def measure(
     -------
     rows : list of dict
         ``{"split", "layer", **summarise_noise(...)}`` for each split and layer.
-    train_noise : dict
-        The train noise per layer, ``{layer: (n_batches, n_params)}``.
+    train, test : NoisePass
+        The two passes (noise, full gradient, loss and accuracy of each split).
     """
-    rows, train_noise = [], {}
-    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-        reference = None
-        if split == "test" and train_reference:
-            reference = full_gradient(model, data.x_train, data.y_train)
-        noise = gradient_noise(model, x, y, batch_size, reference=reference)
-        if split == "train":
-            train_noise = noise
-        layers = {**noise, "all": np.concatenate(list(noise.values()), axis=1)}
-        for layer, matrix in layers.items():
+    train = noise_pass(model, data.x_train, data.y_train, batch_size)
+    reference = train.gradient if train_reference else None
+    test = noise_pass(model, data.x_test, data.y_test, batch_size, reference=reference)
+    rows = []
+    for split, measured in (("train", train), ("test", test)):
+        for layer, matrix in {**measured.noise, "all": measured.matrix}.items():
             rows.append({"split": split, "layer": layer, **summarise_noise(matrix, seed=seed)})
-    return rows, train_noise
+    return rows, train, test
 
 
 def _finite(loss: float, arrays: Sequence[np.ndarray]) -> bool:
-    return bool(np.isfinite(loss)) and all(np.isfinite(a).all() for a in arrays)
+    return bool(np.isfinite(loss)) and all(all_finite(a) for a in arrays)
 
 
 def train_and_measure(
@@ -209,21 +205,23 @@ def train_and_measure(
     last_layer = model.layer_names[-1]
     records: list[dict] = []
     sample: dict[str, Any] = {}
+    latest: dict[str, Any] = {}  # the last checkpoint's iteration and full train gradient
     start = time.perf_counter()
 
     def checkpoint(iteration: int) -> None:
-        rows, train_noise = measure(model, data, batch_size, seed, train_reference=train_reference)
-        values = train_noise[last_layer].ravel()
+        rows, train, test = measure(model, data, batch_size, seed, train_reference=train_reference)
+        values = train.noise[last_layer].ravel()
         sample["values"] = np.random.default_rng(seed).permutation(values)[:HISTOGRAM_SAMPLES]
         sample["epoch"] = iteration / per_epoch
+        latest.update(iteration=iteration, gradient=train.gradient)
         common = {
             **meta,
             "mode": "frozen",
             "epoch": iteration / per_epoch,
             "iteration": iteration,
-            "loss": model.loss(data.x_train, data.y_train),
-            "train_acc": model.accuracy(data.x_train, data.y_train),
-            "test_acc": model.accuracy(data.x_test, data.y_test),
+            "loss": train.loss,
+            "train_acc": train.accuracy,
+            "test_acc": test.accuracy,
             "elapsed_s": time.perf_counter() - start,
         }
         records.extend({**common, **row} for row in rows)
@@ -236,12 +234,14 @@ def train_and_measure(
 
     checkpoint(0)
     iteration, measured = 0, 0
+    grads = [np.empty_like(p) for p in model.params]  # each step's gradients, written in place
     for epoch in range(1, epochs + 1):
         recorder = InFlightNoise() if in_flight else None
-        if recorder is not None:
-            recorder.start(model, data.x_train, data.y_train)
-        for idx in iterate_minibatches(len(data.x_train), batch_size, rng):
-            loss, grads = model.batched_loss_and_grads(data.x_train[idx], data.y_train[idx])
+        if recorder is not None:  # the last checkpoint's full gradient, if taken at these weights
+            known = latest["gradient"] if latest["iteration"] == iteration else None
+            recorder.start(model, data.x_train, data.y_train, gradient=known)
+        for xb, yb in shuffled_minibatches(data.x_train, data.y_train, batch_size, rng):
+            loss, _ = model.batched_loss_and_grads(xb, yb, out=grads)
             iteration += 1
             ok, what = _finite(float(loss), grads), "loss or gradient"
             if ok:

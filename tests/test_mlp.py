@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import sgnoise.mlp as mlp_module
 from sgnoise.data import load
 from sgnoise.mlp import MLP
 from sgnoise.noise import iterate_minibatches
@@ -85,6 +86,31 @@ def test_float32_model_computes_in_float32_close_to_float64():
     assert loss32 == pytest.approx(loss64, rel=1e-5)
     for a, b in zip(g32, g64, strict=True):
         assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_reused_buffers_never_leak_between_calls_or_into_returned_arrays(monkeypatch):
+    rng = np.random.default_rng(0)
+    model = MLP((12, 8, 6, 4), "sigmoid", bias=True, dtype=np.float64, seed=2)
+    x, y = rng.standard_normal((3, 10, 12)), rng.integers(0, 4, (3, 10))
+    fresh = [model.copy().loss_and_grads(x[k], y[k]) for k in range(3)]  # new buffers each
+    kept = [model.loss_and_grads(x[k], y[k]) for k in range(3)]  # one model, buffers reused
+    for (loss_a, ga), (loss_b, gb) in zip(fresh, kept, strict=True):
+        assert loss_a == loss_b
+        assert all(np.array_equal(a, b) for a, b in zip(ga, gb, strict=True))
+    monkeypatch.setattr(mlp_module, "WORKSPACE_ELEMENTS", 10)  # nothing fits: allocate per call
+    uncached = MLP((12, 8, 6, 4), "sigmoid", bias=True, dtype=np.float64, seed=2)
+    assert uncached.loss_and_grads(x[0], y[0])[0] == fresh[0][0]
+    assert uncached._workspaces == {}
+
+
+def test_batched_hits_count_the_rows_predict_gets_right():
+    d = load("mnist10k")
+    model = MLP(seed=1)
+    x, y = d.x_train[:2000].reshape(4, 500, 784), d.y_train[:2000].reshape(4, 500)
+    hits = np.zeros(4, np.int64)
+    model.batched_loss_and_grads(x, y, hits=hits)
+    expected = [np.sum(model.predict(x[k]) == y[k]) for k in range(4)]
+    assert hits.tolist() == expected and 0 < min(expected) and max(expected) < 500
 
 
 def test_copy_is_independent_and_same_seed_gives_same_weights():

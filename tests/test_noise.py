@@ -14,6 +14,8 @@ from sgnoise.noise import (
     iterate_minibatches,
     minibatch_gradients,
     n_minibatches,
+    noise_pass,
+    shuffled_minibatches,
 )
 
 CONFIGS = [("sigmoid", True, (12, 8, 6, 4)), ("relu", False, (12, 8, 4)), ("tanh", True, (12, 4))]
@@ -74,6 +76,40 @@ def test_noise_has_mean_zero_and_one_row_per_complete_minibatch(setup):
         assert rel_err(u, raw[layer] - raw[layer].mean(axis=0)) <= 1e-12
 
 
+@pytest.mark.parametrize("n", [60, 56])  # 56 = 8 x 7: nothing dropped; 60: 4 rows dropped
+def test_noise_pass_gives_loss_accuracy_and_full_gradient_of_all_rows(setup, n):
+    model, x, y = setup
+    x, y = x[:n], y[:n]
+    measured = noise_pass(model, x, y, 7)
+    assert measured.loss == pytest.approx(model.loss(x, y), rel=1e-12)
+    assert measured.accuracy == model.accuracy(x, y)
+    assert 0 < measured.accuracy < 1  # both kinds of rows occur, so hits are really counted
+    for a, b in zip(measured.gradient, model.loss_and_grads(x, y)[1], strict=True):
+        assert a.shape == b.shape and rel_err(a, b) <= 1e-12
+
+
+def test_pooled_matrix_is_the_layers_side_by_side_and_they_are_views_of_it(setup):
+    model, x, y = setup
+    measured = noise_pass(model, x, y, 10)
+    assert np.array_equal(measured.matrix, np.concatenate(list(measured.noise.values()), axis=1))
+    assert all(np.shares_memory(u, measured.matrix) for u in measured.noise.values())
+
+
+def test_layers_in_any_order_with_a_reference_give_the_same_noise_and_gradient(setup):
+    model, x, y = setup
+    reference = full_gradient(model, x[:30], y[:30])
+    everything = noise_pass(model, x, y, 10, reference=reference)
+    names = model.layer_names[::-1][:2]  # reversed order, and the first layer left out if > 2
+    some = noise_pass(model, x, y, 10, reference=reference, layers=names)
+    assert list(some.noise) == names
+    for name in names:
+        assert np.array_equal(some.noise[name], everything.noise[name])
+    for j, g in enumerate(some.gradient):
+        wanted = any(j in model.layer_params(name) for name in names)
+        assert (g is None) != wanted
+        assert g is None or np.array_equal(g, everything.gradient[j])
+
+
 def test_noise_rows_put_weights_row_major_then_biases():
     model = MLP((3, 2), bias=True, dtype=np.float64)
     x, y = np.eye(3), np.array([0, 1, 1])
@@ -131,6 +167,17 @@ def test_minibatch_iteration_is_seeded_drops_the_rest_and_covers_each_index_once
     assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
     other = np.concatenate(list(iterate_minibatches(23, 5, 1)))
     assert not np.array_equal(np.concatenate(batches), other)
+
+
+def test_shuffled_minibatches_are_the_indexed_minibatches_of_the_same_seed():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((23, 3)).astype(np.float32), rng.integers(0, 4, 23)
+    indexed = list(iterate_minibatches(23, 5, 7))
+    gathered = [(xb.copy(), yb.copy()) for xb, yb in shuffled_minibatches(x, y, 5, 7)]
+    assert len(gathered) == len(indexed) == 4
+    for idx, (xb, yb) in zip(indexed, gathered, strict=True):
+        assert np.array_equal(xb, x[idx]) and np.array_equal(yb, y[idx])
+        assert xb.dtype == x.dtype and yb.dtype == y.dtype
 
 
 def test_bad_noise_arguments_are_named():

@@ -92,6 +92,29 @@ def test_float32_parameters_stay_float32(name):
     assert theta.dtype == np.float32 and np.all(theta < 1)
 
 
+@pytest.mark.parametrize("name", ["sgd", "momentum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_update_is_in_place_and_equal_for_contiguous_strided_and_mixed_dtype_arrays(name, dtype):
+    # A constant gradient g, two steps: SGD moves theta by -0.2 g; momentum by
+    # v_1 + v_2 = -0.1 g + (0.9 * -0.1 g - 0.1 g) = -0.29 g.
+    rng = np.random.default_rng(0)
+    theta0, g = rng.standard_normal((2, 6, 4)).astype(dtype)
+    expected = theta0 - {"sgd": 0.2, "momentum": 0.29}[name] * g
+    contiguous, strided, mixed = theta0.copy(), theta0.copy(order="F")[:, ::2], theta0.copy()
+    other = np.float64 if dtype == np.float32 else np.float32
+    cases = [(contiguous, g), (strided, g[:, ::2]), (mixed, g.astype(other))]
+    for theta, grad in cases:
+        alias = theta
+        opt = make_optimizer(name, 0.1)
+        for _ in range(2):
+            opt.step([theta], [grad])
+        assert alias is theta and theta.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    assert np.allclose(contiguous, expected, rtol=tol, atol=tol)
+    assert np.allclose(strided, expected[:, ::2], rtol=tol, atol=tol)
+    assert np.allclose(mixed, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_bad_optimiser_arguments_are_named():
     with pytest.raises(ValueError, match=r"optimizer must be one of \('sgd', .*got 'rmsprop'"):
         make_optimizer("rmsprop", 0.1)
