@@ -16,7 +16,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 ## make demo: the main job: both drivers with the constants at their top, offline, on the
-## embedded MNIST sample (mnist10k); about 2 minutes on 2 cores. Results: MNIST_activation/, MNIST_lr/.
+## embedded MNIST sample (mnist10k); 2-4 minutes on 2 cores, venv included. Results: MNIST_activation/, MNIST_lr/.
 demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_epoch_alpha_relu.py
 	MPLBACKEND=Agg $(PY) test_lr_alpha.py
