@@ -53,12 +53,15 @@ see no power tail in a Gaussian and return large values or ``inf`` there.
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 METHODS = (
     "mohammadi_avg",
@@ -90,7 +93,8 @@ _PARAMS = {
     "moment": ("k",),
     "mcculloch": (),
 }
-_CHUNK = 1 << 19  # samples per pass (2 MB of float32 and 1 MB of labels)
+_CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
+_IN_FLIGHT = 4  # jobs queued beyond the one collected
 _PARTITIONS = 32  # random partitions averaged by the default method
 _ATOMS_PER_BLOCK = 16
 _GROUPS = 16  # independent groups of samples, for the interval
@@ -192,7 +196,12 @@ class StreamingAlpha:
 
     def update(self, chunk) -> None:
         """Add samples (any shape, finite). On error nothing is added."""
-        _accumulate([self], [_as_float(chunk).ravel()])
+        x = _as_float(chunk).ravel()
+        try:
+            _accumulate([self], _flat_bounds(x.size), lambda a, b: [x[a:b]])
+        except _NotFinite:
+            _check_finite(x, "x")
+            raise
 
     def block_sums(self) -> np.ndarray:
         """Block sums, shape (n_partitions, n_groups, blocks per group)."""
@@ -204,13 +213,12 @@ class StreamingAlpha:
         shift = np.random.default_rng(self._shuffles).integers(
             0, per_group, (r, self.n_partitions, g)
         )
-        # windows[g, r, s] is row r of group g cyclically shifted by s
-        doubled = np.concatenate((atoms, atoms), axis=2)
-        windows = np.lib.stride_tricks.sliding_window_view(doubled, per_group, axis=2)
-        sums = np.zeros((self.n_partitions, g, per_group))
-        for row in range(r):
-            sums += windows[np.arange(g), row, shift[row]]
-        return sums
+        # windows[i] holds per_group atoms from position i of the rows, each row doubled
+        # (so a window starting at row start + s is that row cyclically shifted by s)
+        doubled = np.concatenate((atoms, atoms), axis=2).ravel()
+        windows = np.lib.stride_tricks.sliding_window_view(doubled, per_group)
+        row_start = 2 * per_group * np.arange(g * r).reshape(g, r).T  # [row, group]
+        return windows[row_start[:, None, :] + shift].sum(axis=0)
 
     def fit(self) -> tuple[float, float, int]:
         """1/alpha-hat, its standard error and the degrees of freedom of that error."""
@@ -225,21 +233,24 @@ class StreamingAlpha:
         n_log = n - n_zero
         mean_lx = sum_lx / n_log
         var_lx = max(sum_lx2 / n_log - mean_lx**2, 0.0)
-        sums = self.block_sums()
-        used = sums != 0  # empty blocks, and exact cancellations (log 0)
-        if used.size - used.sum() > 0.01 * used.size + 1:
-            raise ValueError(
-                f"{used.size - used.sum()} of {used.size} block sums are exactly 0: "
-                "the data look discrete; a stable law is continuous"
-            )
-        num = np.zeros(sums.shape)
-        np.log(np.abs(sums, where=used, out=num), where=used, out=num)
-        num[used] -= mean_lx
-        total = _expected_log_binomial(int(n), 1 / self.n_blocks) * used.size
+        with np.errstate(divide="ignore"):  # empty blocks, exact cancellations: log 0
+            num = np.log(np.abs(self.block_sums()))
+        num -= mean_lx
+        n_used = num.size
+        if np.isneginf(num).any():
+            used = np.isfinite(num)
+            n_used = int(np.count_nonzero(used))
+            if num.size - n_used > 0.01 * num.size + 1:
+                raise ValueError(
+                    f"{num.size - n_used} of {num.size} block sums are exactly 0: "
+                    "the data look discrete; a stable law is continuous"
+                )
+            num[~used] = 0
+        total = _expected_log_binomial(int(n), 1 / self.n_blocks) * n_used
         u = num.sum() / total
         resid = num.sum(axis=(0, 2)) - u * total / self.n_groups
         var_u = self.n_groups / (self.n_groups - 1) * np.sum(resid**2) / total**2
-        var_u += (used.sum() / total) ** 2 * var_lx / n_log
+        var_u += (n_used / total) ** 2 * var_lx / n_log
         return float(u), float(np.sqrt(var_u)), self.n_groups - 1
 
     @property
@@ -252,37 +263,69 @@ class StreamingAlpha:
         return _interval(*self.fit(), level)
 
 
-def _accumulate(accs: list[StreamingAlpha], arrays: list[np.ndarray]) -> None:
-    """Add arrays[i] (flat, equal lengths) to accs[i], all with the labels of accs[0].
+class _NotFinite(ValueError):
+    """A job met NaN or inf; the caller names the array and counts them."""
 
-    With one accumulator this is its update. With several (same seed and
-    n_total) each gets exactly what its own update would have given, for one
-    label stream: only accs[0]'s stream advances, so the others are for one
-    use (summarise_noise estimates noise and its standardised version). On
-    error nothing is added to any of them.
+
+def _flat_bounds(n: int) -> range:
+    """Job boundaries 0, _CHUNK, 2 _CHUNK, ..., n for n flat samples."""
+    return range(0, n + _CHUNK, _CHUNK) if n % _CHUNK == 0 else [*range(0, n, _CHUNK), n]
+
+
+def _accumulate(accs: list[StreamingAlpha], bounds, parts) -> None:
+    """Add samples to accs[i], all with the labels of accs[0].
+
+    ``parts(start, stop)`` returns, for each accumulator, its samples
+    [start, stop) as a flat float array; the jobs [bounds[j], bounds[j + 1])
+    run on the worker threads (numpy's log, sums and scatter release the
+    GIL), and their sums are added in order: the result does not depend on
+    the threads, and jobs of other sizes change it only by rounding. With
+    several accumulators (same seed and n_total) each gets exactly what its
+    own update would have given, for one label stream: only accs[0]'s stream
+    advances, so the others are for one use (summarise_noise estimates noise,
+    its standardised version and the surrogates together). On error nothing
+    is added to any of them.
     """
-    saved = [(a._atoms.copy(), a._moments.copy()) for a in accs]
     words = accs[0]._words.state()
     mask = np.uint16(accs[0]._atoms.size - 1)
+    atoms = [acc._atoms.copy() for acc in accs]
+    moments = [acc._moments.copy() for acc in accs]
+    jobs: deque[Future] = deque()
+
+    def collect() -> None:
+        for i, (sums, moms) in enumerate(jobs.popleft().result()):
+            atoms[i] += sums
+            moments[i] += moms
+
     try:
-        for start in range(0, arrays[0].size, _CHUNK):
-            parts = [x[start : start + _CHUNK] for x in arrays]
-            logs = [_worker().submit(_log_moments, part) for part in parts]  # beside the scatter
-            labels = accs[0]._words.take(parts[0].size) & mask
-            for acc, part in zip(accs, parts, strict=True):
-                sums = np.zeros(acc._atoms.size, part.dtype)  # per chunk, then in float64
-                np.add.at(sums, labels, part)
-                acc._atoms += sums
-            for acc, x, log in zip(accs, arrays, logs, strict=True):
-                moments = log.result()
-                if moments is None:
-                    _check_finite(x, "x")
-                acc._moments += moments
-    except ValueError:
-        for acc, (atoms, moments) in zip(accs, saved, strict=True):
-            acc._atoms, acc._moments = atoms, moments
+        for start, stop in itertools.pairwise(bounds):
+            labels = accs[0]._words.take(stop - start) & mask
+            jobs.append(_pool().submit(_job, parts, start, stop, labels, accs[0]._atoms.size))
+            if len(jobs) > _IN_FLIGHT:
+                collect()
+        while jobs:
+            collect()
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        wait(jobs)
         accs[0]._words.restore(words)
         raise
+    for acc, a, m in zip(accs, atoms, moments, strict=True):
+        acc._atoms, acc._moments = a, m
+
+
+def _job(parts, start: int, stop: int, labels: np.ndarray, n_atoms: int) -> list[tuple]:
+    """(atom sums, log moments) of each array parts(start, stop) returns."""
+    out = []
+    for x in parts(start, stop):
+        moments = _log_moments(x)
+        if moments is None:
+            raise _NotFinite("samples must be finite")
+        sums = np.zeros(n_atoms, x.dtype)  # per job, then in float64
+        np.add.at(sums, labels, x)
+        out.append((sums, moments))
+    return out
 
 
 def _log_moments(x: np.ndarray) -> np.ndarray | None:
@@ -302,29 +345,38 @@ def _log_moments(x: np.ndarray) -> np.ndarray | None:
     return np.array([x.size, n_zero, s, np.dot(lx, lx)])
 
 
-_WORKER: list[ThreadPoolExecutor] = []
-os.register_at_fork(after_in_child=_WORKER.clear)  # a forked child has no such thread
+_POOL: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
 
 
-def _worker() -> ThreadPoolExecutor:
-    """One background thread: numpy's log and sums release the GIL, the scatter keeps it."""
-    if not _WORKER:
-        _WORKER.append(ThreadPoolExecutor(1, thread_name_prefix="sgnoise-tail-index"))
-    return _WORKER[0]
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads, one per core (at most 4)."""
+    if not _POOL:
+        threads = min(4, os.cpu_count() or 1)
+        _POOL.append(ThreadPoolExecutor(threads, thread_name_prefix="sgnoise-tail-index"))
+    return _POOL[0]
 
 
 def _expected_log_binomial(n: int, p: float) -> float:
-    """E[log m; m >= 1] for m ~ Binomial(n, p)."""
+    """E[log m; m >= 1] for m ~ Binomial(n, p).
+
+    Over mean +- 12 sd (all but 1e-30 of the mass), with the probabilities
+    from their ratios P(m + 1) / P(m) = (n - m) p / ((m + 1)(1 - p)),
+    normalised to sum to 1.
+    """
     mean, sd = n * p, np.sqrt(n * p * (1 - p))
-    m = np.arange(max(1, int(mean - 12 * sd)), int(mean + 12 * sd) + 2)
-    return float(np.sum(stats.binom.pmf(m, n, p) * np.log(m)))
+    m = np.arange(max(0, int(mean - 12 * sd)), min(n, int(mean + 12 * sd) + 2) + 1)
+    log_ratio = np.log((n - m[:-1]) / (m[:-1] + 1) * (p / (1 - p)))
+    log_pmf = np.concatenate(([0.0], np.cumsum(log_ratio)))
+    pmf = np.exp(log_pmf - log_pmf.max())
+    return float(np.dot(pmf[m > 0], np.log(m[m > 0])) / pmf.sum())
 
 
 def _interval(u: float, se: float, dof: int, level: float) -> tuple[float, float]:
     """alpha-interval from 1/alpha-hat = u with standard error se (t quantiles)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    t = stats.t.ppf((1 + level) / 2, dof)
+    t = special.stdtrit(dof, (1 + level) / 2)
     return _inverse(u + t * se), _inverse(u - t * se)
 
 
@@ -642,26 +694,32 @@ def _check_matrix(noise) -> np.ndarray:
     return noise
 
 
-def _standardised(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Column means, standard deviations (ddof 0), the non-constant columns, and z of those.
+def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Column means and standard deviations (ddof 0) in m's dtype, non-constant columns, zeros.
 
     A column counts as constant if its standard deviation is within 100
     rounding errors of its mean (a constant column's float mean need not be
     exactly its value). Raises if m is not finite (seen in the means).
+    Blocks of columns go to the worker threads.
     """
-    mean = m.mean(axis=0, dtype=np.float64)
+    width = max(1, _CHUNK // m.shape[0])
+    starts = range(0, max(1, m.shape[1]), width)
+    jobs = [_pool().submit(_block_stats, m[:, c : c + width]) for c in starts]
+    mean, std, zeros = (
+        np.concatenate(parts) for parts in zip(*(job.result() for job in jobs), strict=True)
+    )
     if not np.isfinite(mean).all():
         _check_finite(m, "noise")
-    mean = mean.astype(m.dtype)
-    z = m - mean
-    std = np.sqrt(np.einsum("ij,ij->j", z, z) / m.shape[0])
-    keep = std > 100 * np.finfo(m.dtype).eps * np.abs(mean)
-    if keep.all():
-        z /= std
-    else:
-        z = z[:, keep] / std[keep]
-        std[~keep] = 0
-    return mean, std, keep, z
+    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), zeros
+
+
+def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = m.mean(axis=0, dtype=np.float64).astype(m.dtype)
+    if not np.isfinite(mean).all():  # NaN or inf in m: the caller raises
+        return mean, mean, mean
+    d = m - mean
+    std = np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
+    return mean, std, m.shape[0] - np.count_nonzero(m, axis=0)
 
 
 def standardise(noise) -> tuple[np.ndarray, int]:
@@ -692,14 +750,68 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     standardised alpha is pulled towards 2.
     """
     noise = _check_matrix(noise)
-    _, _, keep, z = _standardised(noise)
+    mean, std, keep, _ = _column_stats(noise)
+    if not keep.all():
+        noise, mean, std = noise[:, keep], mean[keep], std[keep]
+    z = noise - mean
+    z /= std
     return z, int(keep.size - np.count_nonzero(keep))
 
 
+_SURROGATES: OrderedDict[tuple, list] = OrderedDict()  # key -> [matrix, its fit or None]
+_SURROGATES_LOCK = threading.Lock()
+#: Values of standardised Gaussian matrices kept for reuse (128 MB of float32):
+#: summarise_noise meets the same shapes at every checkpoint of a run.
+_SURROGATE_VALUES = 1 << 25
+
+
 def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
-    """Standard Gaussian matrix, each column standardised exactly (mean 0, std 1)."""
-    g = np.random.default_rng(seed).standard_normal(shape, dtype=dtype)
-    return _standardised(g)[3]
+    """Standard Gaussian matrix, each column standardised exactly (mean 0, std 1). Read-only."""
+    return _surrogate_entry(shape, dtype, seed)[0]
+
+
+def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
+    """[standardised Gaussian matrix, its fit or None], from the cache when the seed is fixed.
+
+    Rows come in blocks from independent streams (spawned from ``seed``),
+    drawn on the worker threads; the cache keeps the most recently used
+    matrices up to :data:`_SURROGATE_VALUES` values in all.
+    """
+    key = (*shape, np.dtype(dtype).str, seed)
+    with _SURROGATES_LOCK:
+        if seed is not None and key in _SURROGATES:
+            _SURROGATES.move_to_end(key)
+            return _SURROGATES[key]
+    rows, cols = shape
+    g = np.empty(shape, dtype)
+    step = max(1, _CHUNK // cols)
+    starts = range(0, rows, step)
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+    for job in [
+        _pool().submit(_fill_normal, g[r : r + step], s)
+        for r, s in zip(starts, streams, strict=True)
+    ]:
+        job.result()
+    mean, std, _, _ = _column_stats(g)
+    for job in [_pool().submit(_standardise_rows, g[r : r + step], mean, std) for r in starts]:
+        job.result()
+    g.flags.writeable = False
+    entry = [g, None]
+    if seed is not None and g.size <= _SURROGATE_VALUES:
+        with _SURROGATES_LOCK:
+            _SURROGATES[key] = entry
+            while sum(e[0].size for e in _SURROGATES.values()) > _SURROGATE_VALUES:
+                _SURROGATES.popitem(last=False)
+    return entry
+
+
+def _fill_normal(out: np.ndarray, seed: np.random.SeedSequence) -> None:
+    np.random.default_rng(seed).standard_normal(out.shape, out.dtype, out=out)
+
+
+def _standardise_rows(rows: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+    rows -= mean
+    rows /= std
 
 
 def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
@@ -728,7 +840,7 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     ndarray, same shape and float dtype as ``noise``.
     """
     noise = _check_matrix(noise)
-    mean, std, keep, _ = _standardised(noise)
+    mean, std, keep, _ = _column_stats(noise)
     out = np.empty_like(noise)
     out[:] = mean
     z = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
@@ -736,12 +848,62 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     return out
 
 
-def _fit_together(x: np.ndarray, y: np.ndarray, method: str, seed) -> list[tuple]:
-    """(1/alpha, se, dof) of x and of y (same length), as two separate estimates would give."""
+def _fused_fits(
+    noise: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    kept: np.ndarray | None,
+    seed,
+    with_noise: bool,
+) -> list[tuple]:
+    """(1/alpha, se, dof) of the kept noise and its standardised version, then of the surrogates.
+
+    One pass over the noise: each job takes a block of rows (or of one row)
+    and makes the four arrays from it, so neither the standardised noise nor
+    the scaled surrogate is ever held whole. ``kept``: the columns kept
+    (None: all), ``mean`` and ``std`` theirs; ``with_noise=False``: the two
+    surrogates only. The standardised surrogate depends only on the shape
+    and the seed, and so does its fit (cached with it).
+    """
+    rows, cols = noise.shape[0], mean.size
+    n = rows * cols
+    entry = _surrogate_entry((rows, cols), noise.dtype, seed)
+    g = entry[0]
+    accs = [StreamingAlpha(n, seed=seed) for _ in range(2 * with_noise + 1 + (entry[1] is None))]
+
+    def parts(start: int, stop: int) -> list[np.ndarray]:
+        r0, c0 = divmod(start, cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
+        r1, c1 = max(r0 + 1, stop // cols), c0 + min(cols, stop - start)
+        m, s = mean[c0:c1], std[c0:c1]
+        out = []
+        if with_noise:
+            x = noise[r0:r1, c0:c1] if kept is None else noise[r0:r1, kept[c0:c1]]
+            z = x - m
+            z /= s
+            out += [x, z]
+        out.append(g[r0:r1, c0:c1] * s)
+        out[-1] += m
+        if entry[1] is None:
+            out.append(g[r0:r1, c0:c1])
+        return [a.ravel() for a in out]
+
+    if cols >= _CHUNK:
+        bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, _CHUNK)), n]
+    else:
+        bounds = [*range(0, n, _CHUNK // cols * cols), n]
+    _accumulate(accs, bounds, parts)
+    fits = [acc.fit() for acc in accs]
+    if entry[1] is None:
+        entry[1] = fits.pop()
+    return [*fits, entry[1]]
+
+
+def _fit_together(arrays: list[np.ndarray], method: str, seed) -> list[tuple]:
+    """(1/alpha, se, dof) of each flat array (equal lengths), as separate estimates would give."""
     if method != "mohammadi_avg":
-        return [_inverse_alpha_and_se(v, method, seed, True, {}) for v in (x, y)]
-    accs = [StreamingAlpha(x.size, seed=seed) for _ in range(2)]
-    _accumulate(accs, [x, y])
+        return [_inverse_alpha_and_se(x, method, seed, True, {}) for x in arrays]
+    accs = [StreamingAlpha(arrays[0].size, seed=seed) for _ in arrays]
+    _accumulate(accs, _flat_bounds(arrays[0].size), lambda a, b: [x[a:b] for x in arrays])
     return [acc.fit() for acc in accs]
 
 
@@ -782,6 +944,13 @@ def summarise_noise(
     Compare ``alpha`` with ``alpha_surrogate`` and ``alpha_std`` with
     ``alpha_std_surrogate``, not with 2.
 
+    Cost. With the default method the four estimates share one label stream
+    and one pass over the noise, on the worker threads; the standardised
+    surrogate depends only on the shape and the seed, so it and its estimate
+    are kept for the next call with the same shape (at every checkpoint of a
+    run): a repeated call costs about three estimates, a first one about
+    five (bench/bench_tail_index.py).
+
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample
     variance is dominated by its largest value, so these variances spread
@@ -804,22 +973,26 @@ def summarise_noise(
     noise = _check_matrix(noise)
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
-    mean, std, keep, z = _standardised(noise)
-    n_dropped = int(keep.size - np.count_nonzero(keep))
-    x = (noise[:, keep] if n_dropped else noise).ravel()
-    z = z.ravel()
-    nonzero = x != 0
-    if not nonzero.all():
-        x, z = x[nonzero], z[nonzero]
-    out: dict[str, float] = {"n_samples": int(x.size), "n_dropped": n_dropped}
-    if x.size < MIN_SAMPLES:
+    mean, std, keep, zeros = _column_stats(noise)
+    kept = np.flatnonzero(keep)
+    mean, std = mean[kept], std[kept]
+    n_zero = int(zeros[kept].sum())
+    out: dict[str, float] = {"n_samples": noise.shape[0] * kept.size - n_zero}
+    out["n_dropped"] = keep.size - kept.size
+    if out["n_samples"] < MIN_SAMPLES:
         keys = ("", "_lo", "_hi", "_surrogate")
         return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
-    null_std = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
-    null = null_std * std[keep] + mean[keep]
-    fits = _fit_together(x, z, method, seed) + _fit_together(
-        null.ravel(), null_std.ravel(), method, seed
-    )
+    if method == "mohammadi_avg":
+        cols = kept if out["n_dropped"] else None
+        fits = _fused_fits(noise, mean, std, cols, seed, with_noise=not n_zero)
+    else:
+        null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
+        fits = _fit_together([(null_std * std + mean).ravel(), null_std.ravel()], method, seed)
+    if len(fits) == 2:  # the noise and its standardised version, exact zeros left out
+        x = noise[:, kept]
+        z = ((x - mean) / std).ravel()
+        nonzero = x.ravel() != 0
+        fits = _fit_together([x.ravel()[nonzero], z[nonzero]], method, seed) + fits
     for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
         out[prefix] = _inverse(u)
         out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
