@@ -59,7 +59,7 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
 def _backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> None:
     """delta *= phi'(z), read off h = phi(z); in place, h overwritten (it is not needed after)."""
     if activation == "relu":
-        np.heaviside(h, 0, out=h)  # 1[h > 0]
+        np.greater(h, 0, out=h)  # 1[h > 0], as 1.0 or 0.0
     elif activation == "sigmoid":
         delta *= h
         np.subtract(1, h, out=h)
@@ -251,22 +251,25 @@ class MLP:
     @staticmethod
     def _softmax_cross_entropy(
         z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Mean cross-entropy over the second-to-last axis; z overwritten with softmax(z).
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean cross-entropy over the second-to-last axis; z (contiguous) becomes softmax(z).
 
         With m = max z, e = exp(z - m), s = sum e (last axis): loss = log s - (z_y - m),
         softmax(z) = e / s. ``hits``, if given (shape of the losses), receives the
-        number of rows whose largest logit is at y.
+        number of rows whose largest logit is at y. Also returns the flat
+        positions of the z_y in z.
         """
         z -= z.max(axis=-1, keepdims=True)
-        at_y = np.take_along_axis(z, y[..., None], axis=-1)[..., 0]
+        at_y = np.arange(0, z.size, z.shape[-1]) + y.reshape(-1)
+        z_y = z.reshape(-1)[at_y].reshape(y.shape)
         if hits is not None:
             np.sum(z.argmax(axis=-1) == y, axis=-1, out=hits)
         np.exp(z, out=z)
-        total = z.sum(axis=-1, keepdims=True)
-        z /= total
-        np.log(total[..., 0], out=total[..., 0])
-        return (total[..., 0] - at_y).mean(axis=-1)
+        total = z.sum(axis=-1)
+        z /= total[..., None]
+        np.log(total, out=total)
+        total -= z_y
+        return total.mean(axis=-1), at_y
 
     def batched_loss_and_grads(
         self,
@@ -307,9 +310,8 @@ class MLP:
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
-        losses = self._softmax_cross_entropy(delta, y, hits)
-        at_y = y[..., None]
-        np.put_along_axis(delta, at_y, np.take_along_axis(delta, at_y, axis=-1) - 1, axis=-1)
+        losses, at_y = self._softmax_cross_entropy(delta, y, hits)
+        delta.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
         delta /= x.shape[-2]
         grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
@@ -352,7 +354,7 @@ class MLP:
         """Mean softmax cross-entropy on (x, y)."""
         x, y = np.asarray(x), np.asarray(y)
         self.check_inputs(x, y)
-        return float(self._softmax_cross_entropy(self._logits(x), y))
+        return float(self._softmax_cross_entropy(self._logits(x), y)[0])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of each row of x (int64)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
@@ -30,13 +29,9 @@ def _in_unit_interval(name: str, value: float) -> float:
     return float(value)
 
 
-def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
-    """y += a * x in place: one BLAS axpy pass for contiguous arrays of one float dtype."""
-    blas = y.dtype in (np.float32, np.float64) and x.dtype == y.dtype and x.shape == y.shape
-    if blas and x.flags.c_contiguous and y.flags.c_contiguous:
-        get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)  # updates y's memory
-    else:
-        y += a * x
+def _scaled(a: float, x: np.ndarray, buffers: list[np.ndarray], i: int) -> np.ndarray:
+    """a * x written into buffers[i] (an array like the i-th parameter): no temporary."""
+    return np.multiply(x, a, out=buffers[i])
 
 
 class SGD:
@@ -56,11 +51,14 @@ class SGD:
 
     def __init__(self, lr: float = 0.1):
         self.lr = _positive("lr", lr)
+        self._step: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
-        for p, g in zip(params, grads, strict=True):
-            _axpy(-self.lr, g, p)
+        if self._step is None:
+            self._step = [np.empty_like(p) for p in params]
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            p -= _scaled(self.lr, g, self._step, i)
 
 
 class Momentum:
@@ -90,14 +88,16 @@ class Momentum:
         self.lr = _positive("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
         self._v: list[np.ndarray] | None = None
+        self._step: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
         if self._v is None:
             self._v = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self._v, strict=True):
+            self._step = [np.empty_like(p) for p in params]
+        for i, (p, g, v) in enumerate(zip(params, grads, self._v, strict=True)):
             v *= self.momentum
-            _axpy(-self.lr, g, v)
+            v -= _scaled(self.lr, g, self._step, i)
             p += v
 
 

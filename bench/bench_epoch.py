@@ -1,0 +1,170 @@
+"""Speed of one training epoch: the numpy path against PyTorch and against its own matrix products.
+
+One epoch = 60,000 images (Fashion-MNIST if installed, else random data of
+that shape), batch 500, forward + backward + SGD update (lr 0.1), float32,
+THREADS threads, for a 784-100-10 and a 784-1000-1000-10 ReLU network without
+biases. The numpy epoch is the study's training loop (sgnoise.study): the
+seeded minibatches gathered into reused buffers, gradients written into
+reused arrays, the NaN/inf checks on loss, gradients and weights, the SGD
+step. PyTorch gets the same initial weights and the same minibatches (the
+same index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
+``backward``, ``optim.SGD``. Prints lines ``name value target PASS|FAIL``:
+
+- ``numpy_over_torch_<net>``: numpy epoch time / PyTorch epoch time (target <= 0.6);
+- ``gemm_fraction_<net>``: achieved GFLOP/s / GEMM GFLOP/s, i.e. the time of the
+  epoch's matrix products alone (numpy matmuls of exactly the epoch's shapes,
+  one after the other, the images read in order from the data set) over the
+  epoch time (target >= 0.9); ``epoch_gflops_<net>`` and ``gemm_gflops_<net>``
+  are the two rates;
+- ``loss_rel_diff_<net>``: largest relative difference of the losses of the
+  first LOSS_STEPS steps, numpy against PyTorch (target <= 1e-4). Later steps
+  drift apart without anything being wrong: the two float32 computations round
+  differently, and training amplifies that (the wide net's loss jumps from 11
+  to 82 at its second step with this initialisation), so by the end of the
+  epoch its losses differ by about 1e-2.
+
+All timings of a network are interleaved and each is the best of REPEATS, so the
+ratios compare like with like on a shared machine.
+Run: PYTHONPATH=. python bench/bench_epoch.py    (about a minute; needs torch)
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from sgnoise.data import DataError, load  # noqa: E402
+from sgnoise.mlp import MLP, all_finite  # noqa: E402
+from sgnoise.noise import iterate_minibatches, shuffled_minibatches  # noqa: E402
+from sgnoise.optim import SGD  # noqa: E402
+
+torch.set_num_threads(THREADS)
+
+NETS = {"784-100-10": ((784, 100, 10), 7), "784-1000-1000-10": ((784, 1000, 1000, 10), 2)}
+BATCH_SIZE, LR, SEED, N_IMAGES = 500, 0.1, 0, 60_000
+LOSS_STEPS = 10
+
+
+def line(name: str, value: float, target: str, ok: bool) -> None:
+    print(f"{name} {value:.4g} {target} {'PASS' if ok else 'FAIL'}", flush=True)
+
+
+def images() -> tuple[np.ndarray, np.ndarray, str]:
+    """Fashion-MNIST's training set, or random data of its shape and type."""
+    try:
+        data = load("fashion_mnist", download=False)
+        return data.x_train, data.y_train, f"fashion_mnist ({data.source})"
+    except (DataError, OSError):
+        rng = np.random.default_rng(0)
+        x = rng.random((N_IMAGES, 784), dtype=np.float32)
+        return x, rng.integers(0, 10, N_IMAGES), "random (Fashion-MNIST not installed)"
+
+
+def numpy_epoch(sizes: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """(seconds, per-step losses) of one epoch of the study's training loop."""
+    model, opt = MLP(sizes, seed=SEED), SGD(LR)
+    grads = [np.empty_like(p) for p in model.params]
+    losses = []
+    start = time.perf_counter()
+    for xb, yb in shuffled_minibatches(x, y, BATCH_SIZE, SEED):
+        loss, _ = model.batched_loss_and_grads(xb, yb, out=grads)
+        if not (np.isfinite(loss) and all(all_finite(g) for g in grads)):
+            raise FloatingPointError("non-finite loss or gradient")
+        opt.step(model.params, grads)
+        if not all(all_finite(p) for p in model.params):
+            raise FloatingPointError("non-finite weights")
+        losses.append(float(loss))
+    return time.perf_counter() - start, np.array(losses)
+
+
+def torch_epoch(
+    sizes: tuple[int, ...], x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, np.ndarray]:
+    """(seconds, per-step losses) of the same epoch in PyTorch: same weights, same minibatches."""
+    layers = []
+    for w in MLP(sizes, seed=SEED).params:
+        linear = torch.nn.Linear(*w.shape, bias=False)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w.T))
+        layers += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    batches = [torch.from_numpy(i) for i in iterate_minibatches(len(x), BATCH_SIZE, SEED)]
+    losses = []
+    start = time.perf_counter()
+    for idx in batches:
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
+    seconds = time.perf_counter() - start
+    return seconds, torch.stack(losses).numpy()
+
+
+def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray) -> tuple[float, float]:
+    """(seconds, flops) of the epoch's matrix products alone, on reused outputs.
+
+    Per step: h_l = h_{l-1} W_l (l = 1..L), then dW_l = h_{l-1}^T delta_l and
+    delta_{l-1} = delta_l W_l^T (l >= 2), h_0 = the next BATCH_SIZE images.
+    """
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal(s, dtype=np.float32) for s in zip(sizes[:-1], sizes[1:], strict=True)]
+    hs = [np.ones((BATCH_SIZE, s), np.float32) for s in sizes]
+    deltas = [np.ones((BATCH_SIZE, s), np.float32) for s in sizes]
+    grads = [np.empty_like(w) for w in ws]
+    steps = len(x) // BATCH_SIZE
+    start = time.perf_counter()
+    for k in range(steps):
+        hs[0] = x[k * BATCH_SIZE : (k + 1) * BATCH_SIZE]
+        for i, w in enumerate(ws):
+            np.matmul(hs[i], w, out=hs[i + 1])
+        for i in range(len(ws) - 1, -1, -1):
+            np.matmul(hs[i].T, deltas[i + 1], out=grads[i])
+            if i > 0:
+                np.matmul(deltas[i + 1], ws[i].T, out=deltas[i])
+    seconds = time.perf_counter() - start
+    per_step = sum(2 * BATCH_SIZE * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    per_step += sum(2 * BATCH_SIZE * a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
+    return seconds, steps * per_step
+
+
+def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.ndarray) -> None:
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    t_numpy, t_torch, t_gemm = [], [], []
+    for _ in range(repeats):
+        seconds, loss_numpy = numpy_epoch(sizes, x, y)
+        t_numpy.append(seconds)
+        seconds, loss_torch = torch_epoch(sizes, xt, yt)
+        t_torch.append(seconds)
+        seconds, flops = gemm_epoch(sizes, x)
+        t_gemm.append(seconds)
+    best_numpy, best_torch, best_gemm = min(t_numpy), min(t_torch), min(t_gemm)
+    ratio = best_numpy / best_torch
+    line(f"numpy_over_torch_{name}", ratio, "<=0.6", ratio <= 0.6)
+    line(f"epoch_gflops_{name}", flops / best_numpy / 1e9, "(numpy epoch)", True)
+    line(f"gemm_gflops_{name}", flops / best_gemm / 1e9, "(its matmuls alone)", True)
+    fraction = best_gemm / best_numpy
+    line(f"gemm_fraction_{name}", fraction, ">=0.9", fraction >= 0.9)
+    first = slice(0, LOSS_STEPS)
+    diff = float(np.max(np.abs(loss_numpy[first] - loss_torch[first]) / loss_torch[first]))
+    line(f"loss_rel_diff_{name}", diff, "<=1e-4", diff <= 1e-4)
+
+
+def main() -> None:
+    x, y, source = images()
+    print(f"# data: {source}; {THREADS} threads; numpy {np.__version__}, torch {torch.__version__}")
+    for name, (sizes, repeats) in NETS.items():
+        bench(name, sizes, repeats, x, y)
+
+
+if __name__ == "__main__":
+    main()
