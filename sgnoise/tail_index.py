@@ -95,6 +95,7 @@ _PARAMS = {
 }
 _CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
 _IN_FLIGHT = 4  # jobs queued beyond the one collected
+_NORMAL_BLOCK = 1 << 18  # values per Gaussian stream of the surrogate (part of its definition)
 _PARTITIONS = 32  # random partitions averaged by the default method
 _ATOMS_PER_BLOCK = 16
 _GROUPS = 16  # independent groups of samples, for the interval
@@ -694,8 +695,8 @@ def _check_matrix(noise) -> np.ndarray:
     return noise
 
 
-def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Column means and standard deviations (ddof 0) in m's dtype, non-constant columns, zeros.
+def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column means and standard deviations (ddof 0) in m's dtype, and the non-constant columns.
 
     A column counts as constant if its standard deviation is within 100
     rounding errors of its mean (a constant column's float mean need not be
@@ -705,21 +706,20 @@ def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     width = max(1, _CHUNK // m.shape[0])
     starts = range(0, max(1, m.shape[1]), width)
     jobs = [_pool().submit(_block_stats, m[:, c : c + width]) for c in starts]
-    mean, std, zeros = (
+    mean, std = (
         np.concatenate(parts) for parts in zip(*(job.result() for job in jobs), strict=True)
     )
     if not np.isfinite(mean).all():
         _check_finite(m, "noise")
-    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), zeros
+    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean)
 
 
-def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = m.mean(axis=0, dtype=np.float64).astype(m.dtype)
     if not np.isfinite(mean).all():  # NaN or inf in m: the caller raises
-        return mean, mean, mean
+        return mean, mean
     d = m - mean
-    std = np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
-    return mean, std, m.shape[0] - np.count_nonzero(m, axis=0)
+    return mean, np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
 
 
 def standardise(noise) -> tuple[np.ndarray, int]:
@@ -750,7 +750,7 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     standardised alpha is pulled towards 2.
     """
     noise = _check_matrix(noise)
-    mean, std, keep, _ = _column_stats(noise)
+    mean, std, keep = _column_stats(noise)
     if not keep.all():
         noise, mean, std = noise[:, keep], mean[keep], std[keep]
     z = noise - mean
@@ -784,7 +784,7 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
             return _SURROGATES[key]
     rows, cols = shape
     g = np.empty(shape, dtype)
-    step = max(1, _CHUNK // cols)
+    step = max(1, _NORMAL_BLOCK // cols)
     starts = range(0, rows, step)
     streams = np.random.SeedSequence(seed).spawn(len(starts))
     for job in [
@@ -792,7 +792,7 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
         for r, s in zip(starts, streams, strict=True)
     ]:
         job.result()
-    mean, std, _, _ = _column_stats(g)
+    mean, std, _ = _column_stats(g)
     for job in [_pool().submit(_standardise_rows, g[r : r + step], mean, std) for r in starts]:
         job.result()
     g.flags.writeable = False
@@ -840,7 +840,7 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     ndarray, same shape and float dtype as ``noise``.
     """
     noise = _check_matrix(noise)
-    mean, std, keep, _ = _column_stats(noise)
+    mean, std, keep = _column_stats(noise)
     out = np.empty_like(noise)
     out[:] = mean
     z = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
@@ -849,57 +849,50 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
 
 
 def _fused_fits(
-    noise: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
-    kept: np.ndarray | None,
-    seed,
-    with_noise: bool,
-) -> list[tuple]:
-    """(1/alpha, se, dof) of the kept noise and its standardised version, then of the surrogates.
+    noise: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np.ndarray | None, seed
+) -> list[tuple | None]:
+    """(1/alpha, se, dof) of the kept noise, its standardised version and the two surrogates.
 
     One pass over the noise: each job takes a block of rows (or of one row)
     and makes the four arrays from it, so neither the standardised noise nor
     the scaled surrogate is ever held whole. ``kept``: the columns kept
-    (None: all), ``mean`` and ``std`` theirs; ``with_noise=False``: the two
-    surrogates only. The standardised surrogate depends only on the shape
-    and the seed, and so does its fit (cached with it).
+    (None: all), ``mean`` and ``std`` theirs. The standardised surrogate
+    depends only on the shape and the seed, and so does its fit (cached with
+    it). The first two are None if the noise has exact zeros (summarise_noise
+    leaves them out, which changes the labels).
     """
     rows, cols = noise.shape[0], mean.size
     n = rows * cols
     entry = _surrogate_entry((rows, cols), noise.dtype, seed)
     g = entry[0]
-    accs = [StreamingAlpha(n, seed=seed) for _ in range(2 * with_noise + 1 + (entry[1] is None))]
+    accs = [StreamingAlpha(n, seed=seed) for _ in range(3 if entry[1] else 4)]
 
     def parts(start: int, stop: int) -> list[np.ndarray]:
         r0, c0 = divmod(start, cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
         r1, c1 = max(r0 + 1, stop // cols), c0 + min(cols, stop - start)
         m, s = mean[c0:c1], std[c0:c1]
-        out = []
-        if with_noise:
-            x = noise[r0:r1, c0:c1] if kept is None else noise[r0:r1, kept[c0:c1]]
-            z = x - m
-            z /= s
-            out += [x, z]
-        out.append(g[r0:r1, c0:c1] * s)
-        out[-1] += m
-        if entry[1] is None:
-            out.append(g[r0:r1, c0:c1])
-        return [a.ravel() for a in out]
+        x = noise[r0:r1, c0:c1] if kept is None else noise[r0:r1, kept[c0:c1]]
+        z = x - m
+        z /= s
+        null = g[r0:r1, c0:c1] * s
+        null += m
+        return [a.ravel() for a in (x, z, null, g[r0:r1, c0:c1])[: len(accs)]]
 
     if cols >= _CHUNK:
         bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, _CHUNK)), n]
     else:
         bounds = [*range(0, n, _CHUNK // cols * cols), n]
     _accumulate(accs, bounds, parts)
-    fits = [acc.fit() for acc in accs]
     if entry[1] is None:
-        entry[1] = fits.pop()
-    return [*fits, entry[1]]
+        entry[1] = accs[3].fit()
+    if accs[0]._moments[1]:
+        return [None, None, accs[2].fit(), entry[1]]
+    return [accs[0].fit(), accs[1].fit(), accs[2].fit(), entry[1]]
 
 
 def _fit_together(arrays: list[np.ndarray], method: str, seed) -> list[tuple]:
-    """(1/alpha, se, dof) of each flat array (equal lengths), as separate estimates would give."""
+    """(1/alpha, se, dof) of each array (equal sizes), as separate estimates would give."""
+    arrays = [x.ravel() for x in arrays]
     if method != "mohammadi_avg":
         return [_inverse_alpha_and_se(x, method, seed, True, {}) for x in arrays]
     accs = [StreamingAlpha(arrays[0].size, seed=seed) for _ in arrays]
@@ -973,26 +966,27 @@ def summarise_noise(
     noise = _check_matrix(noise)
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
-    mean, std, keep, zeros = _column_stats(noise)
+    mean, std, keep = _column_stats(noise)
     kept = np.flatnonzero(keep)
     mean, std = mean[kept], std[kept]
-    n_zero = int(zeros[kept].sum())
-    out: dict[str, float] = {"n_samples": noise.shape[0] * kept.size - n_zero}
+    out: dict[str, float] = {"n_samples": noise.shape[0] * kept.size}
     out["n_dropped"] = keep.size - kept.size
-    if out["n_samples"] < MIN_SAMPLES:
-        keys = ("", "_lo", "_hi", "_surrogate")
-        return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
-    if method == "mohammadi_avg":
-        cols = kept if out["n_dropped"] else None
-        fits = _fused_fits(noise, mean, std, cols, seed, with_noise=not n_zero)
-    else:
-        null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
-        fits = _fit_together([(null_std * std + mean).ravel(), null_std.ravel()], method, seed)
-    if len(fits) == 2:  # the noise and its standardised version, exact zeros left out
+    fits = []
+    if method == "mohammadi_avg" and out["n_samples"] >= MIN_SAMPLES:
+        fits = _fused_fits(noise, mean, std, kept if out["n_dropped"] else None, seed)
+    if not fits or fits[0] is None:  # another method, too few values, or exact zeros
         x = noise[:, kept]
         z = ((x - mean) / std).ravel()
         nonzero = x.ravel() != 0
-        fits = _fit_together([x.ravel()[nonzero], z[nonzero]], method, seed) + fits
+        x, z = x.ravel()[nonzero], z[nonzero]
+        out["n_samples"] = x.size
+        if x.size < MIN_SAMPLES:
+            keys = ("", "_lo", "_hi", "_surrogate")
+            return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
+        if not fits:
+            null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
+            fits = [None, None, *_fit_together([null_std * std + mean, null_std], method, seed)]
+        fits[:2] = _fit_together([x, z], method, seed)
     for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
         out[prefix] = _inverse(u)
         out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import levy_stable
+from scipy.stats import binom, levy_stable
 
+from sgnoise import tail_index
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
     METHODS,
     StreamingAlpha,
+    _expected_log_binomial,
     _standardised_gaussian,
     alpha_ci,
     estimate_alpha,
@@ -116,6 +118,36 @@ def test_streaming_equals_in_memory_whatever_the_chunks():
     assert s.alpha == pytest.approx(estimate_alpha(x, seed=5), rel=1e-6)
     assert s.interval() == pytest.approx(alpha_ci(x, seed=5), rel=1e-6)
     assert abs(s.alpha - 2) < 0.05  # Gaussian
+
+
+@pytest.mark.parametrize(("n", "p"), [(100, 1 / 8), (54_321, 1 / 256), (10**8, 1 / 8192)])
+def test_expected_log_binomial_matches_the_binomial_pmf(n, p):
+    m = np.arange(1, min(n, int(n * p + 40 * np.sqrt(n * p) + 40)) + 1)
+    assert _expected_log_binomial(n, p) == pytest.approx(
+        np.sum(binom.pmf(m, n, p) * np.log(m)), rel=1e-12
+    )
+
+
+def test_results_do_not_depend_on_the_job_size(monkeypatch):
+    x = stable(1.5, 30_000, 11)  # float64: job sums are exact to ~1e-16
+    noise = stable(1.5, (6, 9000), 12)
+    noise[:, 5] = 2.0  # a dropped column: the gathered path
+    before = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
+    monkeypatch.setattr(tail_index, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
+    tail_index._SURROGATES.clear()
+    after = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
+    assert after[:3] == pytest.approx(before[:3], rel=1e-12)
+    assert after[3] == pytest.approx(before[3], rel=1e-12)
+
+
+def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
+    noise = stable(1.3, (20, 3000), 13).astype(np.float32)
+    first = summarise_noise(noise, seed=9)
+    assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
+    monkeypatch.setattr(tail_index, "_SURROGATE_VALUES", 0)  # nothing kept: drawn again
+    tail_index._SURROGATES.clear()
+    assert summarise_noise(noise, seed=9) == first
+    assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
 
 def test_streaming_rejects_bad_chunks_and_keeps_its_state():
