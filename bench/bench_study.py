@@ -1,0 +1,199 @@
+"""Wall time and peak memory of the whole activation study, and where its time goes.
+
+The study is what ``python test_epoch_alpha_relu.py --dataset fashion_mnist
+--epochs 50 --seeds 0`` does with the driver's shipped constants: ReLU and
+sigmoid 784-100-10 networks trained in parallel (WORKERS processes), 50
+epochs of 60,000 Fashion-MNIST images each, and at every epoch a checkpoint
+(train and test noise per layer and pooled, raw and standardised α with
+intervals and Gaussian surrogates, loss, accuracies, the in-flight estimate),
+then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
+
+- ``study_wall_s``: wall time of that command (target <= 60 s on 2 cores);
+  with ``--epochs E`` (E < 50) it is run for E epochs and scaled by the number
+  of checkpoints, 51 / (E + 1), start-up included (an overestimate); the line
+  then says ``extrapolated_from_E``;
+- ``study_peak_pss_mib``: peak of the summed proportional set size (PSS:
+  pages shared between processes, such as joblib's memory-mapped data,
+  counted once) of the driver and all its worker processes, sampled every
+  SAMPLE_S (target <= 1024 MiB); ``study_peak_rss_largest_mib``: the largest
+  single process (``getrusage`` maxrss), for reference;
+- ``breakdown_<part>_share``: where a worker's time goes, from the same runs
+  (same constants, WORKERS processes in parallel) done in this process's
+  joblib workers over ``--breakdown-epochs`` epochs with timers around the
+  study's parts: training steps, noise passes (train and test), the
+  estimator (``summarise_noise``), the in-flight estimate, and the rest
+  (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_epoch``
+  the same as seconds per epoch and worker.
+
+Run: PYTHONPATH=. python bench/bench_study.py [--epochs 50] [--breakdown-epochs 3]
+(about two minutes at 50 epochs; needs Fashion-MNIST installed, see sgnoise.data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from joblib import Parallel, delayed
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import test_epoch_alpha_relu as shipped  # noqa: E402  (the driver's constants)
+from sgnoise import study  # noqa: E402
+from sgnoise.data import DataError, load  # noqa: E402
+
+EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB, SAMPLE_S = 50, 60.0, 1024.0, 0.05
+PARTS = ("train_steps", "noise_passes", "summarise_noise", "in_flight_alpha", "other")
+
+
+def line(name: str, value: float, target: str, ok: bool) -> None:
+    print(f"{name} {value:.4g} {target} {'PASS' if ok else 'FAIL'}", flush=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid and every process below it, from /proc."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children[int(fields[1])].append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for row in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if row.startswith("Pss:"):
+                return int(row.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def end_to_end(epochs: int) -> tuple[float, float, float]:
+    """(wall seconds, peak summed PSS in MiB, largest process's peak RSS in MiB) of the driver."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample(pid: int) -> None:
+        while not done.wait(SAMPLE_S):
+            peak[0] = max(peak[0], sum(_pss_kib(p) for p in _descendants(pid)))
+
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--dataset",
+               "fashion_mnist", "--epochs", str(epochs), "--seeds", "0", "--out-root", out,
+               "--run-name", "bench"]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+        sampler.start()
+        _, err = proc.communicate()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"the driver failed:\n{err}")
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak[0] / 1024, largest
+
+
+def _timed(spent: dict[str, float], part: str, fn: Callable) -> Callable:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - start
+
+    return wrapper
+
+
+def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
+    """The minibatch generator, its whole consumption (the training loop) timed."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator:
+        start = time.perf_counter()
+        yield from fn(*args, **kwargs)
+        spent["train_steps"] += time.perf_counter() - start
+
+    return wrapper
+
+
+def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
+    """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds."""
+    spent: dict[str, float] = defaultdict(float)
+    study.noise_pass = _timed(spent, "noise_passes", study.noise_pass)
+    study.summarise_noise = _timed(spent, "summarise_noise", study.summarise_noise)
+    study.estimate_alpha = _timed(spent, "in_flight_alpha", study.estimate_alpha)
+    study.shuffled_minibatches = _timed_epochs(spent, study.shuffled_minibatches)
+    start = time.perf_counter()
+    study.train_and_measure(data, **config)
+    total = time.perf_counter() - start
+    spent["other"] = total - sum(spent.values())
+    return {**spent, "total": total}
+
+
+def breakdown(epochs: int) -> None:
+    data = study.prepare(load("fashion_mnist", download=False), None, 0, shipped.BATCH_SIZE)
+    configs = study.grid(
+        activations=shipped.ACTIVATIONS,
+        lrs=[shipped.LR],
+        seeds=[0],
+        optimizer=shipped.OPTIMIZER,
+        batch_size=shipped.BATCH_SIZE,
+        epochs=epochs,
+        hidden=tuple(shipped.HIDDEN),
+        checkpoint_every=shipped.CHECKPOINT_EVERY,
+        in_flight=shipped.IN_FLIGHT,
+        train_reference=shipped.TRAIN_REFERENCE,
+    )
+    runs = Parallel(n_jobs=shipped.WORKERS)(delayed(instrumented_run)(data, c) for c in configs)
+    total = sum(r["total"] for r in runs)
+    for part in PARTS:
+        seconds = sum(r[part] for r in runs)
+        line(f"breakdown_{part}_share", seconds / total, "(info)", True)
+        line(f"breakdown_{part}_s_per_epoch", seconds / len(runs) / epochs, "(info)", True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the timed study")
+    parser.add_argument("--breakdown-epochs", type=int, default=3, help="epochs of the breakdown")
+    args = parser.parse_args()
+    try:
+        load("fashion_mnist", download=False)
+    except DataError as error:
+        raise SystemExit(f"bench_study needs Fashion-MNIST installed: {error}") from error
+    wall, pss, largest = end_to_end(args.epochs)
+    name = "study_wall_s"
+    if args.epochs != EPOCHS:
+        wall *= (EPOCHS + 1) / (args.epochs + 1)
+        name += f"_extrapolated_from_{args.epochs}"
+    line(name, wall, f"<={WALL_TARGET_S:g}", wall <= WALL_TARGET_S)
+    line("study_peak_pss_mib", pss, f"<={MEMORY_TARGET_MIB:g}", pss <= MEMORY_TARGET_MIB)
+    line("study_peak_rss_largest_mib", largest, "(reference)", True)
+    breakdown(args.breakdown_epochs)
+
+
+if __name__ == "__main__":
+    main()
