@@ -22,8 +22,8 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   joblib workers over ``--breakdown-epochs`` epochs with timers around the
   study's parts: training steps, noise passes (train and test), the
   estimator (``summarise_noise``), the in-flight estimate, and the rest
-  (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_epoch``
-  the same as seconds per epoch and worker.
+  (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_<unit>``
+  the same in seconds per worker and per epoch, checkpoint or run.
 
 Run: PYTHONPATH=. python bench/bench_study.py [--epochs 50] [--breakdown-epochs 3]
 (about two minutes at 50 epochs; needs Fashion-MNIST installed, see sgnoise.data).
@@ -54,7 +54,14 @@ from sgnoise import study  # noqa: E402
 from sgnoise.data import DataError, load  # noqa: E402
 
 EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB, SAMPLE_S = 50, 60.0, 1024.0, 0.05
-PARTS = ("train_steps", "noise_passes", "summarise_noise", "in_flight_alpha", "other")
+#: The parts of a run, and what their seconds are given per (E epochs have E + 1 checkpoints).
+PARTS = {
+    "train_steps": "epoch",
+    "noise_passes": "checkpoint",
+    "summarise_noise": "checkpoint",
+    "in_flight_alpha": "epoch",
+    "other": "run",
+}
 
 
 def line(name: str, value: float, target: str, ok: bool) -> None:
@@ -169,10 +176,11 @@ def breakdown(epochs: int) -> None:
     )
     runs = Parallel(n_jobs=shipped.WORKERS)(delayed(instrumented_run)(data, c) for c in configs)
     total = sum(r["total"] for r in runs)
-    for part in PARTS:
+    count = {"epoch": epochs, "checkpoint": epochs + 1, "run": 1}
+    for part, unit in PARTS.items():
         seconds = sum(r[part] for r in runs)
         line(f"breakdown_{part}_share", seconds / total, "(info)", True)
-        line(f"breakdown_{part}_s_per_epoch", seconds / len(runs) / epochs, "(info)", True)
+        line(f"breakdown_{part}_s_per_{unit}", seconds / len(runs) / count[unit], "(info)", True)
 
 
 def main() -> None:
