@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import levy_stable
+from scipy.stats import binom, levy_stable
 
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
@@ -111,6 +111,8 @@ def coverage_table() -> None:
         )
         cells = "".join(f"{h:>16.2f}" for h in hits.mean(axis=1))
         print(f"{method:18s}{cells}{hits.mean():>12.3f}", flush=True)
+    lo, hi = binom.ppf((0.025, 0.975), COVERAGE_REPS, 0.95) / COVERAGE_REPS
+    print(f"(a coverage of 0.95 gives [{lo:.2f}, {hi:.2f}] per alpha 95% of the time: binomial)")
 
 
 def null_levels() -> None:

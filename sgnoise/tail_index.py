@@ -273,12 +273,13 @@ def _flat_bounds(n: int) -> range:
     return range(0, n + _CHUNK, _CHUNK) if n % _CHUNK == 0 else [*range(0, n, _CHUNK), n]
 
 
-def _accumulate(accs: list[StreamingAlpha], bounds, parts) -> None:
+def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
     """Add samples to accs[i], all with the labels of accs[0].
 
     ``parts(start, stop)`` returns, for each accumulator, its samples
-    [start, stop) as a flat float array; the jobs [bounds[j], bounds[j + 1])
-    run on the worker threads (numpy's log, sums and scatter release the
+    [start, stop) as a flat float array (of ``sizes[j]`` samples for the
+    j-th job if given: summarise_noise leaves exact zeros out); the jobs
+    [bounds[j], bounds[j + 1]) run on the worker threads (numpy's log, sums and scatter release the
     GIL), and their sums are added in order: the result does not depend on
     the threads, and jobs of other sizes change it only by rounding. With
     several accumulators (same seed and n_total) each gets exactly what its
@@ -299,8 +300,8 @@ def _accumulate(accs: list[StreamingAlpha], bounds, parts) -> None:
             moments[i] += moms
 
     try:
-        for start, stop in itertools.pairwise(bounds):
-            labels = accs[0]._words.take(stop - start) & mask
+        for j, (start, stop) in enumerate(itertools.pairwise(bounds)):
+            labels = accs[0]._words.take(stop - start if sizes is None else sizes[j]) & mask
             jobs.append(_pool().submit(_job, parts, start, stop, labels, accs[0]._atoms.size))
             if len(jobs) > _IN_FLIGHT:
                 collect()
@@ -695,8 +696,8 @@ def _check_matrix(noise) -> np.ndarray:
     return noise
 
 
-def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column means and standard deviations (ddof 0) in m's dtype, and the non-constant columns.
+def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Column means, standard deviations (ddof 0) in m's dtype, non-constant and zero-free columns.
 
     A column counts as constant if its standard deviation is within 100
     rounding errors of its mean (a constant column's float mean need not be
@@ -706,20 +707,20 @@ def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     width = max(1, _CHUNK // m.shape[0])
     starts = range(0, max(1, m.shape[1]), width)
     jobs = [_pool().submit(_block_stats, m[:, c : c + width]) for c in starts]
-    mean, std = (
+    mean, std, nonzero = (
         np.concatenate(parts) for parts in zip(*(job.result() for job in jobs), strict=True)
     )
     if not np.isfinite(mean).all():
         _check_finite(m, "noise")
-    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean)
+    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), nonzero
 
 
-def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean = m.mean(axis=0, dtype=np.float64).astype(m.dtype)
     if not np.isfinite(mean).all():  # NaN or inf in m: the caller raises
-        return mean, mean
+        return mean, mean, mean
     d = m - mean
-    return mean, np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
+    return mean, np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0]), m.all(axis=0)
 
 
 def standardise(noise) -> tuple[np.ndarray, int]:
@@ -750,7 +751,7 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     standardised alpha is pulled towards 2.
     """
     noise = _check_matrix(noise)
-    mean, std, keep = _column_stats(noise)
+    mean, std, keep, _ = _column_stats(noise)
     if not keep.all():
         noise, mean, std = noise[:, keep], mean[keep], std[keep]
     z = noise - mean
@@ -792,7 +793,7 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
         for r, s in zip(starts, streams, strict=True)
     ]:
         job.result()
-    mean, std, _ = _column_stats(g)
+    mean, std, _, _ = _column_stats(g)
     for job in [_pool().submit(_standardise_rows, g[r : r + step], mean, std) for r in starts]:
         job.result()
     g.flags.writeable = False
@@ -840,7 +841,7 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     ndarray, same shape and float dtype as ``noise``.
     """
     noise = _check_matrix(noise)
-    mean, std, keep = _column_stats(noise)
+    mean, std, keep, _ = _column_stats(noise)
     out = np.empty_like(noise)
     out[:] = mean
     z = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
@@ -849,55 +850,73 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
 
 
 def _fused_fits(
-    noise: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np.ndarray | None, seed
-) -> list[tuple | None]:
+    noise: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    kept: np.ndarray | None,
+    zero_free: np.ndarray,
+    seed,
+) -> tuple[list[tuple], int]:
     """(1/alpha, se, dof) of the kept noise, its standardised version and the two surrogates.
 
     One pass over the noise: each job takes a block of rows (or of one row)
     and makes the four arrays from it, so neither the standardised noise nor
     the scaled surrogate is ever held whole. ``kept``: the columns kept
-    (None: all), ``mean`` and ``std`` theirs. The standardised surrogate
-    depends only on the shape and the seed, and so does its fit (cached with
-    it). The first two are None if the noise has exact zeros (summarise_noise
-    leaves them out, which changes the labels).
+    (None: all), ``mean``, ``std`` and ``zero_free`` (no exact zero) theirs.
+    Exact zeros are left out of the noise and its standardised version
+    (which takes them out of that label stream: the surrogates then make a
+    pass of their own). The standardised surrogate depends only on the shape
+    and the seed, and so does its fit (cached with it). Also returns the
+    number of samples of the noise.
     """
     rows, cols = noise.shape[0], mean.size
     n = rows * cols
     entry = _surrogate_entry((rows, cols), noise.dtype, seed)
     g = entry[0]
-    accs = [StreamingAlpha(n, seed=seed) for _ in range(3 if entry[1] else 4)]
-
-    def parts(start: int, stop: int) -> list[np.ndarray]:
-        r0, c0 = divmod(start, cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
-        r1, c1 = max(r0 + 1, stop // cols), c0 + min(cols, stop - start)
-        m, s = mean[c0:c1], std[c0:c1]
-        x = noise[r0:r1, c0:c1] if kept is None else noise[r0:r1, kept[c0:c1]]
-        z = x - m
-        z /= s
-        null = g[r0:r1, c0:c1] * s
-        null += m
-        return [a.ravel() for a in (x, z, null, g[r0:r1, c0:c1])[: len(accs)]]
-
     if cols >= _CHUNK:
         bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, _CHUNK)), n]
     else:
         bounds = [*range(0, n, _CHUNK // cols * cols), n]
-    _accumulate(accs, bounds, parts)
+    zero_cols = np.flatnonzero(~zero_free)
+    rows_of_zeros, j = np.nonzero(noise[:, zero_cols if kept is None else kept[zero_cols]] == 0)
+    zeros = np.diff(np.searchsorted(rows_of_zeros * cols + zero_cols[j], bounds))
+    has_zeros = dict(zip(bounds, zeros > 0, strict=False))
+
+    def block(start: int, stop: int) -> tuple[slice, slice]:
+        r0, c0 = divmod(start, cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
+        return slice(r0, max(r0 + 1, stop // cols)), slice(c0, c0 + min(cols, stop - start))
+
+    def noise_parts(start: int, stop: int) -> list[np.ndarray]:
+        r, c = block(start, stop)
+        x = noise[r, c] if kept is None else noise[r, kept[c]]
+        z = x - mean[c]
+        z /= std[c]
+        if has_zeros[start]:
+            nonzero = x != 0
+            return [x[nonzero], z[nonzero]]
+        return [x.ravel(), z.ravel()]
+
+    def surrogate_parts(start: int, stop: int) -> list[np.ndarray]:
+        r, c = block(start, stop)
+        null = g[r, c] * std[c]
+        null += mean[c]
+        return [null.ravel(), g[r, c].ravel()][: 1 + (entry[1] is None)]
+
+    n_x = n - int(zeros.sum())
+    if n_x < MIN_SAMPLES:
+        return [], n_x
+    accs = [StreamingAlpha(n, seed=seed) for _ in range(1 + (entry[1] is None))]
+    if n_x < n:
+        noise_accs = [StreamingAlpha(n_x, seed=seed) for _ in range(2)]
+        _accumulate(noise_accs, bounds, noise_parts, np.diff(bounds) - zeros)
+        _accumulate(accs, bounds, surrogate_parts)
+    else:
+        noise_accs = [StreamingAlpha(n, seed=seed) for _ in range(2)]
+        both = noise_accs + accs
+        _accumulate(both, bounds, lambda a, b: noise_parts(a, b) + surrogate_parts(a, b))
     if entry[1] is None:
-        entry[1] = accs[3].fit()
-    if accs[0]._moments[1]:
-        return [None, None, accs[2].fit(), entry[1]]
-    return [accs[0].fit(), accs[1].fit(), accs[2].fit(), entry[1]]
-
-
-def _fit_together(arrays: list[np.ndarray], method: str, seed) -> list[tuple]:
-    """(1/alpha, se, dof) of each array (equal sizes), as separate estimates would give."""
-    arrays = [x.ravel() for x in arrays]
-    if method != "mohammadi_avg":
-        return [_inverse_alpha_and_se(x, method, seed, True, {}) for x in arrays]
-    accs = [StreamingAlpha(arrays[0].size, seed=seed) for _ in arrays]
-    _accumulate(accs, _flat_bounds(arrays[0].size), lambda a, b: [x[a:b] for x in arrays])
-    return [acc.fit() for acc in accs]
+        entry[1] = accs.pop().fit()
+    return [*(acc.fit() for acc in noise_accs + accs), entry[1]], n_x
 
 
 def summarise_noise(
@@ -966,27 +985,28 @@ def summarise_noise(
     noise = _check_matrix(noise)
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
-    mean, std, keep = _column_stats(noise)
+    mean, std, keep, zero_free = _column_stats(noise)
     kept = np.flatnonzero(keep)
     mean, std = mean[kept], std[kept]
     out: dict[str, float] = {"n_samples": noise.shape[0] * kept.size}
     out["n_dropped"] = keep.size - kept.size
     fits = []
     if method == "mohammadi_avg" and out["n_samples"] >= MIN_SAMPLES:
-        fits = _fused_fits(noise, mean, std, kept if out["n_dropped"] else None, seed)
-    if not fits or fits[0] is None:  # another method, too few values, or exact zeros
+        cols = kept if out["n_dropped"] else None
+        fits, out["n_samples"] = _fused_fits(noise, mean, std, cols, zero_free[kept], seed)
+    elif out["n_samples"] >= MIN_SAMPLES:
         x = noise[:, kept]
         z = ((x - mean) / std).ravel()
         nonzero = x.ravel() != 0
         x, z = x.ravel()[nonzero], z[nonzero]
         out["n_samples"] = x.size
-        if x.size < MIN_SAMPLES:
-            keys = ("", "_lo", "_hi", "_surrogate")
-            return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
-        if not fits:
-            null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
-            fits = [None, None, *_fit_together([null_std * std + mean, null_std], method, seed)]
-        fits[:2] = _fit_together([x, z], method, seed)
+        null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
+        if x.size >= MIN_SAMPLES:
+            arrays = (x, z, null_std * std + mean, null_std)
+            fits = [_inverse_alpha_and_se(v.ravel(), method, seed, True, {}) for v in arrays]
+    if not fits:
+        keys = ("", "_lo", "_hi", "_surrogate")
+        return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
     for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
         out[prefix] = _inverse(u)
         out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
