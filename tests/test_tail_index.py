@@ -243,7 +243,7 @@ def test_heavy_tailed_columns_stand_out_after_standardising_and_skew_the_pooled_
     assert s["alpha_surrogate"] < 1.5
 
 
-@pytest.mark.parametrize(("rows", "level"), [(16, 2.020), (120, 2.002)])
+@pytest.mark.parametrize(("rows", "level"), [(16, 2.019), (120, 2.003)])
 def test_standardised_gaussian_null_levels_quoted_in_summarise_noise(rows, level):
     est = [estimate_alpha(_standardised_gaussian((rows, 79_400), np.float32, s)) for s in range(3)]
     assert np.mean(est) == pytest.approx(level, abs=0.01)
