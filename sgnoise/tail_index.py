@@ -53,11 +53,13 @@ see no power tail in a Gaussian and return large values or ``inf`` there.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
 import warnings
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
@@ -294,25 +296,23 @@ def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
     mask = np.uint16(accs[0]._atoms.size - 1)
     atoms = [acc._atoms.copy() for acc in accs]
     moments = [acc._moments.copy() for acc in accs]
-    jobs: deque[Future] = deque()
-
-    def collect() -> None:
-        for i, (sums, moms) in enumerate(jobs.popleft().result()):
-            atoms[i] += sums
-            moments[i] += moms
-
+    jobs = (  # labels drawn in order, as each job is handed out
+        functools.partial(
+            _job,
+            parts,
+            start,
+            stop,
+            accs[0]._words.take(stop - start if sizes is None else sizes[j]) & mask,
+            atoms[0].size,
+        )
+        for j, (start, stop) in enumerate(itertools.pairwise(bounds))
+    )
     try:
-        for j, (start, stop) in enumerate(itertools.pairwise(bounds)):
-            labels = accs[0]._words.take(stop - start if sizes is None else sizes[j]) & mask
-            jobs.append(_pool().submit(_job, parts, start, stop, labels, accs[0]._atoms.size))
-            if len(jobs) > _IN_FLIGHT:
-                collect()
-        while jobs:
-            collect()
+        for result in _in_order(jobs):
+            for i, (sums, moms) in enumerate(result):
+                atoms[i] += sums
+                moments[i] += moms
     except BaseException:
-        for job in jobs:
-            job.cancel()
-        wait(jobs)
         accs[0]._words.restore(words)
         raise
     for acc, a, m in zip(accs, atoms, moments, strict=True):
@@ -351,14 +351,33 @@ def _log_moments(x: np.ndarray) -> np.ndarray | None:
 
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
+_WORKERS = min(4, os.cpu_count() or 1) - 1  # with the calling thread: one per core, at most 4
 
 
-def _pool() -> ThreadPoolExecutor:
-    """Worker threads, one per core (at most 4)."""
-    if not _POOL:
-        threads = min(4, os.cpu_count() or 1)
-        _POOL.append(ThreadPoolExecutor(threads, thread_name_prefix="sgnoise-tail-index"))
-    return _POOL[0]
+def _in_order(tasks) -> Iterator:
+    """Results of the tasks (callables), in order, computed on all cores.
+
+    Every (_WORKERS + 1)-th task runs in the calling thread, the others on the
+    worker threads, at most _IN_FLIGHT ahead of the one returned: few
+    threads, so few hand-overs of the GIL (which numpy releases in its loops).
+    """
+    if not _POOL and _WORKERS:
+        _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="sgnoise-tail-index"))
+    pending: deque = deque()
+    try:
+        for j, task in enumerate(tasks):
+            inline = j % (_WORKERS + 1) == _WORKERS
+            pending.append(task() if inline else _POOL[0].submit(task))
+            while len(pending) > _IN_FLIGHT or (pending and not isinstance(pending[0], Future)):
+                done = pending.popleft()
+                yield done.result() if isinstance(done, Future) else done
+        for done in pending:
+            yield done.result() if isinstance(done, Future) else done
+    finally:
+        futures = [f for f in pending if isinstance(f, Future)]
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
 
 def _expected_log_binomial(n: int, p: float) -> float:
@@ -708,10 +727,8 @@ def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """
     width = max(1, _CHUNK // m.shape[0])
     starts = range(0, max(1, m.shape[1]), width)
-    jobs = [_pool().submit(_block_stats, m[:, c : c + width]) for c in starts]
-    mean, std, nonzero = (
-        np.concatenate(parts) for parts in zip(*(job.result() for job in jobs), strict=True)
-    )
+    blocks = _in_order(functools.partial(_block_stats, m[:, c : c + width]) for c in starts)
+    mean, std, nonzero = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     if not np.isfinite(mean).all():
         _check_finite(m, "noise")
     return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), nonzero
@@ -790,14 +807,12 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
     step = max(1, _NORMAL_BLOCK // cols)
     starts = range(0, rows, step)
     streams = np.random.SeedSequence(seed).spawn(len(starts))
-    for job in [
-        _pool().submit(_fill_normal, g[r : r + step], s)
-        for r, s in zip(starts, streams, strict=True)
-    ]:
-        job.result()
+    fills = zip(starts, streams, strict=True)
+    list(_in_order(functools.partial(_fill_normal, g[r : r + step], s) for r, s in fills))
     mean, std, _, _ = _column_stats(g)
-    for job in [_pool().submit(_standardise_rows, g[r : r + step], mean, std) for r in starts]:
-        job.result()
+    list(
+        _in_order(functools.partial(_standardise_rows, g[r : r + step], mean, std) for r in starts)
+    )
     g.flags.writeable = False
     entry = [g, None]
     if seed is not None and g.size <= _SURROGATE_VALUES:

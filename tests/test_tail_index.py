@@ -150,12 +150,17 @@ def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
 
-def test_streaming_rejects_bad_chunks_and_keeps_its_state():
+def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
+    monkeypatch.setattr(tail_index, "_CHUNK", 64)  # many jobs per update, some still running
     s = StreamingAlpha(1000, seed=0)
     x = stable(1.5, 1000, 0)
     s.update(x[:500])
     with pytest.raises(ValueError, match="x must be finite, got 1 NaN and 0 inf values of 10"):
         s.update(np.r_[np.ones(9), np.nan])
+    bad = x[500:].copy()
+    bad[[70, 300]] = np.inf, -np.inf
+    with pytest.raises(ValueError, match="x must be finite, got 0 NaN and 2 inf values of 500"):
+        s.update(bad)
     s.update(x[500:])
     fresh = StreamingAlpha(1000, seed=0)
     fresh.update(x)
