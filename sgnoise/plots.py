@@ -205,6 +205,24 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
+def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str):
+    """2 x 2 α panels against ``x``: pooled, standardised (rows) x train, test noise (columns).
+
+    Draws the SGN α and its surrogate per activation, diverged-run markers and
+    the shared legend; the caller labels the x axes, titles and saves.
+    """
+    acts = _activations(results)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
+    diverged = False
+    for (key, stat), row in zip(STATISTICS, axes, strict=True):
+        for (split, noise), ax in zip(SPLITS, row, strict=True):
+            _alpha_panel(ax, _select(rows, split=split), x, key, acts)
+            diverged |= _mark_diverged(ax, results, x, acts)
+            ax.set_title(f"{stat}, {noise}")
+    _legend(fig, acts, _band_caption(results), diverged=diverged)
+    return fig, axes
+
+
 @_styled
 def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
     """α of the train and test noise over training: pooled (top) and standardised (bottom).
@@ -219,19 +237,11 @@ def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all
         Which layer's noise: ``"all"`` (pooled over every parameter, default)
         or ``"layer1"``, ``"layer2"``, ...
     """
-    acts = _activations(results)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
-    diverged = False
-    for (key, stat), row in zip(STATISTICS, axes, strict=True):
-        for (split, noise), ax in zip(SPLITS, row, strict=True):
-            _alpha_panel(ax, _frozen(results, split=split, layer=layer), "epoch", key, acts)
-            diverged |= _mark_diverged(ax, results, "epoch", acts)
-            ax.set_title(f"{stat}, {noise}")
+    fig, axes = _alpha_grid(results, _frozen(results, layer=layer), "epoch")
     for ax in axes[-1]:
         _epoch_axis(ax)
     where = "all parameters" if layer == "all" else layer
     fig.suptitle(_title(results, f"SGN tail index over training ({where})"))
-    _legend(fig, acts, _band_caption(results), diverged=diverged)
     return _save(fig, path)
 
 
@@ -310,20 +320,12 @@ def _lr_axis(ax, lrs: Sequence[float]) -> None:
 @_styled
 def plot_alpha_vs_lr(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
     """α at the end of training against the learning rate; diverged runs marked at the top."""
-    acts = _activations(results)
     frozen = _frozen(results, layer=layer)
     final = max((r["epoch"] for r in frozen), default=0.0)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
-    diverged = False
-    for (key, stat), row in zip(STATISTICS, axes, strict=True):
-        for (split, noise), ax in zip(SPLITS, row, strict=True):
-            _alpha_panel(ax, _select(frozen, split=split, epoch=final), "lr", key, acts)
-            diverged |= _mark_diverged(ax, results, "lr", acts)
-            ax.set_title(f"{stat}, {noise}")
+    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), "lr")
     for ax in axes[-1]:
         _lr_axis(ax, [r["lr"] for r in results["runs"]])
     fig.suptitle(_title(results, f"SGN tail index against the learning rate, epoch {final:g}"))
-    _legend(fig, acts, _band_caption(results), diverged=diverged)
     return _save(fig, path)
 
 
