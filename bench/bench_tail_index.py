@@ -36,7 +36,7 @@ Prints lines ``name value target PASS|FAIL``:
     averages 32 partitions, which costs a scatter per sample that a reshape
     does not.
   * ``levy_stable.fit`` (scipy's maximum likelihood) on N = 100 samples, one
-    run, as a reference: about a minute on 2 cores; N = 1000 had not finished
+    run, as a reference: about 40 s on 2 cores; N = 1000 had not finished
     after 3 minutes, so larger N is not feasible here.
 
 Times are the best of REPEATS runs (the machine is shared); compare ratios, which are

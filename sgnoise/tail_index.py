@@ -780,9 +780,9 @@ def standardise(noise) -> tuple[np.ndarray, int]:
 
 _SURROGATES: OrderedDict[tuple, list] = OrderedDict()  # key -> [matrix, its fit or None]
 _SURROGATES_LOCK = threading.Lock()
-#: Values of standardised Gaussian matrices kept for reuse (128 MB of float32):
+#: Bytes of standardised Gaussian matrices kept for reuse (128 MiB):
 #: summarise_noise meets the same shapes at every checkpoint of a run.
-_SURROGATE_VALUES = 1 << 25
+_SURROGATE_BYTES = 1 << 27
 
 
 def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
@@ -795,7 +795,7 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
 
     Rows come in blocks from independent streams (spawned from ``seed``),
     drawn on the worker threads; the cache keeps the most recently used
-    matrices up to :data:`_SURROGATE_VALUES` values in all.
+    matrices up to :data:`_SURROGATE_BYTES` in all.
     """
     key = (*shape, np.dtype(dtype).str, seed)
     with _SURROGATES_LOCK:
@@ -815,10 +815,10 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
     )
     g.flags.writeable = False
     entry = [g, None]
-    if seed is not None and g.size <= _SURROGATE_VALUES:
+    if seed is not None and g.nbytes <= _SURROGATE_BYTES:
         with _SURROGATES_LOCK:
             _SURROGATES[key] = entry
-            while sum(e[0].size for e in _SURROGATES.values()) > _SURROGATE_VALUES:
+            while sum(e[0].nbytes for e in _SURROGATES.values()) > _SURROGATE_BYTES:
                 _SURROGATES.popitem(last=False)
     return entry
 
@@ -977,8 +977,8 @@ def summarise_noise(
     and one pass over the noise, on the worker threads; the standardised
     surrogate depends only on the shape and the seed, so it and its estimate
     are kept for the next call with the same shape (at every checkpoint of a
-    run): a repeated call costs about three estimates, a first one about
-    five (bench/bench_tail_index.py).
+    run): a repeated call costs three to four estimates of as many values, a
+    first one about six (bench/bench_tail_index.py).
 
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample

@@ -144,7 +144,7 @@ def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
     noise = stable(1.3, (20, 3000), 13).astype(np.float32)
     first = summarise_noise(noise, seed=9)
     assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
-    monkeypatch.setattr(tail_index, "_SURROGATE_VALUES", 0)  # nothing kept: drawn again
+    monkeypatch.setattr(tail_index, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
     tail_index._SURROGATES.clear()
     assert summarise_noise(noise, seed=9) == first
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
