@@ -114,8 +114,9 @@ def shuffled_minibatches(
     xb = np.empty((batch_size, *x.shape[1:]), x.dtype)
     yb = np.empty(batch_size, y.dtype)
     for idx in iterate_minibatches(len(x), batch_size, rng):
-        np.take(x, idx, axis=0, out=xb)
-        np.take(y, idx, out=yb)
+        # The indices are valid by construction; mode="raise" would copy through a temporary.
+        np.take(x, idx, axis=0, out=xb, mode="clip")
+        np.take(y, idx, out=yb, mode="clip")
         yield xb, yb
 
 
