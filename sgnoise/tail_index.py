@@ -203,7 +203,7 @@ class StreamingAlpha:
         """Add samples (any shape, finite). On error nothing is added."""
         x = _as_float(chunk).ravel()
         try:
-            _accumulate([self], _flat_bounds(x.size), lambda a, b: [x[a:b]])
+            _accumulate([self], [*range(0, x.size, _CHUNK), x.size], lambda a, b: [x[a:b]])
         except _NotFinite:
             _check_finite(x, "x")
             raise
@@ -272,20 +272,15 @@ class _NotFinite(ValueError):
     """A job met NaN or inf; the caller names the array and counts them."""
 
 
-def _flat_bounds(n: int) -> range:
-    """Job boundaries 0, _CHUNK, 2 _CHUNK, ..., n for n flat samples."""
-    return range(0, n + _CHUNK, _CHUNK) if n % _CHUNK == 0 else [*range(0, n, _CHUNK), n]
-
-
 def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
     """Add samples to accs[i], all with the labels of accs[0].
 
     ``parts(start, stop)`` returns, for each accumulator, its samples
     [start, stop) as a flat float array (of ``sizes[j]`` samples for the
-    j-th job if given: summarise_noise leaves exact zeros out); the jobs
-    [bounds[j], bounds[j + 1]) run on the worker threads (numpy's log, sums and scatter release the
-    GIL), and their sums are added in order: the result does not depend on
-    the threads, and jobs of other sizes change it only by rounding. With
+    j-th job if given: summarise_noise leaves exact zeros out). The jobs
+    [bounds[j], bounds[j + 1]) run on all cores (:func:`_in_order`) and
+    their sums are added in order: the result does not depend on the
+    threads, and jobs of other sizes change it only by rounding. With
     several accumulators (same seed and n_total) each gets exactly what its
     own update would have given, for one label stream: only accs[0]'s stream
     advances, so the others are for one use (summarise_noise estimates noise,
