@@ -186,7 +186,9 @@ def breakdown(epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the timed study")
-    parser.add_argument("--breakdown-epochs", type=int, default=3, help="epochs of the breakdown")
+    parser.add_argument(
+        "--breakdown-epochs", type=int, default=3, help="epochs of the breakdown (0: none)"
+    )
     args = parser.parse_args()
     try:
         load("fashion_mnist", download=False)
@@ -200,7 +202,8 @@ def main() -> None:
     line(name, wall, f"<={WALL_TARGET_S:g}", wall <= WALL_TARGET_S)
     line("study_peak_pss_mib", pss, f"<={MEMORY_TARGET_MIB:g}", pss <= MEMORY_TARGET_MIB)
     line("study_peak_rss_largest_mib", largest, "(reference)", True)
-    breakdown(args.breakdown_epochs)
+    if args.breakdown_epochs:
+        breakdown(args.breakdown_epochs)
 
 
 if __name__ == "__main__":
