@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sgnoise.data import DataError, load  # noqa: E402
-from sgnoise.mlp import MLP, all_finite  # noqa: E402
+from sgnoise.mlp import MLP  # noqa: E402
 from sgnoise.noise import iterate_minibatches, shuffled_minibatches  # noqa: E402
 from sgnoise.optim import SGD  # noqa: E402
 
@@ -77,10 +77,10 @@ def numpy_epoch(sizes: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> tuple[f
     start = time.perf_counter()
     for xb, yb in shuffled_minibatches(x, y, BATCH_SIZE, SEED):
         loss, _ = model.batched_loss_and_grads(xb, yb, out=grads)
-        if not (np.isfinite(loss) and all(all_finite(g) for g in grads)):
+        if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)):
             raise FloatingPointError("non-finite loss or gradient")
         opt.step(model.params, grads)
-        if not all(all_finite(p) for p in model.params):
+        if not all(np.isfinite(p).all() for p in model.params):
             raise FloatingPointError("non-finite weights")
         losses.append(float(loss))
     return time.perf_counter() - start, np.array(losses)

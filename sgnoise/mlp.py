@@ -70,10 +70,11 @@ def _backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> N
 
 
 def all_finite(a: np.ndarray) -> bool:
-    """Whether every value of ``a`` is finite: one sum, and a count only if the sum is not finite.
+    """Whether every value of ``a`` is finite: one sum, and a check of each value only if it is not.
 
     The sum is NaN or inf if any value is; a finite array can overflow it, so
-    then the values themselves are checked.
+    then the values themselves are checked. For large inputs: no boolean
+    temporary of a's size (for small arrays ``np.isfinite(a).all()`` is faster).
     """
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.add.reduce(a, axis=None)

@@ -29,7 +29,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from sgnoise.data import Dataset, load
-from sgnoise.mlp import MLP, all_finite
+from sgnoise.mlp import MLP
 from sgnoise.noise import InFlightNoise, NoisePass, noise_pass, shuffled_minibatches
 from sgnoise.optim import make_optimizer
 from sgnoise.tail_index import estimate_alpha, summarise_noise
@@ -122,7 +122,7 @@ def measure(
 
 
 def _finite(loss: float, arrays: Sequence[np.ndarray]) -> bool:
-    return bool(np.isfinite(loss)) and all(all_finite(a) for a in arrays)
+    return bool(np.isfinite(loss)) and all(np.isfinite(a).all() for a in arrays)
 
 
 def train_and_measure(
