@@ -192,8 +192,9 @@ def main() -> None:
     args = parser.parse_args()
     try:
         load("fashion_mnist", download=False)
-    except DataError as error:
-        raise SystemExit(f"bench_study needs Fashion-MNIST installed: {error}") from error
+    except DataError as error:  # a skip, so that `make bench` goes on to the other scripts
+        print(f"study_wall_s nan <={WALL_TARGET_S:g} SKIP (needs Fashion-MNIST installed: {error})")
+        return
     wall, pss, largest = end_to_end(args.epochs)
     name = "study_wall_s"
     if args.epochs != EPOCHS:
