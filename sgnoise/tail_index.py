@@ -346,7 +346,24 @@ def _log_moments(x: np.ndarray) -> np.ndarray | None:
 
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
-_WORKERS = min(4, os.cpu_count() or 1) - 1  # with the calling thread: one per core, at most 4
+
+
+def _thread_budget() -> int:
+    """Threads for the estimator: one per core, at most 4, and at most ``OMP_NUM_THREADS``.
+
+    joblib's worker processes set ``OMP_NUM_THREADS`` to their share of the
+    cores (1 each when the trainers run one process per core), so parallel
+    runs do not each start a thread per core and oversubscribe the machine.
+    """
+    budget = min(4, os.cpu_count() or 1)
+    try:
+        budget = min(budget, int(os.environ.get("OMP_NUM_THREADS", budget)))
+    except ValueError:  # not a number: ignore it, as numpy's BLAS does
+        pass
+    return max(budget, 1)
+
+
+_WORKERS = _thread_budget() - 1  # worker threads beside the calling thread
 
 
 def _in_order(tasks) -> Iterator:
