@@ -11,7 +11,8 @@ per (run, checkpoint, split, layer) with the columns of
 What a checkpoint measures (Simsekli et al. 2019, section 4, with the weights
 frozen): the train and the test set are each split into disjoint minibatches of
 the training batch size, the noise is every minibatch gradient minus their mean
-(:func:`sgnoise.noise.gradient_noise`), and
+(:func:`sgnoise.noise.noise_pass`, which also gives the loss, accuracy and full
+gradient), and
 :func:`sgnoise.tail_index.summarise_noise` estimates α per layer and pooled over
 all parameters (``layer = "all"``).
 """
