@@ -21,7 +21,7 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   (same constants, WORKERS processes in parallel) done in this process's
   joblib workers over ``--breakdown-epochs`` epochs with timers around the
   study's parts: training steps, noise passes (train and test), the
-  estimator (``summarise_noise``), the in-flight estimate, and the rest
+  estimator (``summarise_layers``), the in-flight estimate, and the rest
   (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_<unit>``
   the same in seconds per worker and per epoch, checkpoint or run.
 
@@ -58,7 +58,7 @@ EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB, SAMPLE_S = 50, 60.0, 1024.0, 0.05
 PARTS = {
     "train_steps": "epoch",
     "noise_passes": "checkpoint",
-    "summarise_noise": "checkpoint",
+    "summarise_layers": "checkpoint",
     "in_flight_alpha": "epoch",
     "other": "run",
 }
@@ -150,7 +150,7 @@ def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds."""
     spent: dict[str, float] = defaultdict(float)
     study.noise_pass = _timed(spent, "noise_passes", study.noise_pass)
-    study.summarise_noise = _timed(spent, "summarise_noise", study.summarise_noise)
+    study.summarise_layers = _timed(spent, "summarise_layers", study.summarise_layers)
     study.estimate_alpha = _timed(spent, "in_flight_alpha", study.estimate_alpha)
     study.shuffled_minibatches = _timed_epochs(spent, study.shuffled_minibatches)
     start = time.perf_counter()

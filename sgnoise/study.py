@@ -13,8 +13,8 @@ frozen): the train and the test set are each split into disjoint minibatches of
 the training batch size, the noise is every minibatch gradient minus their mean
 (:func:`sgnoise.noise.noise_pass`, which also gives the loss, accuracy and full
 gradient), and
-:func:`sgnoise.tail_index.summarise_noise` estimates α per layer and pooled over
-all parameters (``layer = "all"``).
+:func:`sgnoise.tail_index.summarise_layers` estimates α per layer and pooled over
+all parameters (``layer = "all"``) in one pass.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sgnoise.data import Dataset, load
 from sgnoise.mlp import MLP
 from sgnoise.noise import InFlightNoise, NoisePass, noise_pass, shuffled_minibatches
 from sgnoise.optim import make_optimizer
-from sgnoise.tail_index import estimate_alpha, summarise_noise
+from sgnoise.tail_index import estimate_alpha, summarise_layers
 
 #: Most noise values kept per run for the histogram plot.
 HISTOGRAM_SAMPLES = 200_000
@@ -108,7 +108,8 @@ def measure(
     Returns
     -------
     rows : list of dict
-        ``{"split", "layer", **summarise_noise(...)}`` for each split and layer.
+        ``{"split", "layer", **summary}`` for each split and layer (and ``"all"``),
+        summaries from :func:`sgnoise.tail_index.summarise_layers`.
     train, test : NoisePass
         The two passes (noise, full gradient, loss and accuracy of each split).
     """
@@ -117,9 +118,18 @@ def measure(
     test = noise_pass(model, data.x_test, data.y_test, batch_size, reference=reference)
     rows = []
     for split, measured in (("train", train), ("test", test)):
-        for layer, matrix in {**measured.noise, "all": measured.matrix}.items():
-            rows.append({"split": split, "layer": layer, **summarise_noise(matrix, seed=seed)})
+        summaries = summarise_layers(measured.matrix, _columns(measured.noise), seed=seed)
+        rows += [{"split": split, "layer": layer, **s} for layer, s in summaries.items()]
     return rows, train, test
+
+
+def _columns(noise: Mapping[str, np.ndarray]) -> dict[str, slice]:
+    """Each layer's columns in the pooled matrix (the layers' blocks side by side, in order)."""
+    columns, start = {}, 0
+    for layer, block in noise.items():
+        columns[layer] = slice(start, start + block.shape[1])
+        start += block.shape[1]
+    return columns
 
 
 def _finite(loss: float, arrays: Sequence[np.ndarray]) -> bool:

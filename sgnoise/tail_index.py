@@ -59,7 +59,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
@@ -272,8 +272,10 @@ class _NotFinite(ValueError):
     """A job met NaN or inf; the caller names the array and counts them."""
 
 
-def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
-    """Add samples to accs[i], all with the labels of accs[0].
+def _accumulate(
+    accs: list[StreamingAlpha], bounds, parts, sizes=None, words: _Words | None = None
+) -> None:
+    """Add samples to accs[i], all with the labels of accs[0] (or of ``words``).
 
     ``parts(start, stop)`` returns, for each accumulator, its samples
     [start, stop) as a flat float array (of ``sizes[j]`` samples for the
@@ -284,10 +286,12 @@ def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
     several accumulators (same seed and n_total) each gets exactly what its
     own update would have given, for one label stream: only accs[0]'s stream
     advances, so the others are for one use (summarise_noise estimates noise,
-    its standardised version and the surrogates together). On error nothing
-    is added to any of them.
+    its standardised version and the surrogates together). ``words``: the
+    label stream to draw from instead (which then advances; the accumulators
+    must share one design). On error nothing is added to any of them.
     """
-    words = accs[0]._words.state()
+    stream = accs[0]._words if words is None else words
+    state = stream.state()
     mask = np.uint16(accs[0]._atoms.size - 1)
     atoms = [acc._atoms.copy() for acc in accs]
     moments = [acc._moments.copy() for acc in accs]
@@ -297,7 +301,7 @@ def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
             parts,
             start,
             stop,
-            accs[0]._words.take(stop - start if sizes is None else sizes[j]) & mask,
+            stream.take(stop - start if sizes is None else sizes[j]) & mask,
             atoms[0].size,
         )
         for j, (start, stop) in enumerate(itertools.pairwise(bounds))
@@ -308,7 +312,7 @@ def _accumulate(accs: list[StreamingAlpha], bounds, parts, sizes=None) -> None:
                 atoms[i] += sums
                 moments[i] += moms
     except BaseException:
-        accs[0]._words.restore(words)
+        stream.restore(state)
         raise
     for acc, a, m in zip(accs, atoms, moments, strict=True):
         acc._atoms, acc._moments = a, m
@@ -790,7 +794,7 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     return z, int(keep.size - np.count_nonzero(keep))
 
 
-_SURROGATES: OrderedDict[tuple, list] = OrderedDict()  # key -> [matrix, its fit or None]
+_SURROGATES: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (rows, cols, dtype, seed) -> matrix
 _SURROGATES_LOCK = threading.Lock()
 #: Bytes of standardised Gaussian matrices kept for reuse (128 MiB):
 #: summarise_noise meets the same shapes at every checkpoint of a run.
@@ -798,16 +802,11 @@ _SURROGATE_BYTES = 1 << 27
 
 
 def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
-    """Standard Gaussian matrix, each column standardised exactly (mean 0, std 1). Read-only."""
-    return _surrogate_entry(shape, dtype, seed)[0]
-
-
-def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
-    """[standardised Gaussian matrix, its fit or None], from the cache when the seed is fixed.
+    """Standard Gaussian matrix, each column standardised exactly (mean 0, std 1). Read-only.
 
     Rows come in blocks from independent streams (spawned from ``seed``),
-    drawn on the worker threads; the cache keeps the most recently used
-    matrices up to :data:`_SURROGATE_BYTES` in all.
+    drawn on the worker threads. With a fixed seed the matrix is kept for
+    reuse: the most recently used ones, up to :data:`_SURROGATE_BYTES` in all.
     """
     key = (*shape, np.dtype(dtype).str, seed)
     with _SURROGATES_LOCK:
@@ -816,23 +815,24 @@ def _surrogate_entry(shape: tuple[int, int], dtype, seed) -> list:
             return _SURROGATES[key]
     rows, cols = shape
     g = np.empty(shape, dtype)
-    step = max(1, _NORMAL_BLOCK // cols)
+    step = max(1, _NORMAL_BLOCK // max(cols, 1))
     starts = range(0, rows, step)
     streams = np.random.SeedSequence(seed).spawn(len(starts))
     fills = zip(starts, streams, strict=True)
     list(_in_order(functools.partial(_fill_normal, g[r : r + step], s) for r, s in fills))
-    mean, std, _, _ = _column_stats(g)
-    list(
-        _in_order(functools.partial(_standardise_rows, g[r : r + step], mean, std) for r in starts)
-    )
+    if cols:
+        mean, std, _, _ = _column_stats(g)
+        standardised = (
+            functools.partial(_standardise_rows, g[r : r + step], mean, std) for r in starts
+        )
+        list(_in_order(standardised))
     g.flags.writeable = False
-    entry = [g, None]
     if seed is not None and g.nbytes <= _SURROGATE_BYTES:
         with _SURROGATES_LOCK:
-            _SURROGATES[key] = entry
-            while sum(e[0].nbytes for e in _SURROGATES.values()) > _SURROGATE_BYTES:
+            _SURROGATES[key] = g
+            while sum(m.nbytes for m in _SURROGATES.values()) > _SURROGATE_BYTES:
                 _SURROGATES.popitem(last=False)
-    return entry
+    return g
 
 
 def _fill_normal(out: np.ndarray, seed: np.random.SeedSequence) -> None:
@@ -863,7 +863,9 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     noise : array_like, shape (n_rows, n_coords)
         Finite, n_rows >= 2.
     seed : int or None
-        Seed of the Gaussian draws.
+        Seed of the Gaussian draws: the first columns of the standardised
+        Gaussian matrix of ``noise``'s shape drawn from it, one per
+        non-constant column.
 
     Returns
     -------
@@ -873,79 +875,296 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     mean, std, keep, _ = _column_stats(noise)
     out = np.empty_like(noise)
     out[:] = mean
-    z = _standardised_gaussian((noise.shape[0], int(keep.sum())), noise.dtype, seed)
+    z = _standardised_gaussian(noise.shape, noise.dtype, seed)[:, : int(keep.sum())]
     out[:, keep] = z * std[keep] + mean[keep]
     return out
 
 
-def _fused_fits(
-    noise: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
-    kept: np.ndarray | None,
-    zero_free: np.ndarray,
-    seed,
-) -> tuple[list[tuple], int]:
-    """(1/alpha, se, dof) of the kept noise, its standardised version and the two surrogates.
+class _Block:
+    """The kept columns of a column block of a matrix, row-major, cut into jobs for the threads.
 
-    One pass over the noise: each job takes a block of rows (or of one row)
-    and makes the four arrays from it, so neither the standardised noise nor
-    the scaled surrogate is ever held whole. ``kept``: the columns kept
-    (None: all), ``mean``, ``std`` and ``zero_free`` (no exact zero) theirs.
-    Exact zeros are left out of the noise and its standardised version
-    (which takes them out of that label stream: the surrogates then make a
-    pass of their own). The standardised surrogate depends only on the shape
-    and the seed, and so does its fit (cached with it). Also returns the
-    number of samples of the noise.
+    Jobs are whole rows, or pieces of one row when a row is longer than a
+    job. :meth:`parts` gives a job's values and (if ``mean`` is given) their
+    standardised values, exact zeros left out (``sizes[j]`` values remain in
+    job j; ``zero_free``: columns known to have none; without ``mean`` zeros
+    stay, as samples without a log); :meth:`null_parts` gives the pooled
+    Gaussian surrogate, the first columns of ``null`` (a standardised
+    Gaussian matrix) scaled to the kept columns' standard deviations and
+    shifted to their means. Neither array is ever held whole.
     """
-    rows, cols = noise.shape[0], mean.size
-    n = rows * cols
-    entry = _surrogate_entry((rows, cols), noise.dtype, seed)
-    g = entry[0]
-    if cols >= _CHUNK:
-        bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, _CHUNK)), n]
-    else:
-        bounds = [*range(0, n, _CHUNK // cols * cols), n]
-    zero_cols = np.flatnonzero(~zero_free)
-    rows_of_zeros, j = np.nonzero(noise[:, zero_cols if kept is None else kept[zero_cols]] == 0)
-    zeros = np.diff(np.searchsorted(rows_of_zeros * cols + zero_cols[j], bounds))
-    has_zeros = dict(zip(bounds, zeros > 0, strict=False))
 
-    def block(start: int, stop: int) -> tuple[slice, slice]:
-        r0, c0 = divmod(start, cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
-        return slice(r0, max(r0 + 1, stop // cols)), slice(c0, c0 + min(cols, stop - start))
+    def __init__(
+        self,
+        noise: np.ndarray,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        zero_free: np.ndarray | None = None,
+        kept: np.ndarray | None = None,
+        null: np.ndarray | None = None,
+    ):
+        self.noise, self.mean, self.std, self.kept, self.null = noise, mean, std, kept, null
+        rows = noise.shape[0]
+        self.cols = cols = noise.shape[1] if kept is None else kept.size
+        self.n = n = rows * cols
+        if not cols:
+            self.bounds, self.sizes, self.n_x, self._zeros = [0], np.zeros(0, int), 0, {}
+            return
+        if cols >= _CHUNK:
+            bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, _CHUNK)), n]
+        else:
+            bounds = [*range(0, n, _CHUNK // cols * cols), n]
+        zeros = np.zeros(len(bounds) - 1, int)
+        if mean is not None:
+            zero_cols = np.flatnonzero(~zero_free)
+            x = noise[:, zero_cols if kept is None else kept[zero_cols]]
+            r, j = np.nonzero(x == 0)
+            zeros = np.diff(np.searchsorted(r * cols + zero_cols[j], bounds))
+        self.bounds, self.sizes = bounds, np.diff(bounds) - zeros
+        self.n_x = int(self.sizes.sum())
+        self._zeros = dict(zip(bounds, zeros > 0, strict=False))
 
-    def noise_parts(start: int, stop: int) -> list[np.ndarray]:
-        r, c = block(start, stop)
-        x = noise[r, c] if kept is None else noise[r, kept[c]]
-        z = x - mean[c]
-        z /= std[c]
-        if has_zeros[start]:
+    def _where(self, start: int, stop: int) -> tuple[slice, slice]:
+        r0, c0 = divmod(start, self.cols)  # rows r0:r1 in full, or columns c0:c1 of row r0
+        rows = slice(r0, max(r0 + 1, stop // self.cols))
+        return rows, slice(c0, c0 + min(self.cols, stop - start))
+
+    def parts(self, start: int, stop: int) -> list[np.ndarray]:
+        r, c = self._where(start, stop)
+        x = self.noise[r, c] if self.kept is None else self.noise[r, self.kept[c]]
+        if self.mean is None:
+            return [x.ravel()]
+        z = x - self.mean[c]
+        z /= self.std[c]
+        if self._zeros[start]:
             nonzero = x != 0
             return [x[nonzero], z[nonzero]]
         return [x.ravel(), z.ravel()]
 
-    def surrogate_parts(start: int, stop: int) -> list[np.ndarray]:
-        r, c = block(start, stop)
-        null = g[r, c] * std[c]
-        null += mean[c]
-        return [null.ravel(), g[r, c].ravel()][: 1 + (entry[1] is None)]
+    def null_parts(self, start: int, stop: int) -> list[np.ndarray]:
+        r, c = self._where(start, stop)
+        null = self.null[r, c] * self.std[c]
+        null += self.mean[c]
+        return [null.ravel()]
 
-    n_x = n - int(zeros.sum())
-    if n_x < MIN_SAMPLES:
-        return [], n_x
-    accs = [StreamingAlpha(n, seed=seed) for _ in range(1 + (entry[1] is None))]
-    if n_x < n:
-        noise_accs = [StreamingAlpha(n_x, seed=seed) for _ in range(2)]
-        _accumulate(noise_accs, bounds, noise_parts, np.diff(bounds) - zeros)
-        _accumulate(accs, bounds, surrogate_parts)
+    def feed(
+        self, x_accs: list[StreamingAlpha], null_accs: list[StreamingAlpha], words=None
+    ) -> None:
+        """Values (and standardised values) into x_accs, the surrogate into null_accs.
+
+        One label stream for all of them when no zeros are left out and they
+        share a design; otherwise one each for the two lists.
+        """
+        designs = {_design_of(a) for a in x_accs + null_accs}
+        if x_accs and null_accs and self.n_x == self.n and len(designs) == 1:
+            both = lambda a, b: self.parts(a, b) + self.null_parts(a, b)  # noqa: E731
+            _accumulate(x_accs + null_accs, self.bounds, both, None, words)
+            return
+        if x_accs:
+            _accumulate(x_accs, self.bounds, self.parts, self.sizes, words)
+        if null_accs:
+            _accumulate(null_accs, self.bounds, self.null_parts, None, words)
+
+
+def _design_of(acc: StreamingAlpha) -> tuple[int, int, int]:
+    return acc.n_blocks, acc.n_groups, acc.atoms_per_block
+
+
+def _pooled_accumulators(
+    blocks: list[_Block], n_kinds: int, with_null: bool, seed
+) -> list[list[StreamingAlpha] | None]:
+    """Accumulators of every block, then of all blocks pooled (last); None below MIN_SAMPLES.
+
+    Each list holds ``n_kinds`` accumulators of the block's values (and
+    standardised values) and, ``with_null``, one of its pooled surrogate. A
+    block's accumulators are exactly what the block alone gives (its own
+    label stream, from ``seed``). The pooled ones take over the atoms and
+    moments of the first block whose design they share (the atoms of one
+    pass serve both estimates); every other block's samples are labelled
+    again for them, from one further stream (every block's own stream
+    repeats the first block's labels, which must not happen twice within
+    one estimate). With one dominant block, as the first layer of an MLP
+    is, the pooled estimate costs little more than the scatter of the
+    other blocks.
+    """
+
+    def new(n_x: int, n: int) -> list[StreamingAlpha] | None:
+        if n_x < MIN_SAMPLES:
+            return None
+        accs = [StreamingAlpha(n_x, seed=seed) for _ in range(n_kinds)]
+        return accs + ([StreamingAlpha(n, seed=seed)] if with_null else [])
+
+    n_x, n = sum(b.n_x for b in blocks), sum(b.n for b in blocks)
+    pooled = new(n_x, n)
+    if pooled is None:
+        return [new(b.n_x, b.n) for b in blocks] + [None]  # not one estimate has enough samples
+    words = _Words(np.random.SeedSequence(seed).spawn(3)[2])  # beside the two of StreamingAlpha
+    kinds = [(slice(0, n_kinds), n_x), (slice(n_kinds, len(pooled)), n)]  # values; surrogate
+    taken = [False, False]
+    out = []
+    for block in blocks:
+        own = new(block.n_x, block.n)
+        if own is not None:
+            block.feed(own[:n_kinds], own[n_kinds:])
+        out.append(own)
+        if not block.n_x:
+            continue
+        shadows: list[list[StreamingAlpha]] = [[], []]
+        for k, (part, total) in enumerate(kinds):
+            if not pooled[part]:
+                continue
+            mine = None if own is None or taken[k] else own[part]
+            if mine and _design_of(mine[0]) == _design_of(pooled[part][0]):
+                for acc, one in zip(pooled[part], mine, strict=True):
+                    _absorb(acc, one)
+                taken[k] = True
+            else:
+                shadows[k] = [StreamingAlpha(total, seed=seed) for _ in pooled[part]]
+        if shadows[0] or shadows[1]:
+            block.feed(*shadows, words)
+            for (part, _), made in zip(kinds, shadows, strict=True):
+                for acc, shadow in zip(pooled[part], made, strict=True) if made else ():
+                    _absorb(acc, shadow)
+    return [*out, pooled]
+
+
+def _absorb(into: StreamingAlpha, other: StreamingAlpha) -> None:
+    """Add other's atoms and moments to into (same design; other's labels independent of into's)."""
+    into._atoms += other._atoms
+    into._moments += other._moments
+
+
+@functools.lru_cache(maxsize=64)
+def _standardised_null(rows: int, widths: tuple[int, ...], dtype: str, seed) -> tuple:
+    """(1/alpha, se, dof) of standardised Gaussians (rows, w) for w in widths, and pooled (last).
+
+    The null level of the standardised estimates: it depends only on the
+    shapes and the seed, so it is computed once per run (None: too few values).
+    """
+    blocks = [_Block(_standardised_gaussian((rows, w), dtype, seed)) for w in widths]
+    accs = _pooled_accumulators(blocks, 1, False, seed)
+    return tuple(None if a is None else a[0].fit() for a in accs)
+
+
+def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tuple[str, slice]]:
+    """(name, columns) of each layer, checked to cover 0..n_coords in order; [] without layers."""
+    if not layers:
+        return []
+    stop = 0
+    for cols in layers.values():
+        if not isinstance(cols, slice) or cols.start != stop or cols.step not in (None, 1):
+            break
+        stop = cols.stop
     else:
-        noise_accs = [StreamingAlpha(n, seed=seed) for _ in range(2)]
-        both = noise_accs + accs
-        _accumulate(both, bounds, lambda a, b: noise_parts(a, b) + surrogate_parts(a, b))
-    if entry[1] is None:
-        entry[1] = accs.pop().fit()
-    return [*(acc.fit() for acc in noise_accs + accs), entry[1]], n_x
+        if stop == n_coords and "all" not in layers:
+            return list(layers.items())
+    raise ValueError(
+        f"layers must map names other than 'all' to column slices covering 0..{n_coords} "
+        f"in order (slice(0, a), slice(a, b), ...), got {dict(layers)}"
+    )
+
+
+def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple], int]:
+    """The four (1/alpha, se, dof) by ``method`` on arrays made whole (not the default method)."""
+    x = noise[:, kept]
+    z = ((x - mean) / std).ravel()
+    nonzero = x.ravel() != 0
+    x, z = x.ravel()[nonzero], z[nonzero]
+    if x.size < MIN_SAMPLES:
+        return [], x.size
+    g = _standardised_gaussian(noise.shape, noise.dtype, seed)
+    arrays = (x, z, g[:, : kept.size] * std + mean, g)
+    return [_inverse_alpha_and_se(v.ravel(), method, seed, True, {}) for v in arrays], x.size
+
+
+def _summary(fits: list, n_samples: int, n_dropped: int, level: float) -> dict[str, float]:
+    """summarise_noise's dict from fits (noise, standardised, surrogate, standardised surrogate)."""
+    out: dict[str, float] = {"n_samples": n_samples, "n_dropped": n_dropped}
+    if not fits:
+        keys = ("", "_lo", "_hi", "_surrogate")
+        return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
+    for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
+        out[prefix] = _inverse(u)
+        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
+    out["alpha_surrogate"], out["alpha_std_surrogate"] = (_inverse(f[0]) for f in fits[2:])
+    return out
+
+
+def summarise_layers(
+    noise,
+    layers: Mapping[str, slice] | None = None,
+    *,
+    method: str = DEFAULT_METHOD,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """:func:`summarise_noise` of each layer's columns and of all columns, in one pass.
+
+    Parameters
+    ----------
+    noise : array_like, shape (n_rows, n_coords)
+        As for :func:`summarise_noise`.
+    layers : mapping of str to slice, optional
+        Each layer's columns, ``{"layer1": slice(0, a), "layer2": slice(a,
+        b), ...}``, in order and covering all columns (as
+        :class:`sgnoise.noise.NoisePass` lays them out).
+    method, seed, level
+        As for :func:`summarise_noise`.
+
+    Returns
+    -------
+    dict
+        ``{name: summary}`` for each layer, then ``"all"``: the summary of
+        all columns pooled. A layer's summary is exactly
+        ``summarise_noise(noise[:, columns], seed=seed)``; ``"all"`` is an
+        estimate of the same quantity as ``summarise_noise(noise, seed=seed)``
+        with other random blocks: with the default method its accumulators
+        take over the first layer's (whose values the pooled estimate would
+        otherwise label and log a second time) and label only the other
+        layers' values again, from a stream of their own (see
+        ``_pooled_accumulators``). Its standardised surrogate is the pooled
+        estimate over the layers' standardised Gaussian matrices.
+    """
+    noise = _check_matrix(noise)
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
+    named = _column_blocks(noise.shape[1], layers) or [("all", slice(0, noise.shape[1]))]
+    mean, std, keep, zero_free = _column_stats(noise)
+    rows, dtype = noise.shape[0], noise.dtype
+    widths = [cols.stop - cols.start for _, cols in named]
+    kept = [np.flatnonzero(keep[cols]) for _, cols in named]
+    dropped = [w - k.size for w, k in zip(widths, kept, strict=True)]
+    if method != "mohammadi_avg":
+        parts = [*named, ("all", slice(0, noise.shape[1]))] if layers else named
+        results = []
+        for _, cols in parts:
+            k = np.flatnonzero(keep[cols])
+            fits, n_x = _plain_fits(noise[:, cols], mean[cols][k], std[cols][k], k, method, seed)
+            results.append(_summary(fits, n_x, cols.stop - cols.start - k.size, level))
+    else:
+        blocks = [
+            _Block(
+                noise[:, cols],
+                mean[cols][k],
+                std[cols][k],
+                zero_free[cols][k],
+                None if k.size == w else k,
+                _standardised_gaussian((rows, w), dtype, seed),
+            )
+            for (_, cols), k, w in zip(named, kept, widths, strict=True)
+        ]
+        accs = _pooled_accumulators(blocks, 2, True, seed)
+        null = (_standardised_null.__wrapped__ if seed is None else _standardised_null)(
+            rows, tuple(widths), np.dtype(dtype).str, seed
+        )
+        n_x = [b.n_x for b in blocks]
+        counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
+        results = [
+            _summary([] if a is None else [acc.fit() for acc in a] + [f], n, d, level)
+            for a, f, (n, d) in zip(accs, null, counts, strict=True)
+        ]
+    if not layers:
+        return {"all": results[-1]}
+    return dict(zip([name for name, _ in named] + ["all"], results, strict=True))
 
 
 def summarise_noise(
@@ -974,7 +1193,10 @@ def summarise_noise(
         same on :func:`gaussian_surrogate` of the noise, the level pooling
         Gaussians of these column scales would give; ``alpha_std,
         alpha_std_lo, alpha_std_hi``: after :func:`standardise`;
-        ``alpha_std_surrogate``: the same on the standardised surrogate.
+        ``alpha_std_surrogate``: the same on a standardised Gaussian matrix
+        of the noise's shape (the null level of ``alpha_std``; constant
+        columns, left out of the noise, are not left out of it: it then
+        depends only on the shape and the seed).
         ``n_samples``: values used (constant columns and exact zeros, which
         have no log, are left out of every estimate); ``n_dropped``: constant
         columns. All estimates unclipped; all NaN if fewer than 100 values
@@ -983,14 +1205,16 @@ def summarise_noise(
     Notes
     -----
     Compare ``alpha`` with ``alpha_surrogate`` and ``alpha_std`` with
-    ``alpha_std_surrogate``, not with 2.
+    ``alpha_std_surrogate``, not with 2. :func:`summarise_layers` gives this
+    for every layer and for all of them in one pass.
 
-    Cost. With the default method the four estimates share one label stream
-    and one pass over the noise, on the worker threads; the standardised
-    surrogate depends only on the shape and the seed, so it and its estimate
-    are kept for the next call with the same shape (at every checkpoint of a
-    run): a repeated call costs three to four estimates of as many values, a
-    first one about six (bench/bench_tail_index.py).
+    Cost. With the default method the three estimates that depend on the
+    noise share one label stream and one pass over it, on the worker
+    threads; the standardised surrogate and its estimate depend only on the
+    shape and the seed, so they are kept for the next call with the same
+    shape (at every checkpoint of a run): a repeated call costs about three
+    estimates of as many values, a first one about five
+    (bench/bench_tail_index.py).
 
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample
@@ -1011,33 +1235,4 @@ def summarise_noise(
     heavy tails within coordinates; it is not an estimate of their alpha.
     (``bench/validate_tail_index.py`` prints these numbers.)
     """
-    noise = _check_matrix(noise)
-    if method not in INTERVAL_METHODS:
-        raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
-    mean, std, keep, zero_free = _column_stats(noise)
-    kept = np.flatnonzero(keep)
-    mean, std = mean[kept], std[kept]
-    out: dict[str, float] = {"n_samples": noise.shape[0] * kept.size}
-    out["n_dropped"] = keep.size - kept.size
-    fits = []
-    if method == "mohammadi_avg" and out["n_samples"] >= MIN_SAMPLES:
-        cols = kept if out["n_dropped"] else None
-        fits, out["n_samples"] = _fused_fits(noise, mean, std, cols, zero_free[kept], seed)
-    elif out["n_samples"] >= MIN_SAMPLES:
-        x = noise[:, kept]
-        z = ((x - mean) / std).ravel()
-        nonzero = x.ravel() != 0
-        x, z = x.ravel()[nonzero], z[nonzero]
-        out["n_samples"] = x.size
-        null_std = _standardised_gaussian((noise.shape[0], kept.size), noise.dtype, seed)
-        if x.size >= MIN_SAMPLES:
-            arrays = (x, z, null_std * std + mean, null_std)
-            fits = [_inverse_alpha_and_se(v.ravel(), method, seed, True, {}) for v in arrays]
-    if not fits:
-        keys = ("", "_lo", "_hi", "_surrogate")
-        return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
-    for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
-        out[prefix] = _inverse(u)
-        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
-    out["alpha_surrogate"], out["alpha_std_surrogate"] = (_inverse(f[0]) for f in fits[2:])
-    return out
+    return summarise_layers(noise, method=method, seed=seed, level=level)["all"]

@@ -17,6 +17,7 @@ from sgnoise.tail_index import (
     estimate_alpha,
     gaussian_surrogate,
     standardise,
+    summarise_layers,
     summarise_noise,
 )
 
@@ -146,8 +147,65 @@ def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
     assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
     monkeypatch.setattr(tail_index, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
     tail_index._SURROGATES.clear()
+    tail_index._standardised_null.cache_clear()
     assert summarise_noise(noise, seed=9) == first
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
+
+
+def layered_noise(seed):
+    """A (24, 3000 + 40) matrix: a big layer with constant columns and zeros, a small one."""
+    noise = stable(1.4, (24, 3040), seed).astype(np.float32)
+    noise[:, 10:60] = 0.0  # constant columns in the big layer
+    noise[:3, 100] = 0.0  # exact zeros in a varying column
+    noise[:, 3010] = 1.0  # and one in the small layer
+    return noise, {"layer1": slice(0, 3000), "layer2": slice(3000, 3040)}
+
+
+def test_each_layer_of_summarise_layers_is_summarise_noise_of_its_columns():
+    noise, layers = layered_noise(21)
+    s = summarise_layers(noise, layers, seed=5)
+    assert list(s) == ["layer1", "layer2", "all"]
+    for name, cols in layers.items():
+        assert s[name] == summarise_noise(noise[:, cols], seed=5)
+    assert s["all"]["n_samples"] == s["layer1"]["n_samples"] + s["layer2"]["n_samples"]
+    assert s["all"]["n_dropped"] == 51
+    whole = summarise_noise(noise, seed=5)
+    assert whole["n_samples"] == s["all"]["n_samples"]
+    for key in ("alpha", "alpha_std", "alpha_surrogate"):  # other random blocks, same quantity
+        assert s["all"][key] == pytest.approx(whole[key], abs=0.05)
+
+
+def test_pooled_layers_get_labels_independent_of_the_first_layers():
+    # Two layers holding the same Gaussian values: were the second labelled with the first's
+    # labels (every layer's own stream starts alike), each value and its copy would share an
+    # atom, block sums would double and alpha come out near 1.85 instead of 2.
+    half = np.random.default_rng(3).standard_normal((16, 20_000))
+    noise = np.hstack([half, half])
+    layers = {"layer1": slice(0, 20_000), "layer2": slice(20_000, 40_000)}
+    s = summarise_layers(noise, layers, seed=1)["all"]
+    assert s["alpha_lo"] <= 2 <= s["alpha_hi"]
+    assert abs(s["alpha_std_surrogate"] - 2) < 0.05
+
+
+def test_summarise_layers_with_the_plain_method_matches_summarise_noise():
+    noise, layers = layered_noise(22)
+    s = summarise_layers(noise, layers, method="mohammadi", seed=2)
+    assert s["layer2"] == summarise_noise(noise[:, layers["layer2"]], method="mohammadi", seed=2)
+    assert s["all"] == summarise_noise(noise, method="mohammadi", seed=2)
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        {"layer1": slice(0, 10)},  # does not cover every column
+        {"layer1": slice(0, 10), "layer2": slice(12, 30)},  # a gap
+        {"layer1": slice(0, 30, 2)},  # a step
+        {"all": slice(0, 30)},  # the pooled name
+    ],
+)
+def test_summarise_layers_rejects_layers_that_do_not_tile_the_columns(layers):
+    with pytest.raises(ValueError, match="layers must map names other than 'all' to column"):
+        summarise_layers(np.ones((4, 30)), layers)
 
 
 def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
