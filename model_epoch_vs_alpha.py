@@ -51,7 +51,7 @@ def run(
         ``{"records", "runs", "noise_samples"}`` (see :func:`sgnoise.study.gather`);
         the histogram samples are those of the first seed of each activation.
     """
-    data = study.prepare(dataset, data_dir, subset, batch_size)
+    data = study.prepare(dataset, data_dir, subset, batch_size, shared=workers > 1)
     configs = study.grid(
         activations=activations,
         lrs=[lr],

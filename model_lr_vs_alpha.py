@@ -56,7 +56,7 @@ def run(
         the histogram samples are those of the largest learning rate that did
         not diverge, first seed, for each activation.
     """
-    data = study.prepare(dataset, data_dir, subset, batch_size)
+    data = study.prepare(dataset, data_dir, subset, batch_size, shared=workers > 1)
     configs = study.grid(
         activations=activations,
         lrs=lr_grid(lr_start, lr_stop, lr_step),

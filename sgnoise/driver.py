@@ -53,9 +53,14 @@ def main(
     started = dt.datetime.now().astimezone()
     clock = time.perf_counter()
     try:
-        full = load(s["dataset"], s["data_dir"] or None)
-        data = study.prepare(full, None, s["subset"], s["batch_size"])
-        root = Path(s["out_root"]) / f"{full.display_name}_{name}"
+        data = study.prepare(  # memory-mapped for worker processes: one copy in all
+            load(s["dataset"], s["data_dir"] or None),
+            None,
+            s["subset"],
+            s["batch_size"],
+            shared=s.get("workers", 1) > 1,
+        )
+        root = Path(s["out_root"]) / f"{data.display_name}_{name}"
         folder = results.new_run_dir(root, s["run_name"] or None, overwrite=s["overwrite"])
     except (DataError, ValueError, FileExistsError) as err:
         sys.exit(f"error: {err}")
@@ -70,8 +75,8 @@ def main(
     config = {
         **s,
         "study": name,
-        "dataset": full.name,
-        "data_source": full.source,
+        "dataset": data.name,
+        "data_source": data.source,
         "n_train": len(data.x_train),
         "n_test": len(data.x_test),
         "sizes": [data.x_train.shape[1], *s["hidden"], study.N_CLASSES],

@@ -19,7 +19,11 @@ all parameters (``layer = "all"``) in one pass.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -45,13 +49,45 @@ N_CLASSES = 10
 
 
 def prepare(
-    dataset: str | Dataset, data_dir: str | Path | None, n: int, batch_size: int
+    dataset: str | Dataset,
+    data_dir: str | Path | None,
+    n: int,
+    batch_size: int,
+    *,
+    shared: bool = False,
 ) -> Dataset:
-    """A study's data: loaded (unless given), cut by :func:`subset`, batch size checked."""
+    """A study's data: loaded (unless given), cut by :func:`subset`, batch size checked.
+
+    ``shared``: return it :func:`memory_mapped`, for runs in worker processes.
+    """
     data = dataset if isinstance(dataset, Dataset) else load(dataset, data_dir)
     data = subset(data, n)
     check_batch_size(data, batch_size)
-    return data
+    return memory_mapped(data) if shared else data
+
+
+def memory_mapped(data: Dataset) -> Dataset:
+    """``data`` with its arrays in read-only memory-mapped files, in a temporary folder.
+
+    joblib hands a memory-mapped array to its worker processes as the file's
+    name, so the workers and this process read one copy of the data (in the
+    page cache) instead of this process's copy plus the one joblib would
+    dump for the workers: 220 MB less for Fashion-MNIST. The folder is
+    removed when the returned Dataset is garbage collected (the maps stay
+    valid until the arrays are). Data already memory-mapped are returned as they are.
+    """
+    fields = ("x_train", "y_train", "x_test", "y_test")
+    if all(isinstance(getattr(data, f), np.memmap) for f in fields):
+        return data
+    folder = tempfile.mkdtemp(prefix="sgnoise-data-")
+    arrays = {}
+    for field in fields:
+        path = os.path.join(folder, f"{field}.npy")
+        np.save(path, getattr(data, field))
+        arrays[field] = np.load(path, mmap_mode="r")
+    out = replace(data, **arrays)
+    weakref.finalize(out, shutil.rmtree, folder, ignore_errors=True)
+    return out
 
 
 def grid(
