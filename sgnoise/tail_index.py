@@ -903,6 +903,7 @@ class _Block:
         null: np.ndarray | None = None,
     ):
         self.noise, self.mean, self.std, self.kept, self.null = noise, mean, std, kept, null
+        self.inverse_std = None if std is None else 1 / std
         rows = noise.shape[0]
         self.cols = cols = noise.shape[1] if kept is None else kept.size
         self.n = n = rows * cols
@@ -930,11 +931,12 @@ class _Block:
 
     def parts(self, start: int, stop: int) -> list[np.ndarray]:
         r, c = self._where(start, stop)
-        x = self.noise[r, c] if self.kept is None else self.noise[r, self.kept[c]]
+        # np.take: numpy's mixed slice-and-array indexing is 5x slower here
+        x = self.noise[r, c] if self.kept is None else np.take(self.noise[r], self.kept[c], 1)
         if self.mean is None:
             return [x.ravel()]
         z = x - self.mean[c]
-        z /= self.std[c]
+        z *= self.inverse_std[c]
         if self._zeros[start]:
             nonzero = x != 0
             return [x[nonzero], z[nonzero]]
