@@ -790,7 +790,7 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     if not keep.all():
         noise, mean, std = noise[:, keep], mean[keep], std[keep]
     z = noise - mean
-    z /= std
+    z *= 1 / std  # as summarise_noise does it
     return z, int(keep.size - np.count_nonzero(keep))
 
 
