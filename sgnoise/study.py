@@ -257,8 +257,7 @@ def train_and_measure(
 
     def checkpoint(iteration: int) -> None:
         rows, train, test = measure(model, data, batch_size, seed, train_reference=train_reference)
-        values = train.noise[last_layer].ravel()
-        sample["values"] = np.random.default_rng(seed).permutation(values)[:HISTOGRAM_SAMPLES]
+        sample["values"] = train.noise[last_layer].flatten()  # a copy: the matrix can go
         sample["epoch"] = iteration / per_epoch
         latest.update(iteration=iteration, gradient=train.gradient)
         common = {
@@ -336,12 +335,13 @@ def _in_flight_row(
 
 
 def _finish(records: list[dict], run: dict, sample: dict, layer: str) -> dict[str, Any]:
-    """Stamp the run's divergence status on every record; describe the noise sample."""
+    """Stamp the run's divergence status on every record; draw and describe the noise sample."""
     for r in records:
         r["diverged"], r["diverged_iteration"] = run["diverged"], run["diverged_iteration"]
     key = f"{run['activation']}_lr{run['lr']:g}_seed{run['seed']}_{layer}"
     run["noise_sample"] = {"key": key, "layer": layer, "split": "train", "epoch": sample["epoch"]}
-    return {"records": records, "run": run, "noise_sample": sample["values"]}
+    values = np.random.default_rng(run["seed"]).permutation(sample["values"])
+    return {"records": records, "run": run, "noise_sample": values[:HISTOGRAM_SAMPLES]}
 
 
 def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, str]:
