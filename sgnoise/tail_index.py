@@ -319,21 +319,25 @@ def _accumulate(
 
 
 def _job(parts, start: int, stop: int, labels: np.ndarray, n_atoms: int) -> list[tuple]:
-    """(atom sums, log moments) of each array parts(start, stop) returns."""
+    """(atom sums, log moments) of each array parts(start, stop) returns.
+
+    The arrays hold the job's samples in order, flat or as a (possibly
+    strided) 2-d view of rows, which is read in place.
+    """
     out = []
     for x in parts(start, stop):
         moments = _log_moments(x)
         if moments is None:
             raise _NotFinite("samples must be finite")
         sums = np.zeros(n_atoms, x.dtype)  # per job, then in float64
-        np.add.at(sums, labels, x)
+        np.add.at(sums, labels.reshape(x.shape), x)
         out.append((sums, moments))
     return out
 
 
 def _log_moments(x: np.ndarray) -> np.ndarray | None:
     """(samples, exact zeros, sum log|x|, sum log|x|^2) over x; None if x is not finite."""
-    lx = np.abs(x)
+    lx = np.abs(x).ravel()  # a new array: ravel is a view
     with np.errstate(divide="ignore", invalid="ignore"):  # zeros, NaN, inf: handled below
         np.log(lx, out=lx)
     s = lx.sum(dtype=np.float64)
@@ -341,7 +345,7 @@ def _log_moments(x: np.ndarray) -> np.ndarray | None:
     if not np.isfinite(s):
         if np.isnan(s) or s > 0:
             return None
-        zero = x == 0
+        zero = lx == -np.inf
         n_zero = int(np.count_nonzero(zero))
         lx[zero] = 0
         s = lx.sum(dtype=np.float64)
@@ -934,19 +938,19 @@ class _Block:
         # np.take: numpy's mixed slice-and-array indexing is 5x slower here
         x = self.noise[r, c] if self.kept is None else np.take(self.noise[r], self.kept[c], 1)
         if self.mean is None:
-            return [x.ravel()]
+            return [x]
         z = x - self.mean[c]
         z *= self.inverse_std[c]
         if self._zeros[start]:
             nonzero = x != 0
             return [x[nonzero], z[nonzero]]
-        return [x.ravel(), z.ravel()]
+        return [x, z]
 
     def null_parts(self, start: int, stop: int) -> list[np.ndarray]:
         r, c = self._where(start, stop)
         null = self.null[r, c] * self.std[c]
         null += self.mean[c]
-        return [null.ravel()]
+        return [null]
 
     def feed(
         self, x_accs: list[StreamingAlpha], null_accs: list[StreamingAlpha], words=None
