@@ -45,7 +45,9 @@ WORKSPACE_ELEMENTS = 2**24
 def _activate(z: np.ndarray, activation: str) -> np.ndarray:
     """phi(z), computed in place on z."""
     if activation == "relu":
-        return np.maximum(z, 0, out=z)
+        # z * 1[z > 0]: twice as fast as np.maximum(z, 0) (numpy does not vectorise a scalar
+        # operand of maximum), and a -inf in z becomes NaN instead of a silent 0.
+        return np.multiply(z, z > 0, out=z)
     if activation == "tanh":
         return np.tanh(z, out=z)
     # sigmoid: 1 / (1 + exp(-z)); exp overflows to inf for z << 0 and gives exactly 0.
@@ -250,27 +252,35 @@ class MLP:
         return hs
 
     @staticmethod
-    def _softmax_cross_entropy(
-        z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean cross-entropy over the second-to-last axis; z (contiguous) becomes softmax(z).
+    def _cross_entropy(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
+        """Mean softmax cross-entropy over the second-to-last axis; z (contiguous) becomes delta_L.
 
-        With m = max z, e = exp(z - m), s = sum e (last axis): loss = log s - (z_y - m),
-        softmax(z) = e / s. ``hits``, if given (shape of the losses), receives the
-        number of rows whose largest logit is at y. Also returns the flat
-        positions of the z_y in z.
+        With m = max z, e = exp(z - m), s = sum e (over the classes) and n rows:
+        loss = log s - (z_y - m) and delta_L = (e / s - onehot(y)) / n.
+        ``hits``, if given (shape of the losses), receives the number of rows
+        whose largest logit is at y.
+
+        The work is done on a class-major copy of z, shape (..., classes, n):
+        the maximum and the sum over the (10) classes then run along contiguous
+        rows of n values, several times faster than along the short last axis of z.
         """
-        z -= z.max(axis=-1, keepdims=True)
-        at_y = np.arange(0, z.size, z.shape[-1]) + y.reshape(-1)
-        z_y = z.reshape(-1)[at_y].reshape(y.shape)
+        n = z.shape[-2]
+        e = np.swapaxes(z, -1, -2).copy()
+        e -= e.max(axis=-2, keepdims=True)
+        # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
+        first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
+        at_y = (first + y * n + np.arange(n)).reshape(-1)
+        z_y = e.reshape(-1)[at_y].reshape(y.shape)
         if hits is not None:
-            np.sum(z.argmax(axis=-1) == y, axis=-1, out=hits)
-        np.exp(z, out=z)
-        total = z.sum(axis=-1)
-        z /= total[..., None]
+            np.sum(e.argmax(axis=-2) == y, axis=-1, out=hits)
+        np.exp(e, out=e)
+        total = e.sum(axis=-2)
+        e /= total[..., None, :]
+        e.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
+        np.divide(np.swapaxes(e, -1, -2), n, out=z)
         np.log(total, out=total)
         total -= z_y
-        return total.mean(axis=-1), at_y
+        return np.add.reduce(total, axis=-1) / n
 
     def batched_loss_and_grads(
         self,
@@ -311,9 +321,7 @@ class MLP:
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
-        losses, at_y = self._softmax_cross_entropy(delta, y, hits)
-        delta.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
-        delta /= x.shape[-2]
+        losses = self._cross_entropy(delta, y, hits)
         grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
         first = min(wanted)
@@ -355,7 +363,7 @@ class MLP:
         """Mean softmax cross-entropy on (x, y)."""
         x, y = np.asarray(x), np.asarray(y)
         self.check_inputs(x, y)
-        return float(self._softmax_cross_entropy(self._logits(x), y)[0])
+        return float(self._cross_entropy(self._logits(x), y))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of each row of x (int64)."""

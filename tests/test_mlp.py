@@ -66,6 +66,14 @@ def test_loss_is_log_n_classes_at_zero_weights_and_stable_for_huge_logits():
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
+def test_relu_passes_a_minus_inf_pre_activation_on_as_a_nan_loss():
+    # max(z, 0) would turn it into a silent 0 and a finite loss: a diverged run would go unnoticed.
+    model = MLP((2, 2, 2), "relu", dtype=np.float64)
+    model.params[0][:] = [[-np.inf, 1.0], [0.0, 1.0]]  # z_1 = (-inf, 2) for x = (1, 1)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(model.loss(np.ones((1, 2)), np.array([0])))
+
+
 def test_predict_is_the_argmax_of_the_logits():
     model = MLP((3, 3, 3), "relu", dtype=np.float64)
     model.params[0][:] = np.eye(3)
