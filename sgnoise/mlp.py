@@ -265,7 +265,7 @@ class MLP:
         rows of n values, several times faster than along the short last axis of z.
         """
         n = z.shape[-2]
-        e = np.swapaxes(z, -1, -2).copy()
+        e = z.swapaxes(-1, -2).copy()
         e -= e.max(axis=-2, keepdims=True)
         # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
         first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
@@ -277,7 +277,7 @@ class MLP:
         total = e.sum(axis=-2)
         e /= total[..., None, :]
         e.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
-        np.divide(np.swapaxes(e, -1, -2), n, out=z)
+        np.divide(e.swapaxes(-1, -2), n, out=z)
         np.log(total, out=total)
         total -= z_y
         return np.add.reduce(total, axis=-1) / n
@@ -329,7 +329,7 @@ class MLP:
             h = hs[i]
             if i in wanted:
                 j = per * i
-                grads[j] = np.matmul(np.swapaxes(h, -1, -2), delta, out=out[j])
+                grads[j] = np.matmul(h.swapaxes(-1, -2), delta, out=out[j])
                 if self.bias:
                     grads[j + 1] = np.sum(delta, axis=-2, out=out[j + 1])
             if i > first:
