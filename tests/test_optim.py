@@ -115,6 +115,18 @@ def test_update_is_in_place_and_equal_for_contiguous_strided_and_mixed_dtype_arr
     assert np.allclose(mixed, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_nan_or_inf_gradient_makes_the_updated_weight_nan_or_inf(name, bad):
+    # So a training loop can check the weights after the step instead of the gradients
+    # before it (bench_epoch does): one pass over the parameters per step, not two.
+    theta = np.ones(3, np.float32)
+    opt = make_optimizer(name, 0.1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        opt.step([theta], [np.array([0.5, bad, 0.5], np.float32)])
+    assert not np.isfinite(theta[1]) and np.isfinite(theta[[0, 2]]).all()
+
+
 def test_bad_optimiser_arguments_are_named():
     with pytest.raises(ValueError, match=r"optimizer must be one of \('sgd', .*got 'rmsprop'"):
         make_optimizer("rmsprop", 0.1)
