@@ -269,7 +269,7 @@ class MLP:
         e -= e.max(axis=-2, keepdims=True)
         # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
         first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
-        at_y = (first + y * n + np.arange(n)).reshape(-1)
+        at_y = (first + y.astype(np.intp) * n + np.arange(n)).reshape(-1)  # y may be uint8
         z_y = e.reshape(-1)[at_y].reshape(y.shape)
         if hits is not None:
             np.sum(e.argmax(axis=-2) == y, axis=-1, out=hits)

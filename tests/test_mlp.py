@@ -74,6 +74,18 @@ def test_relu_passes_a_minus_inf_pre_activation_on_as_a_nan_loss():
         assert np.isnan(model.loss(np.ones((1, 2)), np.array([0])))
 
 
+def test_small_integer_labels_give_the_same_loss_and_gradients_as_int64():
+    # 300 rows: y * n_rows does not fit in uint8, the flat index of z_y must not overflow.
+    rng = np.random.default_rng(0)
+    model = MLP((4, 5, 3), dtype=np.float64)
+    x, y = rng.random((300, 4)), rng.integers(0, 3, 300)
+    loss, grads = model.loss_and_grads(x, y)
+    for labels in (y.astype(np.uint8), y.astype(np.int16)):
+        small_loss, small_grads = model.loss_and_grads(x, labels)
+        assert small_loss == loss
+        assert all(np.array_equal(a, b) for a, b in zip(grads, small_grads, strict=True))
+
+
 def test_predict_is_the_argmax_of_the_logits():
     model = MLP((3, 3, 3), "relu", dtype=np.float64)
     model.params[0][:] = np.eye(3)
