@@ -23,10 +23,11 @@ the B minibatch gradients at once, with one batched matmul per layer
 unbatched case, on the same code.
 
 Speed: the activations h_l and deltas live in buffers the model keeps per
-input shape (a training loop allocates nothing per step), every elementwise
-step is done in place, and the gradients can be written into caller-owned
-arrays (``out=``). ``bench/bench_epoch.py`` compares an epoch with PyTorch and
-with the bare matrix products.
+input shape, the elementwise steps work in place (the only temporaries of a
+step are the ReLU masks and a class-major copy of the logits), and the
+gradients can be written into caller-owned arrays (``out=``).
+``bench/bench_epoch.py`` compares an epoch with PyTorch and with the bare
+matrix products.
 """
 
 from __future__ import annotations
