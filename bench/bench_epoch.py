@@ -26,7 +26,11 @@ index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
   about 1e-2, and by its tenth step by 1e-5 to 1e-3 (thread count dependent).
 
 All timings of a network are interleaved and each is the best of REPEATS, so the
-ratios compare like with like on a shared machine.
+ratios compare like with like on a shared machine. Each starts after SETTLE_S
+idle seconds: OpenBLAS's and OpenMP's worker threads spin for a while after a
+call before they sleep, and a PyTorch epoch timed right after a numpy one
+ran 10-30% slower (the numpy/torch ratio flattered numpy), a GEMM epoch right
+after a PyTorch one ~6% slower.
 Run: PYTHONPATH=. python bench/bench_epoch.py    (about a minute; needs torch)
 """
 
@@ -39,6 +43,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -53,6 +59,7 @@ torch.set_num_threads(THREADS)
 NETS = {"784-100-10": ((784, 100, 10), 7), "784-1000-1000-10": ((784, 1000, 1000, 10), 2)}
 BATCH_SIZE, LR, SEED, N_IMAGES = 500, 0.1, 0, 60_000
 LOSS_STEPS = 3
+SETTLE_S = 0.3  # idle seconds before each timed epoch (OpenBLAS spins ~0.1 s after a call)
 
 
 def line(name: str, value: float, target: str, ok: bool) -> None:
@@ -139,15 +146,21 @@ def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray) -> tuple[float, float]:
     return seconds, steps * per_step
 
 
+def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float, Any]:
+    """epoch(*args), started after SETTLE_S idle seconds (the previous library's threads asleep)."""
+    time.sleep(SETTLE_S)
+    return epoch(*args)
+
+
 def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.ndarray) -> None:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     t_numpy, t_torch, t_gemm = [], [], []
     for _ in range(repeats):
-        seconds, loss_numpy = numpy_epoch(sizes, x, y)
+        seconds, loss_numpy = settled(numpy_epoch, sizes, x, y)
         t_numpy.append(seconds)
-        seconds, loss_torch = torch_epoch(sizes, xt, yt)
+        seconds, loss_torch = settled(torch_epoch, sizes, xt, yt)
         t_torch.append(seconds)
-        seconds, flops = gemm_epoch(sizes, x)
+        seconds, flops = settled(gemm_epoch, sizes, x)
         t_gemm.append(seconds)
     best_numpy, best_torch, best_gemm = min(t_numpy), min(t_torch), min(t_gemm)
     ratio = best_numpy / best_torch
