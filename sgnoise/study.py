@@ -34,7 +34,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from sgnoise.data import Dataset, load
-from sgnoise.mlp import MLP
+from sgnoise.mlp import MLP, all_finite
 from sgnoise.noise import InFlightNoise, NoisePass, noise_pass, shuffled_minibatches
 from sgnoise.optim import make_optimizer
 from sgnoise.tail_index import estimate_alpha, summarise_layers
@@ -168,10 +168,6 @@ def _columns(noise: Mapping[str, np.ndarray]) -> dict[str, slice]:
     return columns
 
 
-def _finite(loss: float, arrays: Sequence[np.ndarray]) -> bool:
-    return bool(np.isfinite(loss)) and all(np.isfinite(a).all() for a in arrays)
-
-
 def train_and_measure(
     data: Dataset,
     *,
@@ -289,12 +285,13 @@ def train_and_measure(
         for xb, yb in shuffled_minibatches(data.x_train, data.y_train, batch_size, rng):
             loss, _ = model.batched_loss_and_grads(xb, yb, out=grads)
             iteration += 1
-            ok, what = _finite(float(loss), grads), "loss or gradient"
-            if ok:
+            ok, what = bool(np.isfinite(loss)), "loss"
+            if ok:  # a NaN/inf gradient makes NaN/inf weights with every optimiser: checked there
                 if recorder is not None:
                     recorder.add(grads)
                 opt.step(model.params, grads)
-                ok, what = _finite(0.0, model.params), "weights after the step"
+                ok = all(all_finite(p) for p in model.params)
+                what = "gradient or weights after the step"
             if not ok:
                 run.update(
                     diverged=True,
