@@ -7,7 +7,7 @@ import pytest
 
 import sgnoise.mlp as mlp_module
 from sgnoise.data import load
-from sgnoise.mlp import MLP
+from sgnoise.mlp import MLP, all_finite
 from sgnoise.noise import iterate_minibatches
 from sgnoise.optim import SGD
 
@@ -84,6 +84,21 @@ def test_small_integer_labels_give_the_same_loss_and_gradients_as_int64():
         small_loss, small_grads = model.loss_and_grads(x, labels)
         assert small_loss == loss
         assert all(np.array_equal(a, b) for a, b in zip(grads, small_grads, strict=True))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_a_nan_or_inf_in_any_block_and_any_layout(bad, monkeypatch):
+    monkeypatch.setattr(mlp_module, "FINITE_BLOCK", 7)  # several blocks, the last one partial
+    a = np.full((5, 9), 3e38, np.float32)  # finite, though its sum overflows
+    assert all_finite(a) and all_finite(a.T) and all_finite(a[:, ::2]) and all_finite(a[:0])
+    for position in [(0, 0), (3, 4), (4, 8)]:
+        b = a.copy()
+        b[position] = bad
+        assert not all_finite(b) and not all_finite(b.T) and not all_finite(np.asfortranarray(b))
+    b = a.copy()
+    b[4, 7] = bad
+    assert all_finite(b[:, ::2]) and not all_finite(b[:, 1::2])
+    assert all_finite(np.float32(1.0)) and not all_finite(np.array(bad))
 
 
 def test_predict_is_the_argmax_of_the_logits():
