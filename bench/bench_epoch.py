@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sgnoise.data import DataError, load  # noqa: E402
-from sgnoise.mlp import MLP  # noqa: E402
+from sgnoise.mlp import MLP, all_finite  # noqa: E402
 from sgnoise.noise import iterate_minibatches, shuffled_minibatches  # noqa: E402
 from sgnoise.optim import SGD  # noqa: E402
 
@@ -88,7 +88,7 @@ def numpy_epoch(sizes: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> tuple[f
         if not np.isfinite(loss):
             raise FloatingPointError("non-finite loss")
         opt.step(model.params, grads)
-        if not all(np.isfinite(p).all() for p in model.params):
+        if not all(all_finite(p) for p in model.params):
             raise FloatingPointError("non-finite gradient or weights after the step")
         losses.append(float(loss))
     return time.perf_counter() - start, np.array(losses)
