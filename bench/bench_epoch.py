@@ -141,8 +141,8 @@ def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray) -> tuple[float, float]:
             if i > 0:
                 np.matmul(deltas[i + 1], ws[i].T, out=deltas[i])
     seconds = time.perf_counter() - start
-    per_step = sum(2 * BATCH_SIZE * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    per_step += sum(2 * BATCH_SIZE * a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
+    layer = [2 * BATCH_SIZE * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    per_step = 2 * sum(layer) + sum(layer[1:])  # h_l and dW_l of each layer, delta_{l-1} (l >= 2)
     return seconds, steps * per_step
 
 
