@@ -73,8 +73,10 @@ def memory_mapped(data: Dataset) -> Dataset:
     name, so the workers and this process read one copy of the data (in the
     page cache) instead of this process's copy plus the one joblib would
     dump for the workers: 220 MB less for Fashion-MNIST. The folder is
-    removed when the returned Dataset is garbage collected (the maps stay
-    valid until the arrays are). Data already memory-mapped are returned as they are.
+    removed when the returned Dataset is garbage collected or the program
+    exits (the maps stay valid until the arrays go); a process killed with
+    SIGKILL leaves it behind, as ``sgnoise-data-*`` in the temporary
+    directory. Data already memory-mapped are returned as they are.
     """
     fields = ("x_train", "y_train", "x_test", "y_test")
     if all(isinstance(getattr(data, f), np.memmap) for f in fields):
