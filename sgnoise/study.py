@@ -46,6 +46,8 @@ HISTOGRAM_SAMPLES = 200_000
 MIN_MINIBATCHES = 3
 #: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing types).
 N_CLASSES = 10
+#: Where :func:`memory_mapped` puts the data when there is room (else the temporary directory).
+SHARED_MEMORY = "/dev/shm"
 
 
 def prepare(
@@ -69,19 +71,23 @@ def prepare(
 def memory_mapped(data: Dataset) -> Dataset:
     """``data`` with its arrays in read-only memory-mapped files, in a temporary folder.
 
+    The folder is in :data:`SHARED_MEMORY` if that has room for twice the
+    data, else in the temporary directory (``$TMPDIR``).
+
     joblib hands a memory-mapped array to its worker processes as the file's
-    name, so the workers and this process read one copy of the data (in the
-    page cache) instead of this process's copy plus the one joblib would
-    dump for the workers: 220 MB less for Fashion-MNIST. The folder is
-    removed when the returned Dataset is garbage collected or the program
-    exits (the maps stay valid until the arrays go); a process killed with
-    SIGKILL leaves it behind, as ``sgnoise-data-*`` in the temporary
-    directory. Data already memory-mapped are returned as they are.
+    name, so the workers and this process read one copy of the data instead
+    of this process's copy plus the one joblib would dump for the workers:
+    220 MB less for Fashion-MNIST. The folder is removed when the returned
+    Dataset is garbage collected or the program exits (the maps stay valid
+    until the arrays go); a process killed with SIGKILL leaves it behind, as
+    ``sgnoise-data-*`` (in /dev/shm it holds memory until removed). Data
+    already memory-mapped are returned as they are.
     """
     fields = ("x_train", "y_train", "x_test", "y_test")
     if all(isinstance(getattr(data, f), np.memmap) for f in fields):
         return data
-    folder = tempfile.mkdtemp(prefix="sgnoise-data-")
+    nbytes = sum(getattr(data, f).nbytes for f in fields)
+    folder = tempfile.mkdtemp(prefix="sgnoise-data-", dir=_shared_memory_folder(nbytes))
     arrays = {}
     for field in fields:
         path = os.path.join(folder, f"{field}.npy")
@@ -106,6 +112,19 @@ def grid(
         for lr in lrs
         for s in seeds
     ]
+
+
+def _shared_memory_folder(nbytes: int) -> str | None:
+    """``/dev/shm`` (memory, as joblib uses) if it has room for twice nbytes, else None.
+
+    None: the default temporary directory. Writing Fashion-MNIST's 220 MB
+    there took 0.8 s on disk, 0.14 s in /dev/shm.
+    """
+    try:
+        stat = os.statvfs(SHARED_MEMORY)
+    except OSError:  # no such file system (not Linux)
+        return None
+    return SHARED_MEMORY if stat.f_bavail * stat.f_frsize >= 2 * nbytes else None
 
 
 def subset(data: Dataset, n: int) -> Dataset:

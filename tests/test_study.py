@@ -30,6 +30,16 @@ def test_memory_mapped_data_equal_the_data_and_their_folder_goes_with_them():
     assert not folder.exists()
 
 
+def test_data_go_to_shared_memory_only_if_it_has_room_for_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "SHARED_MEMORY", str(tmp_path))
+    assert study._shared_memory_folder(10**6) == str(tmp_path)
+    assert study._shared_memory_folder(10**18) is None  # no room: the temporary directory
+    mapped = study.memory_mapped(study.prepare("mnist10k", None, 3000, 250))
+    assert Path(mapped.x_train.filename).parent.parent == tmp_path
+    monkeypatch.setattr(study, "SHARED_MEMORY", str(tmp_path / "missing"))
+    assert study._shared_memory_folder(10**6) is None
+
+
 def test_runs_in_worker_processes_on_shared_data_match_runs_in_this_process():
     # Equal up to float32 rounding: a worker's BLAS runs on one thread, this process's on all
     # cores, and their matrix products may round differently.
