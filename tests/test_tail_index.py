@@ -175,13 +175,16 @@ def test_each_layer_of_summarise_layers_is_summarise_noise_of_its_columns():
         assert s["all"][key] == pytest.approx(whole[key], abs=0.05)
 
 
-def test_pooled_layers_get_labels_independent_of_the_first_layers():
-    # Two layers holding the same Gaussian values: were the second labelled with the first's
-    # labels (every layer's own stream starts alike), each value and its copy would share an
-    # atom, block sums would double and alpha come out near 1.85 instead of 2.
-    half = np.random.default_rng(3).standard_normal((16, 20_000))
-    noise = np.hstack([half, half])
-    layers = {"layer1": slice(0, 20_000), "layer2": slice(20_000, 40_000)}
+@pytest.mark.parametrize("width", [20_000, 12_000])
+def test_pooled_layers_get_labels_independent_of_the_first_layers(width):
+    # The second layer repeats the first one's values in the same (row-major) order: were it
+    # labelled with the first layer's labels (every layer's own stream starts alike), each
+    # value and its copy would share an atom, block sums would double and alpha come out
+    # well below 2. Width 20,000: the pooled design differs from the layers' (both labelled
+    # again); 12,000: it is the first layer's (its atoms taken over, the second relabelled).
+    first = np.random.default_rng(3).standard_normal((16, 20_000))
+    noise = np.hstack([first, first.ravel()[: 16 * width].reshape(16, width)])
+    layers = {"layer1": slice(0, 20_000), "layer2": slice(20_000, 20_000 + width)}
     s = summarise_layers(noise, layers, seed=1)["all"]
     assert s["alpha_lo"] <= 2 <= s["alpha_hi"]
     assert abs(s["alpha_std_surrogate"] - 2) < 0.05
