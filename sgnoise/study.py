@@ -308,11 +308,11 @@ def train_and_measure(
             iteration += 1
             ok, what = bool(np.isfinite(loss)), "loss"
             if ok:  # a NaN/inf gradient makes NaN/inf weights with every optimiser: checked there
-                if recorder is not None:
-                    recorder.add(grads)
-                opt.step(model.params, grads)
+                opt.step(model.params, grads)  # reads grads, does not change them
                 ok = all(all_finite(p) for p in model.params)
                 what = "gradient or weights after the step"
+                if ok and recorder is not None:  # only finite gradients are recorded
+                    recorder.add(grads)
             if not ok:
                 run.update(
                     diverged=True,

@@ -119,12 +119,24 @@ def test_update_is_in_place_and_equal_for_contiguous_strided_and_mixed_dtype_arr
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_nan_or_inf_gradient_makes_the_updated_weight_nan_or_inf(name, bad):
     # So a training loop can check the weights after the step instead of the gradients
-    # before it (bench_epoch does): one pass over the parameters per step, not two.
+    # before it (the study and bench_epoch do): one pass over the parameters per step.
     theta = np.ones(3, np.float32)
     opt = make_optimizer(name, 0.1)
     with np.errstate(invalid="ignore", over="ignore"):
         opt.step([theta], [np.array([0.5, bad, 0.5], np.float32)])
     assert not np.isfinite(theta[1]) and np.isfinite(theta[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_step_leaves_the_gradients_unchanged(name):
+    # The study records each step's gradients for the in-flight estimate after the step.
+    rng = np.random.default_rng(1)
+    theta, g = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    before = g.copy()
+    opt = make_optimizer(name, 0.1)
+    for _ in range(3):
+        opt.step([theta], [g])
+    np.testing.assert_array_equal(g, before)
 
 
 def test_bad_optimiser_arguments_are_named():
