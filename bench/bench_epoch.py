@@ -56,7 +56,7 @@ from sgnoise.optim import SGD  # noqa: E402
 
 torch.set_num_threads(THREADS)
 
-NETS = {"784-100-10": ((784, 100, 10), 7), "784-1000-1000-10": ((784, 1000, 1000, 10), 2)}
+NETS = {"784-100-10": ((784, 100, 10), 7), "784-1000-1000-10": ((784, 1000, 1000, 10), 3)}
 BATCH_SIZE, LR, SEED, N_IMAGES = 500, 0.1, 0, 60_000
 LOSS_STEPS = 3
 SETTLE_S = 0.3  # idle seconds before each timed epoch (OpenBLAS spins ~0.1 s after a call)
