@@ -1220,9 +1220,9 @@ def summarise_noise(
     noise share one label stream and one pass over it, on the worker
     threads; the standardised surrogate and its estimate depend only on the
     shape and the seed, so they are kept for the next call with the same
-    shape (at every checkpoint of a run): a repeated call costs about three
-    estimates of as many values, a first one about five
-    (bench/bench_tail_index.py).
+    shape (at every checkpoint of a run): a repeated call costs about four
+    estimates of as many values (3.8 measured), a first one, which also
+    draws the Gaussian matrix, about six (bench/bench_tail_index.py).
 
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample
