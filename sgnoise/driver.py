@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sgnoise import cli, plots, results, study
-from sgnoise.data import DataError, load
+from sgnoise.data import DataError
 
 
 def main(
@@ -54,8 +54,8 @@ def main(
     clock = time.perf_counter()
     try:
         data = study.prepare(  # memory-mapped for worker processes: one copy in all
-            load(s["dataset"], s["data_dir"] or None),
-            None,
+            s["dataset"],
+            s["data_dir"] or None,
             s["subset"],
             s["batch_size"],
             shared=s.get("workers", 1) > 1,
