@@ -157,6 +157,15 @@ class NoisePass:
     loss: float
     accuracy: float
 
+    @property
+    def columns(self) -> dict[str, slice]:
+        """``{layer_name: its columns of matrix}`` (the blocks of ``noise``, side by side)."""
+        columns, start = {}, 0
+        for layer, block in self.noise.items():
+            columns[layer] = slice(start, start + block.shape[1])
+            start += block.shape[1]
+        return columns
+
 
 def _columns(model: MLP, wanted: list[int]) -> list[tuple[int, slice]]:
     """(parameter index, its columns) of the gradient matrix of the layers ``wanted``, in order."""

@@ -175,18 +175,9 @@ def measure(
     test = noise_pass(model, data.x_test, data.y_test, batch_size, reference=reference)
     rows = []
     for split, measured in (("train", train), ("test", test)):
-        summaries = summarise_layers(measured.matrix, _columns(measured.noise), seed=seed)
+        summaries = summarise_layers(measured.matrix, measured.columns, seed=seed)
         rows += [{"split": split, "layer": layer, **s} for layer, s in summaries.items()]
     return rows, train, test
-
-
-def _columns(noise: Mapping[str, np.ndarray]) -> dict[str, slice]:
-    """Each layer's columns in the pooled matrix (the layers' blocks side by side, in order)."""
-    columns, start = {}, 0
-    for layer, block in noise.items():
-        columns[layer] = slice(start, start + block.shape[1])
-        start += block.shape[1]
-    return columns
 
 
 def train_and_measure(

@@ -93,6 +93,11 @@ def test_pooled_matrix_is_the_layers_side_by_side_and_they_are_views_of_it(setup
     measured = noise_pass(model, x, y, 10)
     assert np.array_equal(measured.matrix, np.concatenate(list(measured.noise.values()), axis=1))
     assert all(np.shares_memory(u, measured.matrix) for u in measured.noise.values())
+    columns = measured.columns
+    assert list(columns) == list(measured.noise)
+    for layer, cols in columns.items():
+        assert np.array_equal(measured.matrix[:, cols], measured.noise[layer])
+    assert columns[model.layer_names[-1]].stop == measured.matrix.shape[1]
 
 
 def test_layers_in_any_order_with_a_reference_give_the_same_noise_and_gradient(setup):
