@@ -1137,10 +1137,6 @@ def summarise_layers(
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
     named = _column_blocks(noise.shape[1], layers) or [("all", slice(0, noise.shape[1]))]
     mean, std, keep, zero_free = _column_stats(noise)
-    rows, dtype = noise.shape[0], noise.dtype
-    widths = [cols.stop - cols.start for _, cols in named]
-    kept = [np.flatnonzero(keep[cols]) for _, cols in named]
-    dropped = [w - k.size for w, k in zip(widths, kept, strict=True)]
     if method != "mohammadi_avg":
         parts = [*named, ("all", slice(0, noise.shape[1]))] if layers else named
         results = []
@@ -1149,6 +1145,10 @@ def summarise_layers(
             fits, n_x = _plain_fits(noise[:, cols], mean[cols][k], std[cols][k], k, method, seed)
             results.append(_summary(fits, n_x, cols.stop - cols.start - k.size, level))
     else:
+        rows, dtype = noise.shape[0], noise.dtype
+        widths = [cols.stop - cols.start for _, cols in named]
+        kept = [np.flatnonzero(keep[cols]) for _, cols in named]
+        dropped = [w - k.size for w, k in zip(widths, kept, strict=True)]
         blocks = [
             _Block(
                 noise[:, cols],
