@@ -19,7 +19,7 @@ and softmax(z_L) = e / s, one exponential per logit for both.
 
 Every array may carry a leading "minibatch" axis: x of shape (B, b, d) gives
 the B minibatch gradients at once, with one batched matmul per layer
-(:func:`sgnoise.noise.gradient_noise` uses this). ``loss_and_grads`` is the
+(:func:`sgnoise.noise.noise_pass` uses this). ``loss_and_grads`` is the
 unbatched case, on the same code.
 
 Speed: the activations h_l and deltas live in buffers the model keeps per
