@@ -22,6 +22,8 @@ index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
   with no work besides its matrix products would reach. PyTorch runs the same
   products on MKL, numpy on OpenBLAS; when this floor is above 0.6, no numpy
   code calling this BLAS can meet that target on this machine;
+  ``gemm_numpy_over_torch_<net>``: the same GEMM epoch in numpy / in PyTorch
+  (``torch.matmul``), i.e. the two BLAS libraries on the epoch's shapes;
 - ``loss_rel_diff_<net>``: largest relative difference of the losses of the
   first LOSS_STEPS steps (forward, backward and update checked), numpy against
   PyTorch (target <= 1e-4). Later steps drift apart without anything being
@@ -124,27 +126,29 @@ def torch_epoch(
     return seconds, torch.stack(losses).numpy()
 
 
-def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray) -> tuple[float, float]:
+def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray, lib: Any = np) -> tuple[float, float]:
     """(seconds, flops) of the epoch's matrix products alone, on reused outputs.
 
     Per step: h_l = h_{l-1} W_l (l = 1..L), then dW_l = h_{l-1}^T delta_l and
     delta_{l-1} = delta_l W_l^T (l >= 2), h_0 = the next BATCH_SIZE images.
+    ``lib``: numpy (OpenBLAS), or torch (MKL) given x as a tensor.
     """
     rng = np.random.default_rng(0)
-    ws = [rng.standard_normal(s, dtype=np.float32) for s in zip(sizes[:-1], sizes[1:], strict=True)]
-    hs = [np.ones((BATCH_SIZE, s), np.float32) for s in sizes]
-    deltas = [np.ones((BATCH_SIZE, s), np.float32) for s in sizes]
-    grads = [np.empty_like(w) for w in ws]
+    pairs = zip(sizes[:-1], sizes[1:], strict=True)
+    ws = [lib.asarray(rng.standard_normal(s, dtype=np.float32)) for s in pairs]
+    hs = [lib.ones((BATCH_SIZE, s), dtype=lib.float32) for s in sizes]
+    deltas = [lib.ones((BATCH_SIZE, s), dtype=lib.float32) for s in sizes]
+    grads = [lib.empty_like(w) for w in ws]
     steps = len(x) // BATCH_SIZE
     start = time.perf_counter()
     for k in range(steps):
         hs[0] = x[k * BATCH_SIZE : (k + 1) * BATCH_SIZE]
         for i, w in enumerate(ws):
-            np.matmul(hs[i], w, out=hs[i + 1])
+            lib.matmul(hs[i], w, out=hs[i + 1])
         for i in range(len(ws) - 1, -1, -1):
-            np.matmul(hs[i].T, deltas[i + 1], out=grads[i])
+            lib.matmul(hs[i].T, deltas[i + 1], out=grads[i])
             if i > 0:
-                np.matmul(deltas[i + 1], ws[i].T, out=deltas[i])
+                lib.matmul(deltas[i + 1], ws[i].T, out=deltas[i])
     seconds = time.perf_counter() - start
     layer = [2 * BATCH_SIZE * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     per_step = 2 * sum(layer) + sum(layer[1:])  # h_l and dW_l of each layer, delta_{l-1} (l >= 2)
@@ -159,7 +163,7 @@ def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float,
 
 def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.ndarray) -> None:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    t_numpy, t_torch, t_gemm = [], [], []
+    t_numpy, t_torch, t_gemm, t_torch_gemm = [], [], [], []
     for _ in range(repeats):
         seconds, loss_numpy = settled(numpy_epoch, sizes, x, y)
         t_numpy.append(seconds)
@@ -167,10 +171,13 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
         t_torch.append(seconds)
         seconds, flops = settled(gemm_epoch, sizes, x)
         t_gemm.append(seconds)
+        t_torch_gemm.append(settled(gemm_epoch, sizes, xt, torch)[0])
     best_numpy, best_torch, best_gemm = min(t_numpy), min(t_torch), min(t_gemm)
     ratio = best_numpy / best_torch
     line(f"numpy_over_torch_{name}", ratio, "<=0.6", ratio <= 0.6)
     line(f"gemm_only_over_torch_{name}", best_gemm / best_torch, "(floor of the above)", True)
+    gemms = best_gemm / min(t_torch_gemm)
+    line(f"gemm_numpy_over_torch_{name}", gemms, "(OpenBLAS / MKL, same products)", True)
     line(f"epoch_gflops_{name}", flops / best_numpy / 1e9, "(numpy epoch)", True)
     line(f"gemm_gflops_{name}", flops / best_gemm / 1e9, "(its matmuls alone)", True)
     fraction = best_gemm / best_numpy
