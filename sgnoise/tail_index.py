@@ -1074,7 +1074,9 @@ def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tu
 def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple], int]:
     """The four (1/alpha, se, dof) by ``method`` on arrays made whole (not the default method)."""
     x = noise[:, kept]
-    z = ((x - mean) / std).ravel()
+    z = x - mean
+    z *= 1 / std  # as standardise() and the default method's _Block.parts do it
+    z = z.ravel()
     nonzero = x.ravel() != 0
     x, z = x.ravel()[nonzero], z[nonzero]
     if x.size < MIN_SAMPLES:
