@@ -25,9 +25,9 @@ DATA_DIR = ""  # folder with the data files ('': $SGNOISE_DATA, keras cache, ...
 OUT_ROOT = "."  # where <Dataset>_activation/ is made
 RUN_NAME = ""  # run folder name ('': run-<date>-<time>); an existing one is never reused ...
 OVERWRITE = False  # ... unless this is True
+RESUME = ""  # a run folder to finish after an interruption: runs only its missing runs
 
 if __name__ == "__main__":
-    import model_epoch_vs_alpha
-    from sgnoise import driver
+    from sgnoise import sweep
 
-    driver.main("activation", globals(), model_epoch_vs_alpha.run)
+    sweep.main("activation", globals())

@@ -38,12 +38,14 @@ idle seconds: OpenBLAS's and OpenMP's worker threads spin for a while after a
 call before they sleep, and a PyTorch epoch timed right after a numpy one
 ran 10-30% slower (the numpy/torch ratio flattered numpy), a GEMM epoch right
 after a PyTorch one ~6% slower.
-Run: PYTHONPATH=. python bench/bench_epoch.py    (about a minute; needs torch)
+Run: python bench/bench_epoch.py    (about a minute; needs torch)
 """
 
 from __future__ import annotations
 
 import os
+
+import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
 
 THREADS = 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -10,13 +10,14 @@ interleaved, best of REPEATS. Prints lines ``name value target PASS|FAIL``:
 - ``noise_pass_gemm_fraction_784-100-10``: the time of the pass's matrix
   products alone (the epoch's, see ``bench_epoch.gemm_epoch``) over the pass time.
 
-Run: PYTHONPATH=. python bench/bench_noise.py    (about 15 s)
+Run: python bench/bench_noise.py    (about 15 s)
 """
 
 from __future__ import annotations
 
 import time
 
+import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
 import numpy as np
 from bench_epoch import THREADS, gemm_epoch, images, line, numpy_epoch
 

@@ -26,7 +26,7 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_<unit>``
   the same in seconds per worker and per epoch, checkpoint or run.
 
-Run: PYTHONPATH=. python bench/bench_study.py [--epochs 50] [--breakdown-epochs 3]
+Run: python bench/bench_study.py [--epochs 50] [--breakdown-epochs 3]
 (about two minutes at 50 epochs; needs Fashion-MNIST installed, see sgnoise.data).
 """
 
@@ -45,14 +45,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _root import ROOT
 from joblib import Parallel, delayed
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import test_epoch_alpha_relu as shipped  # noqa: E402  (the driver's constants)
-from sgnoise import study  # noqa: E402
-from sgnoise.data import DataError, load  # noqa: E402
+from sgnoise import data as datasets
+from sgnoise import measure, settings, training
+from sgnoise.data import DataError, load
+from sgnoise.studies import STUDIES
 
 EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB = 50, 60.0, 1024.0
 #: Seconds between PSS samples, and between looks for new worker processes (a scan of
@@ -117,7 +116,7 @@ def end_to_end(epochs: int) -> tuple[float, float, float]:
         cmd = [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--dataset",
                "fashion_mnist", "--epochs", str(epochs), "--seeds", "0", "--out-root", out,
                "--run-name", "bench"]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+        env = {**os.environ, "MPLBACKEND": "Agg"}
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -158,32 +157,23 @@ def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
 def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds."""
     spent: dict[str, float] = defaultdict(float)
-    study.noise_pass = _timed(spent, "noise_passes", study.noise_pass)
-    study.summarise_layers = _timed(spent, "summarise_layers", study.summarise_layers)
-    study.estimate_alpha = _timed(spent, "in_flight_alpha", study.estimate_alpha)
-    study.shuffled_minibatches = _timed_epochs(spent, study.shuffled_minibatches)
+    measure.noise_pass = _timed(spent, "noise_passes", measure.noise_pass)
+    measure.summarise_layers = _timed(spent, "summarise_layers", measure.summarise_layers)
+    training.estimate_alpha = _timed(spent, "in_flight_alpha", training.estimate_alpha)
+    training.shuffled_minibatches = _timed_epochs(spent, training.shuffled_minibatches)
     start = time.perf_counter()
-    study.train_and_measure(data, **config)
+    training.train_and_measure(data, **config)
     total = time.perf_counter() - start
     spent["other"] = total - sum(spent.values())
     return {**spent, "total": total}
 
 
 def breakdown(epochs: int) -> None:
-    data = study.prepare(load("fashion_mnist", download=False), None, 0, shipped.BATCH_SIZE)
-    configs = study.grid(
-        activations=shipped.ACTIVATIONS,
-        lrs=[shipped.LR],
-        seeds=[0],
-        optimizer=shipped.OPTIMIZER,
-        batch_size=shipped.BATCH_SIZE,
-        epochs=epochs,
-        hidden=tuple(shipped.HIDDEN),
-        checkpoint_every=shipped.CHECKPOINT_EVERY,
-        in_flight=shipped.IN_FLIGHT,
-        train_reference=shipped.TRAIN_REFERENCE,
-    )
-    runs = Parallel(n_jobs=shipped.WORKERS)(delayed(instrumented_run)(data, c) for c in configs)
+    s = settings.make("activation", dataset="fashion_mnist", epochs=epochs, seeds=(0,))
+    data = datasets.prepare(s.dataset, None, 0, s.batch_size)
+    configs = STUDIES["activation"].runs(s)
+    with datasets.memory_mapped(data) as shared:
+        runs = Parallel(n_jobs=s.workers)(delayed(instrumented_run)(shared, c) for c in configs)
     total = sum(r["total"] for r in runs)
     count = {"epoch": epochs, "checkpoint": epochs + 1, "run": 1}
     for part, unit in PARTS.items():

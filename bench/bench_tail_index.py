@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 import time
 
+import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
 import numpy as np
 import torch
 from scipy.stats import levy_stable

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 
+import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
 import numpy as np
 from scipy.stats import binom, levy_stable
 

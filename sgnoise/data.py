@@ -45,6 +45,7 @@ a user's file, and only re-download into our own cache.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -56,7 +57,8 @@ import tempfile
 import urllib.request
 import warnings
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -585,6 +587,98 @@ def _load_with_keras(name: str, hashes: dict) -> Dataset:
         if "sha256" in hashes.get(stem, {}):
             _check_hash(Path(source), _idx_payload(arrays[key]), hashes[stem], f"{source}[{key}]")
     return _to_dataset(name, arrays, source)
+
+
+#: Fewest minibatches per split: with two, each standardised noise column is exactly +-1
+#: (discrete), which no tail-index estimate can describe.
+MIN_MINIBATCHES = 3
+#: Where :func:`memory_mapped` puts the data when there is room (else the temporary directory).
+SHARED_MEMORY = "/dev/shm"
+_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def subset(data: Dataset, n: int) -> Dataset:
+    """The first ``n`` training images and the first ``max(n // 4, 1)`` test images (0: all)."""
+    if not n:
+        return data
+    return replace(
+        data,
+        x_train=data.x_train[:n],
+        y_train=data.y_train[:n],
+        x_test=data.x_test[: max(n // 4, 1)],
+        y_test=data.y_test[: max(n // 4, 1)],
+    )
+
+
+def check_batch_size(data: Dataset, batch_size: int) -> None:
+    """Raise ValueError unless both splits hold :data:`MIN_MINIBATCHES` minibatches."""
+    for split, x in (("training", data.x_train), ("test", data.x_test)):
+        if len(x) < MIN_MINIBATCHES * batch_size:
+            raise ValueError(
+                f"--batch-size must be at most 1/{MIN_MINIBATCHES} of the {split} set "
+                f"({len(x)} images: the noise needs {MIN_MINIBATCHES} minibatches), got "
+                f"{batch_size}: lower --batch-size or raise --subset"
+            )
+
+
+def fingerprint(data: Dataset) -> str:
+    """SHA-256 of the four arrays as used (after any subset): the same on every machine."""
+    h = hashlib.sha256()
+    for field in _FIELDS:
+        array = np.ascontiguousarray(getattr(data, field))
+        h.update(f"{field}{array.dtype.str}{array.shape}".encode())
+        h.update(memoryview(array).cast("B"))
+    return h.hexdigest()
+
+
+def prepare(
+    name: str, data_dir: str | Path | None, n: int, batch_sizes: int | Sequence[int]
+) -> Dataset:
+    """A study's data: loaded, cut by :func:`subset`, every batch size checked."""
+    data = subset(load(name, data_dir), n)
+    for b in [batch_sizes] if isinstance(batch_sizes, int) else batch_sizes:
+        check_batch_size(data, b)
+    return data
+
+
+def _shared_memory_folder(nbytes: int) -> str | None:
+    """``/dev/shm`` (memory, as joblib uses) if it has room for twice nbytes, else None.
+
+    None: the default temporary directory. Writing Fashion-MNIST's 220 MB
+    there took 0.8 s on disk, 0.14 s in /dev/shm.
+    """
+    try:
+        stat = os.statvfs(SHARED_MEMORY)
+    except OSError:  # no such file system (not Linux)
+        return None
+    return SHARED_MEMORY if stat.f_bavail * stat.f_frsize >= 2 * nbytes else None
+
+
+@contextlib.contextmanager
+def memory_mapped(data: Dataset) -> Iterator[Dataset]:
+    """``data`` with its arrays in read-only memory-mapped files, for worker processes.
+
+    The files are in a temporary folder, in :data:`SHARED_MEMORY` if that has
+    room for twice the data, else in the temporary directory (``$TMPDIR``).
+    joblib hands a memory-mapped array to its worker processes as the file's
+    name, so the workers and this process read one copy of the data instead
+    of this process's copy plus the one joblib would dump for the workers:
+    220 MB less for Fashion-MNIST. The folder is removed when the ``with``
+    block ends, however it ends (an exception, Ctrl-C, a SIGTERM turned into
+    an exception by :mod:`sgnoise.sweep`); only SIGKILL leaves it behind, as
+    ``sgnoise-data-*`` (in /dev/shm it holds memory until removed).
+    """
+    nbytes = sum(getattr(data, f).nbytes for f in _FIELDS)
+    folder = tempfile.mkdtemp(prefix="sgnoise-data-", dir=_shared_memory_folder(nbytes))
+    try:
+        arrays = {}
+        for field in _FIELDS:
+            path = os.path.join(folder, f"{field}.npy")
+            np.save(path, getattr(data, field))
+            arrays[field] = np.load(path, mmap_mode="r")
+        yield replace(data, **arrays)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,12 +13,13 @@ one PNG (Agg backend, 150 dpi). Conventions in every α plot:
 - x at the top of a panel: a run that diverged (NaN/inf loss or gradient) there.
 
 NaN values (diverged or undefined) leave gaps; they are never drawn as numbers.
+Each study's set of PNGs is one function (:func:`activation_plots`,
+:func:`lr_plots`), named by its row in :data:`sgnoise.studies.STUDIES`.
 Redraw a run's PNGs without retraining: ``python replot.py MNIST_lr/run-...``.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
@@ -34,7 +35,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sgnoise.results import load_noise_samples, load_results  # noqa: E402
+from sgnoise.results import load_noise_samples  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
@@ -391,12 +392,11 @@ def plot_alpha_vs_epoch_by_lr(
 
 
 @_styled
-def plot_training(results: Mapping, path: str | Path) -> Path:
-    """Training loss and train/test accuracy: over epochs, or at the end against the lr."""
+def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Path:
+    """Training loss and train/test accuracy: over epochs (``x="epoch"``), or at the end
+    against the learning rate (``x="lr"``)."""
     acts = _activations(results)
-    study = results.get("config", {}).get("study", "activation")
     rows = _frozen(results, split="train", layer="all")
-    x = "lr" if study == "lr" else "epoch"
     if x == "lr":
         final = max((r["epoch"] for r in rows), default=0.0)
         rows = _select(rows, epoch=final)
@@ -522,16 +522,15 @@ def plot_noise_histograms(
     return _save(fig, path)
 
 
-def _histogram_inputs(results: Mapping, folder: Path) -> tuple[dict, dict]:
+def _histogram_inputs(results: Mapping, folder: Path, *, show_lr: bool) -> tuple[dict, dict]:
     """Noise samples of a run folder with panel titles and the matching recorded α."""
     arrays = load_noise_samples(folder)
     samples, alphas = {}, {}
-    study = results.get("config", {}).get("study")
     for run in results["runs"]:
         meta = run.get("noise_sample")
         if not meta or meta["key"] not in arrays:
             continue
-        lr = f", η = {run['lr']:g}" if study == "lr" else ""
+        lr = f", η = {run['lr']:g}" if show_lr else ""
         label = (
             f"{run['activation']}{lr}, seed {run['seed']}: {meta['layer']}, "
             f"{meta['split']} noise, epoch {meta['epoch']:g}"
@@ -549,48 +548,36 @@ def _histogram_inputs(results: Mapping, folder: Path) -> tuple[dict, dict]:
     return samples, alphas
 
 
-def plot_run(folder: str | Path) -> list[Path]:
-    """Redraw every PNG of a run folder from its saved results; returns the paths."""
-    folder = Path(folder)
-    results = load_results(folder)
-    if results["config"].get("study") == "lr":
-        paths = [
-            plot_alpha_vs_lr(results, folder / "alpha_vs_lr.png"),
-            plot_training(results, folder / "training_vs_lr.png"),
-        ]
-        if len({r["epoch"] for r in _frozen(results)}) > 2:
-            paths.append(plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_epoch_by_lr.png"))
-            paths.append(
-                plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
-            )
-    else:
-        paths = [
-            plot_alpha_vs_epoch(results, folder / "alpha_vs_epoch.png"),
-            plot_alpha_by_layer(results, folder / "alpha_by_layer.png"),
-            plot_training(results, folder / "training.png"),
-        ]
-        if _select(results["records"], mode="in_flight_row_major"):
-            paths.append(plot_in_flight(results, folder / "alpha_in_flight.png"))
-    samples, alphas = _histogram_inputs(results, folder)
-    if samples:
-        paths.append(plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas))
-    return paths
+def _histograms(results: Mapping, folder: Path, *, show_lr: bool) -> list[Path]:
+    samples, alphas = _histogram_inputs(results, folder, show_lr=show_lr)
+    if not samples:
+        return []
+    return [plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas)]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: redraw the PNGs of one or more run folders."""
-    parser = argparse.ArgumentParser(
-        description="Redraw a run's PNGs from its results.json and noise_samples.npz."
-    )
-    parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
-    for folder in parser.parse_args(argv).folders:
-        try:
-            paths = plot_run(folder)
-        except (FileNotFoundError, ValueError) as err:
-            parser.error(str(err))
-        for path in paths:
-            print(path)
+def activation_plots(results: Mapping, folder: Path) -> list[Path]:
+    """The activation study's PNGs: α over training (pooled, per layer), training, in-flight,
+    histograms."""
+    paths = [
+        plot_alpha_vs_epoch(results, folder / "alpha_vs_epoch.png"),
+        plot_alpha_by_layer(results, folder / "alpha_by_layer.png"),
+        plot_training(results, folder / "training.png"),
+    ]
+    if _select(results["records"], mode="in_flight_row_major"):
+        paths.append(plot_in_flight(results, folder / "alpha_in_flight.png"))
+    return paths + _histograms(results, folder, show_lr=False)
 
 
-if __name__ == "__main__":
-    main()
+def lr_plots(results: Mapping, folder: Path) -> list[Path]:
+    """The learning-rate study's PNGs: α and training against η, α over training per η,
+    histograms."""
+    paths = [
+        plot_alpha_vs_lr(results, folder / "alpha_vs_lr.png"),
+        plot_training(results, folder / "training_vs_lr.png", x="lr"),
+    ]
+    if len({r["epoch"] for r in _frozen(results)}) > 2:
+        paths.append(plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_epoch_by_lr.png"))
+        paths.append(
+            plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
+        )
+    return paths + _histograms(results, folder, show_lr=True)

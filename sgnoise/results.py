@@ -1,24 +1,34 @@
-"""Run folders with provenance; results as strict JSON and CSV.
+"""Run folders with provenance; results as strict JSON and CSV, written so nothing is lost.
 
 A study's numbers are one long ("tidy") table, one row per (run, checkpoint,
 split, layer) with the columns :data:`RECORD_COLUMNS`, plus one status entry
 per run. A run folder ``<root>/<name>/`` holds
 
+``status.json``
+    Written first and kept up to date: the study, its settings, the state
+    (``running``, ``interrupted``, ``failed`` or ``complete``), the runs done and
+    the runs missing, and what happened. ``--resume FOLDER`` reads it.
+``runs/<run>.json``, ``runs/<run>.npy``
+    Each run's records, status and noise sample, saved as soon as the run
+    finishes; removed once the combined files below are written.
 ``results.json``
     ``{"config": ..., "provenance": ..., "records": [...], "runs": [...]}``.
     Strict JSON: NaN and +-inf are written as ``null`` (no ``NaN`` tokens, so
     any JSON reader accepts the file); :func:`load_results` turns ``null`` in
-    the records back into NaN.
+    the records back into NaN. No absolute path of the machine is stored.
 ``results.csv``
     Exactly the records: one header line with the columns, one line per
     record; NaN, inf and missing values are empty cells.
 ``noise_samples.npz``
     Raw noise vectors for the histogram plots (see :func:`save_noise_samples`).
 ``*.png``
-    The plots, redrawn from the three files above by :func:`sgnoise.plots.plot_run`.
+    The plots, redrawn from the three files above by ``python replot.py FOLDER``.
 
-Nothing is silently overwritten: :func:`new_run_dir` makes a fresh folder, and
-refuses a user-given name that exists unless asked to overwrite.
+Every file is written atomically (a temporary file in the same folder, then a
+rename), so a crash or a full disk never leaves a truncated file. Nothing is
+silently overwritten: :func:`new_run_dir` makes a fresh folder, and refuses a
+user-given name that exists unless asked to overwrite. Every reader names the
+file in its error and says what to do.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,7 +51,16 @@ import numpy as np
 
 FORMAT = "sgnoise-results/1"
 RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES = "results.json", "results.csv", "noise_samples.npz"
-_OUTPUTS = (RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES)
+STATUS_JSON, RUNS_DIR = "status.json", "runs"
+_OUTPUTS = (RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES, STATUS_JSON)
+
+#: Values of the record columns ``mode``, ``layer``, ``split`` and ``status``.
+FROZEN, IN_FLIGHT = "frozen", "in_flight_row_major"
+POOLED = "all"
+SPLITS = ("train", "test")
+OK, DEGENERATE = "ok", "degenerate"
+#: Values of ``state`` in ``status.json``.
+RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
 
 #: Keys of :func:`sgnoise.tail_index.summarise_noise`, in table order.
 ALPHA_COLUMNS = (
@@ -58,7 +78,7 @@ ALPHA_COLUMNS = (
 #: The columns of the records table (CSV header), in order; extra keys a trainer
 #: adds (e.g. ``alpha_shuffled`` of in-flight rows) follow, in first-seen order.
 RECORD_COLUMNS = (
-    "study",  # "activation" or "lr"
+    "study",  # a name in sgnoise.studies.STUDIES
     "dataset",
     "activation",
     "optimizer",
@@ -77,6 +97,8 @@ RECORD_COLUMNS = (
     "elapsed_s",  # seconds since the run started
     "diverged",  # whether this run diverged (at any time)
     "diverged_iteration",
+    "status",  # "ok", or "degenerate": noise no stable law describes (alpha is NaN)
+    "reason",  # why, when the status is not "ok"
 )
 
 
@@ -121,6 +143,7 @@ def new_run_dir(root: str | Path, name: str | None = None, *, overwrite: bool = 
                 )
             for old in [*folder.glob("*.png"), *(folder / f for f in _OUTPUTS)]:
                 old.unlink(missing_ok=True)
+            shutil.rmtree(folder / RUNS_DIR, ignore_errors=True)
         folder.mkdir(exist_ok=True)
         return folder
     base = "run-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -170,7 +193,7 @@ def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
         ``matplotlib``, ``joblib``, ``tqdm``), ``blas``, ``platform``,
         ``cpu_count``, ``git_commit`` and ``git_dirty`` (None when sgnoise does
         not run from a git checkout or git is missing; dirty means tracked files
-        differ from the commit), ``command`` (the command line), ``cwd``,
+        differ from the commit), ``command`` (the command line),
         ``started`` and ``finished`` (ISO 8601 with time zone).
     """
     import joblib
@@ -199,7 +222,6 @@ def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
         "git_commit": _git("rev-parse", "HEAD") if in_checkout else None,
         "git_dirty": bool(status) if status is not None else None,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "cwd": str(Path.cwd()),
         "started": (started or now).astimezone().isoformat(timespec="seconds"),
         "finished": now.isoformat(timespec="seconds"),
     }
@@ -228,12 +250,51 @@ def record_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, then rename (no half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file in the same folder, then rename: never a half-written file.
+
+    On any error (a full disk, say) the temporary file is removed and the
+    error raised; an earlier file of that name is left as it was.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, doc: Mapping[str, Any]) -> Path:
+    """Strict JSON (NaN/inf as null, numpy scalars as numbers), written atomically."""
+    path = Path(path)
+    _atomic_write(path, json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def read_json(path: str | Path, what: str = "sgnoise file") -> Any:
+    """A JSON file; ValueError naming the file and the fix if it is missing or damaged."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} not found: is {path.parent} a run folder?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path} is damaged ({err}): it is not a readable {what}; restore it, "
+            "or rerun the study (--resume FOLDER keeps the runs already saved)"
+        ) from None
+
+
+def records_csv(records: Sequence[Mapping[str, Any]]) -> str:
+    """The records as CSV text: :func:`record_columns`, NaN/inf/None as empty cells."""
+    columns = record_columns(records)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n", extrasaction="raise")
+    writer.writeheader()
+    for row in _clean([{c: r.get(c) for c in columns} for r in records]):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
 
 
 def save_results(
@@ -243,6 +304,7 @@ def save_results(
     runs: Sequence[Mapping[str, Any]],
     *,
     started: dt.datetime | None = None,
+    extra_provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``results.json`` and ``results.csv`` into ``folder`` (atomically).
 
@@ -259,6 +321,8 @@ def save_results(
         Per-run status (``diverged``, ``diverged_iteration``, ``reason``, ...).
     started : datetime, optional
         Start time for the provenance.
+    extra_provenance : mapping, optional
+        More provenance entries (e.g. the number of worker processes).
 
     Returns
     -------
@@ -267,21 +331,14 @@ def save_results(
     """
     folder = Path(folder)
     columns = record_columns(records)
-    table = [{c: row.get(c) for c in columns} for row in records]
-    doc = _clean(
-        {
-            "config": config,
-            "provenance": provenance(started),
-            "records": table,
-            "runs": list(runs),
-        }
-    )
-    _atomic_write(folder / RESULTS_JSON, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in doc["records"])
-    _atomic_write(folder / RESULTS_CSV, buf.getvalue())
+    doc = {
+        "config": config,
+        "provenance": {**provenance(started), **(extra_provenance or {})},
+        "records": [{c: row.get(c) for c in columns} for row in records],
+        "runs": list(runs),
+    }
+    write_json(folder / RESULTS_JSON, doc)
+    _atomic_write(folder / RESULTS_CSV, records_csv(records))
     return folder / RESULTS_JSON
 
 
@@ -291,20 +348,25 @@ def load_results(folder: str | Path) -> dict[str, Any]:
     Raises
     ------
     FileNotFoundError
-        No ``results.json`` in ``folder``.
+        No ``results.json`` in ``folder`` (the message says if the run was
+        interrupted, from its ``status.json``).
     ValueError
-        The file is not sgnoise results (missing keys).
+        The file is damaged or not sgnoise results; the message names it.
     """
     path = Path(folder) / RESULTS_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {folder} a run folder?")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    missing = {"config", "provenance", "records", "runs"} - set(doc)
+    if not path.is_file() and (Path(folder) / STATUS_JSON).is_file():
+        state = read_json(Path(folder) / STATUS_JSON, "status file")
+        raise FileNotFoundError(
+            f"{path} not found: the run is {state.get('state', 'unfinished')} "
+            f"({len(state.get('missing', []))} run(s) missing); finish it with --resume {folder}"
+        )
+    doc = read_json(path, "results file")
+    missing = {"config", "provenance", "records", "runs"} - set(
+        doc if isinstance(doc, dict) else ()
+    )
     if missing:
         raise ValueError(f"{path} is not an sgnoise results file: missing {sorted(missing)}")
-    doc["records"] = [
-        {k: float("nan") if v is None else v for k, v in row.items()} for row in doc["records"]
-    ]
+    doc["records"] = _nan_for_null(doc["records"])
     return doc
 
 
@@ -314,18 +376,78 @@ def save_noise_samples(folder: str | Path, samples: Mapping[str, np.ndarray]) ->
     ``samples`` maps a key to a 1-d array; a run's ``noise_sample`` entry in
     ``runs`` names its key and says which layer, split and checkpoint it is.
     """
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v).ravel() for k, v in samples.items()})
     path = Path(folder) / NOISE_SAMPLES
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **{k: np.asarray(v).ravel() for k, v in samples.items()})
-    os.replace(tmp, path)
+    _atomic_write(path, buf.getvalue())
     return path
 
 
 def load_noise_samples(folder: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of ``noise_samples.npz`` ({} if the folder has none)."""
+    """The arrays of ``noise_samples.npz`` ({} if the folder has none); ValueError if damaged."""
     path = Path(folder) / NOISE_SAMPLES
     if not path.is_file():
         return {}
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(
+            f"{path} is damaged ({err}): delete it to redraw the plots without histograms"
+        ) from None
+
+
+def save_run(folder: str | Path, key: str, out: Mapping[str, Any]) -> None:
+    """Save one finished run (records, status, noise sample) into ``runs/`` (atomically)."""
+    runs = Path(folder) / RUNS_DIR
+    runs.mkdir(exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(out["noise_sample"]), allow_pickle=False)
+    _atomic_write(runs / f"{key}.npy", buf.getvalue())
+    write_json(runs / f"{key}.json", {"records": out["records"], "run": out["run"]})
+
+
+def load_run(folder: str | Path, key: str) -> dict[str, Any] | None:
+    """A run saved by :func:`save_run`, as it was returned (NaN restored); None if absent."""
+    runs = Path(folder) / RUNS_DIR
+    if not (runs / f"{key}.json").is_file() or not (runs / f"{key}.npy").is_file():
+        return None
+    doc = read_json(runs / f"{key}.json", "saved run")
+    try:
+        sample = np.load(runs / f"{key}.npy", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(
+            f"{runs / key}.npy is damaged ({err}): delete it to rerun that run"
+        ) from None
+    return {"records": _nan_for_null(doc["records"]), "run": doc["run"], "noise_sample": sample}
+
+
+def _nan_for_null(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records read from JSON with ``null`` (NaN, inf or missing when written) as NaN."""
+    return [{k: float("nan") if v is None else v for k, v in r.items()} for r in records]
+
+
+def write_status(folder: str | Path, **status: Any) -> Path:
+    """Write ``status.json`` (atomically): the state of the run folder and why."""
+    return write_json(Path(folder) / STATUS_JSON, status)
+
+
+def read_status(folder: str | Path) -> dict[str, Any]:
+    """The run folder's ``status.json``; errors name the file and the fix."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder: give a run folder to --resume")
+    path = folder / STATUS_JSON
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {folder} is not a run folder made by this version of sgnoise"
+        )
+    doc = read_json(path, "status file")
+    if not isinstance(doc, dict) or not {"study", "settings", "state"} <= set(doc):
+        raise ValueError(f"{path} is not an sgnoise status file: restore it or start a new run")
+    return doc
+
+
+def remove_runs(folder: str | Path) -> None:
+    """Remove ``runs/`` once the combined results hold everything in it."""
+    shutil.rmtree(Path(folder) / RUNS_DIR, ignore_errors=True)

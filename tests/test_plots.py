@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from sgnoise import plots, results
+from sgnoise import plots, results, studies
 
 ACTS = ("relu", "sigmoid")
 
@@ -146,7 +146,7 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
     results.save_noise_samples(
         folder, {k: np.random.default_rng(2).normal(size=3000) for k in keys}
     )
-    plots.main([str(folder)])
+    studies.replot([str(folder)])
     printed = capsys.readouterr().out.split()
     expected = {
         "alpha_vs_lr",
@@ -162,5 +162,5 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
 
 def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        plots.main([str(tmp_path)])
+        studies.replot([str(tmp_path)])
     assert "results.json not found" in capsys.readouterr().err

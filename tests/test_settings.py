@@ -1,10 +1,16 @@
-"""Driver settings: constants, command-line overrides, validation, --help (sgnoise.cli)."""
+"""Settings: constants, command-line overrides, validation, --help (sgnoise.settings)."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from sgnoise import cli
+from sgnoise import settings as cli
+from sgnoise.studies import STUDIES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DOC = "A test driver.\n\n    python drv.py --lr-step 0.01\n"
 CONSTANTS = {
@@ -22,36 +28,57 @@ CONSTANTS = {
     "IN_FLIGHT": False,
     "RUN_NAME": "",
 }
+CONSTANTS_ACTIVATION = {
+    "__file__": "/somewhere/drv.py",
+    "__doc__": DOC,
+    "EPOCHS": 5,
+    "LR": 0.1,
+}
 
 
-def test_without_arguments_the_constants_are_the_settings():
-    s = cli.parse(DOC, CONSTANTS, [])
-    assert s == {
+def test_without_arguments_the_constants_are_the_settings_and_the_rest_the_defaults():
+    s = cli.parse("lr", CONSTANTS, [])
+    assert {k: s[k] for k in (n.lower() for n in CONSTANTS if n.isupper())} == {
         "dataset": "mnist10k",
-        "activations": ["relu", "sigmoid"],
-        "hidden": [100],
+        "activations": ("relu", "sigmoid"),
+        "hidden": (100,),
         "epochs": 5,
         "lr_start": 0.001,
         "lr_stop": 0.1,
         "lr_step": 0.005,
-        "seeds": [0, 1, 2],
+        "seeds": (0, 1, 2),
         "optimizer": "sgd",
         "in_flight": False,
         "run_name": "",
     }
+    assert set(s) == {n.lower() for n in STUDIES["lr"].defaults}
+    assert s.batch_size == STUDIES["lr"].defaults["BATCH_SIZE"]
+
+
+def test_settings_are_read_only_and_replace_validates():
+    s = cli.parse("lr", CONSTANTS, [])
+    with pytest.raises(AttributeError, match="read-only"):
+        s.epochs = 3
+    with pytest.raises(TypeError):
+        s["epochs"] = 3
+    assert s.replace(epochs=3).epochs == 3 and s.epochs == 5
+    with pytest.raises(ValueError, match="--epochs must be >= 1, got 0"):
+        s.replace(epochs=0)
+    with pytest.raises(ValueError, match="'lr' is not a setting of the lr study"):
+        s.replace(lr=0.1)
 
 
 def test_command_line_overrides_each_constant_by_its_dashed_name():
     argv = ["--lr-step", "0.01", "--activations", "tanh", "relu", "--seeds", "3", "4",
             "--epochs", "2", "--in-flight", "--optimizer", "adam", "--hidden", "64", "32",
             "--run-name", "try"]  # fmt: skip
-    s = cli.parse(DOC, CONSTANTS, argv)
-    assert s["lr_step"] == 0.01 and s["activations"] == ["tanh", "relu"]
-    assert s["seeds"] == [3, 4] and s["epochs"] == 2 and s["in_flight"] is True
-    assert s["optimizer"] == "adam" and s["hidden"] == [64, 32] and s["run_name"] == "try"
+    s = cli.parse("lr", CONSTANTS, argv)
+    assert s["lr_step"] == 0.01 and s["activations"] == ("tanh", "relu")
+    assert s["seeds"] == (3, 4) and s["epochs"] == 2 and s["in_flight"] is True
+    assert s["optimizer"] == "adam" and s["hidden"] == (64, 32) and s["run_name"] == "try"
     assert s["lr_start"] == 0.001  # untouched
     assert (
-        cli.parse(DOC, {**CONSTANTS, "IN_FLIGHT": True}, ["--no-in-flight"])["in_flight"] is False
+        cli.parse("lr", {**CONSTANTS, "IN_FLIGHT": True}, ["--no-in-flight"])["in_flight"] is False
     )
 
 
@@ -75,29 +102,71 @@ def test_command_line_overrides_each_constant_by_its_dashed_name():
 )
 def test_bad_values_exit_with_a_message_naming_option_and_value(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
-        cli.parse(DOC, CONSTANTS, argv)
+        cli.parse("lr", CONSTANTS, argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
 
 def test_a_bad_constant_is_reported_as_the_constant_in_the_driver(capsys):
     with pytest.raises(SystemExit):
-        cli.parse(DOC, {**CONSTANTS, "EPOCHS": 0}, [])
+        cli.parse("lr", {**CONSTANTS, "EPOCHS": 0}, [])
     err = capsys.readouterr().err
     assert "--epochs must be >= 1, got 0 (from the constant EPOCHS in drv.py)" in err
     with pytest.raises(SystemExit):
-        cli.parse(DOC, {**CONSTANTS, "SEEDS": 0}, [])  # a list setting given a scalar
+        cli.parse("lr", {**CONSTANTS, "SEEDS": 0}, [])  # a list setting given a scalar
     assert "--seeds must be a non-empty list, got 0" in capsys.readouterr().err
 
 
-def test_an_unknown_constant_is_a_driver_bug():
-    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['LEARNING_RATE'\]"):
-        cli.parse(DOC, {**CONSTANTS, "LEARNING_RATE": 0.1}, [])
+def one_line_error(capsys, study, constants, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(study, constants, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_an_unknown_constant_is_one_line_naming_it(capsys):
+    err = one_line_error(capsys, "lr", {**CONSTANTS, "LEARNING_RATE": 0.1}, [])
+    assert "LEARNING_RATE in drv.py is not a setting of the lr study: check the spelling" in err
+
+
+def test_a_constant_the_study_does_not_have_is_one_line_naming_it(capsys):
+    err = one_line_error(capsys, "activation", {**CONSTANTS_ACTIVATION, "LR_STEP": 0.5}, [])
+    assert "LR_STEP in drv.py is not a setting of the activation study (only the lr study " in err
+    assert "remove it" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr-step", "0.5"], "--lr-step is not a setting of the activation study (only the lr"),
+        (["--lr-step=0.5"], "--lr-step is not a setting of the activation study"),
+        (["--learning-rate", "0.5"], "unrecognized arguments: --learning-rate 0.5"),
+    ],
+)
+def test_a_flag_the_study_does_not_have_is_one_line_naming_it(capsys, argv, message):
+    assert message in one_line_error(capsys, "activation", CONSTANTS_ACTIVATION, argv)
+
+
+def test_the_shipped_drivers_declare_exactly_their_study_s_settings_at_its_defaults():
+    for script, study in (("test_epoch_alpha_relu.py", "activation"), ("test_lr_alpha.py", "lr")):
+        constants: dict = {}
+        for node in ast.parse((ROOT / script).read_text()).body:
+            if isinstance(node, ast.Assign):
+                value = ast.literal_eval(node.value)
+                target = node.targets[0]
+                names = (
+                    [t.id for t in target.elts] if isinstance(target, ast.Tuple) else [target.id]
+                )
+                values = value if isinstance(target, ast.Tuple) else [value]
+                constants.update(zip(names, values, strict=True))
+        assert constants == dict(STUDIES[study].defaults), script
 
 
 def test_help_explains_every_constant_with_its_default(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.parse(DOC, CONSTANTS, ["--help"])
+        cli.parse("lr", CONSTANTS, ["--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
     assert "python drv.py --lr-step 0.01" in out  # the driver's docstring
@@ -110,16 +179,17 @@ def test_help_explains_every_constant_with_its_default(capsys):
 def test_every_knob_has_help_and_accepts_its_documented_example_values():
     for name, knob in cli.KNOBS.items():
         assert knob.help and cli.flag(name).startswith("--")
-    cli.check_settings(
+    cli.make(
+        "activation",
         {
-            "DATASET": "fashion_mnist",
-            "CHECKPOINT_EVERY": -1,
-            "SUBSET": 0,
-            "WORKERS": 2,
-            "OUT_ROOT": ".",
-            "HIDDEN": [256, 256],
-            "LR": 1,
-        }  # fmt: skip
+            "dataset": "fashion_mnist",
+            "checkpoint_every": -1,
+            "subset": 0,
+            "workers": 2,
+            "out_root": ".",
+            "hidden": [256, 256],
+            "lr": 1,
+        },
     )
     with pytest.raises(ValueError, match="--out-root must be a folder name"):
         cli.check_setting("OUT_ROOT", "")

@@ -1,0 +1,39 @@
+"""Compare two results.csv files column by column: every α, loss and accuracy value equal?
+
+python bench/compare_results.py OLD/results.csv NEW/results.csv
+Prints the rows and columns that differ (elapsed_s and columns only one file has are
+listed, not compared) and exits 1 if any shared column other than elapsed_s differs.
+"""
+
+import csv
+import sys
+
+
+def main(old_path: str, new_path: str) -> int:
+    with open(old_path, newline="") as f:
+        old = list(csv.DictReader(f))
+    with open(new_path, newline="") as f:
+        new = list(csv.DictReader(f))
+    shared = [c for c in old[0] if c in new[0] and c != "elapsed_s"]
+    only = sorted(set(old[0]) ^ set(new[0]))
+    print(
+        f"rows: {len(old)} old, {len(new)} new; columns compared: {len(shared)}; "
+        f"in one file only: {only}"
+    )
+    if len(old) != len(new):
+        print("FAIL: different numbers of rows")
+        return 1
+    bad = [
+        (i, c, o[c], n[c])
+        for i, (o, n) in enumerate(zip(old, new, strict=True))
+        for c in shared
+        if o[c] != n[c]
+    ]
+    for i, c, o, n in bad[:20]:
+        print(f"row {i} column {c}: {o!r} != {n!r}")
+    print(f"{len(bad)} differing cells of {len(old) * len(shared)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,386 @@
+"""Settings: every knob the studies know, parsed and validated once into one immutable object.
+
+A driver keeps its settings as UPPER_CASE constants at the top of the file;
+:func:`parse` reads them, lets the command line override any of them
+(``LR_STEP`` -> ``--lr-step``, ``SEEDS`` -> ``--seeds 0 1 2``, a bool
+``IN_FLIGHT`` -> ``--in-flight`` / ``--no-in-flight``) and returns
+:class:`Settings`. Which knobs a study has, and their defaults, is the study's
+row in :data:`sgnoise.studies.STUDIES`; this module holds what each knob means
+(:data:`KNOBS`: help text, type, check). A constant or flag that is not a knob,
+or a knob the study does not have, is an error that names it: nothing is
+silently dropped. Values from the command line and from the constants are
+validated alike, with one-line messages such as ``--lr-step must be > 0, got -0.1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sgnoise.data import DATASETS
+from sgnoise.mlp import ACTIVATIONS
+from sgnoise.optim import OPTIMIZERS
+
+#: Most values a sweep grid (:func:`lr_grid`) may make: a guard against a mistyped step.
+MAX_GRID = 1000
+#: Settings that say where things are, not what is computed: left out of the saved
+#: configuration (they are machine-specific) and free to change on ``--resume``.
+LOCATION = ("data_dir", "out_root", "run_name", "overwrite", "resume", "workers")
+
+
+def _greater(bound: float) -> Callable[[Any], str | None]:
+    return lambda v: None if math.isfinite(v) and v > bound else f"must be > {bound:g}"
+
+
+def _at_least(bound: int) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= bound else f"must be >= {bound}"
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting: help text, element type, list-ness and check.
+
+    ``check(value)`` returns None if the value (each element, for a list) is
+    good, else what it must be (``"must be > 0"``). ``distinct``: a list whose
+    elements must not repeat.
+    """
+
+    help: str
+    type: type
+    many: bool = False
+    check: Callable[[Any], str | None] = lambda v: None
+    distinct: bool = False
+
+
+#: Every setting any study may have, by constant name.
+KNOBS: dict[str, Knob] = {
+    "DATASET": Knob(
+        "data set: mnist10k (embedded 8,000/2,000 MNIST sample, offline), mnist or "
+        "fashion_mnist (60,000/10,000; see --data-dir)",
+        str,
+        check=_one_of(DATASETS),
+    ),
+    "ACTIVATIONS": Knob(
+        "hidden-layer nonlinearities to compare",
+        str,
+        many=True,
+        check=_one_of(ACTIVATIONS),
+        distinct=True,
+    ),
+    "HIDDEN": Knob(
+        "hidden-layer widths, e.g. 100 (a 784-100-10 net) or 256 128",
+        int,
+        many=True,
+        check=_at_least(1),
+    ),
+    "EPOCHS": Knob("training epochs (per run)", int, check=_at_least(1)),
+    "BATCH_SIZE": Knob(
+        "minibatch size, for training and for the noise partition", int, check=_at_least(1)
+    ),
+    "LR": Knob("learning rate η", float, check=_greater(0)),
+    "LR_START": Knob("smallest learning rate of the sweep", float, check=_greater(0)),
+    "LR_STOP": Knob("largest learning rate (always included)", float, check=_greater(0)),
+    "LR_STEP": Knob(
+        "learning-rate step (start, start + step, ..., then stop)", float, check=_greater(0)
+    ),
+    "SEEDS": Knob(
+        "seeds (initialisation, minibatch order, estimator), one run each; "
+        "plots show the mean and the min-max band",
+        int,
+        many=True,
+        check=_at_least(0),
+        distinct=True,
+    ),
+    "OPTIMIZER": Knob("optimiser: " + ", ".join(OPTIMIZERS), str, check=_one_of(OPTIMIZERS)),
+    "CHECKPOINT_EVERY": Knob(
+        "measure alpha every k iterations; 0: after every epoch; -1: only at the start and "
+        "the end (iteration 0 is always measured)",
+        int,
+        check=_at_least(-1),
+    ),
+    "SUBSET": Knob(
+        "use only the first n training images and n // 4 test images (0: all), for quick runs",
+        int,
+        check=_at_least(0),
+    ),
+    "IN_FLIGHT": Knob(
+        "also record the original study's in-flight alpha (last layer, weights moving "
+        "during the epoch, row-major blocks)",
+        bool,
+    ),
+    "TRAIN_REFERENCE": Knob(
+        "test noise = test minibatch gradient minus the full TRAIN gradient (the original "
+        "code's convention; mixes the generalisation gap into the noise)",
+        bool,
+    ),
+    "WORKERS": Knob(
+        "runs trained in parallel (processes); 1: in this process, a bar per epoch. "
+        "The numbers do not depend on it (one BLAS thread per run)",
+        int,
+        check=_at_least(1),
+    ),
+    "DATA_DIR": Knob(
+        "folder with the data files ('': $SGNOISE_DATA, keras cache, Debian package, download)",
+        str,
+    ),
+    "OUT_ROOT": Knob(
+        "folder in which the study's <Dataset>_<study>/ folder is made",
+        str,
+        check=lambda v: None if v else "must be a folder name",
+    ),
+    "RUN_NAME": Knob("run folder name ('': run-<date>-<time>, never reused)", str),
+    "OVERWRITE": Knob("allow reusing an existing --run-name (its old outputs are deleted)", bool),
+    "RESUME": Knob(
+        "a run folder to finish ('': start a new run): runs only its missing runs, with "
+        "the settings saved there, and gives the numbers of an uninterrupted sweep",
+        str,
+    ),
+}
+
+
+def flag(name: str) -> str:
+    """The command-line option of a constant: ``LR_STEP`` -> ``--lr-step``."""
+    return "--" + name.lower().replace("_", "-")
+
+
+class Settings(Mapping[str, Any]):
+    """A study's settings, validated, read-only: ``s["lr_step"]`` or ``s.lr_step``.
+
+    Keys are the lower-case knob names of the study's row in
+    :data:`sgnoise.studies.STUDIES`, and only those; list settings are tuples.
+    """
+
+    __slots__ = ("study", "_values")
+
+    def __init__(self, study: str, values: Mapping[str, Any]):
+        object.__setattr__(self, "study", study)
+        object.__setattr__(self, "_values", dict(values))
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("Settings are read-only: make new ones with replace()")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"the {self.study} study has no setting {key!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Settings({self.study!r}, {self._values!r})"
+
+    def __reduce__(self):
+        return Settings, (self.study, self._values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed, validated like the rest."""
+        return make(self.study, self._values, **changes)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Validate one setting against its :data:`KNOBS` entry; ValueError names option and value."""
+    knob = KNOBS[name]
+    if knob.many and (isinstance(value, str) or not isinstance(value, Sequence) or not value):
+        raise ValueError(f"{flag(name)} must be a non-empty list, got {value!r}")
+    values = list(value) if knob.many else [value]
+    for v in values:
+        ok_type = isinstance(v, knob.type) or (knob.type is float and isinstance(v, int))
+        if not ok_type or (knob.type is not bool and isinstance(v, bool)):
+            raise ValueError(f"{flag(name)} must be of type {knob.type.__name__}, got {v!r}")
+        problem = knob.check(v)
+        if problem:
+            raise ValueError(f"{flag(name)} {problem}, got {v!r}")
+    if knob.distinct and len(set(values)) != len(values):
+        raise ValueError(f"{flag(name)} must not repeat a value, got {values}")
+
+
+def _not_a_setting(name: str, study: str, where: str) -> str:
+    """The message for a constant or flag that the study does not have."""
+    from sgnoise.studies import STUDIES  # noqa: PLC0415  (the table imports this module)
+
+    if name in KNOBS:
+        others = [s for s, row in STUDIES.items() if name in row.defaults]
+        which = "study has" if len(others) == 1 else "studies have"
+        return (
+            f"{where} is not a setting of the {study} study (only the {', '.join(others)} "
+            f"{which} it): remove it"
+        )
+    known = ", ".join(sorted(STUDIES[study].defaults))
+    return (
+        f"{where} is not a setting of the {study} study: check the spelling; "
+        f"its settings are {known}"
+    )
+
+
+def make(study: str, values: Mapping[str, Any] | None = None, **changes: Any) -> Settings:
+    """Settings of ``study``: its defaults, then ``values`` and ``changes`` (lower-case names).
+
+    Raises
+    ------
+    ValueError
+        A name the study does not have, or a bad value: one line naming it.
+    """
+    from sgnoise.studies import STUDIES  # noqa: PLC0415
+
+    if study not in STUDIES:
+        raise ValueError(f"study must be one of {', '.join(STUDIES)}, got {study!r}")
+    defaults = STUDIES[study].defaults
+    given = {**(values or {}), **changes}
+    for key in given:
+        if key.upper() not in defaults:
+            raise ValueError(_not_a_setting(key.upper(), study, f"setting {key!r}"))
+    merged = {name: given.get(name.lower(), default) for name, default in defaults.items()}
+    for name, value in merged.items():
+        check_setting(name, value)
+    _check_together(merged)
+    return Settings(study, {n.lower(): tuple(v) if KNOBS[n].many else v for n, v in merged.items()})
+
+
+def _check_together(settings: Mapping[str, Any]) -> None:
+    """Checks across settings: a learning-rate grid of at most :data:`MAX_GRID` rates."""
+    if "LR_START" in settings:
+        lr_grid(settings["LR_START"], settings["LR_STOP"], settings["LR_STEP"])
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``<script>: error: <what> (see --help)``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in every option's help; the driver's docstring kept as written."""
+
+
+def build_parser(
+    description: str, defaults: Mapping[str, Any], prog: str | None = None
+) -> argparse.ArgumentParser:
+    """An argparse parser with one option per setting ``{NAME: default}``."""
+    parser = _Parser(
+        prog=prog, description=description, formatter_class=_Formatter, allow_abbrev=False
+    )
+    for name, default in defaults.items():
+        knob = KNOBS[name]
+        opt = flag(name)
+        if knob.type is bool:
+            parser.add_argument(
+                opt, action=argparse.BooleanOptionalAction, default=default, help=knob.help
+            )
+        elif knob.many:
+            shown = list(default) if isinstance(default, tuple) else default
+            parser.add_argument(opt, nargs="+", type=knob.type, default=shown, help=knob.help)
+        else:
+            parser.add_argument(opt, type=knob.type, default=default, help=knob.help)
+    return parser
+
+
+def parse(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None = None) -> Settings:
+    """A driver's settings: its constants, overridden from the command line, validated.
+
+    Parameters
+    ----------
+    study : str
+        A name in :data:`sgnoise.studies.STUDIES`.
+    constants : mapping
+        The driver's ``globals()``: every UPPER_CASE name is a setting of the
+        study (a study's setting that the driver does not declare takes the
+        study's default); ``__doc__`` is the top of ``--help``.
+    argv : sequence of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+
+    Raises
+    ------
+    SystemExit
+        Exit code 2 with one line on stderr for an unknown or inapplicable
+        constant or flag, or a bad value: it names the setting, what it must
+        be, what it got, and where the value came from.
+    """
+    from sgnoise.studies import STUDIES  # noqa: PLC0415
+
+    defaults = STUDIES[study].defaults
+    script = Path(constants.get("__file__", "the driver")).name
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = [n for n in constants if n.isupper() and not n.startswith("_")]
+    parser = build_parser(
+        constants.get("__doc__") or "",
+        {n: constants.get(n, d) for n, d in defaults.items()},
+        script,
+    )
+    for name in names:
+        if name not in defaults:
+            parser.exit(
+                2, f"{script}: error: {_not_a_setting(name, study, f'{name} in {script}')}\n"
+            )
+    tokens = {t.split("=", 1)[0] for t in argv if t.startswith("--")}
+    for name in KNOBS:
+        for opt in (flag(name), "--no-" + flag(name)[2:]):
+            if opt in tokens and name not in defaults:
+                parser.error(_not_a_setting(name, study, opt))
+    args = vars(parser.parse_args(argv))
+    values = {n: args[n.lower()] for n in defaults}
+    for name, value in values.items():
+        try:
+            check_setting(name, value)
+        except ValueError as err:
+            typed = flag(name) in tokens
+            where = (
+                "command line"
+                if typed
+                else (f"constant {name} in {script}" if name in names else "default")
+            )
+            parser.error(f"{err} (from the {where})")
+    try:
+        return make(study, {n.lower(): v for n, v in values.items()})
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def lr_grid(start: float, stop: float, step: float) -> list[float]:
+    """Learning rates start, start + step, ... <= stop, then stop; both ends always included.
+
+    If stop is not on the grid it is still added as the last rate (0.001 to
+    0.1 by 0.005 ends ..., 0.091, 0.096, 0.1). Each rate is rounded to 12
+    significant digits, so 0.001 + 3 * 0.005 is 0.016, not 0.016000000000000004,
+    and a rate within that rounding of stop is stop itself.
+
+    Raises
+    ------
+    ValueError
+        A non-positive or non-finite bound or step, start > stop, or more
+        than :data:`MAX_GRID` rates.
+    """
+    for name, value in (("--lr-start", start), ("--lr-stop", stop), ("--lr-step", step)):
+        if not (value > 0 and (math.isfinite(value) or name == "--lr-step")):
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if start > stop:
+        raise ValueError(f"--lr-start must be <= --lr-stop, got {start!r} > {stop!r}")
+    n = math.floor((stop - start) / step * (1 + 1e-12))
+    if n + 1 > MAX_GRID:
+        raise ValueError(
+            f"--lr-step {step!r} from {start!r} to {stop!r} makes {n + 1} learning rates, "
+            f"more than {MAX_GRID}: use a larger step"
+        )
+    grid = [float(f"{start + i * step:.12g}") for i in range(n + 1)]
+    if grid[-1] != float(f"{stop:.12g}"):
+        grid.append(float(stop))
+    else:
+        grid[-1] = float(stop)
+    return grid

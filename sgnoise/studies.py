@@ -1,0 +1,174 @@
+"""The table of studies: what each sweeps, its settings with their defaults, its runs, its plots.
+
+A study is one row of :data:`STUDIES`. Adding one means a row here, a plot
+function in :mod:`sgnoise.plots` and a driver script whose constants name the
+row: everything else (settings, sweep, run folder, results, replot) reads the
+table. Each default is written once, here; the shipped drivers declare the
+same values as constants for the user to edit (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sgnoise import plots
+from sgnoise.results import load_results
+from sgnoise.settings import Settings, lr_grid
+
+#: Settings every study has, with their defaults, in the order ``--help`` lists them.
+_COMMON_HEAD = {
+    "DATASET": "mnist10k",
+    "ACTIVATIONS": ("relu", "sigmoid"),
+    "HIDDEN": (100,),
+}
+_COMMON_TAIL = {
+    "BATCH_SIZE": 500,
+    "SEEDS": (0, 1, 2),
+    "OPTIMIZER": "sgd",
+    "CHECKPOINT_EVERY": 0,
+    "SUBSET": 0,
+    "TRAIN_REFERENCE": False,
+    "WORKERS": 2,
+    "DATA_DIR": "",
+    "OUT_ROOT": ".",
+    "RUN_NAME": "",
+    "OVERWRITE": False,
+    "RESUME": "",
+}
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study: a row of :data:`STUDIES`.
+
+    Attributes
+    ----------
+    name : str
+        Its name; its output folder is ``<Dataset>_<name>``.
+    question : str
+        What it asks (shown in summaries).
+    sweeps : str
+        The record column it varies across runs besides activation and seed
+        (``"lr"``), or ``"epoch"`` when it follows runs over training.
+    defaults : mapping
+        Its settings, ``{NAME: default}``: exactly the knobs it has.
+    learning_rates : callable
+        ``settings -> list of learning rates`` of its runs.
+    plots : callable
+        ``(results, folder) -> list of PNG paths``, drawn from saved results alone.
+    """
+
+    name: str
+    question: str
+    sweeps: str
+    defaults: Mapping[str, Any]
+    learning_rates: Callable[[Settings], list[float]]
+    plots: Callable[[Mapping, Path], list[Path]]
+
+    def runs(self, s: Settings) -> list[dict[str, Any]]:
+        """The runs to make, in order: one config per (activation, learning rate, seed).
+
+        Each config is the keyword arguments of :func:`sgnoise.training.train_and_measure`.
+        The initialisation and minibatch order depend only on the seed, so runs
+        that differ only in the learning rate start from identical weights.
+        """
+        return [
+            {
+                "activation": a,
+                "lr": lr,
+                "seed": seed,
+                "optimizer": s.optimizer,
+                "batch_size": s.batch_size,
+                "epochs": s.epochs,
+                "hidden": tuple(s.hidden),
+                "checkpoint_every": s.checkpoint_every,
+                "in_flight": s.in_flight,
+                "train_reference": s.train_reference,
+            }
+            for a in s.activations
+            for lr in self.learning_rates(s)
+            for seed in s.seeds
+        ]
+
+    def histogram_runs(self, configs: Sequence[Mapping], diverged: Sequence[bool]) -> list[int]:
+        """Indices of the runs whose noise sample the histogram shows: per activation, the
+        first seed's run with the largest learning rate that did not diverge."""
+        keep = []
+        for activation in dict.fromkeys(c["activation"] for c in configs):
+            first = configs[0]["seed"]
+            ok = [
+                i
+                for i, c in enumerate(configs)
+                if c["activation"] == activation and c["seed"] == first and not diverged[i]
+            ]
+            keep += [max(ok, key=lambda i: configs[i]["lr"])] if ok else []
+        return keep
+
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study(
+            name="activation",
+            question="how does α evolve over training, ReLU vs sigmoid?",
+            sweeps="epoch",
+            defaults={
+                **_COMMON_HEAD,
+                "EPOCHS": 20,
+                "LR": 0.1,
+                "IN_FLIGHT": True,
+                **_COMMON_TAIL,
+            },
+            learning_rates=lambda s: [s.lr],
+            plots=plots.activation_plots,
+        ),
+        Study(
+            name="lr",
+            question="does α depend on the learning rate?",
+            sweeps="lr",
+            defaults={
+                **_COMMON_HEAD,
+                "LR_START": 0.001,
+                "LR_STOP": 0.1,
+                "LR_STEP": 0.01,
+                "EPOCHS": 5,
+                "IN_FLIGHT": False,
+                **_COMMON_TAIL,
+            },
+            learning_rates=lambda s: lr_grid(s.lr_start, s.lr_stop, s.lr_step),
+            plots=plots.lr_plots,
+        ),
+    )
+}
+
+
+def plot_run(folder: str | Path) -> list[Path]:
+    """Redraw every PNG of a run folder from its saved results, with its study's plots."""
+    folder = Path(folder)
+    results = load_results(folder)
+    name = results["config"].get("study")
+    if name not in STUDIES:
+        raise ValueError(
+            f"{folder / 'results.json'}: unknown study {name!r} (known: {', '.join(STUDIES)}); "
+            "was it written by a newer sgnoise?"
+        )
+    return STUDIES[name].plots(results, folder)
+
+
+def replot(argv: Sequence[str] | None = None) -> None:
+    """Command line: redraw the PNGs of one or more run folders (``python replot.py FOLDER``)."""
+    parser = argparse.ArgumentParser(
+        description="Redraw a run's PNGs from its results.json and noise_samples.npz."
+    )
+    parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
+    for folder in parser.parse_args(argv).folders:
+        try:
+            paths = plot_run(folder)
+        except (OSError, ValueError) as err:
+            parser.exit(1, f"error: {err}\n")
+        for path in paths:
+            print(path)

@@ -1,0 +1,371 @@
+"""The sweep engine: settings -> runs (here or in worker processes) -> run folder -> plots.
+
+``python test_lr_alpha.py`` calls :func:`main`; everything a study needs comes
+from its row in :data:`sgnoise.studies.STUDIES`. The flow is one way:
+
+1. :func:`sgnoise.settings.parse`: the driver's constants and flags, validated once;
+2. :func:`sgnoise.data.prepare`: the data, loaded and checked once;
+3. a fresh run folder with ``status.json`` (or ``--resume FOLDER``: the same one);
+4. :func:`execute`: every run not yet saved, in this process or in ``WORKERS``
+   processes (joblib), each with one BLAS thread, so the numbers do not depend
+   on ``WORKERS``; each finished run is saved at once;
+5. the combined ``results.json``/``.csv``, noise samples, ``status.json``
+   marked complete, and the study's plots.
+
+Nothing already computed is lost: a run that raises is recorded as failed and
+the sweep goes on; on SIGINT or SIGTERM the workers are stopped, the shared
+copy of the data is removed, the folder is marked interrupted with the runs
+still missing, and the exit code is 128 + the signal's number (130, 143);
+``--resume FOLDER`` then runs only the missing runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from sgnoise import data as datasets
+from sgnoise import results, settings
+from sgnoise.results import COMPLETE, FAILED, FROZEN, INTERRUPTED, POOLED, RUNNING
+from sgnoise.settings import LOCATION, Settings
+from sgnoise.studies import STUDIES
+from sgnoise.training import N_CLASSES, failed_result, run_key, train_and_measure
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived during a sweep (a BaseException, as KeyboardInterrupt)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SweepError(Exception):
+    """A sweep cannot start or cannot save: the message says what to change."""
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _stop_workers() -> None:
+    """Kill joblib's worker processes now (they would finish their runs and linger)."""
+    from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
+def _one_run(data: datasets.Dataset, index: int, config: Mapping[str, Any], progress=None):
+    """One run with one BLAS thread (the same numbers in every process); errors recorded."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            return index, train_and_measure(data, **config, progress=progress)
+        except Exception as err:  # a bug or a fault in one run must not cost the others
+            return index, failed_result(config, err)
+
+
+def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "act": config["activation"],
+        "lr": f"{config['lr']:g}",
+        "seed": str(config["seed"]),
+        "loss": f"{status['loss']:.3f}",
+        "alpha": f"{status['alpha']:.2f}",
+        **({"diverged": "yes"} if status["diverged"] else {}),
+    }
+
+
+def _latest(out: Mapping[str, Any]) -> dict[str, Any] | None:
+    rows = [r for r in out["records"] if r["layer"] == POOLED and r["split"] == "train"]
+    return {**rows[-1], "diverged": out["run"]["diverged"]} if rows else None
+
+
+def execute(
+    data: datasets.Dataset, configs: Sequence[Mapping[str, Any]], *, workers: int = 1
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run every config; yield ``(index, result)`` as each run finishes.
+
+    With ``workers == 1`` the runs go one after the other in this process with
+    a progress bar over epochs; otherwise ``workers`` processes (joblib) run
+    them with a progress bar over runs, in the order they finish. Either bar
+    shows the pooled train-noise α and the loss of the latest checkpoint.
+    """
+    if workers == 1 or len(configs) == 1:
+        total = sum(c["epochs"] for c in configs)
+        with tqdm(total=total, desc="epochs", unit="epoch") as bar:
+            for i, config in enumerate(configs):
+                done = bar.n
+
+                def progress(status: Mapping[str, Any], config=config) -> None:
+                    bar.set_postfix(_postfix(config, status))
+                    bar.update(1)
+
+                yield _one_run(data, i, config, progress)
+                bar.update(done + config["epochs"] - bar.n)  # the epochs a diverged run skipped
+        return
+    tasks = Parallel(n_jobs=workers, return_as="generator_unordered")(
+        delayed(_one_run)(data, i, c) for i, c in enumerate(configs)
+    )
+    try:
+        with tqdm(total=len(configs), desc="runs", unit="run") as bar:
+            for i, out in tasks:
+                status = _latest(out)
+                if status is not None:
+                    bar.set_postfix(_postfix(configs[i], status))
+                bar.update(1)
+                yield i, out
+    except BaseException:
+        _stop_workers()
+        raise
+
+
+def gather(
+    study: str, dataset: str, configs: Sequence[Mapping], outs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Merge runs (in sweep order) into ``{"records", "runs", "noise_samples"}``.
+
+    Every record gets the columns ``study`` and ``dataset``; the noise samples
+    kept are those of the study's :meth:`~sgnoise.studies.Study.histogram_runs`.
+    """
+    keep = STUDIES[study].histogram_runs(configs, [o["run"]["diverged"] for o in outs])
+    records, runs, samples = [], [], {}
+    for i, out in enumerate(outs):
+        records += [{"study": study, "dataset": dataset, **r} for r in out["records"]]
+        run = dict(out["run"])
+        if i in keep and run.get("noise_sample"):
+            samples[run["noise_sample"]["key"]] = out["noise_sample"]
+        else:
+            run["noise_sample"] = None
+        runs.append(run)
+    return {"records": records, "runs": runs, "noise_samples": samples}
+
+
+def compute(s: Settings, data: datasets.Dataset | None = None) -> dict[str, Any]:
+    """Run a study in memory, saving nothing: ``{"records", "runs", "noise_samples"}``.
+
+    ``data``: already loaded (default: loaded as ``s`` says).
+    """
+    data = data or datasets.prepare(s.dataset, s.data_dir or None, s.subset, s.batch_size)
+    configs = STUDIES[s.study].runs(s)
+    outs: list[Any] = [None] * len(configs)
+    with _shared(data, s.workers, len(configs)) as shared:
+        for i, out in execute(shared, configs, workers=s.workers):
+            outs[i] = out
+    return gather(s.study, data.name, configs, outs)
+
+
+def _shared(data: datasets.Dataset, workers: int, n_runs: int):
+    """The data memory-mapped for worker processes (one copy in all), or as they are."""
+    if workers > 1 and n_runs > 1:
+        return datasets.memory_mapped(data)
+    return contextlib.nullcontext(data)
+
+
+def saved_settings(s: Settings) -> dict[str, Any]:
+    """The settings that decide the numbers: all but where things are (:data:`LOCATION`)."""
+    return {k: v for k, v in s.items() if k not in LOCATION}
+
+
+def _resumed(s: Settings) -> tuple[Path, Settings]:
+    """The folder to resume and its saved settings, with this invocation's locations."""
+    folder = Path(s.resume)
+    status = results.read_status(folder)
+    if status["study"] != s.study:
+        raise SweepError(
+            f"{folder} holds a {status['study']} study, not {s.study}: resume it with its "
+            "own driver"
+        )
+    if status["state"] == COMPLETE:
+        raise SweepError(f"{folder} is complete: nothing to resume")
+    saved = settings.make(s.study, {**status["settings"], **{k: s[k] for k in LOCATION}})
+    given = saved_settings(s)
+    default = settings.make(s.study, {k: s[k] for k in LOCATION})
+    changed = [k for k, v in given.items() if v != saved[k] and v != default[k]]
+    if changed:
+        what = ", ".join(
+            f"{settings.flag(k.upper())} {given[k]!r} (saved: {saved[k]!r})" for k in changed
+        )
+        raise SweepError(
+            f"--resume {folder}: {what}; a resumed sweep keeps its saved settings: drop "
+            "these, or start a new run"
+        )
+    return folder, saved
+
+
+def _print_summary(out: Mapping[str, Any]) -> None:
+    """Diverged and failed runs, then the last pooled train-noise α per activation and lr."""
+    for run in out["runs"]:
+        if run.get("failed"):
+            print(
+                f"failed:   {run['activation']} lr={run['lr']:g} seed={run['seed']}: "
+                f"{run['reason']}\n{run['traceback']}",
+                file=sys.stderr,
+            )
+        elif run["diverged"]:
+            print(
+                f"diverged: {run['activation']} lr={run['lr']:g} seed={run['seed']} at "
+                f"iteration {run['diverged_iteration']} ({run['reason']})"
+            )
+    degenerate = {}
+    for r in out["records"]:
+        if r.get("status") not in (None, results.OK):
+            degenerate.setdefault((r["activation"], r["lr"], r["seed"]), r)
+    for (activation, lr, seed), r in degenerate.items():
+        print(
+            f"degenerate noise: {activation} lr={lr:g} seed={seed} from epoch {r['epoch']:g} "
+            f"({r['split']} noise): α not estimated: {r['reason']}"
+        )
+    last: dict[tuple, dict] = {}
+    for r in out["records"]:
+        if r["mode"] == FROZEN and r["split"] == "train" and r["layer"] == POOLED:
+            last[(r["activation"], r["lr"], r["seed"])] = r
+    groups: dict[tuple, list[dict]] = {}
+    for (activation, lr, _), r in last.items():
+        groups.setdefault((activation, lr), []).append(r)
+    for (activation, lr), rows in groups.items():
+
+        def mean(key: str, rows=rows) -> float:
+            values = [r[key] for r in rows if math.isfinite(r[key])]
+            return float(np.mean(values)) if values else float("nan")
+
+        print(
+            f"{activation:8s} lr {lr:<8g} last checkpoint (epoch {rows[0]['epoch']:g}, "
+            f"{len(rows)} seed(s)): pooled α {mean('alpha'):.3f} (Gaussian surrogate "
+            f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
+            f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
+        )
+
+
+def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
+    """Run a study as configured and save it; returns the run folder.
+
+    Raises
+    ------
+    SweepError
+        Unusable data, run folder or resume; or results that cannot be written
+        (the runs already saved stay in the folder for ``--resume``).
+    Interrupted
+        SIGINT or SIGTERM: finished runs saved, folder marked interrupted.
+    """
+    started = dt.datetime.now().astimezone()
+    clock = time.perf_counter()
+    study = STUDIES[s.study]
+    try:
+        if s.resume:
+            folder, s = _resumed(s)
+        data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, s.batch_size)
+        if not s.resume:
+            root = Path(s.out_root) / f"{data.display_name}_{study.name}"
+            folder = results.new_run_dir(root, s.run_name or None, overwrite=s.overwrite)
+    except (OSError, ValueError) as err:  # DataError is a ValueError
+        raise SweepError(str(err)) from None
+    echo(f"data:    {data.name} from {data.source}")
+    configs = study.runs(s)
+    keys = [run_key(c) for c in configs]
+    try:
+        done = {k: out for k in keys if (out := results.load_run(folder, k)) is not None}
+    except (OSError, ValueError) as err:
+        raise SweepError(str(err)) from None
+    status = {"study": s.study, "settings": saved_settings(s), "runs": keys}
+
+    def mark(state: str, message: str = "") -> None:
+        missing = [k for k in keys if k not in done]
+        results.write_status(folder, **status, state=state, done=len(done), missing=missing,
+                             message=message)  # fmt: skip
+
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    if done:
+        echo(f"resume:  {len(done)} of {len(keys)} runs already in {folder}; {len(todo)} to run")
+    try:
+        mark(RUNNING)
+        with _signals_raise(), _shared(data, s.workers, len(todo)) as shared:
+            for j, out in execute(shared, [configs[i] for i in todo], workers=s.workers):
+                results.save_run(folder, keys[todo[j]], out)
+                done[keys[todo[j]]] = out
+    except Interrupted as err:
+        _safely(mark, INTERRUPTED, f"stopped by {err}")
+        echo(
+            f"interrupted by {err}: {len(done)} of {len(keys)} runs saved in {folder}; "
+            f"finish with: --resume {folder}"
+        )
+        raise
+    except OSError as err:  # a full disk, a folder removed under us
+        _safely(mark, FAILED, str(err))
+        raise SweepError(
+            f"could not write into {folder} ({err}); {len(done)} of {len(keys)} runs are "
+            f"saved there: free space and finish with --resume {folder}"
+        ) from None
+    out = gather(s.study, data.name, configs, [done[k] for k in keys])
+    config = {
+        **saved_settings(s),
+        "study": s.study,
+        "dataset": data.name,
+        "data_sha256": datasets.fingerprint(data),
+        "n_train": len(data.x_train),
+        "n_test": len(data.x_test),
+        "sizes": [data.x_train.shape[1], *s.hidden, N_CLASSES],
+        "wall_time_s": round(time.perf_counter() - clock, 1),
+    }
+    try:
+        results.save_results(folder, config, out["records"], out["runs"], started=started,
+                             extra_provenance={"workers": s.workers})  # fmt: skip
+        results.save_noise_samples(folder, out["noise_samples"])
+        paths = study.plots(results.load_results(folder), folder)
+        mark(COMPLETE)
+    except OSError as err:
+        _safely(mark, FAILED, str(err))
+        raise SweepError(
+            f"could not write the results into {folder} ({err}); every run is saved there: "
+            f"free space and finish with --resume {folder}"
+        ) from None
+    results.remove_runs(folder)
+    _print_summary(out)
+    echo(f"results: {folder / results.RESULTS_JSON}, {folder / results.RESULTS_CSV}")
+    for path in paths:
+        echo(f"plot:    {path}")
+    return folder
+
+
+def _safely(write: Callable[..., Any], *args: Any) -> None:
+    """Try to record a state; a full disk must not hide the error being reported."""
+    with contextlib.suppress(OSError):
+        write(*args)
+
+
+def main(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None = None) -> Path:
+    """A driver's entry point: parse its settings, run its study, exit with a clear status.
+
+    Exit codes: 0 done; 1 unusable data, run folder or disk (one line saying
+    what to change); 2 a bad setting; 130 / 143 interrupted by SIGINT / SIGTERM
+    (finished runs kept, ``--resume FOLDER`` finishes the sweep).
+    """
+    s = settings.parse(study, constants, argv)
+    try:
+        return run(s)
+    except SweepError as err:
+        sys.exit(f"error: {err}")
+    except Interrupted as err:
+        sys.exit(128 + err.signum)

@@ -1,0 +1,245 @@
+"""One training run: steps, checkpoints (measured by :mod:`sgnoise.measure`), divergence.
+
+:func:`train_and_measure` trains one network from a fresh initialisation and
+returns its records, one row per (checkpoint, split, layer) with the columns
+of :data:`sgnoise.results.RECORD_COLUMNS`, its status and a noise sample for
+the histogram. Runs are independent: :mod:`sgnoise.sweep` decides which to
+make and where.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sgnoise.data import Dataset
+from sgnoise.measure import measure
+from sgnoise.mlp import MLP, all_finite
+from sgnoise.noise import InFlightNoise, shuffled_minibatches
+from sgnoise.optim import make_optimizer
+from sgnoise.results import DEGENERATE, FROZEN, IN_FLIGHT, OK, POOLED
+from sgnoise.tail_index import estimate_alpha
+
+#: Most noise values kept per run for the histogram plot.
+HISTOGRAM_SAMPLES = 200_000
+#: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing types).
+N_CLASSES = 10
+
+
+def run_key(config: Mapping[str, Any]) -> str:
+    """A run's name, unique within a sweep: ``relu_lr0.1_b500_seed0``."""
+    return f"{config['activation']}_lr{config['lr']:g}_b{config['batch_size']}_seed{config['seed']}"
+
+
+class _Run:
+    """The state of one run: model, optimiser, minibatch order, records so far."""
+
+    def __init__(self, data: Dataset, config: Mapping[str, Any]):
+        self.data, self.config = data, config
+        self.batch_size = config["batch_size"]
+        self.seed = config["seed"]
+        sizes = (data.x_train.shape[1], *config["hidden"], N_CLASSES)
+        self.model = MLP(sizes, config["activation"], seed=self.seed)
+        self.opt = make_optimizer(config["optimizer"], config["lr"])
+        self.rng = np.random.default_rng(self.seed)
+        self.meta = {k: config[k] for k in ("activation", "optimizer", "lr", "batch_size", "seed")}
+        self.status: dict[str, Any] = {
+            **self.meta,
+            "diverged": False,
+            "diverged_iteration": None,
+            "diverged_epoch": None,
+            "reason": "",
+        }
+        self.per_epoch = len(data.x_train) // self.batch_size
+        self.last_layer = self.model.layer_names[-1]
+        self.records: list[dict] = []
+        self.sample: dict[str, Any] = {}
+        self.measured_at = -1  # iteration of the last checkpoint
+        self.gradient: list | None = None  # full train gradient at that checkpoint
+        self.start = time.perf_counter()
+
+    def checkpoint(self, iteration: int) -> None:
+        """Measure the noise at the current (frozen) weights and append the rows."""
+        rows, train, test = measure(
+            self.model, self.data, self.batch_size, self.seed,
+            train_reference=self.config["train_reference"],
+        )  # fmt: skip
+        self.sample = {
+            "values": train.noise[self.last_layer].flatten(),  # a copy: the matrix can go
+            "epoch": iteration / self.per_epoch,
+        }
+        self.measured_at, self.gradient = iteration, train.gradient
+        common = {
+            **self.meta,
+            "mode": FROZEN,
+            "epoch": iteration / self.per_epoch,
+            "iteration": iteration,
+            "loss": train.loss,
+            "train_acc": train.accuracy,
+            "test_acc": test.accuracy,
+            "elapsed_s": time.perf_counter() - self.start,
+        }
+        self.records.extend({**common, **row} for row in rows)
+
+    def in_flight_row(self, noise: np.ndarray, epoch: int, iteration: int) -> dict:
+        """The original study's estimate: row-major blocks (no shuffle), plain Mohammadi."""
+        row = {
+            **self.meta,
+            "mode": IN_FLIGHT,
+            "epoch": float(epoch),
+            "iteration": iteration,
+            "split": "train",
+            "layer": self.last_layer,
+            "n_samples": int(noise.size),
+        }
+        try:
+            alpha = estimate_alpha(noise, "mohammadi", shuffle=False)
+            shuffled = estimate_alpha(noise, "mohammadi", seed=self.seed)
+        except ValueError as err:  # zero noise of a dead network: recorded, not raised
+            return {**row, "alpha": np.nan, "alpha_shuffled": np.nan,
+                    "status": DEGENERATE, "reason": str(err)}  # fmt: skip
+        return {**row, "alpha": alpha, "alpha_shuffled": shuffled, "status": OK, "reason": ""}
+
+    def diverge(self, iteration: int, what: str) -> None:
+        self.status.update(
+            diverged=True,
+            diverged_iteration=iteration,
+            diverged_epoch=iteration / self.per_epoch,
+            reason=f"NaN/inf {what} at iteration {iteration} (lr={self.config['lr']:g})",
+        )
+
+    def latest(self) -> dict[str, Any]:
+        """Loss and pooled train α of the last checkpoint, for progress bars."""
+        last = [r for r in self.records if r["layer"] == POOLED and r["split"] == "train"][-1]
+        return {"loss": last["loss"], "alpha": last["alpha"], "diverged": self.status["diverged"]}
+
+    def result(self) -> dict[str, Any]:
+        """Stamp the run's divergence status on every record; draw and describe the sample."""
+        for r in self.records:
+            r["diverged"] = self.status["diverged"]
+            r["diverged_iteration"] = self.status["diverged_iteration"]
+        key = f"{run_key(self.config)}_{self.last_layer}"
+        self.status["noise_sample"] = {
+            "key": key, "layer": self.last_layer, "split": "train", "epoch": self.sample["epoch"],
+        }  # fmt: skip
+        values = np.random.default_rng(self.seed).permutation(self.sample["values"])
+        return {"records": self.records, "run": self.status,
+                "noise_sample": values[:HISTOGRAM_SAMPLES]}  # fmt: skip
+
+
+def train_and_measure(
+    data: Dataset,
+    *,
+    activation: str,
+    optimizer: str,
+    lr: float,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    hidden: Sequence[int],
+    checkpoint_every: int,
+    in_flight: bool,
+    train_reference: bool,
+    progress: Callable[[Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train one network from a fresh initialisation and measure its gradient noise.
+
+    The initialisation and the minibatch order depend only on ``seed``: runs
+    that differ only in ``lr`` (or ``optimizer``) start from identical weights.
+
+    Parameters
+    ----------
+    data : Dataset
+    activation, optimizer, lr, batch_size, epochs, seed
+        The run (see :class:`sgnoise.mlp.MLP`, :func:`sgnoise.optim.make_optimizer`).
+    hidden : sequence of int
+        Hidden-layer widths: the network is ``784-<hidden>-10``.
+    checkpoint_every : int
+        Measure every this many iterations; 0: after every epoch; -1: only at
+        the end. Iteration 0 (the initialisation) and the last iteration are
+        always measured.
+    in_flight : bool
+        Also record, for every epoch, the original study's in-flight estimate
+        (last layer, minibatch gradients taken while the weights move, minus
+        the full gradient at the epoch's start, blocked row-major, plain
+        Mohammadi), as rows with ``mode = "in_flight_row_major"``; the column
+        ``alpha_shuffled`` holds the same estimate after a seeded shuffle.
+    train_reference : bool
+        See :func:`sgnoise.measure.measure`.
+    progress : callable, optional
+        Called after every epoch with ``{"epoch", "loss", "alpha", "diverged"}``
+        (loss and pooled train α of the last checkpoint).
+
+    Returns
+    -------
+    dict
+        ``records``: rows with ``mode = "frozen"`` (and in-flight rows);
+        ``run``: the run's settings and status (``diverged``, ``diverged_iteration``,
+        ``diverged_epoch``, ``reason``, ``noise_sample``: which layer, split
+        and epoch ``noise_sample`` holds); ``noise_sample``: up to
+        :data:`HISTOGRAM_SAMPLES` values of the last layer's train noise at the
+        last checkpoint.
+
+    Notes
+    -----
+    Divergence: if a minibatch loss, or a weight after a step, is NaN or inf,
+    training stops there, the run is marked diverged with that iteration, and
+    nothing non-finite reaches the estimator. Every optimiser turns a NaN/inf
+    gradient into NaN/inf weights, so checking the weights covers the gradients.
+    """
+    config = {
+        "activation": activation, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+        "seed": seed, "hidden": tuple(hidden), "train_reference": train_reference,
+    }  # fmt: skip
+    run = _Run(data, config)
+    run.checkpoint(0)
+    iteration = 0
+    grads = [np.empty_like(p) for p in run.model.params]  # each step's gradients, in place
+    for epoch in range(1, epochs + 1):
+        recorder = InFlightNoise() if in_flight else None
+        if recorder is not None:  # the last checkpoint's full gradient, if taken at these weights
+            known = run.gradient if run.measured_at == iteration else None
+            recorder.start(run.model, data.x_train, data.y_train, gradient=known)
+        for xb, yb in shuffled_minibatches(data.x_train, data.y_train, batch_size, run.rng):
+            loss, _ = run.model.batched_loss_and_grads(xb, yb, out=grads)
+            iteration += 1
+            if not np.isfinite(loss):
+                run.diverge(iteration, "loss")
+            else:
+                run.opt.step(run.model.params, grads)  # reads grads, does not change them
+                if not all(all_finite(p) for p in run.model.params):
+                    run.diverge(iteration, "gradient or weights after the step")
+                elif recorder is not None:  # only finite gradients are recorded
+                    recorder.add(grads)
+            if run.status["diverged"]:
+                if progress is not None:
+                    progress({"epoch": epoch, **run.latest()})
+                return run.result()
+            if checkpoint_every > 0 and iteration % checkpoint_every == 0:
+                run.checkpoint(iteration)
+        if recorder is not None:
+            run.records.append(run.in_flight_row(recorder.result(), epoch, iteration))
+        if checkpoint_every == 0 or (epoch == epochs and run.measured_at != iteration):
+            run.checkpoint(iteration)
+        if progress is not None:
+            progress({"epoch": epoch, **run.latest()})
+    return run.result()
+
+
+def failed_result(config: Mapping[str, Any], error: BaseException) -> dict[str, Any]:
+    """What a run that raised leaves: no records, its status with the error and traceback."""
+    status = {
+        **{k: config[k] for k in ("activation", "optimizer", "lr", "batch_size", "seed")},
+        "diverged": False,
+        "diverged_iteration": None,
+        "diverged_epoch": None,
+        "failed": True,
+        "reason": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+        "noise_sample": None,
+    }
+    return {"records": [], "run": status, "noise_sample": np.zeros(0, np.float32)}

@@ -1,0 +1,64 @@
+"""sgnoise.sweep: shared (memory-mapped) data, and runs in worker processes equal to runs here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sgnoise import data as datasets
+from sgnoise import settings, sweep
+
+FIELDS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def test_memory_mapped_data_equal_the_data_and_their_folder_goes_with_the_block():
+    data = datasets.prepare("mnist10k", None, 3000, 250)
+    with datasets.memory_mapped(data) as mapped:
+        for field in FIELDS:
+            array = getattr(mapped, field)
+            assert isinstance(array, np.memmap) and not array.flags.writeable
+            np.testing.assert_array_equal(array, getattr(data, field))
+        assert (mapped.name, mapped.source) == (data.name, data.source)
+        folder = Path(mapped.x_train.filename).parent
+        assert folder.is_dir()
+    assert not folder.exists()
+
+
+def test_the_shared_copy_goes_even_when_the_block_raises():
+    data = datasets.prepare("mnist10k", None, 3000, 250)
+    try:
+        with datasets.memory_mapped(data) as mapped:
+            folder = Path(mapped.x_train.filename).parent
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert not folder.exists()
+
+
+def test_data_go_to_shared_memory_only_if_it_has_room_for_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SHARED_MEMORY", str(tmp_path))
+    assert datasets._shared_memory_folder(10**6) == str(tmp_path)
+    assert datasets._shared_memory_folder(10**18) is None  # no room: the temporary directory
+    with datasets.memory_mapped(datasets.prepare("mnist10k", None, 3000, 250)) as mapped:
+        assert Path(mapped.x_train.filename).parent.parent == tmp_path
+    monkeypatch.setattr(datasets, "SHARED_MEMORY", str(tmp_path / "missing"))
+    assert datasets._shared_memory_folder(10**6) is None
+
+
+def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit():
+    # One BLAS thread per run in every mode: the summation order, so every digit, is the same.
+    s = settings.make(
+        "activation", epochs=1, seeds=(0,), subset=3000, batch_size=250, checkpoint_every=4
+    )
+    serial = sweep.compute(s.replace(workers=1))
+    parallel = sweep.compute(s.replace(workers=2))
+    assert serial["runs"] == parallel["runs"]
+    drop = {"elapsed_s"}
+    one = [{k: v for k, v in r.items() if k not in drop} for r in serial["records"]]
+    other = [{k: v for k, v in r.items() if k not in drop} for r in parallel["records"]]
+    # 2 runs x (4 checkpoints (0, 4, 8, 12) x 2 splits x (2 layers + pooled) + 1 in-flight row)
+    assert len(one) == 2 * (4 * 2 * 3 + 1)
+    np.testing.assert_equal(one, other)  # NaN == NaN here
+    for key, values in serial["noise_samples"].items():
+        np.testing.assert_array_equal(values, parallel["noise_samples"][key])
