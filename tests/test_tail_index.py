@@ -6,20 +6,22 @@ import numpy as np
 import pytest
 from scipy.stats import binom, levy_stable
 
-from sgnoise import tail_index
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
     METHODS,
     StreamingAlpha,
-    _expected_log_binomial,
-    _standardised_gaussian,
     alpha_ci,
+    columns,
     estimate_alpha,
     gaussian_surrogate,
     standardise,
+    summaries,
     summarise_layers,
     summarise_noise,
+    threads,
 )
+from sgnoise.tail_index.columns import _standardised_gaussian
+from sgnoise.tail_index.streaming import _expected_log_binomial
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
 SUMMARY_KEYS = {
@@ -134,8 +136,8 @@ def test_results_do_not_depend_on_the_job_size(monkeypatch):
     noise = stable(1.5, (6, 9000), 12)
     noise[:, 5] = 2.0  # a dropped column: the gathered path
     before = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
-    monkeypatch.setattr(tail_index, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
-    tail_index._SURROGATES.clear()
+    monkeypatch.setattr(threads, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
+    columns._SURROGATES.clear()
     after = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
     assert after[:3] == pytest.approx(before[:3], rel=1e-12)
     assert after[3] == pytest.approx(before[3], rel=1e-12)
@@ -145,9 +147,9 @@ def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
     noise = stable(1.3, (20, 3000), 13).astype(np.float32)
     first = summarise_noise(noise, seed=9)
     assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
-    monkeypatch.setattr(tail_index, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
-    tail_index._SURROGATES.clear()
-    tail_index._standardised_null.cache_clear()
+    monkeypatch.setattr(columns, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
+    columns._SURROGATES.clear()
+    summaries._standardised_null.cache_clear()
     assert summarise_noise(noise, seed=9) == first
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
@@ -212,7 +214,7 @@ def test_summarise_layers_rejects_layers_that_do_not_tile_the_columns(layers):
 
 
 def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
-    monkeypatch.setattr(tail_index, "_CHUNK", 64)  # many jobs per update, some still running
+    monkeypatch.setattr(threads, "_CHUNK", 64)  # many jobs per update, some still running
     s = StreamingAlpha(1000, seed=0)
     x = stable(1.5, 1000, 0)
     s.update(x[:500])
