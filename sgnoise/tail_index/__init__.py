@@ -14,7 +14,7 @@ Submodules:
   :data:`METHODS`; its notes cover the estimator, block size, sample order
   and reporting.
 - :mod:`.classical`: Hill, Pickands, moment and McCulloch, for comparison.
-- :mod:`.streaming`: :class:`StreamingAlpha`, the default estimator over
+- :mod:`.streaming`: :class:`AlphaAccumulator`, the default estimator over
   data seen chunk by chunk.
 - :mod:`.summaries`: :func:`summarise_noise` and :func:`summarise_layers`, the
   alpha of a gradient-noise matrix with intervals and null levels, using
@@ -34,7 +34,7 @@ from sgnoise.tail_index.estimators import (
     alpha_ci,
     estimate_alpha,
 )
-from sgnoise.tail_index.streaming import StreamingAlpha
+from sgnoise.tail_index.streaming import AlphaAccumulator
 from sgnoise.tail_index.summaries import summarise_layers, summarise_noise
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
     "MEDIAN_K1",
     "METHODS",
     "MIN_SAMPLES",
-    "StreamingAlpha",
+    "AlphaAccumulator",
     "alpha_ci",
     "estimate_alpha",
     "gaussian_surrogate",

@@ -13,7 +13,7 @@ only to second order); its variance is
     Var(1/alpha-hat) ~ [Var(log|Y|) / K2 + Var(log|X|) / N - 2 Cov] / log(K)^2.
 
 The first term dominates (K2 ~ sqrt(N) blocks against N samples). The
-default, ``"mohammadi_avg"`` (:class:`StreamingAlpha`), averages the estimator
+default, ``"mohammadi_avg"`` (:class:`AlphaAccumulator`), averages the estimator
 over P = 32 random partitions of the same samples: they share the one mean of
 log|X|, and their block-sum parts are nearly independent, so the first term
 shrinks by up to P. What all partitions share (the "complete" U-statistic
@@ -60,7 +60,7 @@ from sgnoise.tail_index.common import (
     _interval,
     _inverse,
 )
-from sgnoise.tail_index.streaming import StreamingAlpha
+from sgnoise.tail_index.streaming import AlphaAccumulator
 
 METHODS = (
     "mohammadi_avg",
@@ -155,9 +155,9 @@ def _inverse_alpha_and_se(x: np.ndarray, method: str, seed, shuffle: bool, param
                 "shuffle=False applies to 'mohammadi' and 'mohammadi_median' (consecutive "
                 "blocks in the given order); 'mohammadi_avg' always uses random blocks"
             )
-        acc = StreamingAlpha(x.size, seed=seed, **params)
+        acc = AlphaAccumulator(x.size, seed=seed, **params)
         acc.update(x)
-        return acc.fit()
+        return acc.inverse_alpha_and_se()
     k1 = params.get("k1")
     return _consecutive_blocks(
         _shuffled(x, shuffle, seed), int(np.sqrt(x.size)) if k1 is None else k1
@@ -257,7 +257,7 @@ def alpha_ci(
 
     For the methods in :data:`INTERVAL_METHODS` a delta-method interval from
     the same pass as the estimate (cost about one estimate): t quantiles on
-    1/alpha-hat with the standard error of :class:`StreamingAlpha` (default)
+    1/alpha-hat with the standard error of :class:`AlphaAccumulator` (default)
     or of the i.i.d. block terms (``"mohammadi"``), inverted. For the other
     methods a percentile bootstrap of ``n_boot`` resamples (``n_boot`` times
     the cost; the bootstrap is only approximate for the tail-order-statistic

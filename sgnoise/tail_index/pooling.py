@@ -7,7 +7,7 @@ import numpy as np
 from sgnoise.tail_index import threads
 from sgnoise.tail_index.common import MIN_SAMPLES
 from sgnoise.tail_index.streaming import (
-    StreamingAlpha,
+    AlphaAccumulator,
     _absorb,
     _accumulate,
     _design_of,
@@ -85,7 +85,7 @@ class _Block:
         return [null]
 
     def feed(
-        self, x_accs: list[StreamingAlpha], null_accs: list[StreamingAlpha], words=None
+        self, x_accs: list[AlphaAccumulator], null_accs: list[AlphaAccumulator], words=None
     ) -> None:
         """Values (and standardised values) into x_accs, the surrogate into null_accs.
 
@@ -105,7 +105,7 @@ class _Block:
 
 def _pooled_accumulators(
     blocks: list[_Block], n_kinds: int, with_null: bool, seed
-) -> list[list[StreamingAlpha] | None]:
+) -> list[list[AlphaAccumulator] | None]:
     """Accumulators of every block, then of all blocks pooled (last); None below MIN_SAMPLES.
 
     Each list holds ``n_kinds`` accumulators of the block's values (and
@@ -121,17 +121,17 @@ def _pooled_accumulators(
     other blocks.
     """
 
-    def new(n_x: int, n: int) -> list[StreamingAlpha] | None:
+    def new(n_x: int, n: int) -> list[AlphaAccumulator] | None:
         if n_x < MIN_SAMPLES:
             return None
-        accs = [StreamingAlpha(n_x, seed=seed) for _ in range(n_kinds)]
-        return accs + ([StreamingAlpha(n, seed=seed)] if with_null else [])
+        accs = [AlphaAccumulator(n_x, seed=seed) for _ in range(n_kinds)]
+        return accs + ([AlphaAccumulator(n, seed=seed)] if with_null else [])
 
     n_x, n = sum(b.n_x for b in blocks), sum(b.n for b in blocks)
     pooled = new(n_x, n)
     if pooled is None:
         return [new(b.n_x, b.n) for b in blocks] + [None]  # not one estimate has enough samples
-    words = _Words(np.random.SeedSequence(seed).spawn(3)[2])  # beside the two of StreamingAlpha
+    words = _Words(np.random.SeedSequence(seed).spawn(3)[2])  # beside the two of AlphaAccumulator
     kinds = [(slice(0, n_kinds), n_x), (slice(n_kinds, len(pooled)), n)]  # values; surrogate
     taken = [False, False]
     out = []
@@ -142,7 +142,7 @@ def _pooled_accumulators(
         out.append(own)
         if not block.n_x:
             continue
-        shadows: list[list[StreamingAlpha]] = [[], []]
+        shadows: list[list[AlphaAccumulator]] = [[], []]
         for k, (part, total) in enumerate(kinds):
             if not pooled[part]:
                 continue
@@ -152,7 +152,7 @@ def _pooled_accumulators(
                     _absorb(acc, one)
                 taken[k] = True
             else:
-                shadows[k] = [StreamingAlpha(total, seed=seed) for _ in pooled[part]]
+                shadows[k] = [AlphaAccumulator(total, seed=seed) for _ in pooled[part]]
         if shadows[0] or shadows[1]:
             block.feed(*shadows, words)
             for (part, _), made in zip(kinds, shadows, strict=True):

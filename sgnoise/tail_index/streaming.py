@@ -1,4 +1,4 @@
-""":class:`StreamingAlpha`: the default estimator (``"mohammadi_avg"``) over data in chunks."""
+""":class:`AlphaAccumulator`: the default estimator (``"mohammadi_avg"``) over data in chunks."""
 
 from __future__ import annotations
 
@@ -51,8 +51,13 @@ def _design(n: int) -> tuple[int, int, int]:
     return n_blocks, min(_GROUPS, n_blocks), max(1, min(_ATOMS_PER_BLOCK, (1 << 16) // n_blocks))
 
 
-class StreamingAlpha:
+class AlphaAccumulator:
     """The default estimator (``"mohammadi_avg"``) over data seen chunk by chunk.
+
+    Feed samples with :meth:`update`; at any time :meth:`estimate` and
+    :meth:`interval` give alpha-hat and its confidence interval over all
+    samples fed so far, :meth:`inverse_alpha_and_se` the 1/alpha-hat, standard
+    error and degrees of freedom both come from.
 
     Two-stage random partitions. Every sample gets an i.i.d. uniform label
     among M = B * R "atoms" (one pass over the data; no N-element
@@ -60,9 +65,10 @@ class StreamingAlpha:
     log|X| and of its square: an estimate over 10^8 samples never holds a
     10^8-element array, and the result depends neither on the order of the
     samples nor on how they are cut into chunks (``estimate_alpha(x,
-    seed=s)`` is this class fed ``x``). At :meth:`fit`, each of P partitions
-    groups the atoms at random into B blocks of R atoms, whose block sums are
-    sums of atom sums: P partitions cost P * M additions, not P passes.
+    seed=s)`` is this class fed ``x``). At :meth:`inverse_alpha_and_se`,
+    each of P partitions groups the atoms at random into B blocks of R atoms,
+    whose block sums are sums of atom sums: P partitions cost P * M
+    additions, not P passes.
     Updates run in jobs of 2^18 samples on worker threads (one per core, at
     most 4; numpy's log, sums and scatter release the GIL), summed in order.
 
@@ -144,7 +150,7 @@ class StreamingAlpha:
         row_start = 2 * per_group * np.arange(g * r).reshape(g, r).T  # [row, group]
         return windows[row_start[:, None, :] + shift].sum(axis=0)
 
-    def fit(self) -> tuple[float, float, int]:
+    def inverse_alpha_and_se(self) -> tuple[float, float, int]:
         """1/alpha-hat, its standard error and the degrees of freedom of that error."""
         n, n_zero, sum_lx, sum_lx2 = self._moments
         if n < MIN_SAMPLES:
@@ -177,21 +183,20 @@ class StreamingAlpha:
         var_u += (n_used / total) ** 2 * var_lx / n_log
         return float(u), float(np.sqrt(var_u)), self.n_groups - 1
 
-    @property
-    def alpha(self) -> float:
-        """The estimate over everything seen so far (unclipped)."""
-        return _inverse(self.fit()[0])
+    def estimate(self) -> float:
+        """alpha-hat over everything seen so far (unclipped)."""
+        return _inverse(self.inverse_alpha_and_se()[0])
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Confidence interval for alpha (see the class notes)."""
-        return _interval(*self.fit(), level)
+        return _interval(*self.inverse_alpha_and_se(), level)
 
 
-def _design_of(acc: StreamingAlpha) -> tuple[int, int, int]:
+def _design_of(acc: AlphaAccumulator) -> tuple[int, int, int]:
     return acc.n_blocks, acc.n_groups, acc.atoms_per_block
 
 
-def _absorb(into: StreamingAlpha, other: StreamingAlpha) -> None:
+def _absorb(into: AlphaAccumulator, other: AlphaAccumulator) -> None:
     """Add other's atoms and moments to into (same design; other's labels independent of into's)."""
     into._atoms += other._atoms
     into._moments += other._moments
@@ -202,7 +207,7 @@ class _NotFinite(ValueError):
 
 
 def _accumulate(
-    accs: list[StreamingAlpha], bounds, parts, sizes=None, words: _Words | None = None
+    accs: list[AlphaAccumulator], bounds, parts, sizes=None, words: _Words | None = None
 ) -> None:
     """Add samples to accs[i], all with the labels of accs[0] (or of ``words``).
 

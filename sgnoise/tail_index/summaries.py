@@ -26,7 +26,7 @@ def _standardised_null(rows: int, widths: tuple[int, ...], dtype: str, seed) -> 
     """
     blocks = [_Block(_standardised_gaussian((rows, w), dtype, seed)) for w in widths]
     accs = _pooled_accumulators(blocks, 1, False, seed)
-    return tuple(None if a is None else a[0].fit() for a in accs)
+    return tuple(None if a is None else a[0].inverse_alpha_and_se() for a in accs)
 
 
 def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tuple[str, slice]]:
@@ -145,7 +145,9 @@ def summarise_layers(
         n_x = [b.n_x for b in blocks]
         counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
         results = [
-            _summary([] if a is None else [acc.fit() for acc in a] + [f], n, d, level)
+            _summary(
+                [] if a is None else [acc.inverse_alpha_and_se() for acc in a] + [f], n, d, level
+            )
             for a, f, (n, d) in zip(accs, null, counts, strict=True)
         ]
     if not layers:
