@@ -21,11 +21,11 @@ from sgnoise.tail_index import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
     METHODS,
-    _standardised_gaussian,
     alpha_ci,
     estimate_alpha,
     summarise_noise,
 )
+from sgnoise.tail_index.columns import _standardised_gaussian
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
 N, REPS = 100_000, 20

@@ -6,20 +6,22 @@ import numpy as np
 import pytest
 from scipy.stats import binom, levy_stable
 
-from sgnoise import tail_index
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
     METHODS,
-    StreamingAlpha,
-    _expected_log_binomial,
-    _standardised_gaussian,
+    AlphaAccumulator,
     alpha_ci,
+    columns,
     estimate_alpha,
     gaussian_surrogate,
     standardise,
+    summaries,
     summarise_layers,
     summarise_noise,
+    threads,
 )
+from sgnoise.tail_index.columns import _standardised_gaussian
+from sgnoise.tail_index.streaming import _expected_log_binomial
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
 SUMMARY_KEYS = {
@@ -112,13 +114,13 @@ def test_estimates_do_not_change_when_samples_are_scaled_by_a_positive_constant(
 
 def test_streaming_equals_in_memory_whatever_the_chunks():
     x = np.random.default_rng(0).standard_normal(1_200_000).astype(np.float32)  # > one pass
-    s = StreamingAlpha(x.size, seed=5)
+    s = AlphaAccumulator(x.size, seed=5)
     for chunk in np.array_split(x, 7):  # sizes not multiples of 4 or of the internal chunk
         s.update(chunk)
     assert s.n_samples == x.size
-    assert s.alpha == pytest.approx(estimate_alpha(x, seed=5), rel=1e-6)
+    assert s.estimate() == pytest.approx(estimate_alpha(x, seed=5), rel=1e-6)
     assert s.interval() == pytest.approx(alpha_ci(x, seed=5), rel=1e-6)
-    assert abs(s.alpha - 2) < 0.05  # Gaussian
+    assert abs(s.estimate() - 2) < 0.05  # Gaussian
 
 
 @pytest.mark.parametrize(("n", "p"), [(100, 1 / 8), (54_321, 1 / 256), (10**8, 1 / 8192)])
@@ -134,8 +136,8 @@ def test_results_do_not_depend_on_the_job_size(monkeypatch):
     noise = stable(1.5, (6, 9000), 12)
     noise[:, 5] = 2.0  # a dropped column: the gathered path
     before = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
-    monkeypatch.setattr(tail_index, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
-    tail_index._SURROGATES.clear()
+    monkeypatch.setattr(threads, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
+    columns._SURROGATES.clear()
     after = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
     assert after[:3] == pytest.approx(before[:3], rel=1e-12)
     assert after[3] == pytest.approx(before[3], rel=1e-12)
@@ -145,9 +147,9 @@ def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
     noise = stable(1.3, (20, 3000), 13).astype(np.float32)
     first = summarise_noise(noise, seed=9)
     assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
-    monkeypatch.setattr(tail_index, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
-    tail_index._SURROGATES.clear()
-    tail_index._standardised_null.cache_clear()
+    monkeypatch.setattr(columns, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
+    columns._SURROGATES.clear()
+    summaries._standardised_null.cache_clear()
     assert summarise_noise(noise, seed=9) == first
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
@@ -212,8 +214,8 @@ def test_summarise_layers_rejects_layers_that_do_not_tile_the_columns(layers):
 
 
 def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
-    monkeypatch.setattr(tail_index, "_CHUNK", 64)  # many jobs per update, some still running
-    s = StreamingAlpha(1000, seed=0)
+    monkeypatch.setattr(threads, "_CHUNK", 64)  # many jobs per update, some still running
+    s = AlphaAccumulator(1000, seed=0)
     x = stable(1.5, 1000, 0)
     s.update(x[:500])
     with pytest.raises(ValueError, match="x must be finite, got 1 NaN and 0 inf values of 10"):
@@ -223,9 +225,9 @@ def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
     with pytest.raises(ValueError, match="x must be finite, got 0 NaN and 2 inf values of 500"):
         s.update(bad)
     s.update(x[500:])
-    fresh = StreamingAlpha(1000, seed=0)
+    fresh = AlphaAccumulator(1000, seed=0)
     fresh.update(x)
-    assert s.alpha == pytest.approx(fresh.alpha, rel=1e-12)
+    assert s.estimate() == pytest.approx(fresh.estimate(), rel=1e-12)
 
 
 def test_ci_covers_the_true_alpha_about_95_percent_of_the_time():

@@ -1,0 +1,61 @@
+"""Worker threads for the estimators' jobs, results in order; one pool per process, reset on fork.
+
+One thread per core, at most 4 and at most ``OMP_NUM_THREADS``; ``_CHUNK`` is the
+size of a job in samples.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+_CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
+_IN_FLIGHT = 4  # jobs queued beyond the one collected
+_POOL: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
+
+
+def _thread_budget() -> int:
+    """Threads for the estimator: one per core, at most 4, and at most ``OMP_NUM_THREADS``.
+
+    joblib's worker processes set ``OMP_NUM_THREADS`` to their share of the
+    cores (1 each when the trainers run one process per core), so parallel
+    runs do not each start a thread per core and oversubscribe the machine.
+    """
+    budget = min(4, os.cpu_count() or 1)
+    try:
+        budget = min(budget, int(os.environ.get("OMP_NUM_THREADS", budget)))
+    except ValueError:  # not a number: ignore it, as numpy's BLAS does
+        pass
+    return max(budget, 1)
+
+
+_WORKERS = _thread_budget() - 1  # worker threads beside the calling thread
+
+
+def _in_order(tasks) -> Iterator:
+    """Results of the tasks (callables), in order, computed on all cores.
+
+    Every (_WORKERS + 1)-th task runs in the calling thread, the others on the
+    worker threads, at most _IN_FLIGHT ahead of the one returned: few
+    threads, so few hand-overs of the GIL (which numpy releases in its loops).
+    """
+    if not _POOL and _WORKERS:
+        _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="sgnoise-tail-index"))
+    pending: deque = deque()
+    try:
+        for j, task in enumerate(tasks):
+            inline = j % (_WORKERS + 1) == _WORKERS
+            pending.append(task() if inline else _POOL[0].submit(task))
+            while len(pending) > _IN_FLIGHT or (pending and not isinstance(pending[0], Future)):
+                done = pending.popleft()
+                yield done.result() if isinstance(done, Future) else done
+        for done in pending:
+            yield done.result() if isinstance(done, Future) else done
+    finally:
+        futures = [f for f in pending if isinstance(f, Future)]
+        for future in futures:
+            future.cancel()
+        wait(futures)
