@@ -45,9 +45,12 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "sgnoise-results/1"
 RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES = "results.json", "results.csv", "noise_samples.npz"
@@ -451,3 +454,82 @@ def read_status(folder: str | Path) -> dict[str, Any]:
 def remove_runs(folder: str | Path) -> None:
     """Remove ``runs/`` once the combined results hold everything in it."""
     shutil.rmtree(Path(folder) / RUNS_DIR, ignore_errors=True)
+
+
+#: Columns of results.csv that hold text; every other column of :data:`RECORD_COLUMNS`
+#: holds numbers (empty: NaN), and ``diverged`` True or False.
+_TEXT_COLUMNS = (
+    "study", "dataset", "activation", "optimizer", "mode", "split", "layer", "status", "reason",
+)  # fmt: skip
+
+
+def load(folder: str | Path) -> pd.DataFrame:
+    """A run folder's ``results.csv`` as a pandas DataFrame, one row per record.
+
+    pandas is needed here and nowhere else in sgnoise; :func:`load_results`
+    reads the same records (and the configuration) without it.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A run folder, e.g. ``MNIST_activation/reference``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns :data:`RECORD_COLUMNS` in order, then any a trainer added
+        (``alpha_shuffled`` on in-flight rows); empty cells (NaN, inf, not
+        measured) are NaN. Text columns are strings, ``diverged`` is boolean,
+        the others are numbers.
+
+    Raises
+    ------
+    ImportError
+        pandas is not installed.
+    FileNotFoundError
+        ``folder`` or its ``results.csv`` does not exist.
+    ValueError
+        ``results.csv`` cannot be parsed, lacks columns, or holds a value of the
+        wrong kind (the message names the line and the column).
+    """
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise ImportError(
+            "sgnoise.results.load returns a pandas DataFrame and pandas is not installed: "
+            "pip install pandas (or read the same records with sgnoise.results.load_results)"
+        ) from err
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder: pass a run folder, e.g. MNIST_activation/reference"
+        )
+    path = folder / RESULTS_CSV
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: is {folder} a run folder? A run writes it when it finishes"
+        )
+    fix = "restore it (e.g. git checkout) or rerun the study"
+    try:
+        table = pd.read_csv(path, dtype={c: "str" for c in _TEXT_COLUMNS})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged ({err}): {fix}") from err
+    if "status" not in table.columns:  # written before degenerate noise was recorded
+        table = table.assign(status=OK, reason="")
+    missing = [c for c in RECORD_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} is not an sgnoise results table (no columns {missing}): {fix}")
+    for column in (c for c in RECORD_COLUMNS if c not in _TEXT_COLUMNS):
+        values = table[column]
+        if column == "diverged":
+            bad, expected = ~values.isin([True, False, "True", "False"]), "True or False"
+        else:
+            bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+            expected = "a number or empty"
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise ValueError(
+                f"{path} is damaged: line {row + 2}, column {column!r} must be {expected}, "
+                f"got {values.iloc[row]!r}: {fix}"
+            )
+    return table
