@@ -35,7 +35,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sgnoise.results import load_noise_samples  # noqa: E402
+from sgnoise.results import DEGENERATE, load_noise_samples  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
@@ -135,26 +135,53 @@ def _alpha_panel(ax, rows: Sequence[Mapping], x: str, key: str, activations: Seq
     ax.grid(alpha=0.3)
 
 
-def _mark_diverged(ax, results: Mapping, x: str, activations: Sequence[str]) -> bool:
-    """An x at the top of the panel at each diverged run's ``x`` (epoch or lr); any drawn?"""
-    drawn = False
+def _mark_failures(
+    ax, results: Mapping, x: str, activations: Sequence[str], **where: Any
+) -> set[str]:
+    """Markers at the top of a panel, at the ``x`` (epoch or lr) where runs failed: an x for
+    a run that diverged, an o where the noise of the panel's records (``where``: split,
+    layer) was degenerate (α not estimated). Returns the kinds drawn."""
+    drawn = set()
+    where_kind = []
     for run in results["runs"]:
         if run.get("diverged") and run["activation"] in activations:
             where = run.get("diverged_epoch") if x == "epoch" else run[x]
-            if where is None:
-                continue
-            ax.plot(
-                [where],
-                [0.96],
-                "x",
-                color=_color(run["activation"]),
-                ms=9,
-                mew=2,
-                transform=ax.get_xaxis_transform(),
-                clip_on=False,
-            )
-            drawn = True
+            if where is not None:
+                where_kind.append((where, run["activation"], "diverged"))
+    for r in _frozen(results, status=DEGENERATE, **where):
+        if r["activation"] in activations:
+            where_kind.append((r[x], r["activation"], "degenerate"))
+    for where, activation, kind in dict.fromkeys(where_kind):
+        ax.plot(
+            [where],
+            [0.96 if kind == "diverged" else 0.9],
+            **_MARKERS[kind],
+            color=_color(activation),
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+        )
+        drawn.add(kind)
     return drawn
+
+
+#: How :func:`_mark_failures` draws each kind, and its legend text.
+_MARKERS = {
+    "diverged": {"marker": "x", "ls": "", "ms": 9, "mew": 2},
+    "degenerate": {"marker": "o", "ls": "", "ms": 7, "mew": 1.5, "mfc": "none"},
+}
+_MARK_LABELS = {
+    "diverged": "diverged (NaN/inf)",
+    "degenerate": "degenerate noise (zeros): α not estimated",
+}
+
+
+def _mark_handles(marks: set[str]) -> list[Line2D]:
+    """Legend entries for the markers drawn."""
+    return [
+        Line2D([], [], color="k", label=_MARK_LABELS[k], **_MARKERS[k])
+        for k in _MARKERS
+        if k in marks
+    ]
 
 
 def _band_caption(results: Mapping) -> str:
@@ -164,7 +191,7 @@ def _band_caption(results: Mapping) -> str:
     return "shaded: 95% CI of the estimate (1 seed)"
 
 
-def _legend(fig, activations: Sequence[str], band: str, *, diverged: bool, extra=()) -> None:
+def _legend(fig, activations: Sequence[str], band: str, *, marks: set[str], extra=()) -> None:
     """One legend for the whole figure, below the panels: colours, line styles, band, markers."""
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in activations]
     handles += [
@@ -173,11 +200,8 @@ def _legend(fig, activations: Sequence[str], band: str, *, diverged: bool, extra
         Patch(color="k", alpha=0.2, label=band),
         Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
         *extra,
+        *_mark_handles(marks),
     ]
-    if diverged:
-        handles.append(
-            Line2D([], [], color="k", marker="x", ls="", ms=8, mew=2, label="diverged (NaN/inf)")
-        )
     fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // 2))
 
 
@@ -206,7 +230,7 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str):
+def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str, layer: str):
     """2 x 2 α panels against ``x``: pooled, standardised (rows) x train, test noise (columns).
 
     Draws the SGN α and its surrogate per activation, diverged-run markers and
@@ -214,13 +238,13 @@ def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str):
     """
     acts = _activations(results)
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
-    diverged = False
+    marks: set[str] = set()
     for (key, stat), row in zip(STATISTICS, axes, strict=True):
         for (split, noise), ax in zip(SPLITS, row, strict=True):
             _alpha_panel(ax, _select(rows, split=split), x, key, acts)
-            diverged |= _mark_diverged(ax, results, x, acts)
+            marks |= _mark_failures(ax, results, x, acts, split=split, layer=layer)
             ax.set_title(f"{stat}, {noise}")
-    _legend(fig, acts, _band_caption(results), diverged=diverged)
+    _legend(fig, acts, _band_caption(results), marks=marks)
     return fig, axes
 
 
@@ -238,7 +262,7 @@ def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all
         Which layer's noise: ``"all"`` (pooled over every parameter, default)
         or ``"layer1"``, ``"layer2"``, ...
     """
-    fig, axes = _alpha_grid(results, _frozen(results, layer=layer), "epoch")
+    fig, axes = _alpha_grid(results, _frozen(results, layer=layer), "epoch", layer)
     for ax in axes[-1]:
         _epoch_axis(ax)
     where = "all parameters" if layer == "all" else layer
@@ -256,16 +280,16 @@ def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "tra
         len(layers), 2, figsize=(12, 3.4 * len(layers) + 1), sharex=True, layout="constrained"
     )
     axes = np.atleast_2d(axes)
-    diverged = False
+    marks: set[str] = set()
     for layer, row in zip(layers, axes, strict=True):
         for (key, stat), ax in zip(STATISTICS, row, strict=True):
             _alpha_panel(ax, _select(records, layer=layer), "epoch", key, acts)
-            diverged |= _mark_diverged(ax, results, "epoch", acts)
+            marks |= _mark_failures(ax, results, "epoch", acts, split=split, layer=layer)
             ax.set_title(f"{layer}: {stat}, {split} noise")
     for ax in axes[-1]:
         _epoch_axis(ax)
     fig.suptitle(_title(results, "SGN tail index per layer"))
-    _legend(fig, acts, _band_caption(results), diverged=diverged)
+    _legend(fig, acts, _band_caption(results), marks=marks)
     return _save(fig, path)
 
 
@@ -323,7 +347,7 @@ def plot_alpha_vs_lr(results: Mapping, path: str | Path, *, layer: str = "all") 
     """α at the end of training against the learning rate; diverged runs marked at the top."""
     frozen = _frozen(results, layer=layer)
     final = max((r["epoch"] for r in frozen), default=0.0)
-    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), "lr")
+    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), "lr", layer)
     for ax in axes[-1]:
         _lr_axis(ax, [r["lr"] for r in results["runs"]])
     fig.suptitle(_title(results, f"SGN tail index against the learning rate, epoch {final:g}"))
@@ -401,14 +425,14 @@ def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Pa
         final = max((r["epoch"] for r in rows), default=0.0)
         rows = _select(rows, epoch=final)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
-    diverged = False
+    marks: set[str] = set()
     for act in acts:
         sub = _select(rows, activation=act)
         _curve(left, sub, x, "loss", _color(act))
         _curve(right, sub, x, "train_acc", _color(act))
         _curve(right, sub, x, "test_acc", _color(act), ls="--")
     for ax in (left, right):
-        diverged |= _mark_diverged(ax, results, x, acts)
+        marks |= _mark_failures(ax, results, x, acts, split="train", layer="all")
         ax.grid(alpha=0.3)
         if x == "lr":
             _lr_axis(ax, [r["lr"] for r in results["runs"]])
@@ -425,10 +449,7 @@ def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Pa
     ]
     if _n_seeds(results) > 1:
         handles.append(Patch(color="k", alpha=0.2, label=_band_caption(results)))
-    if diverged:
-        handles.append(
-            Line2D([], [], color="k", marker="x", ls="", ms=8, mew=2, label="diverged (NaN/inf)")
-        )
+    handles += _mark_handles(marks)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
     return _save(fig, path)
 
@@ -497,7 +518,7 @@ def plot_noise_histograms(
         ax.plot(grid, gauss, "k--", lw=1.5, label=f"Gaussian, same variance (σ = {sd:.2g})")
         peak = max(density.max(), gauss.max())
         alpha = alphas.get(label)
-        if alpha is not None and np.isfinite(alpha) and sd > 0:
+        if alpha is not None and np.isfinite(alpha) and np.median(np.abs(finite)) > 0:
             pdf = _stable_pdf(grid[::2], finite, alpha)
             label_stable = f"α-stable, α = {alpha:.2f} (estimated), same median |x|"
             ax.plot(grid[::2], pdf, color="tab:red", lw=1.5, label=label_stable)
