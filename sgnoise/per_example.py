@@ -1,0 +1,468 @@
+"""Per-example gradients at frozen weights, and the tail exponents of their distribution.
+
+Does the central limit theorem apply to minibatch gradients? A minibatch
+gradient is the mean of b per-example gradients g_i drawn from the training
+set. If, coordinate by coordinate, the g_i have finite variance, the noise of
+the mean becomes Gaussian as b grows (the textbook view); if their law has a
+power tail P(|g - E g| > t) ~ t^-xi with exponent xi < 2 (infinite variance),
+the mean is attracted to an alpha-stable law with alpha = xi instead
+(Simsekli, Sagun & Gurbuzbalaban 2019, section 3, the premise of their
+alpha-stable model). This module measures xi directly, on the per-example
+gradients rather than on minibatch noise.
+
+Per-example gradients. With the notation of :mod:`sgnoise.mlp` (h_{l-1} the
+input of layer l, delta_l = d loss_i / d z_l for example i's own loss), the
+gradient of loss_i is
+
+    d loss_i / d W_l[p, q] = h_{l-1}[i, p] * delta_l[i, q],    d loss_i / d b_l[q] = delta_l[i, q],
+
+one elementwise product per coordinate over the examples, after one forward
+and backward pass (:meth:`sgnoise.mlp.MLP.activations_and_deltas`). Their mean
+over the examples is the full gradient. :func:`per_example_gradients` computes
+them for a seeded sample of coordinates of every layer, in chunks of examples.
+
+Tail exponents. For each coordinate (column) the sample is |g_i - mean g|,
+and xi = 1/gamma with gamma the extreme-value index, estimated by Hill (1975)
+from the k largest values X_(1) >= ... >= X_(k+1):
+
+    gamma_H = (1/k) sum_{i<=k} log X_(i) - log X_(k+1).
+
+Hill is consistent for any law whose tail is regularly varying (Student t,
+stable, Pareto, ...), not only for stable laws (the block estimator of
+:mod:`sgnoise.tail_index` assumes a stable law). Choice of k: k = floor(sqrt(n)).
+Under Hall's (1982) second-order model, U(t) = C t^gamma (1 + D t^rho + ...),
+the bias of gamma_H is of order (n/k)^rho and its standard deviation
+gamma/sqrt(k), so the bias is negligible against the standard deviation, and
+the confidence interval is valid, when k = o(n^(-2 rho/(1 - 2 rho))); sqrt(n)
+satisfies this for every rho < -1/2 (Student t(nu) has rho = -2/nu, so nu < 4;
+stable laws rho = -1). The MSE-optimal k (Hall & Welsh 1985), which the double
+bootstrap of Danielsson, de Haan, Peng & de Vries (2001) estimates, is larger
+(order n^(-2 rho/(1 - 2 rho)), 2/3 for rho = -1) and by design leaves a bias of
+the order of the standard deviation, so intervals built on it under-cover; the
+double bootstrap also re-sorts B resamples per column, hundreds of times the
+cost of one partial sort. Undersmoothing is the standard price for honest
+intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
+columns of 60,000 values give xi-hat 1.88 but are called infinite-variance
+only when the interval clears 2).
+
+Interval. Above the threshold, a Pareto tail makes the k log-excesses i.i.d.
+exponential with mean gamma (Renyi's representation), so k gamma_H / gamma ~
+Gamma(k, 1) and the interval for gamma is [k gamma_H / G_{(1+level)/2}, k
+gamma_H / G_{(1-level)/2}] with G_p the Gamma(k) quantiles (exact for a Pareto
+tail, asymptotically the normal interval gamma_H (1 -+ z/sqrt(k))). The
+exponent's interval is its reciprocal. A column has "infinite variance,
+credibly" when the upper end of the exponent's interval is below 2.
+
+Light tails. Hill assumes gamma > 0 and returns a small positive gamma
+(a large exponent) for light or bounded tails. The moment estimator of
+Dekkers, Einmahl & de Haan (1989, eq. 1.7), computed from the same k values,
+
+    gamma_M = M1 + 1 - 1 / (2 (1 - M1^2 / M2)),   M_j = (1/k) sum (log X_(i) - log X_(k+1))^j,
+
+is consistent for every real gamma; gamma_M < 0 points to a tail with a finite
+endpoint (per-example gradients of a network on bounded inputs are bounded),
+gamma_M near 0 to an exponential-type (e.g. Gaussian) tail. It is reported
+beside the Hill exponent, as information.
+
+Degenerate columns. A constant column (a dead ReLU unit's weights, a pixel
+that is 0 in every image) has no tail and is dropped. So is a column whose
+(k+1)-th and (k+2)-th largest |centred| values are equal: an atom (typically the
+many exact zeros of a rarely active unit or a rarely lit pixel, at distance
+|mean| from the mean) reaches into the top k + 1, fewer than k + 1 values lie
+beyond it, and log-excesses measured from the atom would mistake the gap
+between the atom and the few non-zero values for a heavy tail.
+
+References
+----------
+Simsekli, Sagun & Gurbuzbalaban, "A Tail-Index Analysis of Stochastic Gradient
+Noise in Deep Neural Networks", ICML 2019.
+Hill, "A simple general approach to inference about the tail of a
+distribution", Annals of Statistics 3 (1975) 1163-1174.
+Hall, "On some simple estimates of an exponent of regular variation", JRSS B
+44 (1982) 37-42.
+Hall & Welsh, "Adaptive estimates of parameters of regular variation", Annals
+of Statistics 13 (1985) 331-341.
+Dekkers, Einmahl & de Haan, "A moment estimator for the index of an
+extreme-value distribution", Annals of Statistics 17 (1989) 1833-1855.
+Danielsson, de Haan, Peng & de Vries, "Using a bootstrap method to choose the
+sample fraction in tail index estimation", J. Multivariate Analysis 76 (2001)
+226-248.
+Drees, de Haan & Resnick, "How to make a Hill plot", Annals of Statistics 28
+(2000) 254-274.
+Beirlant, Goegebeur, Segers & Teugels, "Statistics of Extremes", Wiley 2004,
+section 4.2 (the exponential representation of log-excesses).
+Wilson, "Probable inference, the law of succession, and statistical
+inference", JASA 22 (1927) 209-212.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from scipy import stats
+
+from sgnoise.mlp import MLP, all_finite
+
+#: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
+COORDS_PER_LAYER = 500
+#: Most values of the activations and errors held at once (one chunk of examples).
+CHUNK_ELEMENTS = 2**22
+#: Fewest order statistics the tail estimator uses; k = floor(sqrt(n)) needs n >= 100.
+MIN_K = 10
+#: Percentiles of the columns' exponents reported by :func:`summarise`.
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+@dataclass(frozen=True, eq=False)
+class PerExampleGradients:
+    """Per-example gradients of a sample of coordinates (see :func:`per_example_gradients`).
+
+    Attributes
+    ----------
+    matrix : ndarray, shape (n_examples, n_sampled), the model's dtype
+        Row i: the gradient of example i's own loss at the sampled coordinates.
+    param : ndarray of int64, shape (n_sampled,)
+        Index into ``model.params`` of each column's parameter (W_l or b_l).
+    index : ndarray of int64, shape (n_sampled,)
+        Flat (row-major) index of each column's coordinate in that parameter:
+        p * fan_out + q for W_l[p, q], q for b_l[q].
+    layers : dict
+        ``{layer_name: slice}``: each layer's columns, side by side in layer order.
+    """
+
+    matrix: np.ndarray
+    param: np.ndarray
+    index: np.ndarray
+    layers: dict[str, slice]
+
+
+def _sampled_coordinates(
+    model: MLP, coords_per_layer: int | None, rng: np.random.Generator
+) -> list[tuple[int, np.ndarray]]:
+    """(parameter index, sorted flat indices) per parameter, layer by layer, W before b.
+
+    A layer's coordinates are W_l's then b_l's, numbered together; a layer with
+    more than ``coords_per_layer`` of them gives a uniform sample without
+    replacement (one draw from ``rng`` per such layer, in layer order).
+    """
+    picked = []
+    for layer in model.layer_names:
+        params = model.layer_params(layer)
+        sizes = [model.params[j].size for j in params]
+        total = sum(sizes)
+        if coords_per_layer is None or total <= coords_per_layer:
+            chosen = np.arange(total)
+        else:
+            chosen = np.sort(rng.choice(total, coords_per_layer, replace=False))
+        start = 0
+        for j, size in zip(params, sizes, strict=True):
+            mine = chosen[(chosen >= start) & (chosen < start + size)] - start
+            picked.append((j, mine.astype(np.int64)))
+            start += size
+    return picked
+
+
+def per_example_gradients(
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    coords_per_layer: int | None = COORDS_PER_LAYER,
+    seed: int = 0,
+) -> PerExampleGradients:
+    """Each example's own loss gradient at a seeded sample of coordinates, weights frozen.
+
+    d loss_i / d W_l[p, q] = h_{l-1}[i, p] delta_l[i, q] and d loss_i / d b_l[q]
+    = delta_l[i, q] (module docstring), from one forward and backward pass per
+    chunk of examples (at most :data:`CHUNK_ELEMENTS` activations at once) and
+    one elementwise product per sampled coordinate. The mean of the rows is the
+    full gradient (``model.loss_and_grads(x, y)``) at those coordinates.
+
+    Parameters
+    ----------
+    model : MLP
+        The network at its current (frozen) weights.
+    x : ndarray, shape (n, sizes[0])
+    y : ndarray of int, shape (n,)
+    coords_per_layer : int or None
+        Coordinates (weights and biases together) sampled uniformly without
+        replacement from each layer; a layer with at most this many is taken
+        whole. None: every coordinate of every layer.
+    seed : int
+        Seed of the coordinate sample; the same seed gives the same columns.
+
+    Returns
+    -------
+    PerExampleGradients
+        The (n, n_sampled) matrix and which coordinate each column is.
+    """
+    if coords_per_layer is not None and (
+        not isinstance(coords_per_layer, Integral) or coords_per_layer < 1
+    ):
+        raise ValueError(
+            f"coords_per_layer must be an integer >= 1 or None, got {coords_per_layer}"
+        )
+    x, y = np.asarray(x), np.asarray(y)
+    model.check_inputs(x, y)
+    picked = _sampled_coordinates(model, coords_per_layer, np.random.default_rng(seed))
+    n = x.shape[0]
+    widths = [len(idx) for _, idx in picked]
+    matrix = np.empty((n, sum(widths)), model.dtype)
+    per = 2 if model.bias else 1
+    rows = max(1, CHUNK_ELEMENTS // sum(model.sizes))
+    for a in range(0, n, rows):
+        inputs, deltas = model.activations_and_deltas(x[a : a + rows], y[a : a + rows])
+        start = 0
+        for (j, idx), width in zip(picked, widths, strict=True):
+            out = matrix[a : a + rows, start : start + width]
+            h, delta = inputs[j // per], deltas[j // per]
+            if j % per:  # b_l
+                np.take(delta, idx, axis=1, out=out)
+            else:
+                p, q = np.divmod(idx, model.params[j].shape[1])
+                np.multiply(h[:, p], delta[:, q], out=out)
+            start += width
+    layers, start = {}, 0
+    for layer in model.layer_names:
+        width = sum(widths[i] for i, (j, _) in enumerate(picked) if j in model.layer_params(layer))
+        layers[layer] = slice(start, start + width)
+        start += width
+    return PerExampleGradients(
+        matrix=matrix,
+        param=np.repeat([j for j, _ in picked], widths).astype(np.int64),
+        index=np.concatenate([idx for _, idx in picked]),
+        layers=layers,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TailExponents:
+    """Per-column tail estimates of a per-example gradient matrix (see :func:`tail_exponents`).
+
+    Attributes
+    ----------
+    exponent : ndarray, shape (n_columns,)
+        Hill tail exponent xi = 1 / gamma_H of |column - its mean|; NaN where dropped.
+    lower, upper : ndarray, shape (n_columns,)
+        The exponent's interval at ``level`` (Gamma interval for gamma, inverted); NaN where
+        dropped.
+    moment_gamma : ndarray, shape (n_columns,)
+        Dekkers-Einmahl-de Haan gamma_M from the same k values (-inf when all k
+        log-excesses are equal); NaN where dropped.
+    constant : ndarray of bool, shape (n_columns,)
+        Columns with a single value (dropped).
+    atom : ndarray of bool, shape (n_columns,)
+        Non-constant columns whose (k+1)-th and (k+2)-th largest |centred| values
+        are equal (dropped: an atom reaches into the tail sample).
+    k : int
+        Order statistics used per column.
+    level : float
+        Confidence level of the intervals.
+    """
+
+    exponent: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    moment_gamma: np.ndarray
+    constant: np.ndarray
+    atom: np.ndarray
+    k: int
+    level: float
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Columns with an estimate (neither constant nor with an atom in the tail)."""
+        return ~(self.constant | self.atom)
+
+    @property
+    def infinite_variance(self) -> np.ndarray:
+        """Kept columns whose exponent is credibly below 2 (upper end of the interval < 2)."""
+        return self.kept & (self.upper < 2)
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(level)
+
+
+def tail_exponents(
+    grads: np.ndarray, *, k: int | None = None, level: float = 0.95
+) -> TailExponents:
+    """Hill tail exponent, its interval and the moment estimate, for every column of grads.
+
+    Each column is centred (minus its mean) and the k + 2 largest absolute values
+    are found by one partial sort along the rows (``np.partition``), all columns at
+    once; Hill's gamma_H, its Gamma interval and gamma_M follow from the top
+    k + 1 (module docstring).
+
+    Parameters
+    ----------
+    grads : ndarray, shape (n, n_columns)
+        Rows = examples, columns = coordinates; finite, n >= MIN_K^2 (100).
+    k : int, optional
+        Order statistics per column; default floor(sqrt(n)), the undersmoothing
+        choice the module docstring justifies. At least :data:`MIN_K`, at most n - 2.
+    level : float
+        Two-sided confidence level of the intervals; "credibly below 2" is a one-sided
+        test at level (1 + level) / 2.
+
+    Returns
+    -------
+    TailExponents
+    """
+    grads = np.asarray(grads)
+    if grads.ndim != 2 or grads.shape[1] < 1:
+        raise ValueError(
+            f"grads must be 2-D (rows = examples, columns = coordinates, >= 1 column), "
+            f"got shape {grads.shape}"
+        )
+    if not np.issubdtype(grads.dtype, np.floating):
+        grads = grads.astype(np.float64)
+    n = grads.shape[0]
+    if n < MIN_K**2:
+        raise ValueError(
+            f"grads must have at least {MIN_K**2} rows (examples): the tail estimator uses the "
+            f"k = floor(sqrt(n)) >= {MIN_K} largest values of each column, got {n}"
+        )
+    if not all_finite(grads):
+        bad = grads.size - np.count_nonzero(np.isfinite(grads))
+        raise ValueError(f"grads must be finite, got {bad} NaN/inf values")
+    k = int(np.sqrt(n)) if k is None else k
+    if not isinstance(k, Integral) or not MIN_K <= k <= n - 2:
+        raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
+    level = _check_level(level)
+    constant = grads.max(axis=0) == grads.min(axis=0)
+    centred = np.abs(grads - grads.mean(axis=0, dtype=np.float64).astype(grads.dtype))
+    top = np.partition(centred, n - k - 2, axis=0)[n - k - 2 :]
+    top = np.sort(top, axis=0)[::-1].astype(np.float64)  # X_(1) >= ... >= X_(k+2)
+    atom = (top[k] == top[k + 1]) & ~constant
+    kept = ~(constant | atom)
+    logs = np.log(top[: k + 1, kept])
+    excess = logs[:k] - logs[k]
+    gamma = excess.mean(axis=0)
+    second = np.square(excess).mean(axis=0)
+    with np.errstate(divide="ignore"):
+        moment = gamma + 1 - 0.5 / (1 - gamma * gamma / second)
+    tail = stats.gamma(k)
+    out = {name: np.full(grads.shape[1], np.nan) for name in ("exp", "lo", "hi", "mom")}
+    out["exp"][kept] = 1 / gamma
+    out["lo"][kept] = tail.ppf((1 - level) / 2) / (k * gamma)  # 1 / upper end of gamma's
+    out["hi"][kept] = tail.ppf((1 + level) / 2) / (k * gamma)
+    out["mom"][kept] = moment
+    return TailExponents(
+        exponent=out["exp"],
+        lower=out["lo"],
+        upper=out["hi"],
+        moment_gamma=out["mom"],
+        constant=constant,
+        atom=atom,
+        k=k,
+        level=level,
+    )
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """Plain floats for JSON, None where not finite."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+    return dict(
+        zip((str(p) for p in PERCENTILES), _floats(np.percentile(values, PERCENTILES)), strict=True)
+    )
+
+
+def _wilson(successes: int, trials: int, level: float = 0.95) -> list[float]:
+    """Wilson (1927) score interval for a binomial proportion, [low, high]."""
+    z = stats.norm.ppf((1 + _check_level(level)) / 2)
+    p, z2 = successes / trials, z * z / trials
+    centre = (p + z2 / 2) / (1 + z2)
+    half = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials)) / (1 + z2)
+    return [float(max(centre - half, 0.0)), float(min(centre + half, 1.0))]
+
+
+def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
+    """Do the columns of a per-example gradient matrix have infinite variance?
+
+    Parameters
+    ----------
+    grads : ndarray, shape (n, n_columns)
+        Per-example gradients: rows = examples, columns = coordinates (e.g.
+        ``per_example_gradients(...).matrix`` or a layer's block of it), finite,
+        at least 100 rows.
+    seed : int
+        Accepted for the interface the summaries of :mod:`sgnoise` share; this
+        summary draws no random numbers (Hill at k = floor(sqrt(n)) with exact
+        Gamma intervals, no resampling), so no value depends on it.
+    level : float
+        Confidence level of the per-column intervals and of the interval of the fraction.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable (floats, ints, strings, lists, dicts; None where a
+        value is not finite):
+
+        - ``n_rows``, ``n_columns``; ``n_dropped`` = ``n_constant`` + ``n_atom``
+          (columns without a tail estimate, see :class:`TailExponents`); ``n_kept``;
+        - ``method`` (a one-line description), ``k``, ``level``;
+        - ``tail_exponent_quantiles``: percentiles "5", "25", "50", "75", "95" of
+          the Hill exponents of the kept columns;
+        - ``fraction_infinite_variance``: fraction of kept columns whose exponent
+          is credibly below 2 (upper end of its interval < 2);
+        - ``fraction_infinite_variance_ci``: [low, high], Wilson interval at
+          ``level``. It covers the sampling of coordinates: the fraction among all
+          coordinates the columns were sampled from, each column's call taken as
+          given. It does not cover the error of each call, nor the dependence
+          between coordinates (it is too narrow for that), and with every
+          coordinate taken it is wider than needed;
+        - ``moment_gamma_quantiles``: the same percentiles of the moment estimates
+          gamma_M; ``fraction_moment_gamma_negative``: fraction of kept columns with
+          gamma_M < 0 (tails with a finite endpoint);
+        - ``per_column``: per kept column, lists ``column`` (index into grads),
+          ``tail_exponent``, ``exponent_lower``, ``exponent_upper``, ``moment_gamma``:
+          arrays for plots, n_kept values each.
+
+    Raises
+    ------
+    ValueError
+        grads not 2-D, fewer than 100 rows, not finite, or without a column to estimate.
+    """
+    del seed  # see the docstring: no randomness here
+    tails = tail_exponents(grads, level=level)
+    kept = np.flatnonzero(tails.kept)
+    n_constant, n_atom = int(tails.constant.sum()), int(tails.atom.sum())
+    if not kept.size:
+        raise ValueError(
+            f"grads has no column to estimate: of {grads.shape[1]}, {n_constant} are constant "
+            f"and {n_atom} have an atom (tied values) among their k + 2 = {tails.k + 2} largest "
+            f"|centred| values"
+        )
+    calls = int(tails.infinite_variance.sum())
+    moment = tails.moment_gamma[kept]
+    return {
+        "n_rows": int(grads.shape[0]),
+        "n_columns": int(grads.shape[1]),
+        "n_kept": int(kept.size),
+        "n_dropped": n_constant + n_atom,
+        "n_constant": n_constant,
+        "n_atom": n_atom,
+        "method": "Hill on |column - mean|, k = floor(sqrt(n)), exact Gamma interval",
+        "k": tails.k,
+        "level": tails.level,
+        "tail_exponent_quantiles": _percentiles(tails.exponent[kept]),
+        "fraction_infinite_variance": calls / kept.size,
+        "fraction_infinite_variance_ci": _wilson(calls, kept.size, level),
+        "moment_gamma_quantiles": _percentiles(moment),
+        "fraction_moment_gamma_negative": float(np.mean(moment < 0)),
+        "per_column": {
+            "column": kept.tolist(),
+            "tail_exponent": _floats(tails.exponent[kept]),
+            "exponent_lower": _floats(tails.lower[kept]),
+            "exponent_upper": _floats(tails.upper[kept]),
+            "moment_gamma": _floats(moment),
+        },
+    }
