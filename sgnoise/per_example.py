@@ -29,7 +29,9 @@ from the k largest values X_(1) >= ... >= X_(k+1):
 
 Hill is consistent for any law whose tail is regularly varying (Student t,
 stable, Pareto, ...), not only for stable laws (the block estimator of
-:mod:`sgnoise.tail_index` assumes a stable law). Choice of k: k = floor(sqrt(n)).
+:mod:`sgnoise.tail_index` assumes a stable law). Choice of k: k = floor(sqrt(m)),
+m the column's number of non-zero values (n for a column without exact zeros;
+see "Degenerate columns" for the zeros).
 Under Hall's (1982) second-order model, U(t) = C t^gamma (1 + D t^rho + ...),
 the bias of gamma_H is of order (n/k)^rho and its standard deviation
 gamma/sqrt(k), so the bias is negligible against the standard deviation, and
@@ -42,8 +44,8 @@ the order of the standard deviation, so intervals built on it under-cover; the
 double bootstrap also re-sorts B resamples per column, hundreds of times the
 cost of one partial sort. Undersmoothing is the standard price for honest
 intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
-columns of 60,000 values give xi-hat 1.88 but are called infinite-variance
-only when the interval clears 2).
+columns of 60,000 values give xi-hat 1.88, but only 18% of them are called
+infinite-variance; at k = n^(2/3) they read 2.35).
 
 Interval. Above the threshold, a Pareto tail makes the k log-excesses i.i.d.
 exponential with mean gamma (Renyi's representation), so k gamma_H / gamma ~
@@ -64,13 +66,17 @@ endpoint (per-example gradients of a network on bounded inputs are bounded),
 gamma_M near 0 to an exponential-type (e.g. Gaussian) tail. It is reported
 beside the Hill exponent, as information.
 
-Degenerate columns. A constant column (a dead ReLU unit's weights, a pixel
-that is 0 in every image) has no tail and is dropped. So is a column whose
-(k+1)-th and (k+2)-th largest |centred| values are equal: an atom (typically the
-many exact zeros of a rarely active unit or a rarely lit pixel, at distance
-|mean| from the mean) reaches into the top k + 1, fewer than k + 1 values lie
-beyond it, and log-excesses measured from the atom would mistake the gap
-between the atom and the few non-zero values for a heavy tail.
+Degenerate columns. A per-example gradient is exactly 0 wherever its input
+pixel or its ReLU unit is off, so many columns are a mixture (1 - p) delta_0 +
+p F. Its tail is p times F's, with F's exponent, but only m ~ pn values carry
+it: k = floor(sqrt(m)) applies the same undersmoothing rule to them (with
+sqrt(n), a column with m = 150 non-zero values of n = 8,000 would take its 89
+"tail" values from the bulk of F, a biased estimate). Dropped, and counted:
+constant columns (a dead unit, a pixel that is 0 in every image; no tail),
+sparse columns (k < MIN_K = 10, fewer than 100 non-zero values), and columns
+whose (k+1)-th and (k+2)-th largest |centred| values are equal: an atom other
+than 0 reaches into the top k + 1, and log-excesses measured from it would
+mistake the gap between the atom and the values beyond it for a heavy tail.
 
 References
 ----------
@@ -251,13 +257,15 @@ class TailExponents:
     moment_gamma : ndarray, shape (n_columns,)
         Dekkers-Einmahl-de Haan gamma_M from the same k values (-inf when all k
         log-excesses are equal); NaN where dropped.
+    k : ndarray of int64, shape (n_columns,)
+        Order statistics used per column (0 where dropped).
     constant : ndarray of bool, shape (n_columns,)
         Columns with a single value (dropped).
+    sparse : ndarray of bool, shape (n_columns,)
+        Non-constant columns with too few non-zero values for k >= MIN_K (dropped).
     atom : ndarray of bool, shape (n_columns,)
-        Non-constant columns whose (k+1)-th and (k+2)-th largest |centred| values
-        are equal (dropped: an atom reaches into the tail sample).
-    k : int
-        Order statistics used per column.
+        Other columns whose (k+1)-th and (k+2)-th largest |centred| values are
+        equal (dropped: an atom reaches into the tail sample).
     level : float
         Confidence level of the intervals.
     """
@@ -266,15 +274,16 @@ class TailExponents:
     lower: np.ndarray
     upper: np.ndarray
     moment_gamma: np.ndarray
+    k: np.ndarray
     constant: np.ndarray
+    sparse: np.ndarray
     atom: np.ndarray
-    k: int
     level: float
 
     @property
     def kept(self) -> np.ndarray:
-        """Columns with an estimate (neither constant nor with an atom in the tail)."""
-        return ~(self.constant | self.atom)
+        """Columns with an estimate (neither constant, nor sparse, nor with an atom in the tail)."""
+        return ~(self.constant | self.sparse | self.atom)
 
     @property
     def infinite_variance(self) -> np.ndarray:
@@ -288,31 +297,8 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
-def tail_exponents(
-    grads: np.ndarray, *, k: int | None = None, level: float = 0.95
-) -> TailExponents:
-    """Hill tail exponent, its interval and the moment estimate, for every column of grads.
-
-    Each column is centred (minus its mean) and the k + 2 largest absolute values
-    are found by one partial sort along the rows (``np.partition``), all columns at
-    once; Hill's gamma_H, its Gamma interval and gamma_M follow from the top
-    k + 1 (module docstring).
-
-    Parameters
-    ----------
-    grads : ndarray, shape (n, n_columns)
-        Rows = examples, columns = coordinates; finite, n >= MIN_K^2 (100).
-    k : int, optional
-        Order statistics per column; default floor(sqrt(n)), the undersmoothing
-        choice the module docstring justifies. At least :data:`MIN_K`, at most n - 2.
-    level : float
-        Two-sided confidence level of the intervals; "credibly below 2" is a one-sided
-        test at level (1 + level) / 2.
-
-    Returns
-    -------
-    TailExponents
-    """
+def _check_matrix(grads: np.ndarray) -> np.ndarray:
+    """grads as a finite 2-D float array of at least MIN_K^2 rows, or a one-line ValueError."""
     grads = np.asarray(grads)
     if grads.ndim != 2 or grads.shape[1] < 1:
         raise ValueError(
@@ -321,45 +307,98 @@ def tail_exponents(
         )
     if not np.issubdtype(grads.dtype, np.floating):
         grads = grads.astype(np.float64)
-    n = grads.shape[0]
-    if n < MIN_K**2:
+    if grads.shape[0] < MIN_K**2:
         raise ValueError(
             f"grads must have at least {MIN_K**2} rows (examples): the tail estimator uses the "
-            f"k = floor(sqrt(n)) >= {MIN_K} largest values of each column, got {n}"
+            f"k = floor(sqrt(n)) >= {MIN_K} largest values of each column, got {grads.shape[0]}"
         )
     if not all_finite(grads):
         bad = grads.size - np.count_nonzero(np.isfinite(grads))
         raise ValueError(f"grads must be finite, got {bad} NaN/inf values")
-    k = int(np.sqrt(n)) if k is None else k
-    if not isinstance(k, Integral) or not MIN_K <= k <= n - 2:
+    return grads
+
+
+def tail_exponents(
+    grads: np.ndarray, *, k: int | None = None, level: float = 0.95
+) -> TailExponents:
+    """Hill tail exponent, its interval and the moment estimate, for every column of grads.
+
+    Each column is centred (minus its mean); the K + 2 largest absolute values
+    (K the largest k of any column) are found by one partial sort along the rows
+    (``np.partition``), all columns at once, and Hill's gamma_H, its Gamma
+    interval and gamma_M follow from each column's top k + 1 (module docstring).
+
+    Parameters
+    ----------
+    grads : ndarray, shape (n, n_columns)
+        Rows = examples, columns = coordinates; finite, n >= MIN_K^2 (100).
+    k : int, optional
+        Order statistics per column. Default floor(sqrt(m)) with m the
+        column's number of non-zero values (m = n without exact zeros): the
+        undersmoothing choice of the module docstring, applied to the part of
+        the column that is not the atom at 0 (a per-example gradient is exactly
+        0 wherever its input pixel or its ReLU unit is off, and the law of the
+        mean of b examples is driven by the non-zero ones). Columns with k <
+        :data:`MIN_K` are dropped as sparse. An int: that k for every column
+        (columns with fewer than k + 2 non-zero values dropped as sparse).
+    level : float
+        Two-sided confidence level of the intervals; "credibly below 2" is a one-sided
+        test at level (1 + level) / 2.
+
+    Returns
+    -------
+    TailExponents
+    """
+    grads = _check_matrix(grads)
+    n, n_columns = grads.shape
+    if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
     level = _check_level(level)
     constant = grads.max(axis=0) == grads.min(axis=0)
+    nonzero = np.count_nonzero(grads, axis=0)
+    if k is None:
+        ks = np.floor(np.sqrt(nonzero)).astype(np.int64)
+        sparse = (ks < MIN_K) & ~constant
+    else:
+        ks = np.full(n_columns, k, np.int64)
+        sparse = (nonzero < k + 2) & ~constant
+    ks[constant | sparse] = 0
+    if not ks.any():
+        empty = np.full(n_columns, np.nan)
+        no_atom = np.zeros(n_columns, bool)
+        return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
+    top_k = int(ks.max())
     centred = np.abs(grads - grads.mean(axis=0, dtype=np.float64).astype(grads.dtype))
-    top = np.partition(centred, n - k - 2, axis=0)[n - k - 2 :]
-    top = np.sort(top, axis=0)[::-1].astype(np.float64)  # X_(1) >= ... >= X_(k+2)
-    atom = (top[k] == top[k + 1]) & ~constant
-    kept = ~(constant | atom)
-    logs = np.log(top[: k + 1, kept])
-    excess = logs[:k] - logs[k]
-    gamma = excess.mean(axis=0)
-    second = np.square(excess).mean(axis=0)
+    top = np.partition(centred, n - top_k - 2, axis=0)[n - top_k - 2 :]
+    top = np.sort(top, axis=0)[::-1].astype(np.float64)  # X_(1) >= ... >= X_(K+2)
+    columns = np.arange(n_columns)
+    atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
+    ks[atom] = 0
+    kept = ks > 0
+    k_kept = ks[kept]
+    with np.errstate(divide="ignore"):  # zeros below a kept column's threshold: never used
+        logs = np.log(top[:top_k, kept])
+    threshold = np.log(top[k_kept, columns[kept]])
+    in_tail = np.arange(top_k)[:, None] < k_kept
+    excess = np.where(in_tail, logs - threshold, 0.0)
+    gamma = excess.sum(axis=0) / k_kept
+    second = np.square(excess).sum(axis=0) / k_kept
     with np.errstate(divide="ignore"):
         moment = gamma + 1 - 0.5 / (1 - gamma * gamma / second)
-    tail = stats.gamma(k)
-    out = {name: np.full(grads.shape[1], np.nan) for name in ("exp", "lo", "hi", "mom")}
+    out = {name: np.full(n_columns, np.nan) for name in ("exp", "lo", "hi", "mom")}
     out["exp"][kept] = 1 / gamma
-    out["lo"][kept] = tail.ppf((1 - level) / 2) / (k * gamma)  # 1 / upper end of gamma's
-    out["hi"][kept] = tail.ppf((1 + level) / 2) / (k * gamma)
+    out["lo"][kept] = stats.gamma.ppf((1 - level) / 2, k_kept) / (k_kept * gamma)
+    out["hi"][kept] = stats.gamma.ppf((1 + level) / 2, k_kept) / (k_kept * gamma)
     out["mom"][kept] = moment
     return TailExponents(
         exponent=out["exp"],
         lower=out["lo"],
         upper=out["hi"],
         moment_gamma=out["mom"],
+        k=ks,
         constant=constant,
+        sparse=sparse,
         atom=atom,
-        k=k,
         level=level,
     )
 
@@ -395,8 +434,8 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
         at least 100 rows.
     seed : int
         Accepted for the interface the summaries of :mod:`sgnoise` share; this
-        summary draws no random numbers (Hill at k = floor(sqrt(n)) with exact
-        Gamma intervals, no resampling), so no value depends on it.
+        summary draws no random numbers (Hill with exact Gamma intervals, no
+        resampling), so no value depends on it.
     level : float
         Confidence level of the per-column intervals and of the interval of the fraction.
 
@@ -406,9 +445,11 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
         JSON-serialisable (floats, ints, strings, lists, dicts; None where a
         value is not finite):
 
-        - ``n_rows``, ``n_columns``; ``n_dropped`` = ``n_constant`` + ``n_atom``
-          (columns without a tail estimate, see :class:`TailExponents`); ``n_kept``;
-        - ``method`` (a one-line description), ``k``, ``level``;
+        - ``n_rows``, ``n_columns``, ``n_kept``; ``n_dropped`` = ``n_constant`` +
+          ``n_sparse`` + ``n_atom`` (columns without a tail estimate, see
+          :class:`TailExponents`);
+        - ``method`` (one line), ``k_range`` ([fewest, most] order statistics
+          used by a kept column: floor(sqrt(non-zero values))), ``level``;
         - ``tail_exponent_quantiles``: percentiles "5", "25", "50", "75", "95" of
           the Hill exponents of the kept columns;
         - ``fraction_infinite_variance``: fraction of kept columns whose exponent
@@ -423,8 +464,8 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
           gamma_M; ``fraction_moment_gamma_negative``: fraction of kept columns with
           gamma_M < 0 (tails with a finite endpoint);
         - ``per_column``: per kept column, lists ``column`` (index into grads),
-          ``tail_exponent``, ``exponent_lower``, ``exponent_upper``, ``moment_gamma``:
-          arrays for plots, n_kept values each.
+          ``k``, ``tail_exponent``, ``exponent_lower``, ``exponent_upper``,
+          ``moment_gamma``: arrays for plots, n_kept values each.
 
     Raises
     ------
@@ -434,24 +475,28 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
     del seed  # see the docstring: no randomness here
     tails = tail_exponents(grads, level=level)
     kept = np.flatnonzero(tails.kept)
-    n_constant, n_atom = int(tails.constant.sum()), int(tails.atom.sum())
+    n_columns = tails.k.size
+    n_constant, n_sparse, n_atom = (
+        int(m.sum()) for m in (tails.constant, tails.sparse, tails.atom)
+    )
     if not kept.size:
         raise ValueError(
-            f"grads has no column to estimate: of {grads.shape[1]}, {n_constant} are constant "
-            f"and {n_atom} have an atom (tied values) among their k + 2 = {tails.k + 2} largest "
-            f"|centred| values"
+            f"grads has no column to estimate: of {n_columns}, {n_constant} are constant, "
+            f"{n_sparse} have fewer than {MIN_K**2} non-zero values and {n_atom} have an atom "
+            f"(tied values) at their tail threshold"
         )
     calls = int(tails.infinite_variance.sum())
     moment = tails.moment_gamma[kept]
     return {
-        "n_rows": int(grads.shape[0]),
-        "n_columns": int(grads.shape[1]),
+        "n_rows": int(np.shape(grads)[0]),
+        "n_columns": n_columns,
         "n_kept": int(kept.size),
-        "n_dropped": n_constant + n_atom,
+        "n_dropped": n_constant + n_sparse + n_atom,
         "n_constant": n_constant,
+        "n_sparse": n_sparse,
         "n_atom": n_atom,
-        "method": "Hill on |column - mean|, k = floor(sqrt(n)), exact Gamma interval",
-        "k": tails.k,
+        "method": "Hill on |column - mean|, k = floor(sqrt(non-zero values)), Gamma interval",
+        "k_range": [int(tails.k[kept].min()), int(tails.k[kept].max())],
         "level": tails.level,
         "tail_exponent_quantiles": _percentiles(tails.exponent[kept]),
         "fraction_infinite_variance": calls / kept.size,
@@ -460,6 +505,7 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
         "fraction_moment_gamma_negative": float(np.mean(moment < 0)),
         "per_column": {
             "column": kept.tolist(),
+            "k": tails.k[kept].tolist(),
             "tail_exponent": _floats(tails.exponent[kept]),
             "exponent_lower": _floats(tails.lower[kept]),
             "exponent_upper": _floats(tails.upper[kept]),

@@ -92,7 +92,7 @@ def test_student_t_1_5_is_called_infinite_variance_and_t_4_finite():
 def test_intervals_contain_the_estimate_and_the_exponent_ignores_scale_and_shift():
     g = _student(2.5, 5_000, 8, 2)
     tails = tail_exponents(g)
-    assert tails.k == 70 and np.all(tails.lower < tails.exponent)
+    assert np.all(tails.k == 70) and np.all(tails.lower < tails.exponent)
     assert np.all(tails.exponent < tails.upper)
     moved = tail_exponents(g * np.arange(1, 9) * 1e-3 + 7.0)
     np.testing.assert_allclose(moved.exponent, tails.exponent, rtol=1e-9)
@@ -108,15 +108,24 @@ def test_bounded_columns_get_negative_moment_gamma_and_large_hill_exponents():
     assert s["tail_exponent_quantiles"]["5"] > 5
 
 
-def test_constant_and_atom_columns_are_dropped_and_counted():
-    g = _student(1.5, 2_500, 6, 5)
+def test_constant_sparse_and_atom_columns_are_dropped_and_counted():
+    g = _student(1.5, 2_500, 7, 5)
     g[:, 0] = 0.0  # a dead unit
     g[:, 1] = 3.25
-    g[:-30, 2] = 0.0  # 30 non-zero values: the zeros' atom is within the top k + 2 = 52
+    g[:-60, 2] = 0.0  # 60 non-zero values: k = 7 < 10
+    g[:-40, 3] = 0.5  # 2,500 non-zero (k = 50) but an atom of 2,460 reaches the top 52
     s = summarise(g)
-    assert (s["n_constant"], s["n_atom"], s["n_dropped"], s["n_kept"]) == (2, 1, 3, 3)
-    assert s["per_column"]["column"] == [3, 4, 5]
-    assert len(s["per_column"]["tail_exponent"]) == 3
+    counts = ("n_constant", "n_sparse", "n_atom", "n_dropped", "n_kept")
+    assert tuple(s[c] for c in counts) == (2, 1, 1, 4, 3)
+    assert s["per_column"]["column"] == [4, 5, 6] and s["k_range"] == [50, 50]
+
+
+def test_k_follows_the_non_zero_values_so_a_mostly_zero_column_keeps_its_exponent():
+    rng = np.random.default_rng(8)
+    g = rng.standard_t(1.5, (40_000, 20)) * (rng.random((40_000, 20)) < 0.1)  # ~4,000 non-zero
+    tails = tail_exponents(g)
+    assert np.all(np.abs(tails.k - 63) <= 1)
+    assert abs(np.median(tails.exponent) - 1.5) < 0.15
 
 
 def test_summary_is_json_and_does_not_depend_on_the_seed():
@@ -140,7 +149,10 @@ def test_wilson_interval_matches_the_textbook_values():
         (np.ones((500, 0)), r"grads must be 2-D .* got shape \(500, 0\)"),
         (np.ones((99, 3)), "grads must have at least 100 rows .* >= 10 largest .* got 99"),
         (np.full((200, 2), np.nan), "grads must be finite, got 400 NaN/inf values"),
-        (np.ones((200, 4)), "no column to estimate: of 4, 4 are constant and 0 have an atom"),
+        (
+            np.ones((200, 4)),
+            "no column to estimate: of 4, 4 are constant, 0 have fewer than 100 non",
+        ),
     ],
 )
 def test_bad_matrices_are_named(grads, match):
