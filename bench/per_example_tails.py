@@ -63,7 +63,7 @@ def main(datasets: tuple[str, ...]) -> None:
         f"784-100-10 MLP, SGD lr {LR}, batch {BATCH_SIZE}, seed {SEED}; per-example gradients of "
         f"the training set at {COORDS_PER_LAYER} sampled coordinates per layer (all if fewer);"
     )
-    print("Hill exponent of |g - mean| per coordinate, k = floor(sqrt(n)), 95% intervals")
+    print("Hill exponent of |g - mean| per coordinate, k = floor(sqrt(non-zero values)), 95% CIs")
     header = (
         f"{'dataset':<14}{'act':<8}{'epoch':>5} {'loss':>6}  {'layer':<7}{'kept':>11}"
         f"{'q5':>6}{'q25':>6}{'q50':>6}{'q75':>6}{'q95':>6}  {'inf.var [95% CI]':<22} "
