@@ -112,7 +112,7 @@ from scipy import stats
 from sgnoise.mlp import MLP, all_finite
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
-COORDS_PER_LAYER = 500
+COORDS_PER_LAYER = 250
 #: Most values of the activations and errors held at once (one chunk of examples).
 CHUNK_ELEMENTS = 2**22
 #: Fewest order statistics the tail estimator uses; k = floor(sqrt(n)) needs n >= 100.
