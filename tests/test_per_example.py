@@ -96,6 +96,7 @@ def test_intervals_contain_the_estimate_and_the_exponent_ignores_scale_and_shift
     assert np.all(tails.exponent < tails.upper)
     moved = tail_exponents(g * np.arange(1, 9) * 1e-3 + 7.0)
     np.testing.assert_allclose(moved.exponent, tails.exponent, rtol=1e-9)
+    np.testing.assert_array_equal(tail_exponents(g, k=70).exponent, tails.exponent)
     wider = tail_exponents(g, level=0.99)
     assert np.all(wider.lower < tails.lower) and np.all(wider.upper > tails.upper)
 
@@ -126,6 +127,9 @@ def test_k_follows_the_non_zero_values_so_a_mostly_zero_column_keeps_its_exponen
     tails = tail_exponents(g)
     assert np.all(np.abs(tails.k - 63) <= 1)
     assert abs(np.median(tails.exponent) - 1.5) < 0.15
+    fixed = tail_exponents(g, k=200)  # one k for all: 200 of ~4,000 non-zero values
+    assert np.all(fixed.k == 200) and not fixed.sparse.any()
+    assert tail_exponents(g[:1_500], k=200).sparse.all()  # ~150 non-zero: fewer than k + 2
 
 
 def test_summary_is_json_and_does_not_depend_on_the_seed():
