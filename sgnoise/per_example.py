@@ -42,7 +42,7 @@ bootstrap of Danielsson, de Haan, Peng & de Vries (2001) estimates, is larger
 (order n^(-2 rho/(1 - 2 rho)), 2/3 for rho = -1) and by design leaves a bias of
 the order of the standard deviation, so intervals built on it under-cover; the
 double bootstrap also re-sorts B resamples per column, hundreds of times the
-cost of one partial sort. Undersmoothing is the standard price for honest
+cost of the one sort used here. Undersmoothing is the standard price for honest
 intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
 columns of 60,000 values give xi-hat 1.88, but only 18% of them are called
 infinite-variance; at k = n^(2/3) they read 2.35).
@@ -115,7 +115,7 @@ from sgnoise.mlp import MLP, all_finite
 COORDS_PER_LAYER = 250
 #: Most values of the activations and errors held at once (one chunk of examples).
 CHUNK_ELEMENTS = 2**22
-#: Fewest order statistics the tail estimator uses; k = floor(sqrt(n)) needs n >= 100.
+#: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
 #: Percentiles of the columns' exponents reported by :func:`summarise`.
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -311,7 +311,8 @@ def _check_matrix(grads: np.ndarray) -> np.ndarray:
     if grads.shape[0] < MIN_K**2:
         raise ValueError(
             f"grads must have at least {MIN_K**2} rows (examples): the tail estimator uses the "
-            f"k = floor(sqrt(n)) >= {MIN_K} largest values of each column, got {grads.shape[0]}"
+            f"k = floor(sqrt(non-zero values)) >= {MIN_K} largest values of a column, got "
+            f"{grads.shape[0]}"
         )
     if not all_finite(grads):
         bad = grads.size - np.count_nonzero(np.isfinite(grads))
