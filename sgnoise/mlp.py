@@ -345,6 +345,43 @@ class MLP:
                 _backprop_activation(delta, h, self.activation)
         return losses, grads
 
+    def activations_and_deltas(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each example's layer inputs h_{l-1} and errors delta_l, for per-example gradients.
+
+        Row i of ``deltas[l - 1]`` is d loss_i / d z_l for the loss of example i
+        alone (n times the row of the mean loss's delta_l), so the gradient of
+        loss_i is h_{l-1}[i]^T delta_l[i] for W_l and delta_l[i] for b_l; their
+        mean over the rows is :meth:`loss_and_grads`' gradient.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, sizes[0])
+        y : ndarray of int, shape (n,), values in [0, n_classes)
+
+        Returns
+        -------
+        inputs : list of ndarray
+            [h_0 = x, h_1, ..., h_{L-1}], of shapes (n, sizes[l]), dtype :attr:`dtype`.
+        deltas : list of ndarray
+            [delta_1, ..., delta_L], of shapes (n, sizes[l + 1]), new arrays.
+        """
+        x, y = np.asarray(x), np.asarray(y)
+        self.check_inputs(x, y)
+        n = x.shape[0]
+        buffers = [np.empty((n, s), self.dtype) for s in self.sizes[1:]]
+        inputs = self._forward(x.astype(self.dtype, copy=False), buffers)
+        delta = inputs.pop()
+        self._cross_entropy(delta, y)
+        delta *= n
+        deltas = [delta]
+        for i in range(len(inputs) - 1, 0, -1):  # delta_{i} from delta_{i+1}, i = L-1 .. 1
+            delta = deltas[0] @ self.params[(2 if self.bias else 1) * i].T
+            _backprop_activation(delta, inputs[i].copy(), self.activation)
+            deltas.insert(0, delta)
+        return inputs, deltas
+
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean softmax cross-entropy on (x, y) and its gradient for every parameter.
 

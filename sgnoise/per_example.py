@@ -1,0 +1,521 @@
+"""Per-example gradients at frozen weights, and the tail exponents of their distribution.
+
+Does the central limit theorem apply to minibatch gradients? A minibatch
+gradient is the mean of b per-example gradients g_i drawn from the training
+set. If, coordinate by coordinate, the g_i have finite variance, the noise of
+the mean becomes Gaussian as b grows (the textbook view); if their law has a
+power tail P(|g - E g| > t) ~ t^-xi with exponent xi < 2 (infinite variance),
+the mean is attracted to an alpha-stable law with alpha = xi instead
+(Simsekli, Sagun & Gurbuzbalaban 2019, section 3, the premise of their
+alpha-stable model). This module measures xi directly, on the per-example
+gradients rather than on minibatch noise.
+
+Per-example gradients. With the notation of :mod:`sgnoise.mlp` (h_{l-1} the
+input of layer l, delta_l = d loss_i / d z_l for example i's own loss), the
+gradient of loss_i is
+
+    d loss_i / d W_l[p, q] = h_{l-1}[i, p] * delta_l[i, q],    d loss_i / d b_l[q] = delta_l[i, q],
+
+one elementwise product per coordinate over the examples, after one forward
+and backward pass (:meth:`sgnoise.mlp.MLP.activations_and_deltas`). Their mean
+over the examples is the full gradient. :func:`per_example_gradients` computes
+them for a seeded sample of coordinates of every layer, in chunks of examples.
+
+Tail exponents. For each coordinate (column) the sample is |g_i - mean g|,
+and xi = 1/gamma with gamma the extreme-value index, estimated by Hill (1975)
+from the k largest values X_(1) >= ... >= X_(k+1):
+
+    gamma_H = (1/k) sum_{i<=k} log X_(i) - log X_(k+1).
+
+Hill is consistent for any law whose tail is regularly varying (Student t,
+stable, Pareto, ...), not only for stable laws (the block estimator of
+:mod:`sgnoise.tail_index` assumes a stable law). Choice of k: k = floor(sqrt(m)),
+m the column's number of non-zero values (n for a column without exact zeros;
+see "Degenerate columns" for the zeros).
+Under Hall's (1982) second-order model, U(t) = C t^gamma (1 + D t^rho + ...),
+the bias of gamma_H is of order (n/k)^rho and its standard deviation
+gamma/sqrt(k), so the bias is negligible against the standard deviation, and
+the confidence interval is valid, when k = o(n^(-2 rho/(1 - 2 rho))); sqrt(n)
+satisfies this for every rho < -1/2 (Student t(nu) has rho = -2/nu, so nu < 4;
+stable laws rho = -1). The MSE-optimal k (Hall & Welsh 1985), which the double
+bootstrap of Danielsson, de Haan, Peng & de Vries (2001) estimates, is larger
+(order n^(-2 rho/(1 - 2 rho)), 2/3 for rho = -1) and by design leaves a bias of
+the order of the standard deviation, so intervals built on it under-cover; the
+double bootstrap also re-sorts B resamples per column, hundreds of times the
+cost of the one sort used here. Undersmoothing is the standard price for honest
+intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
+columns of 60,000 values give xi-hat 1.88, but only 18% of them are called
+infinite-variance; at k = n^(2/3) they read 2.35).
+
+Interval. Above the threshold, a Pareto tail makes the k log-excesses i.i.d.
+exponential with mean gamma (Renyi's representation), so k gamma_H / gamma ~
+Gamma(k, 1) and the interval for gamma is [k gamma_H / G_{(1+level)/2}, k
+gamma_H / G_{(1-level)/2}] with G_p the Gamma(k) quantiles (exact for a Pareto
+tail, asymptotically the normal interval gamma_H (1 -+ z/sqrt(k))). The
+exponent's interval is its reciprocal. A column has "infinite variance,
+credibly" when the upper end of the exponent's interval is below 2.
+
+Light tails. Hill assumes gamma > 0 and returns a small positive gamma
+(a large exponent) for light or bounded tails. The moment estimator of
+Dekkers, Einmahl & de Haan (1989, eq. 1.7), computed from the same k values,
+
+    gamma_M = M1 + 1 - 1 / (2 (1 - M1^2 / M2)),   M_j = (1/k) sum (log X_(i) - log X_(k+1))^j,
+
+is consistent for every real gamma; gamma_M < 0 points to a tail with a finite
+endpoint (per-example gradients of a network on bounded inputs are bounded),
+gamma_M near 0 to an exponential-type (e.g. Gaussian) tail. It is reported
+beside the Hill exponent, as information.
+
+Degenerate columns. A per-example gradient is exactly 0 wherever its input
+pixel or its ReLU unit is off, so many columns are a mixture (1 - p) delta_0 +
+p F. Its tail is p times F's, with F's exponent, but only m ~ pn values carry
+it: k = floor(sqrt(m)) applies the same undersmoothing rule to them (with
+sqrt(n), a column with m = 150 non-zero values of n = 8,000 would take its 89
+"tail" values from the bulk of F, a biased estimate). Dropped, and counted:
+constant columns (a dead unit, a pixel that is 0 in every image; no tail),
+sparse columns (k < MIN_K = 10, fewer than 100 non-zero values), and columns
+whose (k+1)-th and (k+2)-th largest |centred| values are equal: an atom other
+than 0 reaches into the top k + 1, and log-excesses measured from it would
+mistake the gap between the atom and the values beyond it for a heavy tail.
+
+References
+----------
+Simsekli, Sagun & Gurbuzbalaban, "A Tail-Index Analysis of Stochastic Gradient
+Noise in Deep Neural Networks", ICML 2019.
+Hill, "A simple general approach to inference about the tail of a
+distribution", Annals of Statistics 3 (1975) 1163-1174.
+Hall, "On some simple estimates of an exponent of regular variation", JRSS B
+44 (1982) 37-42.
+Hall & Welsh, "Adaptive estimates of parameters of regular variation", Annals
+of Statistics 13 (1985) 331-341.
+Dekkers, Einmahl & de Haan, "A moment estimator for the index of an
+extreme-value distribution", Annals of Statistics 17 (1989) 1833-1855.
+Danielsson, de Haan, Peng & de Vries, "Using a bootstrap method to choose the
+sample fraction in tail index estimation", J. Multivariate Analysis 76 (2001)
+226-248.
+Drees, de Haan & Resnick, "How to make a Hill plot", Annals of Statistics 28
+(2000) 254-274.
+Beirlant, Goegebeur, Segers & Teugels, "Statistics of Extremes", Wiley 2004,
+section 4.2 (the exponential representation of log-excesses).
+Wilson, "Probable inference, the law of succession, and statistical
+inference", JASA 22 (1927) 209-212.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from scipy import stats
+
+from sgnoise.mlp import MLP, all_finite
+
+#: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
+COORDS_PER_LAYER = 250
+#: Most values of the activations and errors held at once (one chunk of examples).
+CHUNK_ELEMENTS = 2**22
+#: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
+MIN_K = 10
+#: Percentiles of the columns' exponents reported by :func:`summarise`.
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+@dataclass(frozen=True, eq=False)
+class PerExampleGradients:
+    """Per-example gradients of a sample of coordinates (see :func:`per_example_gradients`).
+
+    Attributes
+    ----------
+    matrix : ndarray, shape (n_examples, n_sampled), the model's dtype, column-major
+        Row i: the gradient of example i's own loss at the sampled coordinates
+        (each column contiguous, as :func:`tail_exponents` reads them).
+    param : ndarray of int64, shape (n_sampled,)
+        Index into ``model.params`` of each column's parameter (W_l or b_l).
+    index : ndarray of int64, shape (n_sampled,)
+        Flat (row-major) index of each column's coordinate in that parameter:
+        p * fan_out + q for W_l[p, q], q for b_l[q].
+    layers : dict
+        ``{layer_name: slice}``: each layer's columns, side by side in layer order.
+    """
+
+    matrix: np.ndarray
+    param: np.ndarray
+    index: np.ndarray
+    layers: dict[str, slice]
+
+
+def _sampled_coordinates(
+    model: MLP, coords_per_layer: int | None, rng: np.random.Generator
+) -> list[tuple[int, np.ndarray]]:
+    """(parameter index, sorted flat indices) per parameter, layer by layer, W before b.
+
+    A layer's coordinates are W_l's then b_l's, numbered together; a layer with
+    more than ``coords_per_layer`` of them gives a uniform sample without
+    replacement (one draw from ``rng`` per such layer, in layer order).
+    """
+    picked = []
+    for layer in model.layer_names:
+        params = model.layer_params(layer)
+        sizes = [model.params[j].size for j in params]
+        total = sum(sizes)
+        if coords_per_layer is None or total <= coords_per_layer:
+            chosen = np.arange(total)
+        else:
+            chosen = np.sort(rng.choice(total, coords_per_layer, replace=False))
+        start = 0
+        for j, size in zip(params, sizes, strict=True):
+            mine = chosen[(chosen >= start) & (chosen < start + size)] - start
+            picked.append((j, mine.astype(np.int64)))
+            start += size
+    return picked
+
+
+def per_example_gradients(
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    coords_per_layer: int | None = COORDS_PER_LAYER,
+    seed: int = 0,
+) -> PerExampleGradients:
+    """Each example's own loss gradient at a seeded sample of coordinates, weights frozen.
+
+    d loss_i / d W_l[p, q] = h_{l-1}[i, p] delta_l[i, q] and d loss_i / d b_l[q]
+    = delta_l[i, q] (module docstring), from one forward and backward pass per
+    chunk of examples (at most :data:`CHUNK_ELEMENTS` activations at once) and
+    one elementwise product per sampled coordinate. The mean of the rows is the
+    full gradient (``model.loss_and_grads(x, y)``) at those coordinates.
+
+    Parameters
+    ----------
+    model : MLP
+        The network at its current (frozen) weights.
+    x : ndarray, shape (n, sizes[0])
+    y : ndarray of int, shape (n,)
+    coords_per_layer : int or None
+        Coordinates (weights and biases together) sampled uniformly without
+        replacement from each layer; a layer with at most this many is taken
+        whole. None: every coordinate of every layer.
+    seed : int
+        Seed of the coordinate sample; the same seed gives the same columns.
+
+    Returns
+    -------
+    PerExampleGradients
+        The (n, n_sampled) matrix and which coordinate each column is.
+    """
+    if coords_per_layer is not None and (
+        not isinstance(coords_per_layer, Integral) or coords_per_layer < 1
+    ):
+        raise ValueError(
+            f"coords_per_layer must be an integer >= 1 or None, got {coords_per_layer}"
+        )
+    x, y = np.asarray(x), np.asarray(y)
+    model.check_inputs(x, y)
+    picked = _sampled_coordinates(model, coords_per_layer, np.random.default_rng(seed))
+    n = x.shape[0]
+    widths = [len(idx) for _, idx in picked]
+    matrix = np.empty((n, sum(widths)), model.dtype, order="F")  # columns contiguous
+    per = 2 if model.bias else 1
+    rows = max(1, CHUNK_ELEMENTS // sum(model.sizes))
+    for a in range(0, n, rows):
+        inputs, deltas = model.activations_and_deltas(x[a : a + rows], y[a : a + rows])
+        start = 0
+        for (j, idx), width in zip(picked, widths, strict=True):
+            out = matrix[a : a + rows, start : start + width]
+            h, delta = inputs[j // per], deltas[j // per]
+            if j % per:  # b_l
+                np.take(delta, idx, axis=1, out=out)
+            else:
+                p, q = np.divmod(idx, model.params[j].shape[1])
+                np.multiply(h[:, p], delta[:, q], out=out)
+            start += width
+    layers, start = {}, 0
+    for layer in model.layer_names:
+        width = sum(widths[i] for i, (j, _) in enumerate(picked) if j in model.layer_params(layer))
+        layers[layer] = slice(start, start + width)
+        start += width
+    return PerExampleGradients(
+        matrix=matrix,
+        param=np.repeat([j for j, _ in picked], widths).astype(np.int64),
+        index=np.concatenate([idx for _, idx in picked]),
+        layers=layers,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TailExponents:
+    """Per-column tail estimates of a per-example gradient matrix (see :func:`tail_exponents`).
+
+    Attributes
+    ----------
+    exponent : ndarray, shape (n_columns,)
+        Hill tail exponent xi = 1 / gamma_H of |column - its mean|; NaN where dropped.
+    lower, upper : ndarray, shape (n_columns,)
+        The exponent's interval at ``level`` (Gamma interval for gamma, inverted); NaN where
+        dropped.
+    moment_gamma : ndarray, shape (n_columns,)
+        Dekkers-Einmahl-de Haan gamma_M from the same k values (-inf when all k
+        log-excesses are equal); NaN where dropped.
+    k : ndarray of int64, shape (n_columns,)
+        Order statistics used per column (0 where dropped).
+    constant : ndarray of bool, shape (n_columns,)
+        Columns with a single value (dropped).
+    sparse : ndarray of bool, shape (n_columns,)
+        Non-constant columns with too few non-zero values for k >= MIN_K (dropped).
+    atom : ndarray of bool, shape (n_columns,)
+        Other columns whose (k+1)-th and (k+2)-th largest |centred| values are
+        equal (dropped: an atom reaches into the tail sample).
+    level : float
+        Confidence level of the intervals.
+    """
+
+    exponent: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    moment_gamma: np.ndarray
+    k: np.ndarray
+    constant: np.ndarray
+    sparse: np.ndarray
+    atom: np.ndarray
+    level: float
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Columns with an estimate (neither constant, nor sparse, nor with an atom in the tail)."""
+        return ~(self.constant | self.sparse | self.atom)
+
+    @property
+    def infinite_variance(self) -> np.ndarray:
+        """Kept columns whose exponent is credibly below 2 (upper end of the interval < 2)."""
+        return self.kept & (self.upper < 2)
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(level)
+
+
+def _check_matrix(grads: np.ndarray) -> np.ndarray:
+    """grads as a finite 2-D float array of at least MIN_K^2 rows, or a one-line ValueError."""
+    grads = np.asarray(grads)
+    if grads.ndim != 2 or grads.shape[1] < 1:
+        raise ValueError(
+            f"grads must be 2-D (rows = examples, columns = coordinates, >= 1 column), "
+            f"got shape {grads.shape}"
+        )
+    if not np.issubdtype(grads.dtype, np.floating):
+        grads = grads.astype(np.float64)
+    if grads.shape[0] < MIN_K**2:
+        raise ValueError(
+            f"grads must have at least {MIN_K**2} rows (examples): the tail estimator uses the "
+            f"k = floor(sqrt(non-zero values)) >= {MIN_K} largest values of a column, got "
+            f"{grads.shape[0]}"
+        )
+    if not all_finite(grads):
+        bad = grads.size - np.count_nonzero(np.isfinite(grads))
+        raise ValueError(f"grads must be finite, got {bad} NaN/inf values")
+    return grads
+
+
+def tail_exponents(
+    grads: np.ndarray, *, k: int | None = None, level: float = 0.95
+) -> TailExponents:
+    """Hill tail exponent, its interval and the moment estimate, for every column of grads.
+
+    Each column is centred (minus its mean) and its absolute values sorted (one
+    in-place sort of a column-major copy, all columns at once); Hill's gamma_H,
+    its Gamma interval and gamma_M follow from each column's top k + 1 (module
+    docstring).
+
+    Parameters
+    ----------
+    grads : ndarray, shape (n, n_columns)
+        Rows = examples, columns = coordinates; finite, n >= MIN_K^2 (100).
+    k : int, optional
+        Order statistics per column. Default floor(sqrt(m)) with m the
+        column's number of non-zero values (m = n without exact zeros): the
+        undersmoothing choice of the module docstring, applied to the part of
+        the column that is not the atom at 0 (a per-example gradient is exactly
+        0 wherever its input pixel or its ReLU unit is off, and the law of the
+        mean of b examples is driven by the non-zero ones). Columns with k <
+        :data:`MIN_K` are dropped as sparse. An int: that k for every column
+        (columns with fewer than k + 2 non-zero values dropped as sparse).
+    level : float
+        Two-sided confidence level of the intervals; "credibly below 2" is a one-sided
+        test at level (1 + level) / 2.
+
+    Returns
+    -------
+    TailExponents
+    """
+    grads = _check_matrix(grads)
+    n, n_columns = grads.shape
+    if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
+        raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
+    level = _check_level(level)
+    constant = grads.max(axis=0) == grads.min(axis=0)
+    nonzero = np.count_nonzero(grads, axis=0)
+    if k is None:
+        ks = np.floor(np.sqrt(nonzero)).astype(np.int64)
+        sparse = (ks < MIN_K) & ~constant
+    else:
+        ks = np.full(n_columns, k, np.int64)
+        sparse = (nonzero < k + 2) & ~constant
+    ks[constant | sparse] = 0
+    if not ks.any():
+        empty = np.full(n_columns, np.nan)
+        no_atom = np.zeros(n_columns, bool)
+        return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
+    top_k = int(ks.max())
+    # |centred|, column-major and sorted in place: numpy's vectorised sort of contiguous
+    # columns is 2-8x faster than np.partition here (introselect slows down on the many tied
+    # values of mostly-zero columns; bench/per_example_tails.py times it).
+    centred = np.empty(grads.shape, grads.dtype, order="F")
+    np.subtract(grads, grads.mean(axis=0, dtype=np.float64).astype(grads.dtype), out=centred)
+    np.abs(centred, out=centred)
+    centred.sort(axis=0)
+    top = centred[n - top_k - 2 :][::-1].astype(np.float64)  # X_(1) >= ... >= X_(K+2)
+    columns = np.arange(n_columns)
+    atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
+    ks[atom] = 0
+    kept = ks > 0
+    k_kept = ks[kept]
+    with np.errstate(divide="ignore"):  # zeros below a kept column's threshold: never used
+        logs = np.log(top[:top_k, kept])
+    threshold = np.log(top[k_kept, columns[kept]])
+    in_tail = np.arange(top_k)[:, None] < k_kept
+    excess = np.where(in_tail, logs - threshold, 0.0)
+    gamma = excess.sum(axis=0) / k_kept
+    second = np.square(excess).sum(axis=0) / k_kept
+    with np.errstate(divide="ignore"):
+        moment = gamma + 1 - 0.5 / (1 - gamma * gamma / second)
+    out = {name: np.full(n_columns, np.nan) for name in ("exp", "lo", "hi", "mom")}
+    out["exp"][kept] = 1 / gamma
+    out["lo"][kept] = stats.gamma.ppf((1 - level) / 2, k_kept) / (k_kept * gamma)
+    out["hi"][kept] = stats.gamma.ppf((1 + level) / 2, k_kept) / (k_kept * gamma)
+    out["mom"][kept] = moment
+    return TailExponents(
+        exponent=out["exp"],
+        lower=out["lo"],
+        upper=out["hi"],
+        moment_gamma=out["mom"],
+        k=ks,
+        constant=constant,
+        sparse=sparse,
+        atom=atom,
+        level=level,
+    )
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """Plain floats for JSON, None where not finite."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+    return dict(
+        zip((str(p) for p in PERCENTILES), _floats(np.percentile(values, PERCENTILES)), strict=True)
+    )
+
+
+def _wilson(successes: int, trials: int, level: float = 0.95) -> list[float]:
+    """Wilson (1927) score interval for a binomial proportion, [low, high]."""
+    z = stats.norm.ppf((1 + _check_level(level)) / 2)
+    p, z2 = successes / trials, z * z / trials
+    centre = (p + z2 / 2) / (1 + z2)
+    half = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials)) / (1 + z2)
+    return [float(max(centre - half, 0.0)), float(min(centre + half, 1.0))]
+
+
+def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
+    """Do the columns of a per-example gradient matrix have infinite variance?
+
+    Parameters
+    ----------
+    grads : ndarray, shape (n, n_columns)
+        Per-example gradients: rows = examples, columns = coordinates (e.g.
+        ``per_example_gradients(...).matrix`` or a layer's block of it), finite,
+        at least 100 rows.
+    seed : int
+        Accepted for the interface the summaries of :mod:`sgnoise` share; this
+        summary draws no random numbers (Hill with exact Gamma intervals, no
+        resampling), so no value depends on it.
+    level : float
+        Confidence level of the per-column intervals and of the interval of the fraction.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable (floats, ints, strings, lists, dicts; None where a
+        value is not finite):
+
+        - ``n_rows``, ``n_columns``, ``n_kept``; ``n_dropped`` = ``n_constant`` +
+          ``n_sparse`` + ``n_atom`` (columns without a tail estimate, see
+          :class:`TailExponents`);
+        - ``method`` (one line), ``k_range`` ([fewest, most] order statistics
+          used by a kept column: floor(sqrt(non-zero values))), ``level``;
+        - ``tail_exponent_quantiles``: percentiles "5", "25", "50", "75", "95" of
+          the Hill exponents of the kept columns;
+        - ``fraction_infinite_variance``: fraction of kept columns whose exponent
+          is credibly below 2 (upper end of its interval < 2);
+        - ``fraction_infinite_variance_ci``: [low, high], Wilson interval at
+          ``level``. It covers the sampling of coordinates: the fraction among all
+          coordinates the columns were sampled from, each column's call taken as
+          given. It does not cover the error of each call, nor the dependence
+          between coordinates (it is too narrow for that), and with every
+          coordinate taken it is wider than needed;
+        - ``moment_gamma_quantiles``: the same percentiles of the moment estimates
+          gamma_M; ``fraction_moment_gamma_negative``: fraction of kept columns with
+          gamma_M < 0 (tails with a finite endpoint);
+        - ``per_column``: per kept column, lists ``column`` (index into grads),
+          ``k``, ``tail_exponent``, ``exponent_lower``, ``exponent_upper``,
+          ``moment_gamma``: arrays for plots, n_kept values each.
+
+    Raises
+    ------
+    ValueError
+        grads not 2-D, fewer than 100 rows, not finite, or without a column to estimate.
+    """
+    del seed  # see the docstring: no randomness here
+    tails = tail_exponents(grads, level=level)
+    kept = np.flatnonzero(tails.kept)
+    n_columns = tails.k.size
+    n_constant, n_sparse, n_atom = (
+        int(m.sum()) for m in (tails.constant, tails.sparse, tails.atom)
+    )
+    if not kept.size:
+        raise ValueError(
+            f"grads has no column to estimate: of {n_columns}, {n_constant} are constant, "
+            f"{n_sparse} have fewer than {MIN_K**2} non-zero values and {n_atom} have an atom "
+            f"(tied values) at their tail threshold"
+        )
+    calls = int(tails.infinite_variance.sum())
+    moment = tails.moment_gamma[kept]
+    return {
+        "n_rows": int(np.shape(grads)[0]),
+        "n_columns": n_columns,
+        "n_kept": int(kept.size),
+        "n_dropped": n_constant + n_sparse + n_atom,
+        "n_constant": n_constant,
+        "n_sparse": n_sparse,
+        "n_atom": n_atom,
+        "method": "Hill on |column - mean|, k = floor(sqrt(non-zero values)), Gamma interval",
+        "k_range": [int(tails.k[kept].min()), int(tails.k[kept].max())],
+        "level": tails.level,
+        "tail_exponent_quantiles": _percentiles(tails.exponent[kept]),
+        "fraction_infinite_variance": calls / kept.size,
+        "fraction_infinite_variance_ci": _wilson(calls, kept.size, level),
+        "moment_gamma_quantiles": _percentiles(moment),
+        "fraction_moment_gamma_negative": float(np.mean(moment < 0)),
+        "per_column": {
+            "column": kept.tolist(),
+            "k": tails.k[kept].tolist(),
+            "tail_exponent": _floats(tails.exponent[kept]),
+            "exponent_lower": _floats(tails.lower[kept]),
+            "exponent_upper": _floats(tails.upper[kept]),
+            "moment_gamma": _floats(moment),
+        },
+    }
