@@ -74,7 +74,17 @@ def measure(
             rows += _degenerate_rows(split, layers, str(err), int(measured.matrix.size))
             continue
         rows += [
-            {"split": split, "layer": layer, **s, "status": OK, "reason": ""}
-            for layer, s in summaries.items()
+            {"split": split, "layer": layer, **s, **_status(s)} for layer, s in summaries.items()
         ]
     return rows, train, test
+
+
+def _status(summary: dict) -> dict:
+    """``ok``, or ``degenerate`` with why when the summary has no α (every column constant)."""
+    if math.isfinite(summary["alpha"]):
+        return {"status": OK, "reason": ""}
+    return {
+        "status": DEGENERATE,
+        "reason": f"no noise to describe: all {summary['n_dropped']} coordinates are constant "
+        "across minibatches (e.g. dead ReLUs)",
+    }

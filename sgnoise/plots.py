@@ -145,15 +145,15 @@ def _mark_failures(
     where_kind = []
     for run in results["runs"]:
         if run.get("diverged") and run["activation"] in activations:
-            where = run.get("diverged_epoch") if x == "epoch" else run[x]
-            if where is not None:
-                where_kind.append((where, run["activation"], "diverged"))
+            at = run.get("diverged_epoch") if x == "epoch" else run[x]
+            if at is not None:
+                where_kind.append((at, run["activation"], "diverged"))
     for r in _frozen(results, status=DEGENERATE, **where):
         if r["activation"] in activations:
             where_kind.append((r[x], r["activation"], "degenerate"))
-    for where, activation, kind in dict.fromkeys(where_kind):
+    for at, activation, kind in dict.fromkeys(where_kind):
         ax.plot(
-            [where],
+            [at],
             [0.96 if kind == "diverged" else 0.9],
             **_MARKERS[kind],
             color=_color(activation),

@@ -43,6 +43,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -394,7 +395,7 @@ def load_noise_samples(folder: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
             f"{path} is damaged ({err}): delete it to redraw the plots without histograms"
         ) from None
@@ -418,7 +419,7 @@ def load_run(folder: str | Path, key: str) -> dict[str, Any] | None:
     doc = read_json(runs / f"{key}.json", "saved run")
     try:
         sample = np.load(runs / f"{key}.npy", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
             f"{runs / key}.npy is damaged ({err}): delete it to rerun that run"
         ) from None
