@@ -15,11 +15,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## make demo: the main job: both drivers with the constants at their top, offline, on the
-## embedded MNIST sample (mnist10k); 2-4 minutes on 2 cores, venv included. Results: MNIST_activation/, MNIST_lr/.
+## make demo: the main job: the three drivers with the constants at their top, offline, on the
+## embedded MNIST sample (mnist10k); 2-4 minutes on 2 cores, venv included.
+## Results: MNIST_activation/, MNIST_lr/, MNIST_batch/.
 demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_epoch_alpha_relu.py
 	MPLBACKEND=Agg $(PY) test_lr_alpha.py
+	MPLBACKEND=Agg $(PY) test_batch_alpha.py
 
 ## make test: everything the tests need, then pytest (exit code 5, "no tests", fails too).
 test: $(VENV)/.installed-dev
@@ -31,7 +33,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 
 ## make bench: the benchmark scripts in bench/ (PyTorch CPU as the peer; prints `name value target PASS|FAIL`).
 bench: $(VENV)/.installed-bench
-	for f in bench/bench_*.py; do echo "== $$f"; PYTHONPATH=. MPLBACKEND=Agg $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

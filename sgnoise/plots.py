@@ -36,6 +36,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sgnoise.results import DEGENERATE, load_noise_samples  # noqa: E402
+from sgnoise.settings import scaled_lr  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
@@ -334,23 +335,36 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _lr_axis(ax, lrs: Sequence[float]) -> None:
-    """Linear learning-rate axis, log when the rates span more than three decades."""
-    lrs = [v for v in lrs if v > 0]
-    if lrs and max(lrs) / min(lrs) > 1e3:
+#: Axis labels of the swept quantities.
+_SWEPT = {"lr": "learning rate η", "batch_size": "training batch size b"}
+
+
+def _sweep_axis(ax, values: Sequence[float], x: str) -> None:
+    """The swept quantity's axis: learning rates linear (log beyond three decades), batch
+    sizes on a log-2 axis with a tick at each."""
+    values = sorted({v for v in values if v > 0})
+    if x == "batch_size":
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    elif values and values[-1] / values[0] > 1e3:
         ax.set_xscale("log")
-    ax.set_xlabel("learning rate η")
+    ax.set_xlabel(_SWEPT[x])
 
 
 @_styled
-def plot_alpha_vs_lr(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
-    """α at the end of training against the learning rate; diverged runs marked at the top."""
+def plot_alpha_vs_sweep(
+    results: Mapping, path: str | Path, *, x: str = "lr", layer: str = "all", note: str = ""
+) -> Path:
+    """α at the end of training against the swept ``x`` (``"lr"`` or ``"batch_size"``);
+    diverged runs marked at the top; ``note`` ends the title."""
     frozen = _frozen(results, layer=layer)
     final = max((r["epoch"] for r in frozen), default=0.0)
-    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), "lr", layer)
+    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), x, layer)
     for ax in axes[-1]:
-        _lr_axis(ax, [r["lr"] for r in results["runs"]])
-    fig.suptitle(_title(results, f"SGN tail index against the learning rate, epoch {final:g}"))
+        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
+    what = f"SGN tail index against the {_SWEPT[x]}, epoch {final:g}{note}"
+    fig.suptitle(_title(results, what))
     return _save(fig, path)
 
 
@@ -418,10 +432,10 @@ def plot_alpha_vs_epoch_by_lr(
 @_styled
 def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Path:
     """Training loss and train/test accuracy: over epochs (``x="epoch"``), or at the end
-    against the learning rate (``x="lr"``)."""
+    against the swept ``x`` (``"lr"``, ``"batch_size"``)."""
     acts = _activations(results)
     rows = _frozen(results, split="train", layer="all")
-    if x == "lr":
+    if x != "epoch":
         final = max((r["epoch"] for r in rows), default=0.0)
         rows = _select(rows, epoch=final)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
@@ -434,13 +448,13 @@ def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Pa
     for ax in (left, right):
         marks |= _mark_failures(ax, results, x, acts, split="train", layer="all")
         ax.grid(alpha=0.3)
-        if x == "lr":
-            _lr_axis(ax, [r["lr"] for r in results["runs"]])
+        if x != "epoch":
+            _sweep_axis(ax, [r[x] for r in results["runs"]], x)
         else:
             _epoch_axis(ax)
     left.set(ylabel="training loss (cross-entropy, nats)", title="training loss (full train set)")
     right.set(ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
-    when = f" at epoch {final:g}" if x == "lr" else ""
+    when = f" at epoch {final:g}" if x != "epoch" else ""
     fig.suptitle(_title(results, f"Training{when}"))
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
     handles += [
@@ -543,7 +557,7 @@ def plot_noise_histograms(
     return _save(fig, path)
 
 
-def _histogram_inputs(results: Mapping, folder: Path, *, show_lr: bool) -> tuple[dict, dict]:
+def _histogram_inputs(results: Mapping, folder: Path, *, swept: Sequence[str]) -> tuple[dict, dict]:
     """Noise samples of a run folder with panel titles and the matching recorded α."""
     arrays = load_noise_samples(folder)
     samples, alphas = {}, {}
@@ -551,7 +565,8 @@ def _histogram_inputs(results: Mapping, folder: Path, *, show_lr: bool) -> tuple
         meta = run.get("noise_sample")
         if not meta or meta["key"] not in arrays:
             continue
-        lr = f", η = {run['lr']:g}" if show_lr else ""
+        names = {"lr": "η", "batch_size": "b"}
+        lr = "".join(f", {names[k]} = {run[k]:g}" for k in swept)
         label = (
             f"{run['activation']}{lr}, seed {run['seed']}: {meta['layer']}, "
             f"{meta['split']} noise, epoch {meta['epoch']:g}"
@@ -569,8 +584,8 @@ def _histogram_inputs(results: Mapping, folder: Path, *, show_lr: bool) -> tuple
     return samples, alphas
 
 
-def _histograms(results: Mapping, folder: Path, *, show_lr: bool) -> list[Path]:
-    samples, alphas = _histogram_inputs(results, folder, show_lr=show_lr)
+def _histograms(results: Mapping, folder: Path, *, swept: Sequence[str] = ()) -> list[Path]:
+    samples, alphas = _histogram_inputs(results, folder, swept=swept)
     if not samples:
         return []
     return [plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas)]
@@ -586,14 +601,14 @@ def activation_plots(results: Mapping, folder: Path) -> list[Path]:
     ]
     if _select(results["records"], mode="in_flight_row_major"):
         paths.append(plot_in_flight(results, folder / "alpha_in_flight.png"))
-    return paths + _histograms(results, folder, show_lr=False)
+    return paths + _histograms(results, folder)
 
 
 def lr_plots(results: Mapping, folder: Path) -> list[Path]:
     """The learning-rate study's PNGs: α and training against η, α over training per η,
     histograms."""
     paths = [
-        plot_alpha_vs_lr(results, folder / "alpha_vs_lr.png"),
+        plot_alpha_vs_sweep(results, folder / "alpha_vs_lr.png", x="lr"),
         plot_training(results, folder / "training_vs_lr.png", x="lr"),
     ]
     if len({r["epoch"] for r in _frozen(results)}) > 2:
@@ -601,4 +616,39 @@ def lr_plots(results: Mapping, folder: Path) -> list[Path]:
         paths.append(
             plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
         )
-    return paths + _histograms(results, folder, show_lr=True)
+    return paths + _histograms(results, folder, swept=("lr",))
+
+
+def _rule(results: Mapping, rule: str) -> dict:
+    """The batch study's runs made by one rule: ``"lr"`` (η fixed) or ``"ratio"`` (η/b fixed)."""
+    c = results["config"]
+
+    def made(r: Mapping) -> bool:
+        if rule == "lr":
+            return r["lr"] == c["lr"]
+        return r["lr"] == scaled_lr(c["lr"], c["reference_batch"], r["batch_size"])
+
+    return {
+        **results,
+        "records": [r for r in results["records"] if made(r)],
+        "runs": [r for r in results["runs"] if made(r)],
+    }
+
+
+def batch_plots(results: Mapping, folder: Path) -> list[Path]:
+    """The batch study's PNGs: α and training against b, at a fixed η and at a fixed η/b;
+    histograms."""
+    c = results["config"]
+    paths = []
+    for rule, name, note in (
+        ("lr", "fixed_lr", f" (η = {c['lr']:g} at every b)"),
+        ("ratio", "fixed_ratio", f" (η/b = {c['lr']:g}/{c['reference_batch']} at every b)"),
+    ):
+        sub = _rule(results, rule)
+        paths.append(
+            plot_alpha_vs_sweep(
+                sub, folder / f"alpha_vs_batch_{name}.png", x="batch_size", note=note
+            )  # fmt: skip
+        )
+        paths.append(plot_training(sub, folder / f"training_vs_batch_{name}.png", x="batch_size"))
+    return paths + _histograms(results, folder, swept=("lr", "batch_size"))

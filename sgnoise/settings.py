@@ -86,6 +86,20 @@ KNOBS: dict[str, Knob] = {
     "BATCH_SIZE": Knob(
         "minibatch size, for training and for the noise partition", int, check=_at_least(1)
     ),
+    "BATCH_SIZES": Knob(
+        "training batch sizes b of the sweep (each also the noise partition's minibatch size; "
+        "every split needs 3 minibatches of the largest)",
+        int,
+        many=True,
+        check=_at_least(1),
+        distinct=True,
+    ),
+    "REFERENCE_BATCH": Knob(
+        "the batch size at which the fixed-ratio runs use --lr: they keep η/b = "
+        "lr / reference-batch at every b",
+        int,
+        check=_at_least(1),
+    ),
     "LR": Knob("learning rate η", float, check=_greater(0)),
     "LR_START": Knob("smallest learning rate of the sweep", float, check=_greater(0)),
     "LR_STOP": Knob("largest learning rate (always included)", float, check=_greater(0)),
@@ -384,3 +398,23 @@ def lr_grid(start: float, stop: float, step: float) -> list[float]:
     else:
         grid[-1] = float(stop)
     return grid
+
+
+def scaled_lr(lr: float, reference: int, batch_size: int) -> float:
+    """The rate at batch size b that keeps η/b = lr / reference, rounded to 12 digits."""
+    return float(f"{lr * batch_size / reference:.12g}")
+
+
+def batch_grid(batch_sizes: Sequence[int], lr: float, reference: int) -> list[tuple[float, int]]:
+    """(lr, b) pairs of the batch study: every b at the fixed rate ``lr``, then every b at the
+    fixed ratio η/b = lr / reference (:func:`scaled_lr`); a pair both rules make (b =
+    reference) is run once.
+
+    References
+    ----------
+    Gurbuzbalaban, Simsekli & Zhu, "The Heavy-Tail Phenomenon in SGD", ICML 2021: the tail
+    index of SGD's iterates depends on η and b through η/b.
+    """
+    pairs = [(float(lr), b) for b in batch_sizes]
+    pairs += [(scaled_lr(lr, reference, b), b) for b in batch_sizes]
+    return list(dict.fromkeys(pairs))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sgnoise import plots
 from sgnoise.results import load_results
-from sgnoise.settings import Settings, lr_grid
+from sgnoise.settings import Settings, batch_grid, lr_grid
 
 #: Settings every study has, with their defaults, in the order ``--help`` lists them.
 _COMMON_HEAD = {
@@ -26,7 +26,6 @@ _COMMON_HEAD = {
     "HIDDEN": (100,),
 }
 _COMMON_TAIL = {
-    "BATCH_SIZE": 500,
     "SEEDS": (0, 1, 2),
     "OPTIMIZER": "sgd",
     "CHECKPOINT_EVERY": 0,
@@ -56,8 +55,8 @@ class Study:
         (``"lr"``), or ``"epoch"`` when it follows runs over training.
     defaults : mapping
         Its settings, ``{NAME: default}``: exactly the knobs it has.
-    learning_rates : callable
-        ``settings -> list of learning rates`` of its runs.
+    grid : callable
+        ``settings -> list of (learning rate, batch size)`` of its runs, without repeats.
     plots : callable
         ``(results, folder) -> list of PNG paths``, drawn from saved results alone.
     """
@@ -66,11 +65,15 @@ class Study:
     question: str
     sweeps: str
     defaults: Mapping[str, Any]
-    learning_rates: Callable[[Settings], list[float]]
+    grid: Callable[[Settings], list[tuple[float, int]]]
     plots: Callable[[Mapping, Path], list[Path]]
 
+    def batch_sizes(self, s: Settings) -> list[int]:
+        """Every training batch size of the study's runs (the data must allow each)."""
+        return sorted({b for _, b in self.grid(s)})
+
     def runs(self, s: Settings) -> list[dict[str, Any]]:
-        """The runs to make, in order: one config per (activation, learning rate, seed).
+        """The runs to make, in order: one config per (activation, (lr, batch size), seed).
 
         Each config is the keyword arguments of :func:`sgnoise.training.train_and_measure`.
         The initialisation and minibatch order depend only on the seed, so runs
@@ -82,7 +85,7 @@ class Study:
                 "lr": lr,
                 "seed": seed,
                 "optimizer": s.optimizer,
-                "batch_size": s.batch_size,
+                "batch_size": b,
                 "epochs": s.epochs,
                 "hidden": tuple(s.hidden),
                 "checkpoint_every": s.checkpoint_every,
@@ -90,13 +93,14 @@ class Study:
                 "train_reference": s.train_reference,
             }
             for a in s.activations
-            for lr in self.learning_rates(s)
+            for lr, b in self.grid(s)
             for seed in s.seeds
         ]
 
     def histogram_runs(self, configs: Sequence[Mapping], diverged: Sequence[bool]) -> list[int]:
         """Indices of the runs whose noise sample the histogram shows: per activation, the
-        first seed's run with the largest learning rate that did not diverge."""
+        first seed's run with the largest learning rate that did not diverge (the first
+        such run in sweep order)."""
         keep = []
         for activation in dict.fromkeys(c["activation"] for c in configs):
             first = configs[0]["seed"]
@@ -119,11 +123,12 @@ STUDIES: dict[str, Study] = {
             defaults={
                 **_COMMON_HEAD,
                 "EPOCHS": 20,
+                "BATCH_SIZE": 500,
                 "LR": 0.1,
                 "IN_FLIGHT": True,
                 **_COMMON_TAIL,
             },
-            learning_rates=lambda s: [s.lr],
+            grid=lambda s: [(s.lr, s.batch_size)],
             plots=plots.activation_plots,
         ),
         Study(
@@ -136,11 +141,28 @@ STUDIES: dict[str, Study] = {
                 "LR_STOP": 0.1,
                 "LR_STEP": 0.01,
                 "EPOCHS": 5,
+                "BATCH_SIZE": 500,
                 "IN_FLIGHT": False,
                 **_COMMON_TAIL,
             },
-            learning_rates=lambda s: lr_grid(s.lr_start, s.lr_stop, s.lr_step),
+            grid=lambda s: [(lr, s.batch_size) for lr in lr_grid(s.lr_start, s.lr_stop, s.lr_step)],
             plots=plots.lr_plots,
+        ),
+        Study(
+            name="batch",
+            question="how do the training batch size b, at a fixed η and at a fixed η/b, move α?",
+            sweeps="batch_size",
+            defaults={
+                **_COMMON_HEAD,
+                "BATCH_SIZES": (32, 64, 128, 256, 512),
+                "LR": 0.1,
+                "REFERENCE_BATCH": 128,
+                "EPOCHS": 5,
+                "IN_FLIGHT": False,
+                **_COMMON_TAIL,
+            },
+            grid=lambda s: batch_grid(s.batch_sizes, s.lr, s.reference_batch),
+            plots=plots.batch_plots,
         ),
     )
 }

@@ -168,8 +168,9 @@ def compute(s: Settings, data: datasets.Dataset | None = None) -> dict[str, Any]
 
     ``data``: already loaded (default: loaded as ``s`` says).
     """
-    data = data or datasets.prepare(s.dataset, s.data_dir or None, s.subset, s.batch_size)
-    configs = STUDIES[s.study].runs(s)
+    study = STUDIES[s.study]
+    data = data or datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
+    configs = study.runs(s)
     outs: list[Any] = [None] * len(configs)
     with _shared(data, s.workers, len(configs)) as shared:
         for i, out in execute(shared, configs, workers=s.workers):
@@ -241,18 +242,18 @@ def _print_summary(out: Mapping[str, Any]) -> None:
     last: dict[tuple, dict] = {}
     for r in out["records"]:
         if r["mode"] == FROZEN and r["split"] == "train" and r["layer"] == POOLED:
-            last[(r["activation"], r["lr"], r["seed"])] = r
+            last[(r["activation"], r["lr"], r["batch_size"], r["seed"])] = r
     groups: dict[tuple, list[dict]] = {}
-    for (activation, lr, _), r in last.items():
-        groups.setdefault((activation, lr), []).append(r)
-    for (activation, lr), rows in groups.items():
+    for (activation, lr, b, _), r in last.items():
+        groups.setdefault((activation, lr, b), []).append(r)
+    for (activation, lr, b), rows in groups.items():
 
         def mean(key: str, rows=rows) -> float:
             values = [r[key] for r in rows if math.isfinite(r[key])]
             return float(np.mean(values)) if values else float("nan")
 
         print(
-            f"{activation:8s} lr {lr:<8g} last checkpoint (epoch {rows[0]['epoch']:g}, "
+            f"{activation:8s} lr {lr:<8g} b {b:<5d} last checkpoint (epoch {rows[0]['epoch']:g}, "
             f"{len(rows)} seed(s)): pooled α {mean('alpha'):.3f} (Gaussian surrogate "
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
@@ -276,7 +277,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
     try:
         if s.resume:
             folder, s = _resumed(s)
-        data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, s.batch_size)
+        data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
         if not s.resume:
             root = Path(s.out_root) / f"{data.display_name}_{study.name}"
             folder = results.new_run_dir(root, s.run_name or None, overwrite=s.overwrite)

@@ -201,3 +201,26 @@ def test_help_explains_every_constant_of_the_driver(tmp_path, script):
     for name in names:
         assert "--" + name.lower().replace("_", "-") in out.stdout, name
     assert "(default:" in out.stdout
+
+
+def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_init(tmp_path):
+    args = ["--batch-sizes", "100", "250", "--reference-batch", "100", "--subset", "3000",
+            "--epochs", "1", "--seeds", "0", "--activations", "relu", "--workers", "2"]  # fmt: skip
+    out = run("test_batch_alpha.py", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (folder,) = (tmp_path / "MNIST_batch").iterdir()
+    doc = strict_json(folder / "results.json")
+    # (0.1, 100) is made by both rules and run once; 0.25 = 0.1 * 250 / 100 keeps eta/b
+    assert sorted((r["lr"], r["batch_size"]) for r in doc["runs"]) == [
+        (0.1, 100), (0.1, 250), (0.25, 250)
+    ]  # fmt: skip
+    assert doc["config"]["study"] == "batch" and "batch_size" not in doc["config"]
+    start = {}
+    for r in doc["records"]:  # one initialisation: iteration 0 is the same network...
+        if r["iteration"] == 0 and r["batch_size"] == 250:  # ...measured at the same b
+            start.setdefault((r["split"], r["layer"]), set()).add((r["alpha"], r["loss"]))
+    assert all(len(values) == 1 for values in start.values())
+    for name in ("alpha_vs_batch_fixed_lr.png", "alpha_vs_batch_fixed_ratio.png",
+                 "training_vs_batch_fixed_lr.png", "training_vs_batch_fixed_ratio.png"):  # fmt: skip
+        assert (folder / name).stat().st_size > 0
+    assert "b 250" in out.stdout

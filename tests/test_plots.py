@@ -80,8 +80,8 @@ def _no_warnings_and_no_leaked_figures():
         (plots.plot_alpha_vs_epoch, "activation", (0,)),  # band: the estimator's CI
         (plots.plot_alpha_by_layer, "activation", (0,)),
         (plots.plot_training, "activation", (0, 1)),
-        (plots.plot_alpha_vs_lr, "lr", (0, 1)),
-        (plots.plot_alpha_vs_lr, "lr", (0,)),
+        (plots.plot_alpha_vs_sweep, "lr", (0, 1)),
+        (plots.plot_alpha_vs_sweep, "lr", (0,)),
         (plots.plot_training, "lr", (0,)),
     ],
 )
@@ -105,13 +105,26 @@ def test_mean_and_band_skip_nan_and_stay_nan_where_no_seed_has_a_value():
 def test_diverged_runs_are_marked_at_their_learning_rate_and_epoch():
     doc = _results("lr")
     fig, ax = plt.subplots()
-    assert plots._mark_diverged(ax, doc, "lr", ACTS)
+    assert plots._mark_failures(ax, doc, "lr", ACTS) == {"diverged"}
     assert sorted({float(line.get_xdata()[0]) for line in ax.lines}) == [50.0]
     ax.clear()
-    assert plots._mark_diverged(ax, doc, "epoch", ACTS)
+    assert plots._mark_failures(ax, doc, "epoch", ACTS) == {"diverged"}
     assert {float(line.get_xdata()[0]) for line in ax.lines} == {1.5}
     ax.clear()
-    assert not plots._mark_diverged(ax, _results("lr", lrs=(0.01,)), "lr", ACTS)
+    assert not plots._mark_failures(ax, _results("lr", lrs=(0.01,)), "lr", ACTS)
+    plt.close(fig)
+
+
+def test_degenerate_noise_is_marked_only_in_the_panels_of_its_split_and_layer():
+    doc = _results("activation", seeds=(0,))
+    for r in doc["records"]:
+        bad = r["epoch"] == 2 and r["split"] == "test" and r["activation"] == "relu"
+        r["status"] = "degenerate" if bad else "ok"
+    fig, ax = plt.subplots()
+    assert plots._mark_failures(ax, doc, "epoch", ACTS, split="test", layer="all") == {"degenerate"}
+    assert {float(line.get_xdata()[0]) for line in ax.lines} == {2.0}
+    ax.clear()
+    assert not plots._mark_failures(ax, doc, "epoch", ACTS, split="train", layer="all")
     plt.close(fig)
 
 

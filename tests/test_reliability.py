@@ -170,7 +170,6 @@ def test_replot_of_an_interrupted_folder_says_so_and_how_to_finish(tmp_path, mon
 def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_signal(tmp_path, sig):
     # workers 2: joblib processes, the data memory-mapped in /dev/shm (or the temp dir)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     args = ["--epochs", "6", "--seeds", "0", "1", "2", "--workers", "2", "--out-root", "out",
             "--run-name", "r"]  # fmt: skip
     proc = subprocess.Popen(
@@ -179,12 +178,14 @@ def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_sign
     )  # fmt: skip
     runs = tmp_path / "out" / "MNIST_activation" / "r" / "runs"
     children: set[int] = set()
+    shared: set[str] = set()  # the driver's memory-mapped copy of the data
     deadline = time.monotonic() + 120
     while not list(runs.glob("*.json")) and time.monotonic() < deadline:
         children |= _children(proc.pid)
+        shared |= _mapped_data_folders(proc.pid)
         time.sleep(0.05)
     children |= _children(proc.pid)
-    assert children, "no worker processes seen"
+    assert children and shared, "no worker processes or shared data seen"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
@@ -196,9 +197,21 @@ def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_sign
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in children if _alive(p)], "worker processes left running"
-    if shm_before or os.path.isdir("/dev/shm"):
-        new = set(os.listdir("/dev/shm")) - shm_before
-        assert not [n for n in new if "sgnoise" in n or str(proc.pid) in n], new
+    assert not [f for f in shared if os.path.exists(f)], "shared data left behind"
+    if os.path.isdir("/dev/shm"):  # joblib's and loky's own files carry the driver's pid
+        tags = (f"_{proc.pid}_", f"-{proc.pid}-")
+        assert not [n for n in os.listdir("/dev/shm") if any(t in n for t in tags)]
+
+
+def _mapped_data_folders(pid: int) -> set[str]:
+    """Folders of the sgnoise-data-* files that process pid has memory-mapped."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return set()
+    return {
+        os.path.dirname(line.split()[-1]) for line in maps.splitlines() if "sgnoise-data-" in line
+    }
 
 
 def _children(pid: int) -> set[int]:

@@ -1,0 +1,37 @@
+"""α of the stochastic gradient noise against the training batch size b, ReLU vs sigmoid.
+
+Every b is trained twice from the same initialisation (per seed): once at the fixed
+learning rate LR, once at the fixed ratio η/b = LR / REFERENCE_BATCH (the axis of
+Gurbuzbalaban, Simsekli & Zhu 2021). The noise is measured, as in the other studies, over
+minibatches of the run's own training batch size. Edit the constants below, or override
+any of them from the shell:
+    python test_batch_alpha.py --batch-sizes 32 128 512 --epochs 3
+    python test_batch_alpha.py --help        (every setting, with its default)
+Results go to <OUT_ROOT>/<Dataset>_batch/<run>/, e.g. MNIST_batch/run-20261201-101500/.
+Redraw the PNGs: python replot.py <run folder>
+"""
+
+DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
+HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 network
+BATCH_SIZES = (32, 64, 128, 256, 512)  # training batch sizes (mnist10k's test split allows <= 666)
+LR = 0.1  # the fixed learning rate, and the rate at REFERENCE_BATCH for the fixed-ratio runs
+REFERENCE_BATCH = 128  # fixed-ratio runs keep η/b = LR / REFERENCE_BATCH
+EPOCHS = 5  # training epochs per run
+IN_FLIGHT = False  # also record the original study's in-flight, row-major last-layer α
+SEEDS = (0, 1, 2)  # one run per seed: plots show the mean and the min-max band
+OPTIMIZER = "sgd"  # sgd, momentum, adam or adadelta
+CHECKPOINT_EVERY = 0  # measure every k iterations (0: after every epoch; -1: at the end)
+SUBSET = 0  # use only the first n training images (0: all), for quick runs
+TRAIN_REFERENCE = False  # test noise minus the full TRAIN gradient (the original convention)
+WORKERS = 2  # runs trained in parallel (processes); 1: in this process, a bar per epoch
+DATA_DIR = ""  # folder with the data files ('': $SGNOISE_DATA, keras cache, ..., download)
+OUT_ROOT = "."  # where <Dataset>_batch/ is made
+RUN_NAME = ""  # run folder name ('': run-<date>-<time>); an existing one is never reused ...
+OVERWRITE = False  # ... unless this is True
+RESUME = ""  # a run folder to finish after an interruption: runs only its missing runs
+
+if __name__ == "__main__":
+    from sgnoise import sweep
+
+    sweep.main("batch", globals())
