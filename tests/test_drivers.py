@@ -220,7 +220,7 @@ def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_i
         if r["iteration"] == 0 and r["batch_size"] == 250:  # ...measured at the same b
             start.setdefault((r["split"], r["layer"]), set()).add((r["alpha"], r["loss"]))
     assert all(len(values) == 1 for values in start.values())
-    for name in ("alpha_vs_batch_fixed_lr.png", "alpha_vs_batch_fixed_ratio.png",
-                 "training_vs_batch_fixed_lr.png", "training_vs_batch_fixed_ratio.png"):  # fmt: skip
-        assert (folder / name).stat().st_size > 0
+    for rule in ("fixed_lr", "fixed_ratio"):
+        for name in (f"alpha_vs_batch_{rule}.png", f"training_vs_batch_{rule}.png"):
+            assert (folder / name).stat().st_size > 0
     assert "b 250" in out.stdout
