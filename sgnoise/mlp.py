@@ -245,6 +245,13 @@ class MLP:
         if lo < 0 or hi >= self.n_classes:
             raise ValueError(f"y must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
 
+    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """x and y as arrays, validated by :meth:`check_inputs`."""
+        x = np.asarray(x)
+        y = None if y is None else np.asarray(y)
+        self.check_inputs(x, y)
+        return x, y
+
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, buffers: list[np.ndarray]) -> list[np.ndarray]:
         """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L], written into ``buffers`` (h_1 on)."""
@@ -353,12 +360,7 @@ class MLP:
         Row i of ``deltas[l - 1]`` is d loss_i / d z_l for the loss of example i
         alone (n times the row of the mean loss's delta_l), so the gradient of
         loss_i is h_{l-1}[i]^T delta_l[i] for W_l and delta_l[i] for b_l; their
-        mean over the rows is :meth:`loss_and_grads`' gradient.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n, sizes[0])
-        y : ndarray of int, shape (n,), values in [0, n_classes)
+        mean over the rows is :meth:`loss_and_grads`' gradient (x and y as there).
 
         Returns
         -------
@@ -367,8 +369,7 @@ class MLP:
         deltas : list of ndarray
             [delta_1, ..., delta_L], of shapes (n, sizes[l + 1]), new arrays.
         """
-        x, y = np.asarray(x), np.asarray(y)
-        self.check_inputs(x, y)
+        x, y = self._checked(x, y)
         n = x.shape[0]
         buffers = [np.empty((n, s), self.dtype) for s in self.sizes[1:]]
         inputs = self._forward(x.astype(self.dtype, copy=False), buffers)
@@ -395,8 +396,7 @@ class MLP:
         loss : float
         grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
         """
-        x, y = np.asarray(x), np.asarray(y)
-        self.check_inputs(x, y)
+        x, y = self._checked(x, y)
         losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
         return float(losses), grads
 
@@ -406,18 +406,15 @@ class MLP:
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """Mean softmax cross-entropy on (x, y)."""
-        x, y = np.asarray(x), np.asarray(y)
-        self.check_inputs(x, y)
+        x, y = self._checked(x, y)
         return float(self._cross_entropy(self._logits(x), y))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of each row of x (int64)."""
-        x = np.asarray(x)
-        self.check_inputs(x)
+        x, _ = self._checked(x)
         return self._logits(x).argmax(axis=-1).astype(np.int64)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Fraction of rows of x classified as y."""
-        x, y = np.asarray(x), np.asarray(y)
-        self.check_inputs(x, y)
+        x, y = self._checked(x, y)
         return float(np.mean(self._logits(x).argmax(axis=-1) == y))

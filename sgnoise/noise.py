@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 
@@ -363,17 +364,12 @@ def noise_pass(
 
 
 def gradient_noise(
-    model: MLP,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    *,
-    reference: Sequence[np.ndarray] | None = None,
-    layers: Sequence[str] | None = None,
+    model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int, **options: Any
 ) -> dict[str, np.ndarray]:
     """Gradient noise at the current (frozen) weights, per layer.
 
-    The ``noise`` of :func:`noise_pass` (see there for the parameters).
+    The ``noise`` of :func:`noise_pass` (see there for the parameters and the
+    keyword ``options``: ``reference``, ``layers``).
 
     Returns
     -------
@@ -381,7 +377,7 @@ def gradient_noise(
         ``{layer_name: noise of shape (K, n_params_of_layer)}`` in
         ``model.dtype``, W flattened row-major then b appended.
     """
-    return noise_pass(model, x, y, batch_size, reference=reference, layers=layers).noise
+    return noise_pass(model, x, y, batch_size, **options).noise
 
 
 class InFlightNoise:

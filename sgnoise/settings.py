@@ -61,6 +61,11 @@ class Knob:
     distinct: bool = False
 
 
+def _distinct_list(help: str, type: type, check: Callable[[Any], str | None]) -> Knob:
+    """A list setting whose elements must not repeat."""
+    return Knob(help, type, many=True, check=check, distinct=True)
+
+
 #: Every setting any study may have, by constant name.
 KNOBS: dict[str, Knob] = {
     "DATASET": Knob(
@@ -69,12 +74,8 @@ KNOBS: dict[str, Knob] = {
         str,
         check=_one_of(DATASETS),
     ),
-    "ACTIVATIONS": Knob(
-        "hidden-layer nonlinearities to compare",
-        str,
-        many=True,
-        check=_one_of(ACTIVATIONS),
-        distinct=True,
+    "ACTIVATIONS": _distinct_list(
+        "hidden-layer nonlinearities to compare", str, _one_of(ACTIVATIONS)
     ),
     "HIDDEN": Knob(
         "hidden-layer widths, e.g. 100 (a 784-100-10 net) or 256 128",
@@ -86,13 +87,11 @@ KNOBS: dict[str, Knob] = {
     "BATCH_SIZE": Knob(
         "minibatch size, for training and for the noise partition", int, check=_at_least(1)
     ),
-    "BATCH_SIZES": Knob(
+    "BATCH_SIZES": _distinct_list(
         "training batch sizes b of the sweep (each also the noise partition's minibatch size; "
         "every split needs 3 minibatches of the largest)",
         int,
-        many=True,
-        check=_at_least(1),
-        distinct=True,
+        _at_least(1),
     ),
     "REFERENCE_BATCH": Knob(
         "the batch size at which the fixed-ratio runs use --lr: they keep η/b = "
@@ -106,13 +105,11 @@ KNOBS: dict[str, Knob] = {
     "LR_STEP": Knob(
         "learning-rate step (start, start + step, ..., then stop)", float, check=_greater(0)
     ),
-    "SEEDS": Knob(
+    "SEEDS": _distinct_list(
         "seeds (initialisation, minibatch order, estimator), one run each; "
         "plots show the mean and the min-max band",
         int,
-        many=True,
-        check=_at_least(0),
-        distinct=True,
+        _at_least(0),
     ),
     "OPTIMIZER": Knob("optimiser: " + ", ".join(OPTIMIZERS), str, check=_one_of(OPTIMIZERS)),
     "CHECKPOINT_EVERY": Knob(
