@@ -43,22 +43,28 @@ import numpy as np
 from scipy import sparse, special
 from scipy.interpolate import PchipInterpolator
 
-from sgnoise.tail_index import StreamingAlpha, estimate_alpha, standardise, summarise_noise
+from sgnoise.tail_index import (
+    MIN_SAMPLES,
+    StreamingAlpha,
+    estimate_alpha,
+    standardise,
+    summarise_noise,
+)
 
 #: Alphas at which the calibration curve is simulated (finer near 2, where it bends).
 ALPHA_GRID = (0.6, 0.8, 1.0, 1.2, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.95, 2.0)
 #: Values simulated per alpha for a curve: CALIBRATION_VALUES // (n_rows x n_columns)
 #: matrices, clipped to [MIN_REPS, MAX_REPS]. With R matrices the curve's scatter is
 #: 1/sqrt(R) of the reading's standard deviation; it is counted in the interval.
-CALIBRATION_VALUES = 1 << 22
-MIN_REPS, MAX_REPS = 4, 64
+CALIBRATION_VALUES = 1 << 21
+MIN_REPS, MAX_REPS = 4, 32
 #: sigma of the log-normal column scales of the simulated matrices (standardising removes them).
 SCALE_SIGMA = 1.5
 #: Fewest rows calibrated: at 4 rows the reading is about 2.2 whatever alpha in [0.6, 2] is.
 MIN_ROWS = 8
 #: Most values (rows x columns) simulated for a curve; larger matrices are read on a
 #: random subset of their columns (:func:`calibrated_alpha`).
-MAX_VALUES = 1 << 22
+MAX_VALUES = 1 << 21
 #: Fewest rows for the per-column estimates (about 32 blocks of 32 values each).
 MIN_COLUMN_ROWS = 1000
 #: Quantiles (percent) of the per-column estimates that are reported.
@@ -260,7 +266,7 @@ def _curve(n_rows: int, n_columns: int, seed: int) -> CalibrationCurve:
 def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> CalibrationCurve:
     """The standardised reading of SaS(alpha) columns of this shape, against alpha.
 
-    For each alpha in :data:`ALPHA_GRID`, R matrices (R = 4 to 64, see
+    For each alpha in :data:`ALPHA_GRID`, R matrices (R = 4 to 32, see
     :data:`CALIBRATION_VALUES`) of n_rows x n_columns i.i.d. SaS(alpha)
     values (Chambers, Mallows & Stuck 1976), column j scaled by
     exp(SCALE_SIGMA Z_j), are standardised with :func:`standardise` and
@@ -289,15 +295,15 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
     n_rows = _check_int(n_rows, "n_rows", MIN_ROWS)
     n_columns = _check_int(n_columns, "n_columns", 1)
     _check_seed(seed)
+    if n_rows * n_columns < MIN_SAMPLES:
+        raise ValueError(
+            f"n_rows x n_columns must be at least {MIN_SAMPLES} values, got {n_rows} x {n_columns}"
+        )
     simulated = _simulated_columns(n_rows, n_columns)
     if n_rows * simulated > MAX_VALUES:
         raise ValueError(
             f"n_rows x n_columns must be at most MAX_VALUES = {MAX_VALUES}, got {n_rows} x "
             f"{n_columns}: read a random subset of the columns (calibrated_alpha does)"
-        )
-    if n_rows * simulated < 100:
-        raise ValueError(
-            f"n_rows x n_columns must be at least 100 values, got {n_rows} x {n_columns}"
         )
     return _curve(n_rows, simulated, int(seed))
 
@@ -345,19 +351,21 @@ def calibrate(
     -------
     dict
         ``alpha_calibrated``, ``alpha_calibrated_lo``, ``alpha_calibrated_hi``
-        (NaN if the reading is NaN: too few values), ``at_gaussian``,
-        ``below_grid``.
+        (NaN if the reading is NaN, with too few values, or if there are
+        fewer than :data:`MIN_ROWS` rows: a study can call it on every
+        matrix), ``at_gaussian``, ``below_grid``.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     n_rows, n_columns = shape
+    n_kept = n_columns - int(summary["n_dropped"])
     reading, lo, hi = (summary[k] for k in ("alpha_std", "alpha_std_lo", "alpha_std_hi"))
-    if not np.isfinite(reading):
+    if not np.isfinite(reading) or n_rows < MIN_ROWS or n_rows * n_kept < MIN_SAMPLES:
         nan = float("nan")
         keys = ("alpha_calibrated", "alpha_calibrated_lo", "alpha_calibrated_hi")
         return dict.fromkeys(keys, nan) | {"at_gaussian": False, "below_grid": False}
-    curve = calibration_curve(n_rows, n_columns - int(summary["n_dropped"]), seed=seed)
-    grid = np.linspace(ALPHA_GRID[0], ALPHA_GRID[-1], _FINE)
+    curve = calibration_curve(n_rows, n_kept, seed=seed)
+    grid = np.round(np.linspace(ALPHA_GRID[0], ALPHA_GRID[-1], _FINE), 3)
     f = PchipInterpolator(curve.alphas, curve.mean)(grid)
     s = np.interp(grid, curve.alphas, curve.se)
     u, h = 1 / reading, (1 / lo - 1 / hi) / 2
