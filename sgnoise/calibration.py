@@ -299,13 +299,12 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
         raise ValueError(
             f"n_rows x n_columns must be at least {MIN_SAMPLES} values, got {n_rows} x {n_columns}"
         )
-    simulated = _simulated_columns(n_rows, n_columns)
-    if n_rows * simulated > MAX_VALUES:
+    if n_rows * n_columns > MAX_VALUES:
         raise ValueError(
             f"n_rows x n_columns must be at most MAX_VALUES = {MAX_VALUES}, got {n_rows} x "
             f"{n_columns}: read a random subset of the columns (calibrated_alpha does)"
         )
-    return _curve(n_rows, simulated, int(seed))
+    return _curve(n_rows, _simulated_columns(n_rows, n_columns), int(seed))
 
 
 def calibrate(

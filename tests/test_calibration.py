@@ -154,6 +154,9 @@ def test_a_matrix_above_max_values_is_calibrated_on_a_column_subset(monkeypatch)
     monkeypatch.setattr(calibration, "MAX_VALUES", 120 * 64)
     r = calibrated_alpha(stable(1.5, (120, 200), 40))
     assert r["n_columns_calibrated"] == 64
+    monkeypatch.setattr(calibration, "MAX_VALUES", 100 * 47)  # 47 columns, simulated as 48
+    assert calibrated_alpha(stable(1.5, (100, 200), 41))["n_columns_calibrated"] == 47
+    assert calibration_curve(100, 47).n_columns == 48
 
 
 @pytest.mark.parametrize(
