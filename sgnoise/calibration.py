@@ -55,9 +55,10 @@ from sgnoise.tail_index import (
 ALPHA_GRID = (0.6, 0.8, 1.0, 1.2, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.95, 2.0)
 #: Values simulated per alpha for a curve: CALIBRATION_VALUES // (n_rows x n_columns)
 #: matrices, clipped to [MIN_REPS, MAX_REPS]. With R matrices the curve's scatter is
-#: 1/sqrt(R) of the reading's standard deviation; it is counted in the interval.
-CALIBRATION_VALUES = 1 << 21
-MIN_REPS, MAX_REPS = 4, 32
+#: 1/sqrt(R) of one reading's standard deviation, and that deviation (a floor under the
+#: reading's own interval) is known to R - 1 degrees of freedom: both are in the interval.
+CALIBRATION_VALUES = 1 << 22
+MIN_REPS, MAX_REPS = 8, 32
 #: sigma of the log-normal column scales of the simulated matrices (standardising removes them).
 SCALE_SIGMA = 1.5
 #: Fewest rows calibrated: at 4 rows the reading is about 2.2 whatever alpha in [0.6, 2] is.
@@ -266,7 +267,7 @@ def _curve(n_rows: int, n_columns: int, seed: int) -> CalibrationCurve:
 def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> CalibrationCurve:
     """The standardised reading of SaS(alpha) columns of this shape, against alpha.
 
-    For each alpha in :data:`ALPHA_GRID`, R matrices (R = 4 to 32, see
+    For each alpha in :data:`ALPHA_GRID`, R matrices (R = 8 to 32, see
     :data:`CALIBRATION_VALUES`) of n_rows x n_columns i.i.d. SaS(alpha)
     values (Chambers, Mallows & Stuck 1976), column j scaled by
     exp(SCALE_SIGMA Z_j), are standardised with :func:`standardise` and

@@ -25,6 +25,7 @@ SHAPE = (120, 128)
 def few_reps():
     """Curves of 4 matrices per alpha (their scatter is in the interval): fast tests."""
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "MIN_REPS", 4)
         patch.setattr(calibration, "MAX_REPS", 4)
         calibration._curve.cache_clear()
         yield
