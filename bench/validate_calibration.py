@@ -12,7 +12,7 @@ Then the same for Student t columns (information: t(1.5) is attracted to
 SaS(1.5), t(3) has finite variance, alpha = 2), the shape of the 784-100-10
 MLP's noise (16 x 79,400, fewer matrices), and the per-column quantiles at
 n = 1000 beside those of Gaussian columns.
-Run: python bench/validate_calibration.py   (about 5 minutes on one core)
+Run: python bench/validate_calibration.py   (about 5 minutes on 2 cores)
 """
 
 from __future__ import annotations
