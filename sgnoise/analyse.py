@@ -214,7 +214,7 @@ def report_noise(r: dict) -> list[str]:
         f"standardised alpha  {r['alpha_standardised']:.3f} {ci(r['alpha_standardised_ci'])}"
         f"   Gaussian surrogate {r['surrogate_standardised']:.3f}",
         f"calibrated alpha    {r['alpha_calibrated']:.3f} {ci(r['alpha_calibrated_ci'])}"
-        "   per coordinate: the SaS(alpha) whose standardised alpha reads the same",
+        "   per coordinate (the SaS alpha that reads the same)",
     ]
     if r["at_gaussian"]:
         lines.append("  the standardised alpha reads at or above a Gaussian's: no heavier tail")
