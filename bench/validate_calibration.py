@@ -1,0 +1,121 @@
+"""Validate the calibrated alpha (sgnoise.calibration) on matrices of known per-column alpha.
+
+Each matrix has n rows and C columns of i.i.d. SaS(alpha) values
+(scipy.stats.levy_stable, an implementation independent of the calibration's
+own sampler), column j scaled by exp(1.5 Z_j). It is read with
+summarise_noise (standardised alpha and its interval) and calibrated with
+calibrate. Prints, per (n, alpha): the mean standardised reading, the bias and
+sd of the calibrated alpha, the mean width of its 95% interval and how often
+the interval holds the truth, over REPS matrices. Targets: |bias| <= 0.05 at
+n >= 120 and coverage in [0.90, 0.98]; at n = 16 an honest (wide) interval.
+Then the same for Student t columns (information: t(1.5) is attracted to
+SaS(1.5), t(3) has finite variance, alpha = 2), the shape of the 784-100-10
+MLP's noise (16 x 79,400, fewer matrices), and the per-column quantiles at
+n = 1000 beside those of Gaussian columns.
+Run: python bench/validate_calibration.py   (about 5 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from scipy.stats import binom, levy_stable  # noqa: E402
+
+from sgnoise.calibration import calibrate, calibration_curve, per_column_alpha  # noqa: E402
+from sgnoise.tail_index import summarise_noise  # noqa: E402
+
+ALPHAS = (1.2, 1.5, 1.8, 2.0)
+SHAPES = ((16, 4096), (120, 1024), (1000, 256))  # (rows n, columns C)
+REPS = 100  # matrices per cell
+T_DOFS, T_REPS = ((1.5, 1.5), (3.0, 2.0)), 50  # (nu, the alpha it is attracted to)
+MLP_SHAPE, MLP_REPS = (16, 79_400), 20
+PER_COLUMN_SHAPE, PER_COLUMN_REPS = (1000, 1024), 5
+SCALE_SIGMA = 1.5
+
+
+def stable(alpha: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    return levy_stable.rvs(alpha, 0.0, size=shape, random_state=rng)
+
+
+def student(nu: float):
+    return lambda _, shape, rng: rng.standard_t(nu, shape)
+
+
+def cell(draw, alpha: float, shape: tuple[int, int], reps: int, label: str) -> None:
+    """One row of the table: reps matrices of this law and shape."""
+    rows = []
+    for r in range(reps):
+        rng = np.random.default_rng((zlib.crc32(label.encode()), *shape, r))
+        x = draw(alpha, shape, rng) * rng.lognormal(0.0, SCALE_SIGMA, shape[1])
+        s = summarise_noise(x, seed=r)
+        c = calibrate(s, x.shape)
+        lo, hi = c["alpha_calibrated_lo"], c["alpha_calibrated_hi"]
+        rows.append((s["alpha_std"], c["alpha_calibrated"], hi - lo, lo <= alpha <= hi))
+    std, cal, width, hit = np.array(rows).T
+    print(
+        f"{label:16s}{shape[0]:>6d}{shape[1]:>8d}{alpha:>7.2f}{std.mean():>10.3f}"
+        f"{cal.mean() - alpha:>+9.3f}{cal.std():>8.3f}{width.mean():>8.3f}{hit.mean():>9.2f}",
+        flush=True,
+    )
+
+
+def header(reps: int) -> None:
+    lo, hi = binom.ppf((0.025, 0.975), reps, 0.95) / reps
+    print(f"\n{reps} matrices per row (a true coverage of 0.95 reads in [{lo:.2f}, {hi:.2f}])")
+    print(
+        f"{'law':16s}{'n':>6s}{'C':>8s}{'alpha':>7s}{'std':>10s}{'bias':>9s}{'sd':>8s}"
+        f"{'width':>8s}{'cover':>9s}"
+    )
+
+
+def curve_costs() -> None:
+    print("calibration curves (new shape: simulated; repeated: the in-memory cache)")
+    for n, c in (*SHAPES, MLP_SHAPE):
+        start = time.perf_counter()
+        curve = calibration_curve(n, c)
+        new = time.perf_counter() - start
+        start = time.perf_counter()
+        calibration_curve(n, c)
+        cached = time.perf_counter() - start
+        print(
+            f"  {n} x {c}: {curve.readings.shape[0]} matrices per alpha, "
+            f"new {new:.2f} s, cached {cached * 1e6:.0f} us",
+            flush=True,
+        )
+
+
+def per_column_table() -> None:
+    n, c = PER_COLUMN_SHAPE
+    print(f"\nper-column alpha quantiles (5/25/50/75/95), {n} rows x {c} columns, mean of reps")
+    for alpha in ALPHAS:
+        q, g = [], []
+        for r in range(PER_COLUMN_REPS):
+            rng = np.random.default_rng((99, r, int(alpha * 100)))
+            out = per_column_alpha(stable(alpha, (n, c), rng), seed=r)
+            q.append(list(out["quantiles"].values()))
+            g.append(list(out["gaussian_quantiles"].values()))
+        cells = " ".join(f"{v:.2f}" for v in np.mean(q, axis=0))
+        gauss = " ".join(f"{v:.2f}" for v in np.mean(g, axis=0))
+        print(f"  SaS({alpha}): {cells}   Gaussian columns: {gauss}", flush=True)
+
+
+if __name__ == "__main__":
+    curve_costs()
+    header(REPS)
+    for n, c in SHAPES:
+        for alpha in ALPHAS:
+            cell(stable, alpha, (n, c), REPS, f"SaS({alpha})")
+    header(T_REPS)
+    for n, c in SHAPES:
+        for nu, alpha in T_DOFS:
+            cell(student(nu), alpha, (n, c), T_REPS, f"Student t({nu})")
+    header(MLP_REPS)
+    for alpha in ALPHAS:
+        cell(stable, alpha, MLP_SHAPE, MLP_REPS, f"SaS({alpha})")
+    per_column_table()

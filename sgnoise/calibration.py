@@ -1,0 +1,583 @@
+"""How heavy are the tails of one coordinate? Resampled noise, a calibrated alpha, per-column alpha.
+
+The standardised alpha of :func:`sgnoise.tail_index.summarise_noise` divides
+each column of an (n_rows x n_columns) noise matrix by its own standard
+deviation and pools the result. A column of n values cannot show a tail
+beyond (n - 1)/sqrt(n) of its own scale, so that reading is pulled towards 2
+at few rows, and by how much depends on n and on the number of values pooled
+(the estimator's block size grows with it). This module maps a reading to
+an alpha:
+
+- :func:`calibration_curve`: the reading that columns of a symmetric
+  alpha-stable law SaS(alpha) give, through the same :func:`standardise` and
+  default :func:`estimate_alpha`, for the matrix's own shape, over a grid of
+  alpha in [0.6, 2], by simulation (deterministic given the seed, kept in
+  memory);
+- :func:`calibrate`: the alpha whose curve value equals the reading, with an
+  interval that holds both the reading's interval and the curve's Monte-Carlo
+  scatter; :func:`calibrated_alpha` reads a matrix and calibrates it;
+- :func:`column_alpha`: Mohammadi's estimator on every column separately
+  (vectorised, ``axis``), and :func:`per_column_alpha`, the quantiles of
+  those estimates beside the same for Gaussian columns of as many rows;
+- :func:`resampled_noise`: many minibatch noises drawn from per-example
+  gradients, so that each coordinate has enough rows for the above.
+
+All stable laws are in parameterisation S1 with beta = 0 (scale 1:
+characteristic function exp(-|t|^alpha)), as ``scipy.stats.levy_stable``.
+
+References
+----------
+Simsekli, Sagun & Gurbuzbalaban (2019), "A Tail-Index Analysis of Stochastic
+Gradient Noise in Deep Neural Networks", ICML, Section 3.
+Mohammadi, Mohammadpour & Ogata (2015), Metrika 78:549-561, Corollary 2.4.
+Chambers, Mallows & Stuck (1976), JASA 71:340-344, eq. (4.1).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse, special
+from scipy.interpolate import PchipInterpolator
+
+from sgnoise.tail_index import (
+    MIN_SAMPLES,
+    StreamingAlpha,
+    estimate_alpha,
+    standardise,
+    summarise_noise,
+)
+
+#: Alphas at which the calibration curve is simulated (finer near 2, where it bends).
+ALPHA_GRID = (0.6, 0.8, 1.0, 1.2, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.95, 2.0)
+#: Values simulated per alpha for a curve: CALIBRATION_VALUES // (n_rows x n_columns)
+#: matrices, clipped to [MIN_REPS, MAX_REPS]. With R matrices the curve's scatter is
+#: 1/sqrt(R) of one reading's standard deviation, and that deviation (a floor under the
+#: reading's own interval) is known to R - 1 degrees of freedom: both are in the interval.
+CALIBRATION_VALUES = 1 << 22
+MIN_REPS, MAX_REPS = 8, 32
+#: sigma of the log-normal column scales of the simulated matrices (standardising removes them).
+SCALE_SIGMA = 1.5
+#: Fewest rows calibrated: at 4 rows the reading is about 2.2 whatever alpha in [0.6, 2] is.
+MIN_ROWS = 8
+#: Most values (rows x columns) simulated for a curve; larger matrices are read on a
+#: random subset of their columns (:func:`calibrated_alpha`).
+MAX_VALUES = 1 << 21
+#: Fewest rows for the per-column estimates (about 32 blocks of 32 values each).
+MIN_COLUMN_ROWS = 1000
+#: Quantiles (percent) of the per-column estimates that are reported.
+QUANTILES = (5, 25, 50, 75, 95)
+_FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
+_GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
+
+
+def _check_seed(seed) -> None:
+    if seed is None or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 (results must be reproducible), got {seed}")
+
+
+def _check_int(value, name: str, low: int, high: float = np.inf) -> int:
+    if isinstance(value, bool) or int(value) != value or not low <= value <= high:
+        bounds = f">= {low}" if high == np.inf else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bounds}, got {value}")
+    return int(value)
+
+
+def _float_matrix(x, name: str) -> np.ndarray:
+    """x as a finite 2-D float32/float64 array (no copy if it is one)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+    if n_bad:
+        raise ValueError(f"{name} must be finite, got {n_bad} NaN or inf values of {x.size}")
+    return x
+
+
+# --- resampled minibatch noise ------------------------------------------------------------
+
+
+def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` independent uniform subsets of ``size`` of range(n), shape (count, size).
+
+    Floyd's algorithm (Bentley & Floyd 1987), one step for all subsets at
+    once: for j = n - size, ..., n - 1 draw t uniform in [0, j] and take t,
+    or j if t is taken already. A boolean mask per subset answers "taken";
+    rows are handled in chunks of at most 2^24 mask entries. All the t are
+    drawn first, so the subsets do not depend on the chunks.
+    """
+    t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
+    out = np.empty((count, size), np.intp)
+    rows_per_chunk = max(1, (1 << 24) // n)
+    for start in range(0, count, rows_per_chunk):
+        tc, oc = t[start : start + rows_per_chunk], out[start : start + rows_per_chunk]
+        taken = np.zeros((tc.shape[0], n), bool)
+        rows = np.arange(tc.shape[0])
+        for k, j in enumerate(range(n - size, n)):
+            pick = np.where(taken[rows, tc[:, k]], j, tc[:, k])
+            taken[rows, pick] = True
+            oc[:, k] = pick
+    return out
+
+
+def resampled_noise(
+    per_example, batch_size: int, n_minibatches: int = 1000, *, seed: int = 0
+) -> np.ndarray:
+    """Minibatch gradient noise drawn from per-example gradients.
+
+    Each of M minibatches is B examples drawn at random without replacement
+    (minibatches independently of each other), and its noise is
+
+        u_k = (1/B) sum_{i in S_k} g_i - (1/n) sum_{i=1}^n g_i ,
+
+    the minibatch gradient minus the full gradient of the n examples
+    (Simsekli et al. 2019, Section 2). Unlike the K = n/B disjoint minibatches
+    of :func:`sgnoise.noise.noise_pass`, M can be as large as wanted (the
+    rows are i.i.d. given the examples), which per-coordinate estimates
+    need (:func:`per_column_alpha`).
+
+    Parameters
+    ----------
+    per_example : array_like, shape (n_examples, n_coords)
+        Per-example gradients g_i (of sampled coordinates), finite.
+    batch_size : int
+        B, in [1, n_examples - 1].
+    n_minibatches : int
+        M >= 1.
+    seed : int
+        Seed of the subsets; the same seed gives the same noise.
+
+    Returns
+    -------
+    ndarray, shape (n_minibatches, n_coords)
+        u_k, float32 if ``per_example`` is float32, else float64.
+
+    Notes
+    -----
+    Cost: the subsets take O(M B) steps (Floyd's algorithm, vectorised over
+    minibatches), and the sums one sparse (M x n) by dense (n x d) product
+    with M B nonzeros, O(M B d), after the columns are centred (so that the
+    float32 sums carry no full-gradient offset).
+    """
+    g = _float_matrix(per_example, "per_example")
+    n, d = g.shape
+    batch_size = _check_int(batch_size, "batch_size", 1, n - 1)
+    n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
+    _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    rows = _subsets(n, batch_size, n_minibatches, rng).ravel()
+    weights = np.full(rows.size, 1 / batch_size, g.dtype)
+    starts = np.arange(0, rows.size + 1, batch_size)
+    select = sparse.csr_matrix((weights, rows, starts), shape=(n_minibatches, n))
+    centred = g - g.mean(axis=0, dtype=np.float64).astype(g.dtype)
+    return np.asarray(select @ centred, dtype=g.dtype)
+
+
+# --- the calibration curve ---------------------------------------------------------------
+
+
+def _symmetric_stable(alpha: float, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """SaS(alpha) values from V ~ U(-pi/2, pi/2) and W ~ Exp(1): Chambers, Mallows & Stuck (4.1).
+
+    X = sin(alpha V) / cos(V)^(1/alpha) * (cos((1 - alpha) V) / W)^((1 - alpha) / alpha).
+    """
+    cos_v = np.abs(np.cos(v))  # |.|: V = -pi/2 may round to just past it in float32
+    return (
+        np.sin(alpha * v)
+        / cos_v ** (1 / alpha)
+        * (np.cos((1 - alpha) * v) / w) ** ((1 - alpha) / alpha)
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationCurve:
+    """Standardised readings of SaS(alpha) matrices of one shape.
+
+    Attributes
+    ----------
+    n_rows, n_columns : int
+        Shape of the simulated matrices.
+    alphas : ndarray, shape (A,)
+        :data:`ALPHA_GRID`.
+    readings : ndarray, shape (R, A)
+        1 / (standardised alpha) of each simulated matrix; row r uses the same
+        uniform draws, column scales and estimator seed for every alpha
+        (common random numbers: each row is a smooth curve).
+    """
+
+    n_rows: int
+    n_columns: int
+    alphas: np.ndarray
+    readings: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean 1/reading at each alpha: the curve."""
+        return self.readings.mean(axis=0)
+
+    @property
+    def sd(self) -> np.ndarray:
+        """Standard deviation of one matrix's 1/reading at each alpha."""
+        return self.readings.std(axis=0, ddof=1)
+
+
+def _simulated_columns(n_rows: int, n_columns: int) -> int:
+    """The number of columns simulated for a matrix of this shape (the cache's bucket).
+
+    n_columns rounded to 16 steps per octave (within 3%), so that matrices
+    whose kept columns vary a little (dead units, from one checkpoint to the
+    next) share a curve; kept exactly when the rounding would change the
+    estimator's number of blocks (the reading jumps there).
+    """
+    step = 1 << max(0, n_columns.bit_length() - 5)
+    rounded = max(step, round(n_columns / step) * step)
+    if StreamingAlpha(n_rows * rounded).n_blocks != StreamingAlpha(n_rows * n_columns).n_blocks:
+        return n_columns
+    return rounded
+
+
+@functools.lru_cache(maxsize=128)
+def _curve(n_rows: int, n_columns: int, seed: int) -> CalibrationCurve:
+    reps = int(np.clip(CALIBRATION_VALUES // (n_rows * n_columns), MIN_REPS, MAX_REPS))
+    streams = np.random.SeedSequence((seed, n_rows, n_columns)).spawn(reps)
+    readings = np.empty((reps, len(ALPHA_GRID)))
+    shape = (n_rows, n_columns)
+    for r, stream in enumerate(streams):
+        rng = np.random.default_rng(stream)
+        # float32 draws (4x faster than float64); the open interval (0, 1) keeps |V| < pi/2
+        v = (rng.random(shape, np.float32) - np.float32(0.5) + np.float32(2.0**-25)) * np.pi
+        w = np.maximum(rng.standard_exponential(shape, np.float32), np.finfo(np.float32).tiny)
+        scales = rng.lognormal(0.0, SCALE_SIGMA, n_columns)
+        estimator_seed = int(rng.integers(2**31))
+        for a, alpha in enumerate(ALPHA_GRID):
+            x = _symmetric_stable(alpha, v, w).astype(np.float64)
+            x *= scales
+            readings[r, a] = 1 / estimate_alpha(standardise(x)[0], seed=estimator_seed)
+    readings.flags.writeable = False
+    return CalibrationCurve(n_rows, n_columns, np.array(ALPHA_GRID), readings)
+
+
+def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> CalibrationCurve:
+    """The standardised reading of SaS(alpha) columns of this shape, against alpha.
+
+    For each alpha in :data:`ALPHA_GRID`, R matrices (R = 8 to 32, see
+    :data:`CALIBRATION_VALUES`) of n_rows x n_columns i.i.d. SaS(alpha)
+    values (Chambers, Mallows & Stuck 1976), column j scaled by
+    exp(SCALE_SIGMA Z_j), are standardised with :func:`standardise` and
+    read with the default :func:`estimate_alpha`: exactly what
+    :func:`summarise_noise` reports as ``alpha_std``.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows, >= :data:`MIN_ROWS`.
+    n_columns : int
+        Columns that are read (not constant ones); rounded to 16 steps per
+        octave (:func:`_simulated_columns`): the curve's ``n_columns``.
+    seed : int
+        Seed of the simulation; the same seed gives the same curve.
+
+    Returns
+    -------
+    CalibrationCurve
+        Kept in memory (the last 128 shapes and seeds): a repeated call costs
+        about 0.2 ms. A new curve costs 12 R stable draws, standardisations
+        and estimates of n_rows x n_columns values (at most 12 x 32 x 2^17,
+        or 12 x 8 x :data:`MAX_VALUES`): measured on 2 shared cores, 2 s for
+        16 x 4096, 5 s for 120 x 1024 and 12 s for 16 x 79,400
+        (``bench/validate_calibration.py`` prints them).
+    """
+    n_rows = _check_int(n_rows, "n_rows", MIN_ROWS)
+    n_columns = _check_int(n_columns, "n_columns", 1)
+    _check_seed(seed)
+    if n_rows * n_columns < MIN_SAMPLES:
+        raise ValueError(
+            f"n_rows x n_columns must be at least {MIN_SAMPLES} values, got {n_rows} x {n_columns}"
+        )
+    if n_rows * n_columns > MAX_VALUES:
+        raise ValueError(
+            f"n_rows x n_columns must be at most MAX_VALUES = {MAX_VALUES}, got {n_rows} x "
+            f"{n_columns}: read a random subset of the columns (calibrated_alpha does)"
+        )
+    return _curve(n_rows, _simulated_columns(n_rows, n_columns), int(seed))
+
+
+def calibrate(
+    summary: Mapping[str, float],
+    shape: tuple[int, int],
+    *,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | bool]:
+    """Calibrated alpha of a standardised reading: the SaS(alpha) whose reading is the same.
+
+    With u = 1/reading and f(alpha) the curve's mean 1/reading at alpha
+    (:func:`calibration_curve`, interpolated monotonically between grid
+    points), the estimate is the alpha where f(alpha) is closest to u, and
+    the interval is every alpha with
+
+        |u - f(alpha)| <= sqrt(max(h, t s(alpha))^2 + (t s(alpha))^2 / R),
+
+    where h is the half-width of the reading's interval on 1/alpha (it is
+    symmetric there: a t interval, see :func:`summarise_noise`), s(alpha) the
+    standard deviation of one simulated matrix's 1/reading over the curve's
+    R matrices, and t the quantile of ``level`` with R - 1 degrees of
+    freedom. The second term is the curve's Monte-Carlo scatter; t s(alpha)
+    is a floor under h because the reading's interval, from the spread of
+    independent groups of values, misses what a column's values share (its
+    own mean and standard deviation divide them all): with 1000 rows and
+    256 columns it gave the calibrated interval a coverage of 0.82-0.89, not
+    0.95 (``bench/validate_calibration.py``).
+
+    A reading at or above the Gaussian's (u <= f(2)) gives 2.0 and an
+    interval whose upper end is 2 (``at_gaussian``); one below the lightest
+    tail the grid reaches gives its edge, 0.6 (``below_grid``: "about 0.6 or
+    heavier").
+
+    Parameters
+    ----------
+    summary : mapping
+        What :func:`summarise_noise` (or one entry of
+        :func:`~sgnoise.tail_index.summarise_layers`) returns for the noise:
+        ``alpha_std``, ``alpha_std_lo``, ``alpha_std_hi`` and ``n_dropped``,
+        at the same ``level``.
+    shape : (int, int)
+        Shape of the noise matrix that was read (constant columns included:
+        ``n_dropped`` of them are subtracted).
+    seed : int
+        Seed of the calibration curve.
+    level : float
+        Coverage of the interval, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``alpha_calibrated``, ``alpha_calibrated_lo``, ``alpha_calibrated_hi``
+        (NaN if the reading is NaN, with too few values, or if there are
+        fewer than :data:`MIN_ROWS` rows: a study can call it on every
+        matrix), ``at_gaussian``, ``below_grid``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    n_rows, n_columns = shape
+    n_kept = n_columns - int(summary["n_dropped"])
+    reading, lo, hi = (summary[k] for k in ("alpha_std", "alpha_std_lo", "alpha_std_hi"))
+    if not np.isfinite(reading) or n_rows < MIN_ROWS or n_rows * n_kept < MIN_SAMPLES:
+        nan = float("nan")
+        keys = ("alpha_calibrated", "alpha_calibrated_lo", "alpha_calibrated_hi")
+        return dict.fromkeys(keys, nan) | {"at_gaussian": False, "below_grid": False}
+    curve = calibration_curve(n_rows, n_kept, seed=seed)
+    grid = np.round(np.linspace(ALPHA_GRID[0], ALPHA_GRID[-1], _FINE), 3)
+    f = PchipInterpolator(curve.alphas, curve.mean)(grid)
+    reps = curve.readings.shape[0]
+    ts = special.stdtrit(reps - 1, (1 + level) / 2) * np.interp(grid, curve.alphas, curve.sd)
+    u, h = 1 / reading, (1 / lo - 1 / hi) / 2
+    distance = np.abs(u - f)
+    inside = grid[distance <= np.sqrt(np.maximum(h, ts) ** 2 + ts**2 / reps)]
+    at_gaussian = bool(u <= f[-1])
+    alpha = 2.0 if at_gaussian else float(grid[np.argmin(distance)])
+    low = float(inside.min()) if inside.size else alpha
+    high = 2.0 if at_gaussian else float(inside.max()) if inside.size else alpha
+    return {
+        "alpha_calibrated": alpha,
+        "alpha_calibrated_lo": min(low, alpha),
+        "alpha_calibrated_hi": max(high, alpha),
+        "at_gaussian": at_gaussian,
+        "below_grid": bool(u >= f[0]),
+    }
+
+
+def calibrated_alpha(
+    noise,
+    *,
+    summary: Mapping[str, float] | None = None,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | bool | int]:
+    """Read a noise matrix's standardised alpha and calibrate it (:func:`calibrate`).
+
+    Parameters
+    ----------
+    noise : array_like, shape (n_rows, n_columns)
+        Finite, n_rows >= :data:`MIN_ROWS`. If n_rows x n_columns exceeds
+        :data:`MAX_VALUES`, a random subset of MAX_VALUES // n_rows columns
+        (seeded) is read instead: the reading's interval is then wider, the
+        calibration as cheap as for that shape.
+    summary : mapping, optional
+        ``summarise_noise(noise, seed=seed, level=level)`` if already
+        computed (used only when the whole matrix is read).
+    seed : int
+        Seed of the reading, of the column subset and of the curve.
+    level : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    dict
+        :func:`calibrate`'s keys and ``n_columns_calibrated`` (the columns read).
+    """
+    noise = _float_matrix(noise, "noise")
+    n_rows, n_columns = noise.shape
+    _check_int(n_rows, "noise's number of rows", MIN_ROWS)
+    _check_seed(seed)
+    if n_rows * n_columns > MAX_VALUES:
+        keep = MAX_VALUES // n_rows
+        columns = np.sort(np.random.default_rng(seed).choice(n_columns, keep, replace=False))
+        noise, summary = noise[:, columns], None
+    if summary is None:
+        summary = summarise_noise(noise, seed=seed, level=level)
+    return calibrate(summary, noise.shape, seed=seed, level=level) | {
+        "n_columns_calibrated": noise.shape[1]
+    }
+
+
+# --- per-column alpha ---------------------------------------------------------------------
+
+
+def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> np.ndarray:
+    """Mohammadi's estimator of alpha on every column (or row) separately.
+
+    Each column of M values is centred on its median (the centre of a
+    symmetric law, and unlike the mean not dominated by one huge value) and,
+    for each of P random partitions of the rows into K2 = M // K1 blocks of
+    K1 = floor(sqrt(M)) rows (the M - K1 K2 rows left over differ between
+    partitions),
+
+        1/alpha_p = (mean_k log|Y_k| - mean_i log|X_i|) / log K1 ,
+
+    with Y_k the block sums (Mohammadi et al. 2015, Corollary 2.4, as in
+    Simsekli et al. 2019); the estimate is 1 / mean_p(1/alpha_p). The P
+    partitions are the same for every column (each column alone sees
+    uniformly random ones). Exact zeros are left out of the log means (the
+    median of an odd M is one); columns with fewer than M/2 nonzero values
+    (constant ones) give NaN.
+
+    Parameters
+    ----------
+    x : array_like
+        At least 16 values along ``axis`` (2-D: columns are estimated
+        separately along ``axis``), finite.
+    axis : int
+        The axis along which the samples lie.
+    n_partitions : int
+        P >= 1.
+    seed : int
+        Seed of the partitions.
+
+    Returns
+    -------
+    ndarray
+        alpha-hat of each column (the shape of x without ``axis``),
+        unclipped; ``inf`` where 1/alpha-hat <= 0.
+    """
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
+    m = x.shape[0]
+    if m < 16:
+        raise ValueError(f"x must have >= 16 values along axis {axis}, got {m}")
+    n_partitions = _check_int(n_partitions, "n_partitions", 1)
+    _check_seed(seed)
+    rest = x.shape[1:]
+    x = x.reshape(m, -1)
+    if not np.isfinite(x).all():
+        raise ValueError(f"x must be finite, got {x.size - np.isfinite(x).sum()} NaN or inf values")
+    k1 = int(np.sqrt(m))
+    k2 = m // k1
+    rng = np.random.default_rng(seed)
+    partitions = [rng.permutation(m)[: k1 * k2] for _ in range(n_partitions)]
+    u = np.empty(x.shape[1])
+    width = max(1, _GATHER // m)
+    for c in range(0, x.shape[1], width):
+        u[c : c + width] = _inverse_alpha_by_column(x[:, c : c + width], partitions, k1, k2)
+    with np.errstate(divide="ignore"):
+        alpha = np.where(u > 0, 1 / u, np.inf)
+    alpha[np.isnan(u)] = np.nan
+    return alpha.reshape(rest)
+
+
+def _inverse_alpha_by_column(x: np.ndarray, partitions, k1: int, k2: int) -> np.ndarray:
+    """1/alpha-hat of each column of x (see :func:`column_alpha`)."""
+    x = x - np.median(x, axis=0)
+    nonzero = x != 0
+    count = nonzero.sum(axis=0)
+    with np.errstate(divide="ignore"):
+        log_x = np.log(np.abs(x), where=nonzero, out=np.zeros_like(x))
+    mean_log_x = log_x.sum(axis=0) / np.maximum(count, 1)
+    total = np.zeros(x.shape[1])
+    used = np.zeros(x.shape[1])
+    for rows in partitions:
+        y = np.abs(x[rows].reshape(k2, k1, -1).sum(axis=1))
+        ok = y > 0  # an exactly cancelling block carries no information
+        total += np.log(y, where=ok, out=np.zeros_like(y)).sum(axis=0) - ok.sum(axis=0) * mean_log_x
+        used += ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = total / used / np.log(k1)
+    u[(count < x.shape[0] / 2) | (used == 0)] = np.nan
+    return u
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    values = values[~np.isnan(values)]
+    levels = np.percentile(values, QUANTILES)
+    return {str(q): float(v) for q, v in zip(QUANTILES, levels, strict=True)}
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_column_quantiles(n_rows: int, n_columns: int, seed: int) -> dict[str, float]:
+    gauss = np.random.default_rng((seed, n_rows, n_columns)).standard_normal((n_rows, n_columns))
+    return _quantiles(column_alpha(gauss, seed=seed))
+
+
+def per_column_alpha(
+    noise, *, max_columns: int = 4096, seed: int = 0
+) -> dict[str, dict[str, float] | int] | None:
+    """Quantiles of the per-column alpha, beside those of Gaussian columns of as many rows.
+
+    Each column's alpha by :func:`column_alpha`. The Gaussian quantiles are
+    the estimator's own spread (columns of one law, alpha = 2): per-column
+    quantiles spread wider than them show a real spread of tail indices;
+    shifted below them, heavier tails than Gaussian.
+
+    Parameters
+    ----------
+    noise : array_like, shape (n_rows, n_columns)
+        Finite. Rows are samples (e.g. :func:`resampled_noise`'s minibatches).
+    max_columns : int
+        At most this many columns are estimated, drawn at random (seeded),
+        and as many Gaussian columns.
+    seed : int
+        Seed of the column subset, the partitions and the Gaussian columns.
+
+    Returns
+    -------
+    dict or None
+        ``quantiles`` and ``gaussian_quantiles`` (dicts ``{"5": ..., "25":
+        ..., "50": ..., "75": ..., "95": ...}``, constant columns left out),
+        ``n_columns`` estimated and ``n_rows``; None if n_rows <
+        :data:`MIN_COLUMN_ROWS` (the estimate of one column is then too
+        noisy to tell anything) or no column is non-constant.
+    """
+    noise = _float_matrix(noise, "noise")
+    max_columns = _check_int(max_columns, "max_columns", 1)
+    _check_seed(seed)
+    n_rows, n_columns = noise.shape
+    if n_rows < MIN_COLUMN_ROWS:
+        return None
+    if n_columns > max_columns:
+        columns = np.random.default_rng(seed).choice(n_columns, max_columns, replace=False)
+        noise = noise[:, np.sort(columns)]
+    alphas = column_alpha(noise, seed=seed)
+    if np.isnan(alphas).all():
+        return None
+    return {
+        "quantiles": _quantiles(alphas),
+        "gaussian_quantiles": _gaussian_column_quantiles(n_rows, noise.shape[1], seed),
+        "n_columns": int(noise.shape[1]),
+        "n_rows": int(n_rows),
+    }

@@ -1,0 +1,178 @@
+"""sgnoise.analyse: the command line on good noise, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sgnoise import calibration
+from sgnoise.analyse import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = (16, 64)
+JSON_KEYS = {
+    "n_rows",
+    "n_columns",
+    "n_dropped",
+    "alpha_pooled",
+    "surrogate_pooled",
+    "alpha_standardised",
+    "surrogate_standardised",
+    "alpha_calibrated",
+    "alpha_calibrated_ci",
+    "alpha_per_column_quantiles",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def few_reps():
+    """Curves of 4 matrices per alpha (their scatter is in the interval): fast tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "MIN_REPS", 4)
+        patch.setattr(calibration, "MAX_REPS", 4)
+        calibration._curve.cache_clear()
+        yield
+    calibration._curve.cache_clear()
+
+
+def noise(shape=SHAPE, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_t(3, shape).astype(np.float32)
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_noise_matrix_is_summarised_in_text_and_json(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", noise())
+    code, out, err = run([tmp_path / "noise.npy", "--json", tmp_path / "out.json"], capsys)
+    assert code == 0 and err == ""
+    for line in ("pooled alpha", "standardised alpha", "calibrated alpha", "per-column alpha"):
+        assert line in out
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert JSON_KEYS <= set(result)
+    assert (result["n_rows"], result["n_columns"], result["n_dropped"]) == (*SHAPE, 0)
+    lo, hi = result["alpha_calibrated_ci"]
+    assert lo <= result["alpha_calibrated"] <= hi <= 2.0
+    assert result["alpha_per_column_quantiles"] is None  # 16 rows: too few
+
+
+def test_the_same_seed_gives_the_same_json_and_another_seed_another(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", noise())
+    outs = []
+    for seed in (1, 1, 2):
+        run([tmp_path / "noise.npy", "--seed", seed, "--json", tmp_path / "o.json"], capsys)
+        outs.append(json.loads((tmp_path / "o.json").read_text()))
+    assert outs[0] == outs[1]
+    assert outs[0]["alpha_pooled"] != outs[2]["alpha_pooled"]
+
+
+def test_enough_rows_give_per_column_quantiles_beside_gaussian_ones(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", noise((calibration.MIN_COLUMN_ROWS, 8)))
+    code, out, _ = run([tmp_path / "noise.npy", "--json", tmp_path / "o.json"], capsys)
+    result = json.loads((tmp_path / "o.json").read_text())
+    assert code == 0 and "Gaussian columns" in out
+    assert list(result["alpha_per_column_quantiles"]) == ["5", "25", "50", "75", "95"]
+    assert list(result["alpha_per_column_gaussian_quantiles"]) == ["5", "25", "50", "75", "95"]
+
+
+def test_an_npz_with_one_array_is_read_and_several_need_a_key(tmp_path, capsys):
+    np.savez(tmp_path / "one.npz", grads=noise())
+    assert run([tmp_path / "one.npz"], capsys)[0] == 0
+    np.savez(tmp_path / "two.npz", a=noise(), b=noise(seed=1))
+    code, _, err = run([tmp_path / "two.npz"], capsys)
+    assert code == 2 and "--key" in err and "a, b" in err
+    assert run([tmp_path / "two.npz", "--key", "b"], capsys)[0] == 0
+    code, _, err = run([tmp_path / "two.npz", "--key", "c"], capsys)
+    assert code == 2 and "'c'" in err
+
+
+def write_pickled(path: Path) -> None:
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+
+
+def write_truncated(path: Path) -> None:
+    np.save(path, noise())
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def write_corrupt_npz(path: Path) -> None:
+    with open(path, "wb") as f:  # np.savez would append .npz to the name
+        np.savez(f, a=noise())
+    data = bytearray(path.read_bytes())
+    data[40:400] = bytes(360)
+    path.write_bytes(bytes(data))
+
+
+BAD_INPUTS = {
+    "1-D": (lambda p: np.save(p, np.ones(500)), "2-D"),
+    "3-D": (lambda p: np.save(p, np.ones((16, 8, 8))), "2-D"),
+    "NaN": (lambda p: np.save(p, np.where(noise() > 2, np.nan, noise())), "NaN"),
+    "inf": (lambda p: np.save(p, np.where(noise() > 2, np.inf, noise())), "inf"),
+    "too few rows": (lambda p: np.save(p, noise((4, 64))), "rows"),
+    "too few values": (lambda p: np.save(p, noise((8, 10))), "usable values"),
+    "all constant": (lambda p: np.save(p, np.ones((16, 64))), "constant"),
+    "complex": (lambda p: np.save(p, noise() + 1j), "complex"),
+    "pickle": (write_pickled, "Python objects"),
+    "truncated": (write_truncated, "corrupt"),
+    "corrupt npz": (write_corrupt_npz, "corrupt"),
+    "not numpy": (lambda p: p.write_text("1,2,3\n4,5,6\n"), "not a .npy or .npz"),
+    "empty file": (lambda p: p.write_bytes(b""), "not a .npy or .npz"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_a_bad_input_gets_one_line_naming_file_and_problem(case, tmp_path, capsys):
+    write, problem = BAD_INPUTS[case]
+    path = tmp_path / "bad.npy"
+    write(path)
+    code, out, err = run([path], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(path) in err and problem in err
+
+
+def test_a_missing_file_or_a_directory_gets_one_line(tmp_path, capsys):
+    for path, problem in ((tmp_path / "none.npy", "no such file"), (tmp_path, "directory")):
+        code, _, err = run([path], capsys)
+        assert code == 2 and err.count("\n") == 1 and problem in err and str(path) in err
+
+
+def test_a_key_on_an_npy_file_and_an_unwritable_json_get_one_line(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", noise())
+    code, _, err = run([tmp_path / "noise.npy", "--key", "a"], capsys)
+    assert code == 2 and err.count("\n") == 1 and ".npz" in err
+    code, _, err = run([tmp_path / "noise.npy", "--json", tmp_path / "no" / "o.json"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "o.json" in err
+
+
+def test_a_bad_option_gets_one_line_and_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as bad:
+        main(["x.npy", "--seed", "many"])
+    _, err = capsys.readouterr()
+    assert bad.value.code == 2 and err.count("\n") == 1 and "--seed" in err
+    with pytest.raises(SystemExit) as ok:
+        main(["--help"])
+    out, _ = capsys.readouterr()
+    assert ok.value.code == 0
+    for option in ("NOISE", "--key", "--json", "--seed"):
+        assert option in out
+
+
+def test_the_module_runs_and_a_bad_input_shows_no_traceback(tmp_path):
+    write_pickled(tmp_path / "bad.npy")
+    done = subprocess.run(
+        [sys.executable, "-m", "sgnoise.analyse", str(tmp_path / "bad.npy")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
