@@ -45,7 +45,7 @@ from scipy.interpolate import PchipInterpolator
 
 from sgnoise.tail_index import (
     MIN_SAMPLES,
-    StreamingAlpha,
+    AlphaAccumulator,
     estimate_alpha,
     standardise,
     summarise_noise,
@@ -238,7 +238,7 @@ def _simulated_columns(n_rows: int, n_columns: int) -> int:
     """
     step = 1 << max(0, n_columns.bit_length() - 5)
     rounded = max(step, round(n_columns / step) * step)
-    if StreamingAlpha(n_rows * rounded).n_blocks != StreamingAlpha(n_rows * n_columns).n_blocks:
+    if AlphaAccumulator(n_rows * rounded).n_blocks != AlphaAccumulator(n_rows * n_columns).n_blocks:
         return n_columns
     return rounded
 
