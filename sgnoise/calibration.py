@@ -35,9 +35,12 @@ Chambers, Mallows & Stuck (1976), JASA 71:340-344, eq. (4.1).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse, special
@@ -243,9 +246,13 @@ def _simulated_columns(n_rows: int, n_columns: int) -> int:
     return rounded
 
 
-@functools.lru_cache(maxsize=128)
-def _curve(n_rows: int, n_columns: int, seed: int) -> CalibrationCurve:
-    reps = int(np.clip(CALIBRATION_VALUES // (n_rows * n_columns), MIN_REPS, MAX_REPS))
+def _reps(n_rows: int, n_columns: int) -> int:
+    """R, the simulated matrices per alpha of a curve of this shape."""
+    return int(np.clip(CALIBRATION_VALUES // (n_rows * n_columns), MIN_REPS, MAX_REPS))
+
+
+def _simulate(n_rows: int, n_columns: int, seed: int, reps: int) -> np.ndarray:
+    """The readings of :class:`CalibrationCurve` (R x A), simulated."""
     streams = np.random.SeedSequence((seed, n_rows, n_columns)).spawn(reps)
     readings = np.empty((reps, len(ALPHA_GRID)))
     shape = (n_rows, n_columns)
@@ -260,6 +267,47 @@ def _curve(n_rows: int, n_columns: int, seed: int) -> CalibrationCurve:
             x = _symmetric_stable(alpha, v, w).astype(np.float64)
             x *= scales
             readings[r, a] = 1 / estimate_alpha(standardise(x)[0], seed=estimator_seed)
+    return readings
+
+
+#: Version of the simulation in the names of cached curves: change it with the simulation.
+CURVE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Where simulated curves are kept between runs and processes: ``$SGNOISE_CACHE``, else
+    ``$XDG_CACHE_HOME/sgnoise``, else ``~/.cache/sgnoise``."""
+    if os.environ.get("SGNOISE_CACHE"):
+        return Path(os.environ["SGNOISE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sgnoise"
+
+
+@functools.lru_cache(maxsize=128)
+def _curve(n_rows: int, n_columns: int, seed: int, reps: int) -> CalibrationCurve:
+    """The curve of one shape and seed: from memory, else the disk cache, else simulated.
+
+    The simulation is deterministic given (shape, seed, :data:`CURVE_VERSION`), so a
+    cached file is the same curve; worker processes and later runs share it. A file that
+    cannot be read or written is ignored (the curve is simulated and kept in memory).
+    """
+    name = f"calibration-v{CURVE_VERSION}-{n_rows}x{n_columns}-r{reps}-seed{seed}.npy"
+    path = cache_dir() / name
+    readings = None
+    try:
+        readings = np.load(path, allow_pickle=False)
+        if readings.shape != (reps, len(ALPHA_GRID)):
+            readings = None
+    except (OSError, ValueError, EOFError):
+        pass
+    if readings is None:
+        readings = _simulate(n_rows, n_columns, seed, reps)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, readings, allow_pickle=False)
+            os.replace(tmp, path)
     readings.flags.writeable = False
     return CalibrationCurve(n_rows, n_columns, np.array(ALPHA_GRID), readings)
 
@@ -288,7 +336,8 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
     -------
     CalibrationCurve
         Kept in memory (the last 128 shapes and seeds): a repeated call costs
-        about 0.2 ms. A new curve costs 12 R stable draws, standardisations
+        about 0.2 ms; and on disk, in :func:`cache_dir` (a few kB a curve), for
+        other processes and later runs. A new curve costs 12 R stable draws, standardisations
         and estimates of n_rows x n_columns values (at most 12 x 32 x 2^17,
         or 12 x 8 x :data:`MAX_VALUES`): measured on 2 shared cores, 2 s for
         16 x 4096, 5 s for 120 x 1024 and 12 s for 16 x 79,400
@@ -306,7 +355,8 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
             f"n_rows x n_columns must be at most MAX_VALUES = {MAX_VALUES}, got {n_rows} x "
             f"{n_columns}: read a random subset of the columns (calibrated_alpha does)"
         )
-    return _curve(n_rows, _simulated_columns(n_rows, n_columns), int(seed))
+    columns = _simulated_columns(n_rows, n_columns)
+    return _curve(n_rows, columns, int(seed), _reps(n_rows, columns))
 
 
 def calibrate(

@@ -5,7 +5,24 @@ frozen): the train and the test set are each split into disjoint minibatches of
 the training batch size, the noise is every minibatch gradient minus their mean
 (:func:`sgnoise.noise.noise_pass`, which also gives the loss, accuracy and full
 gradient), and :func:`sgnoise.tail_index.summarise_layers` estimates α per
-layer and pooled over all parameters (``layer = "all"``) in one pass.
+layer and pooled over all parameters (``layer = "all"``) in one pass; each
+standardised α is then calibrated (:func:`sgnoise.calibration.calibrate`).
+
+With a :class:`Detail`, the same noise pass also records every example's own
+gradient at a seeded sample of coordinates (:class:`sgnoise.per_example.Recorder`),
+which gives, per layer and pooled, rows of three more kinds (``mode``):
+
+``resampled``
+    M minibatches of the training batch size drawn at random from the examples
+    (:func:`sgnoise.calibration.resampled_noise`): standardised α over M rows,
+    calibrated, and the quantiles of each coordinate's own α beside those of
+    Gaussian columns of M rows (:func:`sgnoise.calibration.per_column_alpha`);
+``per_example``
+    the tail exponent of the per-example gradients themselves (Hill), its
+    quantiles over coordinates and the fraction credibly below 2 (infinite
+    variance), with an interval (:func:`sgnoise.per_example.summarise`);
+``batch_scan``
+    the resampled measurement at each measured batch size B of ``Detail.batch_scan``.
 
 Noise the estimator cannot describe (exactly zero, as a dead ReLU network
 gives, too many exact zeros, constant) does not stop a sweep: the checkpoint's
@@ -16,70 +33,77 @@ rows carry NaN α, ``status = "degenerate"`` and the estimator's message as
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+import numpy as np
+
+from sgnoise import per_example
+from sgnoise.calibration import (
+    MAX_VALUES,
+    calibrate,
+    calibrated_alpha,
+    per_column_alpha,
+    resampled_noise,
+)
 from sgnoise.data import Dataset
 from sgnoise.mlp import MLP
-from sgnoise.noise import NoisePass, noise_pass
-from sgnoise.results import ALPHA_COLUMNS, DEGENERATE, OK, POOLED, SPLITS
+from sgnoise.noise import NoisePass, n_minibatches, noise_pass
+from sgnoise.results import (
+    ALPHA_COLUMNS,
+    BATCH_SCAN,
+    DEGENERATE,
+    FROZEN,
+    OK,
+    PER_EXAMPLE,
+    POOLED,
+    RESAMPLED,
+    SPLITS,
+)
 from sgnoise.tail_index import summarise_layers
 
-
-def _degenerate_rows(split: str, layers: list[str], reason: str, n_samples: int) -> list[dict]:
-    """NaN α for every layer and the pool of one split, with why."""
-    empty = {k: math.nan for k in ALPHA_COLUMNS if k not in ("n_samples", "n_dropped")}
-    return [
-        {
-            "split": split,
-            "layer": layer,
-            **empty,
-            "n_samples": n_samples,
-            "n_dropped": 0,
-            "status": DEGENERATE,
-            "reason": reason,
-        }  # fmt: skip
-        for layer in [*layers, POOLED]
-    ]
+#: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
+#: shape, not to a run, so all runs share it (and its cache).
+CURVE_SEED = 0
+#: Quantiles reported of the per-column α and of the per-example tail exponents.
+QUANTILES = ("5", "25", "50", "75", "95")
 
 
-def measure(
-    model: MLP, data: Dataset, batch_size: int, seed: int, *, train_reference: bool = False
-) -> tuple[list[dict], NoisePass, NoisePass]:
-    """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
+@dataclass(frozen=True)
+class Detail:
+    """The per-coordinate measurement of a checkpoint (see the module docstring).
 
-    Parameters
+    Attributes
     ----------
-    train_reference : bool
-        Subtract the full *train* gradient from the test minibatch gradients
-        (the original code's convention) instead of their own mean.
-
-    Returns
-    -------
-    rows : list of dict
-        ``{"split", "layer", "status", "reason", **summary}`` for each split and
-        layer (and ``"all"``), summaries from
-        :func:`sgnoise.tail_index.summarise_layers`; degenerate noise gives NaN
-        α with ``status = "degenerate"`` and the reason.
-    train, test : NoisePass
-        The two passes (noise, full gradient, loss and accuracy of each split).
+    coordinates : int
+        Coordinates sampled per layer for the per-example gradients.
+    minibatches : int
+        M, resampled minibatches per measurement (>= 1000 for per-column α).
+    batch_scan : tuple of int
+        Measured batch sizes B of the ``batch_scan`` rows (empty: none).
     """
-    train = noise_pass(model, data.x_train, data.y_train, batch_size)
-    reference = train.gradient if train_reference else None
-    test = noise_pass(model, data.x_test, data.y_test, batch_size, reference=reference)
-    rows = []
-    for split, measured in zip(SPLITS, (train, test), strict=True):
-        try:
-            summaries = summarise_layers(measured.matrix, measured.columns, seed=seed)
-        except ValueError as err:  # noise no stable law describes (zeros, constant columns)
-            layers = list(measured.columns)
-            rows += _degenerate_rows(split, layers, str(err), int(measured.matrix.size))
-            continue
-        rows += [
-            {"split": split, "layer": layer, **s, **_status(s)} for layer, s in summaries.items()
-        ]
-    return rows, train, test
+
+    coordinates: int = 250
+    minibatches: int = 1000
+    batch_scan: tuple[int, ...] = ()
 
 
-def _status(summary: dict) -> dict:
+def scan_sizes(n: int, largest: int = 2048) -> tuple[int, ...]:
+    """Measured batch sizes 1, 2, 4, ... up to ``largest`` and at most n / 2."""
+    return tuple(2**k for k in range(32) if 2**k <= min(largest, n // 2))
+
+
+#: The calibrated standardised α's columns.
+CAL = ("alpha_cal", "alpha_cal_lo", "alpha_cal_hi")
+
+
+def _empty(status: str, reason: str) -> dict:
+    """A row without α: every α column NaN, with the status and why."""
+    nan = {k: math.nan for k in (*ALPHA_COLUMNS, *CAL) if k not in ("n_samples", "n_dropped")}
+    return {**nan, "n_samples": 0, "n_dropped": 0, "status": status, "reason": reason}
+
+
+def _status(summary: Mapping) -> dict:
     """``ok``, or ``degenerate`` with why when the summary has no α (every column constant)."""
     if math.isfinite(summary["alpha"]):
         return {"status": OK, "reason": ""}
@@ -88,3 +112,145 @@ def _status(summary: dict) -> dict:
         "reason": f"no noise to describe: all {summary['n_dropped']} coordinates are constant "
         "across minibatches (e.g. dead ReLUs)",
     }
+
+
+def _calibrated(summary: Mapping, matrix: np.ndarray) -> dict:
+    """The calibrated standardised α of ``matrix`` (whose summary is given), with its interval.
+
+    A matrix of more than :data:`~sgnoise.calibration.MAX_VALUES` values is read again on
+    a seeded subset of its columns (``calibrated_alpha``), so that its curve stays cheap.
+    """
+    n_rows, n_columns = matrix.shape
+    if n_rows * (n_columns - summary["n_dropped"]) > MAX_VALUES:
+        cal = calibrated_alpha(matrix, seed=CURVE_SEED)
+    else:
+        cal = calibrate(summary, matrix.shape, seed=CURVE_SEED)
+    return dict(
+        zip(CAL, (cal[f"alpha_calibrated{end}"] for end in ("", "_lo", "_hi")), strict=True)
+    )
+
+
+def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> dict[str, dict]:
+    """Per layer and pooled: the summary, its status and its calibration (NaN if degenerate)."""
+    try:
+        summaries = summarise_layers(matrix, columns, seed=seed)
+    except ValueError as err:  # noise no stable law describes (zeros, constant columns)
+        return {layer: _empty(DEGENERATE, str(err)) for layer in [*columns, POOLED]}
+    out = {}
+    for layer, s in summaries.items():
+        block = matrix if layer == POOLED else matrix[:, columns[layer]]
+        status = _status(s)
+        cal = _calibrated(s, block) if status["status"] == OK else dict.fromkeys(CAL, math.nan)
+        out[layer] = {**s, **cal, **status}
+    return out
+
+
+def _resampled(
+    grads: np.ndarray, layers: Mapping[str, slice], batch_size: int, detail: Detail, seed: int
+) -> dict[str, dict]:
+    """Per layer and pooled: the measurement of M resampled minibatches of ``batch_size``."""
+    noise = resampled_noise(grads, batch_size, detail.minibatches, seed=seed)
+    rows = {}
+    for layer, summary in _summaries(noise, layers, seed).items():
+        block = noise if layer == POOLED else noise[:, layers[layer]]
+        spread = per_column_alpha(block, seed=seed) if summary["status"] == OK else None
+        quantiles = {}
+        for name, key in (("col_alpha", "quantiles"), ("col_alpha_gauss", "gaussian_quantiles")):
+            for q in QUANTILES:
+                quantiles[f"{name}_{q}"] = spread[key][q] if spread else math.nan
+        rows[layer] = {**summary, **quantiles, "measured_batch": batch_size}
+    return rows
+
+
+def _tails(grads: np.ndarray, layers: Mapping[str, slice]) -> dict[str, dict]:
+    """Per layer and pooled: the per-example tail exponents' quantiles and the fraction of
+    coordinates with infinite variance (each column sorted once)."""
+    try:
+        tails = per_example.tail_exponents(grads)
+    except ValueError as err:  # too few examples, or not finite
+        return {layer: _empty(DEGENERATE, str(err)) for layer in [*layers, POOLED]}
+    rows = {}
+    for layer, cols in [*layers.items(), (POOLED, slice(None))]:
+        try:
+            s = per_example.summarise_exponents(tails.select(cols), len(grads))
+        except ValueError as err:  # every column constant (a dead layer)
+            rows[layer] = _empty(DEGENERATE, str(err))
+            continue
+        lo, hi = s["fraction_infinite_variance_ci"]
+        rows[layer] = {
+            **{f"tail_{q}": _nan(s["tail_exponent_quantiles"][q]) for q in QUANTILES},
+            "frac_inf_var": _nan(s["fraction_infinite_variance"]),
+            "frac_inf_var_lo": lo,
+            "frac_inf_var_hi": hi,
+            "n_samples": s["n_rows"] * s["n_kept"],
+            "n_dropped": s["n_dropped"],
+            "status": OK,
+            "reason": "",
+        }
+    return rows
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _rows(split: str, mode: str, by_layer: Mapping[str, dict]) -> list[dict]:
+    return [{"split": split, "mode": mode, "layer": layer, **r} for layer, r in by_layer.items()]
+
+
+def measure(
+    model: MLP,
+    data: Dataset,
+    batch_size: int,
+    seed: int,
+    *,
+    train_reference: bool = False,
+    detail: Detail | None = None,
+) -> tuple[list[dict], NoisePass, NoisePass]:
+    """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
+
+    Parameters
+    ----------
+    train_reference : bool
+        Subtract the full *train* gradient from the test minibatch gradients
+        (the original code's convention) instead of their own mean.
+    detail : Detail, optional
+        Also the per-coordinate rows (``resampled``, ``per_example``, ``batch_scan``).
+
+    Returns
+    -------
+    rows : list of dict
+        ``{"split", "mode", "layer", "status", "reason", **summary}``; the
+        frozen rows (``mode = "frozen"``) for each split and layer (and
+        ``"all"``), with the calibrated standardised α; degenerate noise gives
+        NaN α with ``status = "degenerate"`` and the reason.
+    train, test : NoisePass
+        The two passes (noise, full gradient, loss and accuracy of each split).
+    """
+    passes, recorders = [], []
+    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        recorder = None
+        if detail is not None:
+            used = n_minibatches(len(x), batch_size) * batch_size
+            recorder = per_example.Recorder(
+                model, used, coords_per_layer=detail.coordinates, seed=seed
+            )
+        reference = passes[0].gradient if train_reference and passes else None
+        passes.append(
+            noise_pass(model, x, y, batch_size, reference=reference, per_example=recorder)
+        )
+        recorders.append(recorder)
+    rows = []
+    for split, measured, recorder in zip(SPLITS, passes, recorders, strict=True):
+        rows += _rows(split, FROZEN, _summaries(measured.matrix, measured.columns, seed))
+        if recorder is None:
+            continue
+        grads = recorder.result()
+        rows += _rows(split, RESAMPLED, _resampled(grads.matrix, grads.layers, batch_size,
+                                                   detail, seed))  # fmt: skip
+        if split == "train":  # the examples SGD draws from
+            rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
+            for b in detail.batch_scan:
+                rows += _rows(split, BATCH_SCAN,
+                              _resampled(grads.matrix, grads.layers, b, detail, seed))  # fmt: skip
+    return rows, passes[0], passes[1]

@@ -32,7 +32,7 @@ matrix products.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Integral
 
 import numpy as np
@@ -305,6 +305,7 @@ class MLP:
         layers: Sequence[int] | None = None,
         out: Sequence[np.ndarray | None] | None = None,
         hits: np.ndarray | None = None,
+        tap: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray | None]]:
         """Loss and gradients of every minibatch at once, without input checks.
 
@@ -324,6 +325,12 @@ class MLP:
         hits : ndarray of int, shape (B,) or (), optional
             Receives the number of correctly classified examples per minibatch
             (largest logit at y, as :meth:`predict`).
+        tap : callable, optional
+            ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
+            input h (..., b, sizes[i]) and its error delta (..., b, sizes[i + 1])
+            for the mean loss of each minibatch: example k's own gradient of W is
+            b * outer(h[k], delta[k]) (:mod:`sgnoise.per_example` samples it).
+            Both arrays are reused afterwards: copy what you keep.
 
         Returns
         -------
@@ -343,6 +350,8 @@ class MLP:
         for i in range(n_layers - 1, first - 1, -1):
             h = hs[i]
             if i in wanted:
+                if tap is not None:
+                    tap(i, h, delta)
                 j = per * i
                 grads[j] = np.matmul(h.swapaxes(-1, -2), delta, out=out[j])
                 if self.bias:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from sgnoise.mlp import MLP
+from sgnoise.per_example import Recorder
 
 # Activations held at once while computing minibatch gradients (elements): bounds memory.
 CHUNK_ELEMENTS = 2**24
@@ -179,12 +180,18 @@ def _columns(model: MLP, wanted: list[int]) -> list[tuple[int, slice]]:
 
 
 def _minibatch_pass(
-    model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int, wanted: list[int]
+    model: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    wanted: list[int],
+    per_example: Recorder | None = None,
 ) -> tuple[np.ndarray, float, int]:
     """Every minibatch gradient of the K complete minibatches, as one (K, n_params) matrix.
 
     Columns as :func:`_columns`. Also returns the summed cross-entropy and the
-    number of correct predictions over the K * b rows used.
+    number of correct predictions over the K * b rows used; ``per_example``
+    receives every used example's layer inputs and errors on the way.
     """
     k = n_minibatches(len(x), batch_size)
     columns = _columns(model, wanted)
@@ -201,8 +208,14 @@ def _minibatch_pass(
         xc = x[rows].astype(model.dtype, copy=False).reshape(last - first, batch_size, -1)
         yc = y[rows].reshape(last - first, batch_size)
         out = [None if v is None else v[first:last] for v in views]
+        tap = None
+        if per_example is not None:
+
+            def tap(i, h, delta, row=first * batch_size):
+                per_example.record(i, h, delta, row, scale=batch_size)
+
         losses[first:last], _ = model.batched_loss_and_grads(
-            xc, yc, layers=wanted, out=out, hits=hits[first:last]
+            xc, yc, layers=wanted, out=out, hits=hits[first:last], tap=tap
         )
     return matrix, float(losses.sum(dtype=np.float64)) * batch_size, int(hits.sum())
 
@@ -298,6 +311,7 @@ def noise_pass(
     *,
     reference: Sequence[np.ndarray] | None = None,
     layers: Sequence[str] | None = None,
+    per_example: Recorder | None = None,
 ) -> NoisePass:
     """Gradient noise at the current (frozen) weights, with the loss, accuracy and full gradient.
 
@@ -328,6 +342,10 @@ def noise_pass(
     layers : sequence of str, optional
         Names of the layers to compute (default all). Computing one layer
         per call bounds memory for wide networks.
+    per_example : sgnoise.per_example.Recorder, optional
+        Also fill it with the per-example gradients of its sampled coordinates,
+        for the K * b examples used (the noise pass computes every example's
+        layer inputs and errors anyway: one product per coordinate more).
 
     Returns
     -------
@@ -342,7 +360,7 @@ def noise_pass(
     columns = _columns(model, wanted)
     if reference is not None:
         _check_reference(model, reference)
-    matrix, total, hits = _minibatch_pass(model, x, y, batch_size, wanted)
+    matrix, total, hits = _minibatch_pass(model, x, y, batch_size, wanted, per_example)
     n, used = len(x), len(matrix) * batch_size
     mean = matrix.mean(axis=0, dtype=np.float64)
     full = mean * (used / n)

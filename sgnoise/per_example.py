@@ -103,7 +103,7 @@ inference", JASA 22 (1927) 209-212.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from numbers import Integral
 
 import numpy as np
@@ -171,6 +171,87 @@ def _sampled_coordinates(
     return picked
 
 
+class Recorder:
+    """Per-example gradients of a seeded sample of coordinates, filled chunk by chunk.
+
+    Whatever computes a layer's input h and error delta for a chunk of examples
+    (:meth:`sgnoise.mlp.MLP.activations_and_deltas`, or the noise pass through
+    :meth:`~sgnoise.mlp.MLP.batched_loss_and_grads`'s ``tap``) hands them to
+    :meth:`record`; the gradient of example i's own loss is then one product per
+    sampled coordinate: h[i, p] * delta[i, q] for W_l[p, q], delta[i, q] for b_l[q].
+
+    Parameters
+    ----------
+    model : MLP
+    n : int
+        Rows (examples) the matrix will hold.
+    coords_per_layer : int or None
+        Coordinates (weights and biases together) sampled uniformly without
+        replacement from each layer; a layer with at most this many is taken
+        whole. None: every coordinate of every layer.
+    seed : int
+        Seed of the coordinate sample; the same seed gives the same columns.
+    """
+
+    def __init__(
+        self, model: MLP, n: int, *, coords_per_layer: int | None = COORDS_PER_LAYER, seed: int = 0
+    ):
+        if coords_per_layer is not None and (
+            not isinstance(coords_per_layer, Integral) or coords_per_layer < 1
+        ):
+            raise ValueError(
+                f"coords_per_layer must be an integer >= 1 or None, got {coords_per_layer}"
+            )
+        self.model = model
+        self.picked = _sampled_coordinates(model, coords_per_layer, np.random.default_rng(seed))
+        self.widths = [len(idx) for _, idx in self.picked]
+        self.matrix = np.empty((n, sum(self.widths)), model.dtype, order="F")  # columns contiguous
+        per = 2 if model.bias else 1
+        self._by_layer: dict[int, list] = {}
+        start = 0
+        for (j, idx), width in zip(self.picked, self.widths, strict=True):
+            cols = slice(start, start + width)
+            pq = None if j % per else np.divmod(idx, model.params[j].shape[1])
+            self._by_layer.setdefault(j // per, []).append((cols, idx, pq))
+            start += width
+
+    def record(
+        self, layer: int, h: np.ndarray, delta: np.ndarray, start: int, scale: float = 1.0
+    ) -> None:
+        """Write rows ``start, start + 1, ...`` from one chunk's h (..., d_in) and delta
+        (..., d_out) of layer ``layer`` (0-based); ``scale`` multiplies delta (b when delta
+        is that of a minibatch's mean loss)."""
+        h = h.reshape(-1, h.shape[-1])
+        delta = delta.reshape(-1, delta.shape[-1])
+        rows = slice(start, start + len(h))
+        for cols, idx, pq in self._by_layer.get(layer, ()):
+            out = self.matrix[rows, cols]
+            if pq is None:  # b_l
+                np.take(delta, idx, axis=1, out=out)
+            else:
+                np.multiply(h[:, pq[0]], delta[:, pq[1]], out=out)
+            if scale != 1:
+                out *= scale
+
+    def result(self) -> PerExampleGradients:
+        """The matrix and which coordinate each column is."""
+        model = self.model
+        layers, start = {}, 0
+        for layer in model.layer_names:
+            params = model.layer_params(layer)
+            width = sum(
+                w for (j, _), w in zip(self.picked, self.widths, strict=True) if j in params
+            )
+            layers[layer] = slice(start, start + width)
+            start += width
+        return PerExampleGradients(
+            matrix=self.matrix,
+            param=np.repeat([j for j, _ in self.picked], self.widths).astype(np.int64),
+            index=np.concatenate([idx for _, idx in self.picked]),
+            layers=layers,
+        )
+
+
 def per_example_gradients(
     model: MLP,
     x: np.ndarray,
@@ -205,43 +286,16 @@ def per_example_gradients(
     PerExampleGradients
         The (n, n_sampled) matrix and which coordinate each column is.
     """
-    if coords_per_layer is not None and (
-        not isinstance(coords_per_layer, Integral) or coords_per_layer < 1
-    ):
-        raise ValueError(
-            f"coords_per_layer must be an integer >= 1 or None, got {coords_per_layer}"
-        )
     x, y = np.asarray(x), np.asarray(y)
     model.check_inputs(x, y)
-    picked = _sampled_coordinates(model, coords_per_layer, np.random.default_rng(seed))
     n = x.shape[0]
-    widths = [len(idx) for _, idx in picked]
-    matrix = np.empty((n, sum(widths)), model.dtype, order="F")  # columns contiguous
-    per = 2 if model.bias else 1
+    recorder = Recorder(model, n, coords_per_layer=coords_per_layer, seed=seed)
     rows = max(1, CHUNK_ELEMENTS // sum(model.sizes))
     for a in range(0, n, rows):
         inputs, deltas = model.activations_and_deltas(x[a : a + rows], y[a : a + rows])
-        start = 0
-        for (j, idx), width in zip(picked, widths, strict=True):
-            out = matrix[a : a + rows, start : start + width]
-            h, delta = inputs[j // per], deltas[j // per]
-            if j % per:  # b_l
-                np.take(delta, idx, axis=1, out=out)
-            else:
-                p, q = np.divmod(idx, model.params[j].shape[1])
-                np.multiply(h[:, p], delta[:, q], out=out)
-            start += width
-    layers, start = {}, 0
-    for layer in model.layer_names:
-        width = sum(widths[i] for i, (j, _) in enumerate(picked) if j in model.layer_params(layer))
-        layers[layer] = slice(start, start + width)
-        start += width
-    return PerExampleGradients(
-        matrix=matrix,
-        param=np.repeat([j for j, _ in picked], widths).astype(np.int64),
-        index=np.concatenate([idx for _, idx in picked]),
-        layers=layers,
-    )
+        for layer, (h, delta) in enumerate(zip(inputs, deltas, strict=True)):
+            recorder.record(layer, h, delta, a)
+    return recorder.result()
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,6 +344,11 @@ class TailExponents:
     def infinite_variance(self) -> np.ndarray:
         """Kept columns whose exponent is credibly below 2 (upper end of the interval < 2)."""
         return self.kept & (self.upper < 2)
+
+    def select(self, columns: slice | np.ndarray) -> TailExponents:
+        """The estimates of some columns only (e.g. one layer's)."""
+        arrays = {f.name: getattr(self, f.name)[columns] for f in fields(self) if f.name != "level"}
+        return TailExponents(**arrays, level=self.level)
 
 
 def _check_level(level: float) -> float:
@@ -480,7 +539,13 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
         grads not 2-D, fewer than 100 rows, not finite, or without a column to estimate.
     """
     del seed  # see the docstring: no randomness here
-    tails = tail_exponents(grads, level=level)
+    return summarise_exponents(tail_exponents(grads, level=level), int(np.shape(grads)[0]))
+
+
+def summarise_exponents(tails: TailExponents, n_rows: int) -> dict:
+    """:func:`summarise` of exponents already estimated (e.g. a layer's columns of them,
+    :meth:`TailExponents.select`), from ``n_rows`` examples; the same keys and errors."""
+    level = tails.level
     kept = np.flatnonzero(tails.kept)
     n_columns = tails.k.size
     n_constant, n_sparse, n_atom = (
@@ -488,14 +553,14 @@ def summarise(grads: np.ndarray, *, seed: int = 0, level: float = 0.95) -> dict:
     )
     if not kept.size:
         raise ValueError(
-            f"grads has no column to estimate: of {n_columns}, {n_constant} are constant, "
+            f"no column to estimate: of {n_columns}, {n_constant} are constant, "
             f"{n_sparse} have fewer than {MIN_K**2} non-zero values and {n_atom} have an atom "
             f"(tied values) at their tail threshold"
         )
     calls = int(tails.infinite_variance.sum())
     moment = tails.moment_gamma[kept]
     return {
-        "n_rows": int(np.shape(grads)[0]),
+        "n_rows": n_rows,
         "n_columns": n_columns,
         "n_kept": int(kept.size),
         "n_dropped": n_constant + n_sparse + n_atom,

@@ -601,6 +601,7 @@ def activation_plots(results: Mapping, folder: Path) -> list[Path]:
     ]
     if _select(results["records"], mode="in_flight_row_major"):
         paths.append(plot_in_flight(results, folder / "alpha_in_flight.png"))
+    paths += _detail_plots(results, folder, "epoch")
     return paths + _histograms(results, folder)
 
 
@@ -616,6 +617,7 @@ def lr_plots(results: Mapping, folder: Path) -> list[Path]:
         paths.append(
             plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
         )
+    paths += _detail_plots(results, folder, "lr")
     return paths + _histograms(results, folder, swept=("lr",))
 
 
@@ -651,4 +653,132 @@ def batch_plots(results: Mapping, folder: Path) -> list[Path]:
             )  # fmt: skip
         )
         paths.append(plot_training(sub, folder / f"training_vs_batch_{name}.png", x="batch_size"))
+        paths += _detail_plots(sub, folder, "batch_size", f"_{name}")
     return paths + _histograms(results, folder, swept=("lr", "batch_size"))
+
+
+#: Panels of :func:`plot_per_coordinate`: (mode, key, title).
+_PER_COORDINATE = (
+    ("frozen", "alpha_cal", "calibrated α, the paper's partition (K = n/b rows)"),
+    ("resampled", "alpha_cal", "calibrated α, M resampled minibatches"),
+    ("resampled", "col_alpha_50", "each coordinate's own α (M rows): median, 5-95%"),
+    ("per_example", "frac_inf_var", "per-example gradients: share with infinite variance"),
+)
+
+
+def _at_end(rows: Sequence[Mapping], x: str) -> list[Mapping]:
+    """Over training (x = epoch) every row; against a swept x, the last checkpoint's."""
+    if x == "epoch" or not rows:
+        return list(rows)
+    final = max(r["epoch"] for r in rows)
+    return _select(rows, epoch=final)
+
+
+def _quantile_band(ax, rows: Sequence[Mapping], x: str, prefix: str, color: str, **style) -> None:
+    """The 5-95% quantiles of ``prefix`` (mean over seeds) as a band."""
+    xs, lo = _table(rows, x, f"{prefix}_5")
+    _, hi = _table(rows, x, f"{prefix}_95")
+    ax.fill_between(xs, _finite_stats(lo)[0], _finite_stats(hi)[0], color=color, lw=0, **style)
+
+
+@_styled
+def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch") -> Path:
+    """How heavy the tails are per coordinate, train noise, all parameters pooled.
+
+    Calibrated α (the SaS(α) that gives the same standardised reading at the
+    matrix's shape, :mod:`sgnoise.calibration`) of the paper's partition and
+    of M resampled minibatches; the distribution of each coordinate's own α
+    against that of Gaussian columns of as many rows (grey: the estimator's
+    own spread); the share of coordinates whose per-example gradients have a
+    tail exponent credibly below 2. Against ``x``: the epoch, or the swept
+    quantity at the last checkpoint.
+    """
+    acts = _activations(results)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
+    for (mode, key, title), ax in zip(_PER_COORDINATE, axes.flat, strict=True):
+        rows = _at_end(_select(results["records"], mode=mode, split="train", layer="all"), x)
+        for act in acts:
+            sub = _select(rows, activation=act)
+            if key == "col_alpha_50":
+                _quantile_band(ax, sub, x, "col_alpha", _color(act), alpha=0.2)
+                _quantile_band(ax, sub, x, "col_alpha_gauss", "k", alpha=0.08)
+                _curve(ax, sub, x, key, _color(act), band=False)
+                _curve(ax, sub, x, "col_alpha_gauss_50", "k", band=False, ls=":")
+            else:
+                _curve(ax, sub, x, key, _color(act))
+        if key == "frac_inf_var":
+            ax.set(ylabel="fraction of coordinates", ylim=(0, None))
+        else:
+            ax.axhline(2.0, color="k", lw=1, ls=":")
+            ax.set_ylabel("tail index α")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        if x == "epoch":
+            _epoch_axis(ax)
+        else:
+            _sweep_axis(ax, [r[x] for r in results["runs"]], x)
+    handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
+    handles += [
+        Line2D([], [], color="k", marker="o", ms=3.5, label="mean over seeds"),
+        Patch(color="k", alpha=0.2, label=_band_caption(results) + "; per-coordinate: 5-95%"),
+        Patch(color="k", alpha=0.08, label="Gaussian columns, same rows: 5-95% (dotted: median)"),
+        Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    fig.suptitle(_title(results, "Per coordinate: calibrated α, its spread, per-example tails"))
+    return _save(fig, path)
+
+
+@_styled
+def plot_alpha_vs_batch(results: Mapping, path: str | Path) -> Path:
+    """Calibrated α of resampled train noise against the measured batch size B, per layer.
+
+    At frozen weights, at the first, middle and last checkpoint (lighter to
+    darker). If the per-example gradients have finite variance, the central
+    limit theorem drives α to 2 as B grows; α-stable noise (infinite
+    variance) keeps it below 2 at every B.
+    """
+    acts = _activations(results)
+    rows = _select(results["records"], mode="batch_scan", split="train")
+    layers = sorted({r["layer"] for r in rows} - {"all"}) + ["all"]
+    epochs = sorted({r["epoch"] for r in rows})
+    fig, axes = plt.subplots(
+        1, len(layers), figsize=(5 * len(layers) + 1, 5), sharey=True, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    shades = np.linspace(0.35, 1.0, len(epochs)) if epochs else []
+    for layer, ax in zip(layers, axes[0], strict=True):
+        for act in acts:
+            for epoch, shade in zip(epochs, shades, strict=True):
+                sub = _select(rows, activation=act, layer=layer, epoch=epoch)
+                color = matplotlib.colors.to_rgba(_color(act), shade)
+                _curve(ax, sub, "measured_batch", "alpha_cal", color, band=epoch == epochs[-1])
+        ax.axhline(2.0, color="k", lw=1, ls=":")
+        _sweep_axis(ax, [r["measured_batch"] for r in rows], "batch_size")
+        where = "all parameters" if layer == "all" else layer
+        ax.set(title=where, xlabel="measured batch size B", ylabel="calibrated tail index α")
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
+    handles += [
+        Line2D([], [], color=(0, 0, 0, s), marker="o", ms=3.5, label=f"epoch {e:g}")
+        for e, s in zip(epochs, shades, strict=True)
+    ]
+    handles += [
+        Patch(color="k", alpha=0.2, label=_band_caption(results) + " (last checkpoint)"),
+        Line2D([], [], color="k", ls=":", label="Gaussian: the CLT limit if variances are finite"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
+    fig.suptitle(_title(results, "α against the measured batch size (resampled, weights frozen)"))
+    return _save(fig, path)
+
+
+def _detail_plots(results: Mapping, folder: Path, x: str, suffix: str = "") -> list[Path]:
+    """The per-coordinate figures a run folder has data for."""
+    paths = []
+    if _select(results["records"], mode="resampled"):
+        paths.append(plot_per_coordinate(results, folder / f"per_coordinate{suffix}.png", x=x))
+    if _select(results["records"], mode="batch_scan"):
+        paths.append(plot_alpha_vs_batch(results, folder / f"alpha_vs_batch{suffix}.png"))
+    return paths

@@ -60,6 +60,7 @@ _OUTPUTS = (RESULTS_JSON, RESULTS_CSV, NOISE_SAMPLES, STATUS_JSON)
 
 #: Values of the record columns ``mode``, ``layer``, ``split`` and ``status``.
 FROZEN, IN_FLIGHT = "frozen", "in_flight_row_major"
+RESAMPLED, PER_EXAMPLE, BATCH_SCAN = "resampled", "per_example", "batch_scan"
 POOLED = "all"
 SPLITS = ("train", "test")
 OK, DEGENERATE = "ok", "degenerate"
@@ -79,6 +80,17 @@ ALPHA_COLUMNS = (
     "n_samples",
     "n_dropped",
 )
+_QUANTILES = ("5", "25", "50", "75", "95")
+#: Columns of the per-coordinate rows (modes resampled, per_example, batch_scan).
+DETAIL_COLUMNS = (
+    "measured_batch",  # B of the resampled minibatches
+    *(f"col_alpha_{q}" for q in _QUANTILES),  # quantiles over coordinates of each one's own α
+    *(f"col_alpha_gauss_{q}" for q in _QUANTILES),  # the same for Gaussian columns of M rows
+    *(f"tail_{q}" for q in _QUANTILES),  # quantiles of the per-example tail exponents (Hill)
+    "frac_inf_var",  # fraction of coordinates whose exponent is credibly below 2
+    "frac_inf_var_lo",
+    "frac_inf_var_hi",
+)
 #: The columns of the records table (CSV header), in order; extra keys a trainer
 #: adds (e.g. ``alpha_shuffled`` of in-flight rows) follow, in first-seen order.
 RECORD_COLUMNS = (
@@ -95,6 +107,9 @@ RECORD_COLUMNS = (
     "split",  # "train" or "test" noise
     "layer",  # "layer1", "layer2", ... or "all" (pooled over every parameter)
     *ALPHA_COLUMNS,
+    "alpha_cal",  # the calibrated standardised α: the SaS(α) that reads alpha_std at this shape
+    "alpha_cal_lo",
+    "alpha_cal_hi",
     "loss",  # mean cross-entropy on the full training set (nats)
     "train_acc",
     "test_acc",
@@ -103,6 +118,7 @@ RECORD_COLUMNS = (
     "diverged_iteration",
     "status",  # "ok", or "degenerate": noise no stable law describes (alpha is NaN)
     "reason",  # why, when the status is not "ok"
+    *DETAIL_COLUMNS,
 )
 
 

@@ -133,6 +133,29 @@ KNOBS: dict[str, Knob] = {
         "code's convention; mixes the generalisation gap into the noise)",
         bool,
     ),
+    "COORDINATES": Knob(
+        "coordinates sampled per layer for the per-coordinate measurement at every "
+        "checkpoint (per-example gradients, resampled minibatches, calibrated α); 0: off",
+        int,
+        check=_at_least(0),
+    ),
+    "RESAMPLED": Knob(
+        "minibatches M drawn at random for the per-coordinate measurement (each coordinate "
+        "gets M noise values; per-coordinate α needs >= 1000)",
+        int,
+        check=_at_least(8),
+    ),
+    "DETAIL": Knob(
+        "when the per-coordinate measurement runs: every checkpoint, or the first, the "
+        "middle and the last (ends)",
+        str,
+        check=_one_of(("every", "ends")),
+    ),
+    "BATCH_SCAN": Knob(
+        "also measure α against the measured batch size B = 1, 2, 4, ..., 2048 at the "
+        "start, middle and end of training (alpha_vs_batch.png; about 1-2 s a scan)",
+        bool,
+    ),
     "WORKERS": Knob(
         "runs trained in parallel (processes); 1: in this process, a bar per epoch. "
         "The numbers do not depend on it (one BLAS thread per run)",

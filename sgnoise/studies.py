@@ -26,6 +26,8 @@ _COMMON_HEAD = {
     "HIDDEN": (100,),
 }
 _COMMON_TAIL = {
+    "COORDINATES": 250,
+    "RESAMPLED": 1000,
     "SEEDS": (0, 1, 2),
     "OPTIMIZER": "sgd",
     "CHECKPOINT_EVERY": 0,
@@ -91,6 +93,10 @@ class Study:
                 "checkpoint_every": s.checkpoint_every,
                 "in_flight": s.in_flight,
                 "train_reference": s.train_reference,
+                "coordinates": s.coordinates,
+                "resampled": s.resampled,
+                "detail": s.detail,
+                "batch_scan": s.batch_scan,
             }
             for a in s.activations
             for lr, b in self.grid(s)
@@ -126,6 +132,8 @@ STUDIES: dict[str, Study] = {
                 "BATCH_SIZE": 500,
                 "LR": 0.1,
                 "IN_FLIGHT": True,
+                "DETAIL": "every",
+                "BATCH_SCAN": True,
                 **_COMMON_TAIL,
             },
             grid=lambda s: [(s.lr, s.batch_size)],
@@ -143,6 +151,8 @@ STUDIES: dict[str, Study] = {
                 "EPOCHS": 5,
                 "BATCH_SIZE": 500,
                 "IN_FLIGHT": False,
+                "DETAIL": "ends",
+                "BATCH_SCAN": False,
                 **_COMMON_TAIL,
             },
             grid=lambda s: [(lr, s.batch_size) for lr in lr_grid(s.lr_start, s.lr_stop, s.lr_step)],
@@ -159,6 +169,8 @@ STUDIES: dict[str, Study] = {
                 "REFERENCE_BATCH": 128,
                 "EPOCHS": 5,
                 "IN_FLIGHT": False,
+                "DETAIL": "ends",
+                "BATCH_SCAN": False,
                 **_COMMON_TAIL,
             },
             grid=lambda s: batch_grid(s.batch_sizes, s.lr, s.reference_batch),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sgnoise.data import Dataset
-from sgnoise.measure import measure
+from sgnoise.measure import Detail, measure, scan_sizes
 from sgnoise.mlp import MLP, all_finite
 from sgnoise.noise import InFlightNoise, shuffled_minibatches
 from sgnoise.optim import make_optimizer
@@ -59,14 +59,23 @@ class _Run:
         self.records: list[dict] = []
         self.sample: dict[str, Any] = {}
         self.measured_at = -1  # iteration of the last checkpoint
+        self.ends: set[int] = set()  # the first, middle and last checkpoint's iterations
         self.gradient: list | None = None  # full train gradient at that checkpoint
         self.start = time.perf_counter()
+
+    def detail(self, iteration: int) -> Detail | None:
+        """The per-coordinate measurement of this checkpoint (None: off)."""
+        end = iteration in self.ends
+        if not self.config["coordinates"] or (self.config["detail"] == "ends" and not end):
+            return None
+        scan = scan_sizes(len(self.data.x_train)) if end and self.config["batch_scan"] else ()
+        return Detail(self.config["coordinates"], self.config["resampled"], scan)
 
     def checkpoint(self, iteration: int) -> None:
         """Measure the noise at the current (frozen) weights and append the rows."""
         rows, train, test = measure(
             self.model, self.data, self.batch_size, self.seed,
-            train_reference=self.config["train_reference"],
+            train_reference=self.config["train_reference"], detail=self.detail(iteration),
         )  # fmt: skip
         self.sample = {
             "values": train.noise[self.last_layer].flatten(),  # a copy: the matrix can go
@@ -144,6 +153,10 @@ def train_and_measure(
     checkpoint_every: int,
     in_flight: bool,
     train_reference: bool,
+    coordinates: int = 0,
+    resampled: int = 1000,
+    detail: str = "every",
+    batch_scan: bool = False,
     progress: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one network from a fresh initialisation and measure its gradient noise.
@@ -170,6 +183,17 @@ def train_and_measure(
         ``alpha_shuffled`` holds the same estimate after a seeded shuffle.
     train_reference : bool
         See :func:`sgnoise.measure.measure`.
+    coordinates : int
+        Coordinates per layer of the per-coordinate measurement at every
+        checkpoint (:class:`sgnoise.measure.Detail`); 0: none.
+    resampled : int
+        Its number M of resampled minibatches.
+    detail : {"every", "ends"}
+        Make it at every checkpoint, or only at the first, the one nearest the
+        middle of training and the last.
+    batch_scan : bool
+        Also scan the measured batch size B at those three checkpoints
+        (:func:`~sgnoise.measure.scan_sizes`).
     progress : callable, optional
         Called after every epoch with ``{"epoch", "loss", "alpha", "diverged"}``
         (loss and pooled train α of the last checkpoint).
@@ -194,8 +218,11 @@ def train_and_measure(
     config = {
         "activation": activation, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
         "seed": seed, "hidden": tuple(hidden), "train_reference": train_reference,
+        "coordinates": coordinates, "resampled": resampled, "detail": detail,
+        "batch_scan": batch_scan,
     }  # fmt: skip
     run = _Run(data, config)
+    run.ends = _ends(run.per_epoch * epochs, checkpoint_every, run.per_epoch)
     run.checkpoint(0)
     iteration = 0
     grads = [np.empty_like(p) for p in run.model.params]  # each step's gradients, in place
@@ -228,6 +255,13 @@ def train_and_measure(
         if progress is not None:
             progress({"epoch": epoch, **run.latest()})
     return run.result()
+
+
+def _ends(total: int, every: int, per_epoch: int) -> set[int]:
+    """The first checkpoint, the one nearest the middle of training, and the last."""
+    grid = every if every > 0 else per_epoch if every == 0 else total
+    middle = grid * round(total / 2 / grid)
+    return {0, middle, total} if 0 < middle < total else {0, total}
 
 
 def failed_result(config: Mapping[str, Any], error: BaseException) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""sgnoise.measure: a checkpoint's frozen rows, and the per-coordinate rows of a Detail."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sgnoise import calibration
+from sgnoise.data import prepare
+from sgnoise.measure import Detail, measure, scan_sizes
+from sgnoise.mlp import MLP
+from sgnoise.noise import noise_pass
+from sgnoise.per_example import Recorder, per_example_gradients
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cheap_curves():
+    """Curves of 4 matrices per alpha (the validation uses the real ones): fast tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "MIN_REPS", 4)
+        patch.setattr(calibration, "CALIBRATION_VALUES", 1 << 16)
+        yield
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare("mnist10k", None, 3000, 250)  # 12 train minibatches, 3 test ones
+
+
+@pytest.fixture(scope="module")
+def model():
+    return MLP((784, 20, 10), "relu", seed=1)
+
+
+@pytest.fixture(scope="module")
+def measured(data, model):
+    detail = Detail(coordinates=40, minibatches=1000, batch_scan=(1, 16, 256))
+    return measure(model, data, 250, seed=0, detail=detail)[0]
+
+
+def test_the_noise_pass_records_the_same_per_example_gradients_as_a_separate_pass(data, model):
+    n = 12 * 250
+    recorder = Recorder(model, n, coords_per_layer=40, seed=5)
+    with_tap = noise_pass(model, data.x_train, data.y_train, 250, per_example=recorder)
+    without = noise_pass(model, data.x_train, data.y_train, 250)
+    np.testing.assert_array_equal(with_tap.matrix, without.matrix)  # the tap changes nothing
+    alone = per_example_gradients(model, data.x_train[:n], data.y_train[:n],
+                                  coords_per_layer=40, seed=5)  # fmt: skip
+    fused = recorder.result()
+    np.testing.assert_array_equal(fused.index, alone.index)
+    np.testing.assert_allclose(fused.matrix, alone.matrix, rtol=1e-5, atol=1e-6)
+    # and their mean is the full gradient at those coordinates
+    full = without.gradient
+    expected = [full[j].ravel()[i] for j, i in zip(fused.param, fused.index, strict=True)]
+    np.testing.assert_allclose(fused.matrix.mean(axis=0), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_frozen_rows_do_not_depend_on_the_per_coordinate_measurement(data, model, measured):
+    plain = measure(model, data, 250, seed=0)[0]
+    frozen = [r for r in measured if r["mode"] == "frozen"]
+    assert len(frozen) == len(plain) == 2 * 3
+    np.testing.assert_equal(frozen, plain)
+
+
+def test_the_detail_rows_cover_every_layer_split_and_scanned_batch_size(measured):
+    keys = {(r["mode"], r["split"], r["layer"], r.get("measured_batch")) for r in measured}
+    layers = ("layer1", "layer2", "all")
+    assert {("resampled", s, la, 250) for s in ("train", "test") for la in layers} <= keys
+    assert {("per_example", "train", la, None) for la in layers} <= keys
+    assert {("batch_scan", "train", la, b) for la in layers for b in (1, 16, 256)} <= keys
+    assert not [k for k in keys if k[0] in ("per_example", "batch_scan") and k[1] == "test"]
+
+
+def test_resampled_rows_hold_a_calibrated_alpha_and_per_coordinate_quantiles(measured):
+    for r in (r for r in measured if r["mode"] == "resampled"):
+        assert r["status"] == "ok" and r["n_samples"] > 0
+        assert r["alpha_cal_lo"] <= r["alpha_cal"] <= r["alpha_cal_hi"] <= 2.0
+        quantiles = [r[f"col_alpha_{q}"] for q in ("5", "25", "50", "75", "95")]
+        assert quantiles == sorted(quantiles) and all(math.isfinite(q) for q in quantiles)
+        assert r["col_alpha_gauss_5"] < r["col_alpha_gauss_50"] < r["col_alpha_gauss_95"]
+
+
+def test_per_example_rows_hold_tail_quantiles_and_an_interval_for_the_fraction(measured):
+    for r in (r for r in measured if r["mode"] == "per_example"):
+        assert r["frac_inf_var_lo"] <= r["frac_inf_var"] <= r["frac_inf_var_hi"]
+        assert r["tail_5"] <= r["tail_50"] <= r["tail_95"]
+
+
+def test_the_frozen_train_noise_is_calibrated_and_too_few_test_rows_are_not(measured):
+    frozen = {(r["split"], r["layer"]): r for r in measured if r["mode"] == "frozen"}
+    assert math.isfinite(frozen["train", "all"]["alpha_cal"])  # 12 rows >= MIN_ROWS
+    assert math.isnan(frozen["test", "all"]["alpha_cal"])  # 3 rows: no calibration
+
+
+def test_scan_sizes_are_powers_of_two_up_to_half_the_examples():
+    assert scan_sizes(8000) == (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+    assert scan_sizes(100) == (1, 2, 4, 8, 16, 32)
+
+
+def test_calibration_curves_are_cached_on_disk_and_read_back_identically(tmp_path, monkeypatch):
+    monkeypatch.setenv("SGNOISE_CACHE", str(tmp_path))
+    calibration._curve.cache_clear()
+    first = calibration.calibration_curve(16, 40, seed=7)
+    (saved,) = tmp_path.glob("calibration-v*-16x40-r*-seed7.npy")
+    calibration._curve.cache_clear()
+    again = calibration.calibration_curve(16, 40, seed=7)
+    np.testing.assert_array_equal(first.readings, again.readings)
+    saved.write_bytes(b"damaged")  # a damaged cache file is simulated again, not trusted
+    calibration._curve.cache_clear()
+    np.testing.assert_array_equal(calibration.calibration_curve(16, 40, seed=7).readings,
+                                  first.readings)  # fmt: skip
+    calibration._curve.cache_clear()
