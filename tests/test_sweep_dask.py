@@ -155,8 +155,8 @@ def cannot_run(*args):
     raise ModuleNotFoundError("No module named 'sgnoise'")
 
 
-def test_a_task_failing_on_the_cluster_stops_the_sweep_naming_the_run_and_keeping_the_folder(
-    cluster, workers, tmp_path, monkeypatch
+def test_a_task_failing_on_the_cluster_stops_the_sweep_and_resume_finishes_it_on_any_backend(
+    cluster, workers, local, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(sweep, "_one_run", cannot_run)
     with pytest.raises(sweep.SweepError) as err:
@@ -170,6 +170,9 @@ def test_a_task_failing_on_the_cluster_stops_the_sweep_naming_the_run_and_keepin
     assert str(err.value).endswith(f"0 of 4 runs are saved in {folder}: fix the cluster and "
                                    f"finish with --resume {folder}")  # fmt: skip
     assert results.read_status(folder)["state"] == results.FAILED
+    monkeypatch.undo()  # the cluster fixed; the backend is free to change on --resume
+    resume = settings.make("lr", resume=str(folder), backend="local", workers=1)
+    assert sweep.run(resume, echo=print) == folder and records(folder) == records(local)
 
 
 def test_the_scheduler_defaults_to_dask_s_scheduler_address_setting(cluster, workers, monkeypatch):
