@@ -60,11 +60,14 @@ from sgnoise.results import (
     RESAMPLED,
     SPLITS,
 )
-from sgnoise.tail_index import summarise_layers
+from sgnoise.tail_index import summarise_layers, summarise_noise
 
 #: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
 #: shape, not to a run, so all runs share it (and its cache).
 CURVE_SEED = 0
+#: Columns a calibrated reading is made from at most (a random subset of the non-constant
+#: ones beyond): one curve serves every layer and checkpoint with more.
+CALIBRATED_COLUMNS = 1 << 14
 #: Quantiles reported of the per-column α and of the per-example tail exponents.
 QUANTILES = ("5", "25", "50", "75", "95")
 
@@ -114,14 +117,21 @@ def _status(summary: Mapping) -> dict:
     }
 
 
-def _calibrated(summary: Mapping, matrix: np.ndarray) -> dict:
+def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int) -> dict:
     """The calibrated standardised α of ``matrix`` (whose summary is given), with its interval.
 
-    A matrix of more than :data:`~sgnoise.calibration.MAX_VALUES` values is read again on
-    a seeded subset of its columns (``calibrated_alpha``), so that its curve stays cheap.
+    A matrix with more than :data:`CALIBRATED_COLUMNS` non-constant columns is read
+    again on a seeded random subset of exactly that many of them, so that every such
+    matrix of the same number of rows shares one calibration curve (a new curve is a
+    simulation of seconds; the kept columns change as units die during training).
     """
-    n_rows, n_columns = matrix.shape
-    if n_rows * (n_columns - summary["n_dropped"]) > MAX_VALUES:
+    if matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
+        varying = np.flatnonzero(np.ptp(matrix, axis=0) > 0)
+        rng = np.random.default_rng(seed)
+        subset = matrix[:, np.sort(rng.choice(varying, CALIBRATED_COLUMNS, replace=False))]
+        summary = summarise_noise(subset, seed=seed)
+        matrix = subset
+    if matrix.size > MAX_VALUES:  # more than 128 rows: a subset of MAX_VALUES / n_rows columns
         cal = calibrated_alpha(matrix, seed=CURVE_SEED)
     else:
         cal = calibrate(summary, matrix.shape, seed=CURVE_SEED)
@@ -140,7 +150,9 @@ def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> d
     for layer, s in summaries.items():
         block = matrix if layer == POOLED else matrix[:, columns[layer]]
         status = _status(s)
-        cal = _calibrated(s, block) if status["status"] == OK else dict.fromkeys(CAL, math.nan)
+        cal = (
+            _calibrated(s, block, seed) if status["status"] == OK else dict.fromkeys(CAL, math.nan)
+        )
         out[layer] = {**s, **cal, **status}
     return out
 

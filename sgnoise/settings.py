@@ -30,7 +30,18 @@ from sgnoise.optim import OPTIMIZERS
 MAX_GRID = 1000
 #: Settings that say where things are, not what is computed: left out of the saved
 #: configuration (they are machine-specific) and free to change on ``--resume``.
-LOCATION = ("data_dir", "out_root", "run_name", "overwrite", "resume", "workers")
+LOCATION = (
+    "data_dir",
+    "out_root",
+    "run_name",
+    "overwrite",
+    "resume",
+    "workers",
+    "backend",
+    "scheduler",
+)
+#: Where the runs of a sweep go (:func:`sgnoise.sweep.execute`).
+BACKENDS = ("local", "dask")
 
 
 def _greater(bound: float) -> Callable[[Any], str | None]:
@@ -158,9 +169,22 @@ KNOBS: dict[str, Knob] = {
     ),
     "WORKERS": Knob(
         "runs trained in parallel (processes); 1: in this process, a bar per epoch. "
-        "The numbers do not depend on it (one BLAS thread per run)",
+        "The numbers do not depend on it (one BLAS thread per run). With --backend dask "
+        "and no scheduler: the worker processes of the local cluster",
         int,
         check=_at_least(1),
+    ),
+    "BACKEND": Knob(
+        "where the runs go: local (this machine, --workers processes) or dask (one task per "
+        "run on a dask.distributed cluster, see --scheduler; pip install -r "
+        "requirements-dask.txt). The numbers do not depend on it",
+        str,
+        check=_one_of(BACKENDS),
+    ),
+    "SCHEDULER": Knob(
+        "with --backend dask: the scheduler's address, e.g. tcp://host:8786 ('': "
+        "$DASK_SCHEDULER_ADDRESS, else a local cluster of --workers processes for the sweep)",
+        str,
     ),
     "DATA_DIR": Knob(
         "folder with the data files ('': $SGNOISE_DATA, keras cache, Debian package, download)",
@@ -288,7 +312,13 @@ def make(study: str, values: Mapping[str, Any] | None = None, **changes: Any) ->
 
 
 def _check_together(settings: Mapping[str, Any]) -> None:
-    """Checks across settings: a learning-rate grid of at most :data:`MAX_GRID` rates."""
+    """Checks across settings: a scheduler only for the dask backend; a learning-rate
+    grid of at most :data:`MAX_GRID` rates."""
+    if settings.get("SCHEDULER") and settings.get("BACKEND") != "dask":
+        raise ValueError(
+            f"--scheduler {settings['SCHEDULER']!r} needs --backend dask, got --backend "
+            f"{settings.get('BACKEND')!r}"
+        )
     if "LR_START" in settings:
         lr_grid(settings["LR_START"], settings["LR_STOP"], settings["LR_STEP"])
 

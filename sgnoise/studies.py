@@ -34,6 +34,8 @@ _COMMON_TAIL = {
     "SUBSET": 0,
     "TRAIN_REFERENCE": False,
     "WORKERS": 2,
+    "BACKEND": "local",
+    "SCHEDULER": "",
     "DATA_DIR": "",
     "OUT_ROOT": ".",
     "RUN_NAME": "",

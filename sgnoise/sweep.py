@@ -6,17 +6,19 @@ from its row in :data:`sgnoise.studies.STUDIES`. The flow is one way:
 1. :func:`sgnoise.settings.parse`: the driver's constants and flags, validated once;
 2. :func:`sgnoise.data.prepare`: the data, loaded and checked once;
 3. a fresh run folder with ``status.json`` (or ``--resume FOLDER``: the same one);
-4. :func:`execute`: every run not yet saved, in this process or in ``WORKERS``
-   processes (joblib), each with one BLAS thread, so the numbers do not depend
-   on ``WORKERS``; each finished run is saved at once;
+4. :func:`execute`: every run not yet saved, in this process, in ``WORKERS``
+   processes (joblib), or as tasks on a ``dask.distributed`` cluster
+   (``BACKEND = "dask"``), each with one BLAS thread, so the numbers do not
+   depend on where they ran; each finished run is saved at once;
 5. the combined ``results.json``/``.csv``, noise samples, ``status.json``
    marked complete, and the study's plots.
 
 Nothing already computed is lost: a run that raises is recorded as failed and
-the sweep goes on; on SIGINT or SIGTERM the workers are stopped, the shared
-copy of the data is removed, the folder is marked interrupted with the runs
-still missing, and the exit code is 128 + the signal's number (130, 143);
-``--resume FOLDER`` then runs only the missing runs.
+the sweep goes on; on SIGINT or SIGTERM the workers are stopped (with dask:
+the pending tasks cancelled, the client and any cluster started for the sweep
+closed), the shared copy of the data is removed, the folder is marked
+interrupted with the runs still missing, and the exit code is 128 + the
+signal's number (130, 143); ``--resume FOLDER`` then runs only the missing runs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import datetime as dt
 import math
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -71,6 +74,20 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Within the block SIGINT is ignored, and so it is by processes started in it for good
+    (a terminal's Ctrl-C reaches the whole process group); a SIGINT then is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _stop_workers() -> None:
     """Kill joblib's worker processes now (they would finish their runs and linger)."""
     from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
@@ -99,20 +116,44 @@ def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, 
 
 
 def _latest(out: Mapping[str, Any]) -> dict[str, Any] | None:
-    rows = [r for r in out["records"] if r["layer"] == POOLED and r["split"] == "train"]
+    rows = [
+        r
+        for r in out["records"]
+        if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
+    ]
     return {**rows[-1], "diverged": out["run"]["diverged"]} if rows else None
 
 
 def execute(
-    data: datasets.Dataset, configs: Sequence[Mapping[str, Any]], *, workers: int = 1
+    data: datasets.Dataset,
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    scheduler: str = "",
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Run every config; yield ``(index, result)`` as each run finishes.
 
-    With ``workers == 1`` the runs go one after the other in this process with
-    a progress bar over epochs; otherwise ``workers`` processes (joblib) run
-    them with a progress bar over runs, in the order they finish. Either bar
-    shows the pooled train-noise α and the loss of the latest checkpoint.
+    ``backend == "local"``: with ``workers == 1`` the runs go one after the
+    other in this process with a progress bar over epochs; otherwise
+    ``workers`` processes (joblib) run them. ``backend == "dask"``: each run is
+    a task on the ``dask.distributed`` cluster at ``scheduler`` (see
+    :func:`_dask_runs`). Parallel runs come in the order they finish, under a
+    progress bar over runs. Every bar shows the pooled train-noise α and the
+    loss of the latest checkpoint.
+
+    Raises
+    ------
+    SweepError
+        ``backend == "dask"`` without dask installed, a scheduler that cannot
+        be reached, or a task that failed on the cluster for a reason other
+        than its workers dying (the message names the run).
     """
+    if not configs:
+        return
+    if backend == "dask":
+        yield from _bar_over_runs(configs, _dask_runs(data, configs, workers, scheduler))
+        return
     if workers == 1 or len(configs) == 1:
         total = sum(c["epochs"] for c in configs)
         with tqdm(total=total, desc="epochs", unit="epoch") as bar:
@@ -130,16 +171,98 @@ def execute(
         delayed(_one_run)(data, i, c) for i, c in enumerate(configs)
     )
     try:
-        with tqdm(total=len(configs), desc="runs", unit="run") as bar:
-            for i, out in tasks:
-                status = _latest(out)
-                if status is not None:
-                    bar.set_postfix(_postfix(configs[i], status))
-                bar.update(1)
-                yield i, out
+        yield from _bar_over_runs(configs, tasks)
     except BaseException:
+        tasks.close()  # joblib stops dispatching first, so killing its workers is quiet
         _stop_workers()
         raise
+
+
+def _bar_over_runs(
+    configs: Sequence[Mapping[str, Any]], finished: Iterator[tuple[int, dict[str, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Pass on the ``(index, result)`` pairs of parallel runs under a progress bar over runs."""
+    with tqdm(total=len(configs), desc="runs", unit="run") as bar:
+        for i, out in finished:
+            status = _latest(out)
+            if status is not None:
+                bar.set_postfix(_postfix(configs[i], status))
+            bar.update(1)
+            yield i, out
+
+
+#: The one-line error for ``--backend dask`` without dask installed.
+NO_DASK = "--backend dask needs dask.distributed: pip install -r requirements-dask.txt"
+
+
+def _dask() -> tuple[Any, Any]:
+    """The modules ``dask`` and ``distributed``, imported only for ``--backend dask``."""
+    try:
+        import dask  # noqa: PLC0415
+        import distributed  # noqa: PLC0415
+    except ImportError:
+        raise SweepError(NO_DASK) from None
+    return dask, distributed
+
+
+def _dask_runs(
+    data: datasets.Dataset, configs: Sequence[Mapping[str, Any]], workers: int, scheduler: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run every config as a task on a ``dask.distributed`` cluster; yield results as they come.
+
+    The cluster: the scheduler at ``scheduler``, else at dask's
+    ``scheduler-address`` setting (``$DASK_SCHEDULER_ADDRESS``), else a
+    ``LocalCluster`` of ``workers`` single-threaded processes started here for
+    the sweep. Once a first worker is there (a batch queue may start them
+    late), the data are scattered once to every worker (a worker that joins
+    later copies them from a peer); the task is :func:`_one_run`, one BLAS
+    thread, so the numbers are those of a local run. The scheduler reruns a run
+    whose worker died (up to ``distributed.scheduler.allowed-failures`` times);
+    a run that exhausts them is recorded as failed with the ``KilledWorker``
+    error. On the way out, finished or not (SIGINT, SIGTERM, an error), the
+    pending tasks are cancelled, the client is closed, and the cluster too if
+    it was started here.
+    """
+    dask, distributed = _dask()
+    address = scheduler or dask.config.get("scheduler-address", None)
+    with contextlib.ExitStack() as stack:
+        if address:
+            try:
+                client = stack.enter_context(distributed.Client(address))
+            except (OSError, ValueError) as err:
+                raise SweepError(
+                    f"could not reach the dask scheduler at {address} ({err}): start it "
+                    "(dask scheduler) or fix --scheduler"
+                ) from None
+        else:
+            # Its workers ignore SIGINT: a terminal's Ctrl-C is for this process, which closes them.
+            with _sigint_ignored():
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True
+                    )
+                )
+            client = stack.enter_context(distributed.Client(cluster))
+        client.wait_for_workers(1)  # a batch queue may start them later
+        shared = client.scatter(data, broadcast=True, hash=False)
+        pending = {
+            client.submit(_one_run, shared, i, c, pure=False): i for i, c in enumerate(configs)
+        }
+        stack.callback(lambda: client.cancel(list(pending), force=True))
+        for future in distributed.as_completed(list(pending)):
+            i = pending.pop(future)
+            try:
+                _, out = future.result()
+            except distributed.KilledWorker as err:  # every worker that took the run died
+                out = failed_result(configs[i], err)
+            except (Exception, distributed.CancelledError) as err:  # the cluster, not the run:
+                # a worker without sgnoise, the scheduler lost, ...
+                raise SweepError(
+                    f"run {run_key(configs[i])} failed on the dask cluster, not in its own "
+                    f"code: {type(err).__name__}: {err} (is the scheduler up, and can it and "
+                    "every worker import sgnoise?)"
+                ) from None
+            yield i, out
 
 
 def gather(
@@ -172,17 +295,22 @@ def compute(s: Settings, data: datasets.Dataset | None = None) -> dict[str, Any]
     data = data or datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
     configs = study.runs(s)
     outs: list[Any] = [None] * len(configs)
-    with _shared(data, s.workers, len(configs)) as shared:
-        for i, out in execute(shared, configs, workers=s.workers):
+    with _shared(data, s, len(configs)) as shared:
+        for i, out in execute(shared, configs, **_where(s)):
             outs[i] = out
     return gather(s.study, data.name, configs, outs)
 
 
-def _shared(data: datasets.Dataset, workers: int, n_runs: int):
-    """The data memory-mapped for worker processes (one copy in all), or as they are."""
-    if workers > 1 and n_runs > 1:
+def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
+    """The data memory-mapped for local worker processes (one copy in all), or as they are."""
+    if s.backend == "local" and s.workers > 1 and n_runs > 1:
         return datasets.memory_mapped(data)
     return contextlib.nullcontext(data)
+
+
+def _where(s: Settings) -> dict[str, Any]:
+    """The keyword arguments of :func:`execute` that say where the runs go."""
+    return {"workers": s.workers, "backend": s.backend, "scheduler": s.scheduler}
 
 
 def saved_settings(s: Settings) -> dict[str, Any]:
@@ -277,6 +405,8 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
     try:
         if s.resume:
             folder, s = _resumed(s)
+        if s.backend == "dask":
+            _dask()  # before a folder is made: the one-line error if dask is missing
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
         if not s.resume:
             root = Path(s.out_root) / f"{data.display_name}_{study.name}"
@@ -302,8 +432,12 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         echo(f"resume:  {len(done)} of {len(keys)} runs already in {folder}; {len(todo)} to run")
     try:
         mark(RUNNING)
-        with _signals_raise(), _shared(data, s.workers, len(todo)) as shared:
-            for j, out in execute(shared, [configs[i] for i in todo], workers=s.workers):
+        with (
+            _signals_raise(),
+            _shared(data, s, len(todo)) as shared,
+            contextlib.closing(execute(shared, [configs[i] for i in todo], **_where(s))) as runs,
+        ):
+            for j, out in runs:
                 results.save_run(folder, keys[todo[j]], out)
                 done[keys[todo[j]]] = out
     except Interrupted as err:
@@ -313,6 +447,12 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
             f"finish with: --resume {folder}"
         )
         raise
+    except SweepError as err:  # dask: no scheduler, or a cluster that cannot run sgnoise
+        _safely(mark, FAILED, str(err))
+        raise SweepError(
+            f"{err}; {len(done)} of {len(keys)} runs are saved in {folder}: fix the cluster "
+            f"and finish with --resume {folder}"
+        ) from None
     except OSError as err:  # a full disk, a folder removed under us
         _safely(mark, FAILED, str(err))
         raise SweepError(
@@ -331,8 +471,9 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         "wall_time_s": round(time.perf_counter() - clock, 1),
     }
     try:
+        where = {"workers": s.workers, "backend": s.backend}
         results.save_results(folder, config, out["records"], out["runs"], started=started,
-                             extra_provenance={"workers": s.workers})  # fmt: skip
+                             extra_provenance=where)  # fmt: skip
         results.save_noise_samples(folder, out["noise_samples"])
         paths = study.plots(results.load_results(folder), folder)
         mark(COMPLETE)

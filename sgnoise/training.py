@@ -123,7 +123,11 @@ class _Run:
 
     def latest(self) -> dict[str, Any]:
         """Loss and pooled train α of the last checkpoint, for progress bars."""
-        last = [r for r in self.records if r["layer"] == POOLED and r["split"] == "train"][-1]
+        last = [
+            r
+            for r in self.records
+            if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
+        ][-1]
         return {"loss": last["loss"], "alpha": last["alpha"], "diverged": self.status["diverged"]}
 
     def result(self) -> dict[str, Any]:

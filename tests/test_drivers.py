@@ -142,7 +142,7 @@ def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path
     # every learning rate starts from the same initialisation: identical iteration-0 numbers
     start = {}
     for r in doc["records"]:
-        if r["iteration"] == 0:
+        if r["iteration"] == 0 and r["mode"] == "frozen":
             start.setdefault((r["split"], r["layer"]), set()).add((r["alpha"], r["loss"]))
     assert all(len(values) == 1 for values in start.values())
     for name in ("alpha_vs_lr.png", "training_vs_lr.png", "noise_histogram.png"):
@@ -217,7 +217,7 @@ def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_i
     assert doc["config"]["study"] == "batch" and "batch_size" not in doc["config"]
     start = {}
     for r in doc["records"]:  # one initialisation: iteration 0 is the same network...
-        if r["iteration"] == 0 and r["batch_size"] == 250:  # ...measured at the same b
+        if r["iteration"] == 0 and r["batch_size"] == 250 and r["mode"] == "frozen":  # same b
             start.setdefault((r["split"], r["layer"]), set()).add((r["alpha"], r["loss"]))
     assert all(len(values) == 1 for values in start.values())
     for rule in ("fixed_lr", "fixed_ratio"):

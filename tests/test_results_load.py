@@ -92,7 +92,7 @@ def _damage_cell(text: str) -> str:
     [
         (_damage_cell, r"line 2, column 'alpha' must be a number or empty, got '1.2S'"),
         (lambda t: t[: t.rindex(",True,")], r"line 3, column 'diverged' must be True or False"),
-        (lambda t: t + "lr,mnist10k,relu,sgd,0.1,500,0" + "," * 40 + "\n", r"damaged \(Error"),
+        (lambda t: t + "lr,mnist10k,relu,sgd,0.1,500,0" + "," * 200 + "\n", r"damaged \(Error"),
         (lambda t: "", r"damaged \(No columns"),
         (lambda t: t.replace("alpha_std_surrogate", "alpha_std_sur", 1), r"no columns \['alpha_st"),
     ],

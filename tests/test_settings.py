@@ -98,6 +98,11 @@ def test_command_line_overrides_each_constant_by_its_dashed_name():
         (["--lr-step", "1e-7"], "makes 990001 learning rates, more than 1000"),
         (["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
         (["--lr-ste", "0.1"], "unrecognized arguments: --lr-ste"),  # no silent abbreviations
+        (["--backend", "ray"], "--backend must be one of local, dask, got 'ray'"),
+        (
+            ["--scheduler", "tcp://host:8786"],
+            "--scheduler 'tcp://host:8786' needs --backend dask, got --backend 'local'",
+        ),
     ],
 )
 def test_bad_values_exit_with_a_message_naming_option_and_value(capsys, argv, message):
