@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgnoise import per_example
 from sgnoise.calibration import (
     MAX_VALUES,
     MIN_COLUMN_ROWS,
@@ -244,7 +245,35 @@ class Mode:
     report: Callable[[dict], list[str]]
 
 
-MODES = {"noise": Mode("noise matrix", analyse_noise, report_noise)}
+def analyse_per_example(grads: np.ndarray, seed: int) -> dict:
+    """Tail exponents of per-example gradients (:func:`sgnoise.per_example.summarise`),
+    without its per-column arrays."""
+    result = per_example.summarise(grads, seed=seed)
+    return {k: v for k, v in result.items() if k != "per_column"} | {"seed": seed}
+
+
+def report_per_example(r: dict) -> list[str]:
+    """The printed lines of :func:`analyse_per_example`'s result."""
+    q = r["tail_exponent_quantiles"]
+    lo, hi = r["fraction_infinite_variance_ci"]
+    return [
+        f"{r['n_rows']} examples x {r['n_columns']} coordinates ({r['n_dropped']} left out: "
+        f"{r['n_constant']} constant, {r['n_sparse']} sparse, {r['n_atom']} with a tied tail)",
+        "tail exponent (Hill, k = sqrt(non-zero values))   "
+        + "  ".join(f"{k}%: {_fmt(v)}" for k, v in q.items()),
+        f"infinite variance (exponent credibly < 2): {r['fraction_infinite_variance']:.3f} "
+        f"of the coordinates, 95% interval [{lo:.3f}, {hi:.3f}]",
+    ]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+MODES = {
+    "noise": Mode("noise matrix", analyse_noise, report_noise),
+    "per_example": Mode("per-example gradients", analyse_per_example, report_per_example),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -275,6 +304,15 @@ def _parser() -> _Parser:
     )
     parser.add_argument("--key", metavar="NAME", help="the array to read from a .npz file")
     parser.add_argument(
+        "--per-example",
+        action="store_true",
+        help=(
+            "NOISE holds per-example gradients (rows = examples, columns = coordinates, at "
+            "least 100 rows): print the tail exponents of their distribution (Hill) and the "
+            "share of coordinates with infinite variance, instead of the noise's alpha"
+        ),
+    )
+    parser.add_argument(
         "--json", metavar="OUT.json", help="also write the results to this JSON file"
     )
     parser.add_argument(
@@ -301,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    mode, path = MODES["noise"], args.noise
+    mode, path = MODES["per_example" if args.per_example else "noise"], args.noise
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     try:

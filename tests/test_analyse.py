@@ -176,3 +176,38 @@ def test_the_module_runs_and_a_bad_input_shows_no_traceback(tmp_path):
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_per_example_gradients_get_tail_exponents_and_the_infinite_variance_share(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    heavy, light = rng.standard_t(1.5, (20_000, 40)), rng.standard_t(4, (20_000, 40))
+    np.save(tmp_path / "g.npy", np.concatenate([heavy, light], axis=1))
+    code, out, err = run(
+        ["--per-example", tmp_path / "g.npy", "--json", tmp_path / "g.json"], capsys
+    )
+    assert code == 0 and not err and "(per-example gradients)" in out
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert set(doc["tail_exponent_quantiles"]) == {"5", "25", "50", "75", "95"}
+    assert 1.2 < doc["tail_exponent_quantiles"]["5"] < 1.8  # the t(1.5) columns
+    assert 3.0 < doc["tail_exponent_quantiles"]["95"] < 5.0  # the t(4) columns
+    lo, hi = doc["fraction_infinite_variance_ci"]
+    assert (
+        lo <= doc["fraction_infinite_variance"] <= hi
+        and 0.35 < doc["fraction_infinite_variance"] < 0.6
+    )
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        (np.ones((500, 3)), "no column to estimate: of 3, 3 are constant"),
+        (np.random.default_rng(1).normal(size=(50, 3)), "100"),
+        (np.array([[1.0, np.nan]] * 200), "NaN"),
+    ],
+    ids=["constant-columns", "too-few-rows", "non-finite"],
+)
+def test_bad_per_example_gradients_get_one_line(tmp_path, capsys, matrix, message):
+    np.save(tmp_path / "g.npy", matrix)
+    code, out, err = run(["--per-example", tmp_path / "g.npy"], capsys)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert str(tmp_path / "g.npy") in err and message in err
