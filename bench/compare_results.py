@@ -3,6 +3,7 @@
 python bench/compare_results.py OLD/results.csv NEW/results.csv
 Prints the rows and columns that differ (elapsed_s and columns only one file has are
 listed, not compared) and exits 1 if any shared column other than elapsed_s differs.
+Rows of a kind (``mode``) that only NEW has (measurements added since) are left out.
 """
 
 import csv
@@ -14,11 +15,14 @@ def main(old_path: str, new_path: str) -> int:
         old = list(csv.DictReader(f))
     with open(new_path, newline="") as f:
         new = list(csv.DictReader(f))
+    modes = {r.get("mode") for r in old}
+    added = sum(r.get("mode") not in modes for r in new)
+    new = [r for r in new if r.get("mode") in modes]
     shared = [c for c in old[0] if c in new[0] and c != "elapsed_s"]
     only = sorted(set(old[0]) ^ set(new[0]))
     print(
-        f"rows: {len(old)} old, {len(new)} new; columns compared: {len(shared)}; "
-        f"in one file only: {only}"
+        f"rows: {len(old)} old, {len(new)} new of the same kinds ({added} rows of new kinds "
+        f"left out); columns compared: {len(shared)}; in one file only: {len(only)}"
     )
     if len(old) != len(new):
         print("FAIL: different numbers of rows")
