@@ -533,6 +533,8 @@ def load(folder: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} is damaged ({err}): {fix}") from err
     if "status" not in table.columns:  # written before degenerate noise was recorded
         table = table.assign(status=OK, reason="")
+    text = [c for c in _TEXT_COLUMNS if c in table.columns]
+    table[text] = table[text].fillna("")  # an empty text cell is "", as in results.json
     missing = [c for c in RECORD_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path} is not an sgnoise results table (no columns {missing}): {fix}")
