@@ -274,12 +274,8 @@ def per_example_gradients(
         The network at its current (frozen) weights.
     x : ndarray, shape (n, sizes[0])
     y : ndarray of int, shape (n,)
-    coords_per_layer : int or None
-        Coordinates (weights and biases together) sampled uniformly without
-        replacement from each layer; a layer with at most this many is taken
-        whole. None: every coordinate of every layer.
-    seed : int
-        Seed of the coordinate sample; the same seed gives the same columns.
+    coords_per_layer, seed
+        The coordinate sample, as for :class:`Recorder`.
 
     Returns
     -------

@@ -72,9 +72,11 @@ class Knob:
     distinct: bool = False
 
 
-def _distinct_list(help: str, type: type, check: Callable[[Any], str | None]) -> Knob:
-    """A list setting whose elements must not repeat."""
-    return Knob(help, type, many=True, check=check, distinct=True)
+def _distinct_list(
+    help: str, type: type = int, *, check: Callable[[Any], str | None] | None = None, low: int = 0
+) -> Knob:
+    """A list setting whose elements must not repeat: checked by ``check``, or integers >= low."""
+    return Knob(help, type, many=True, check=check or _at_least(low), distinct=True)
 
 
 #: Every setting any study may have, by constant name.
@@ -86,7 +88,7 @@ KNOBS: dict[str, Knob] = {
         check=_one_of(DATASETS),
     ),
     "ACTIVATIONS": _distinct_list(
-        "hidden-layer nonlinearities to compare", str, _one_of(ACTIVATIONS)
+        "hidden-layer nonlinearities to compare", str, check=_one_of(ACTIVATIONS)
     ),
     "HIDDEN": Knob(
         "hidden-layer widths, e.g. 100 (a 784-100-10 net) or 256 128",
@@ -101,8 +103,7 @@ KNOBS: dict[str, Knob] = {
     "BATCH_SIZES": _distinct_list(
         "training batch sizes b of the sweep (each also the noise partition's minibatch size; "
         "every split needs 3 minibatches of the largest)",
-        int,
-        _at_least(1),
+        low=1,
     ),
     "REFERENCE_BATCH": Knob(
         "the batch size at which the fixed-ratio runs use --lr: they keep η/b = "
@@ -119,8 +120,7 @@ KNOBS: dict[str, Knob] = {
     "SEEDS": _distinct_list(
         "seeds (initialisation, minibatch order, estimator), one run each; "
         "plots show the mean and the min-max band",
-        int,
-        _at_least(0),
+        low=0,
     ),
     "OPTIMIZER": Knob("optimiser: " + ", ".join(OPTIMIZERS), str, check=_one_of(OPTIMIZERS)),
     "CHECKPOINT_EVERY": Knob(

@@ -30,14 +30,8 @@ JSON_KEYS = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def few_reps():
-    """Curves of 4 matrices per alpha (their scatter is in the interval): fast tests."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(calibration, "MIN_REPS", 4)
-        patch.setattr(calibration, "MAX_REPS", 4)
-        calibration._curve.cache_clear()
-        yield
-    calibration._curve.cache_clear()
+def _few_reps(few_reps):
+    """Curves of 4 matrices per alpha (tests/conftest.py): fast tests."""
 
 
 def noise(shape=SHAPE, seed=0) -> np.ndarray:

@@ -16,12 +16,8 @@ from sgnoise.per_example import Recorder, per_example_gradients
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cheap_curves():
-    """Curves of 4 matrices per alpha (the validation uses the real ones): fast tests."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(calibration, "MIN_REPS", 4)
-        patch.setattr(calibration, "CALIBRATION_VALUES", 1 << 16)
-        yield
+def _few_reps(few_reps):
+    """Curves of 4 matrices per alpha (tests/conftest.py): fast tests."""
 
 
 @pytest.fixture(scope="module")
