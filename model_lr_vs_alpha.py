@@ -40,7 +40,12 @@ def run(**values: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     out = run(epochs=1, seeds=(0,), lr_step=0.05)
     for r in out["records"]:
-        if r["layer"] == "all" and r["split"] == "train" and r["epoch"] == 1:
+        if (
+            r["mode"] == "frozen"
+            and r["layer"] == "all"
+            and r["split"] == "train"
+            and r["epoch"] == 1
+        ):
             print(
                 f"{r['activation']:8s} lr {r['lr']:<6g}: pooled α {r['alpha']:.3f} "
                 f"(Gaussian surrogate {r['alpha_surrogate']:.3f}), loss {r['loss']:.3f}"

@@ -3,7 +3,7 @@
 One epoch = 60,000 images (Fashion-MNIST if installed, else random data of
 that shape), batch 500, forward + backward + SGD update (lr 0.1), float32,
 THREADS threads, for a 784-100-10 and a 784-1000-1000-10 ReLU network without
-biases. The numpy epoch is the study's training loop (sgnoise.study): the
+biases. The numpy epoch is the study's training loop (sgnoise.training): the
 seeded minibatches gathered into reused buffers, gradients written into
 reused arrays, the SGD step, the NaN/inf checks on the loss and on the
 weights after the step (a NaN/inf gradient makes the weights NaN/inf).

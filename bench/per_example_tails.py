@@ -34,7 +34,7 @@ REPEATS = 5  # the cost table reports the fastest of this many runs of each step
 
 
 def train_epoch(model: MLP, opt, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
-    """One epoch of minibatch SGD, as sgnoise.study trains."""
+    """One epoch of minibatch SGD, as sgnoise.training trains."""
     grads = [np.empty_like(p) for p in model.params]
     for xb, yb in shuffled_minibatches(x, y, BATCH_SIZE, rng):
         model.batched_loss_and_grads(xb, yb, out=grads)

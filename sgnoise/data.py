@@ -617,7 +617,8 @@ def check_batch_size(data: Dataset, batch_size: int) -> None:
             raise ValueError(
                 f"--batch-size must be at most 1/{MIN_MINIBATCHES} of the {split} set "
                 f"({len(x)} images: the noise needs {MIN_MINIBATCHES} minibatches), got "
-                f"{batch_size}: lower --batch-size or raise --subset"
+                f"{batch_size}: lower the batch size (--batch-size, or --batch-sizes in the "
+                "batch study) or use more images (--subset 0 is all)"
             )
 
 

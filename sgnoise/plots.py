@@ -731,7 +731,7 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
 
 
 @_styled
-def plot_alpha_vs_batch(results: Mapping, path: str | Path) -> Path:
+def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: str = "") -> Path:
     """Calibrated α of resampled train noise against the measured batch size B, per layer.
 
     At frozen weights, at the first, middle and last checkpoint (lighter to
@@ -770,15 +770,26 @@ def plot_alpha_vs_batch(results: Mapping, path: str | Path) -> Path:
         Line2D([], [], color="k", ls=":", label="Gaussian: the CLT limit if variances are finite"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
-    fig.suptitle(_title(results, "α against the measured batch size (resampled, weights frozen)"))
+    what = f"α against the measured batch size (resampled, weights frozen){note}"
+    fig.suptitle(_title(results, what))
     return _save(fig, path)
 
 
 def _detail_plots(results: Mapping, folder: Path, x: str, suffix: str = "") -> list[Path]:
-    """The per-coordinate figures a run folder has data for."""
+    """The per-coordinate figures a run folder has data for. In a sweep (x is the lr or
+    the batch size) the batch scan is drawn for the largest swept value scanned only, so
+    that each line is one run per seed."""
     paths = []
     if _select(results["records"], mode="resampled"):
         paths.append(plot_per_coordinate(results, folder / f"per_coordinate{suffix}.png", x=x))
-    if _select(results["records"], mode="batch_scan"):
-        paths.append(plot_alpha_vs_batch(results, folder / f"alpha_vs_batch{suffix}.png"))
+    scans = _select(results["records"], mode="batch_scan")
+    if scans:
+        note = ""
+        if x != "epoch":
+            top = max(r[x] for r in scans)
+            scans = _select(scans, **{x: top})
+            note = f", {_SWEPT[x].split()[-1]} = {top:g}"
+        sub = {**results, "records": scans}
+        path = folder / f"alpha_vs_measured_batch{suffix}.png"
+        paths.append(plot_alpha_vs_measured_batch(sub, path, note=note))
     return paths

@@ -145,8 +145,9 @@ KNOBS: dict[str, Knob] = {
         bool,
     ),
     "COORDINATES": Knob(
-        "coordinates sampled per layer for the per-coordinate measurement at every "
-        "checkpoint (per-example gradients, resampled minibatches, calibrated α); 0: off",
+        "coordinates sampled per layer for the per-coordinate measurement (per-example "
+        "gradients, resampled minibatches, calibrated α; when: --detail); 0: off, and "
+        "--resampled, --detail, --batch-scan with it",
         int,
         check=_at_least(0),
     ),
@@ -164,7 +165,7 @@ KNOBS: dict[str, Knob] = {
     ),
     "BATCH_SCAN": Knob(
         "also measure α against the measured batch size B = 1, 2, 4, ..., 2048 at the "
-        "start, middle and end of training (alpha_vs_batch.png; about 1-2 s a scan)",
+        "start, middle and end of training (alpha_vs_measured_batch.png; about 1-2 s a scan)",
         bool,
     ),
     "WORKERS": Knob(

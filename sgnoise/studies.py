@@ -18,6 +18,7 @@ from typing import Any
 from sgnoise import plots
 from sgnoise.results import load_results
 from sgnoise.settings import Settings, batch_grid, lr_grid
+from sgnoise.training import run_key
 
 #: Settings every study has, with their defaults, in the order ``--help`` lists them.
 _COMMON_HEAD = {
@@ -83,7 +84,7 @@ class Study:
         The initialisation and minibatch order depend only on the seed, so runs
         that differ only in the learning rate start from identical weights.
         """
-        return [
+        configs = [
             {
                 "activation": a,
                 "lr": lr,
@@ -104,6 +105,13 @@ class Study:
             for lr, b in self.grid(s)
             for seed in s.seeds
         ]
+        keys = [run_key(c) for c in configs]
+        if len(set(keys)) != len(keys):  # rates closer than 12 digits: one name, two runs
+            raise ValueError(
+                f"the {self.name} study's runs must differ, got {len(keys)} runs "
+                f"named {len(set(keys))} ways: widen the learning-rate step"
+            )
+        return configs
 
     def histogram_runs(self, configs: Sequence[Mapping], diverged: Sequence[bool]) -> list[int]:
         """Indices of the runs whose noise sample the histogram shows: per activation, the

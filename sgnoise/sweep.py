@@ -329,6 +329,13 @@ def _resumed(s: Settings) -> tuple[Path, Settings]:
         )
     if status["state"] == COMPLETE:
         raise SweepError(f"{folder} is complete: nothing to resume")
+    expected = set(saved_settings(s))
+    if set(status["settings"]) != expected:
+        odd = sorted(set(status["settings"]) ^ expected)
+        raise SweepError(
+            f"{folder / results.STATUS_JSON} was written by another version of sgnoise (settings "
+            f"{', '.join(odd)} differ): finish it with that version, or start a new run"
+        )
     saved = settings.make(s.study, {**status["settings"], **{k: s[k] for k in LOCATION}})
     given = saved_settings(s)
     default = settings.make(s.study, {k: s[k] for k in LOCATION})
@@ -349,22 +356,24 @@ def _print_summary(out: Mapping[str, Any]) -> None:
     for run in out["runs"]:
         if run.get("failed"):
             print(
-                f"failed:   {run['activation']} lr={run['lr']:g} seed={run['seed']}: "
+                f"failed:   {run['activation']} lr={run['lr']:g} b={run['batch_size']} "
+                f"seed={run['seed']}: "
                 f"{run['reason']}\n{run['traceback']}",
                 file=sys.stderr,
             )
         elif run["diverged"]:
             print(
-                f"diverged: {run['activation']} lr={run['lr']:g} seed={run['seed']} at "
+                f"diverged: {run['activation']} lr={run['lr']:g} b={run['batch_size']} "
+                f"seed={run['seed']} at "
                 f"iteration {run['diverged_iteration']} ({run['reason']})"
             )
     degenerate = {}
     for r in out["records"]:
         if r.get("status") not in (None, results.OK):
-            degenerate.setdefault((r["activation"], r["lr"], r["seed"]), r)
-    for (activation, lr, seed), r in degenerate.items():
+            degenerate.setdefault((r["activation"], r["lr"], r["batch_size"], r["seed"]), r)
+    for (activation, lr, b, seed), r in degenerate.items():
         print(
-            f"degenerate noise: {activation} lr={lr:g} seed={seed} from epoch {r['epoch']:g} "
+            f"degenerate noise: {activation} lr={lr:g} b={b} seed={seed} from epoch {r['epoch']:g} "
             f"({r['split']} noise): α not estimated: {r['reason']}"
         )
     last: dict[tuple, dict] = {}
@@ -407,6 +416,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
             folder, s = _resumed(s)
         if s.backend == "dask":
             _dask()  # before a folder is made: the one-line error if dask is missing
+        configs = study.runs(s)
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
         if not s.resume:
             root = Path(s.out_root) / f"{data.display_name}_{study.name}"
@@ -414,10 +424,10 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
     echo(f"data:    {data.name} from {data.source}")
-    configs = study.runs(s)
     keys = [run_key(c) for c in configs]
     try:
-        done = {k: out for k in keys if (out := results.load_run(folder, k)) is not None}
+        saved = {k: results.load_run(folder, k) for k in keys}
+        done = {k: out for k, out in saved.items() if out and not out["run"].get("failed")}
     except (OSError, ValueError) as err:
         raise SweepError(str(err)) from None
     status = {"study": s.study, "settings": saved_settings(s), "runs": keys}
@@ -483,8 +493,16 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
             f"could not write the results into {folder} ({err}); every run is saved there: "
             f"free space and finish with --resume {folder}"
         ) from None
-    results.remove_runs(folder)
     _print_summary(out)
+    failed = [k for k in keys if done[k]["run"].get("failed")]
+    if failed:  # everything is saved; the failed runs are rerun by --resume
+        _safely(mark, FAILED, f"{len(failed)} run(s) failed: {', '.join(failed)}")
+        raise SweepError(
+            f"{len(failed)} of {len(keys)} runs failed ({', '.join(failed)}; why: above and in "
+            f"{folder / results.STATUS_JSON}); the others are saved in {folder}: fix the cause "
+            f"and rerun the failed ones with --resume {folder}"
+        )
+    results.remove_runs(folder)
     echo(f"results: {folder / results.RESULTS_JSON}, {folder / results.RESULTS_CSV}")
     for path in paths:
         echo(f"plot:    {path}")

@@ -109,7 +109,7 @@ def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path):
     assert epochs == {0.0, 1.0}
 
 
-def test_a_run_that_raises_is_recorded_as_failed_with_its_traceback_and_the_rest_kept(
+def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns_it(
     tmp_path, monkeypatch, capsys
 ):
     real = sweep.train_and_measure
@@ -120,12 +120,38 @@ def test_a_run_that_raises_is_recorded_as_failed_with_its_traceback_and_the_rest
         return real(data, **config)
 
     monkeypatch.setattr(sweep, "train_and_measure", flaky)
-    folder = sweep.run(lr_settings(tmp_path), echo=lambda _: None)
-    runs = {r["lr"]: r for r in results.load_results(folder)["runs"]}
+    with pytest.raises(sweep.SweepError, match=r"1 of 2 runs failed \(relu_lr0.1_b250_seed0"):
+        sweep.run(lr_settings(tmp_path), echo=lambda _: None)
+    folder = folder_of(tmp_path)
+    runs = {r["lr"]: r for r in results.load_results(folder)["runs"]}  # nothing lost
     assert runs[0.1]["failed"] and "MemoryError: simulated" in runs[0.1]["reason"]
     assert "Traceback" in runs[0.1]["traceback"]
     assert {r["lr"] for r in results.load_results(folder)["records"]} == {0.05}
-    assert "failed:   relu lr=0.1 seed=0: MemoryError" in capsys.readouterr().err
+    assert "failed:   relu lr=0.1 b=250 seed=0: MemoryError" in capsys.readouterr().err
+    assert results.read_status(folder)["state"] == FAILED
+    monkeypatch.undo()  # the cause fixed: --resume reruns the failed run only
+    sweep.run(settings.make("lr", {"resume": str(folder)}), echo=lambda _: None)
+    assert {r["lr"] for r in results.load_results(folder)["records"]} == {0.05, 0.1}
+    assert results.read_status(folder)["state"] == COMPLETE
+
+
+def test_a_resume_of_a_folder_from_another_version_is_refused(tmp_path, monkeypatch, capsys):
+    interrupt_after(1, monkeypatch)
+    with pytest.raises(sweep.Interrupted):
+        sweep.run(lr_settings(tmp_path), echo=lambda _: None)
+    path = folder_of(tmp_path) / "status.json"
+    status = json.loads(path.read_text())
+    del status["settings"]["coordinates"]  # as a folder from before that setting existed
+    path.write_text(json.dumps(status))
+    line = resume_error(tmp_path, folder_of(tmp_path), capsys)
+    assert "was written by another version of sgnoise (settings coordinates differ)" in line
+
+
+def test_runs_whose_rates_agree_to_12_digits_are_refused_before_anything_is_made(tmp_path):
+    s = lr_settings(tmp_path, lr_start=0.1, lr_stop=0.1000000000001, lr_step=1e-14)
+    with pytest.raises(sweep.SweepError, match="runs must differ"):
+        sweep.run(s, echo=lambda _: None)
+    assert not (tmp_path / "MNIST_lr").exists()
 
 
 # --- interruptions and resume --------------------------------------------------------------
