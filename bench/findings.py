@@ -5,7 +5,8 @@ Means over seeds at the last checkpoint (or epoch E), train noise, all parameter
 unless a layer is named in the row.
 """
 
-import _root  # noqa: F401  (the project root on sys.path)
+import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
+
 import argparse
 import math
 
