@@ -30,7 +30,7 @@ def main() -> None:
     groups = sorted({(r["activation"], r["lr"], r["batch_size"]) for r in records})
     for act, lr, b in groups:
 
-        def pick(mode, layer="all", split="train", **where):
+        def pick(mode, layer="all", split="train", act=act, lr=lr, b=b, **where):
             return [r for r in records if r["mode"] == mode and r["layer"] == layer
                     and r["split"] == split and r["activation"] == act and r["lr"] == lr
                     and r["batch_size"] == b and r["epoch"] == epoch
