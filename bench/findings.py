@@ -36,7 +36,7 @@ def main() -> None:
                     and r["batch_size"] == b and r["epoch"] == epoch
                     and all(r.get(k) == v for k, v in where.items())]  # fmt: skip
 
-        f, res, pe = pick("frozen"), pick("resampled"), pick("per_example")
+        f, res = pick("frozen"), pick("resampled")
         print(f"== {act} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
         print(
             f"  frozen: pooled {mean(f, 'alpha'):.3f} (surr {mean(f, 'alpha_surrogate'):.3f}), "
