@@ -95,7 +95,7 @@ def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(tm
     bad = [r for r in results.load_results(folder)["records"] if r["status"] == DEGENERATE]
     assert bad and {r["activation"] for r in bad} == {"relu"}
     assert any("the data look discrete" in r["reason"] for r in bad)
-    assert "degenerate noise: relu lr=30 seed=0" in capsys.readouterr().out
+    assert "degenerate noise: relu lr=30 b=200 seed=0" in capsys.readouterr().out
     assert results.read_status(folder)["state"] == COMPLETE
 
 

@@ -136,12 +136,16 @@ def test_a_run_whose_workers_all_die_is_recorded_as_failed_and_the_others_are_ke
     try:
         killed: list = []
         thread = kill_a_busy_worker(client, workers, killed)
-        folder = on_dask(cluster, tmp_path)
+        with pytest.raises(sweep.SweepError, match="runs failed") as error:
+            on_dask(cluster, tmp_path)
         thread.join()
     finally:
         cluster.scheduler.allowed_failures = dask.config.get(
             "distributed.scheduler.allowed-failures"
         )
+    (folder,) = (tmp_path / "MNIST_lr").iterdir()
+    assert f"--resume {folder}" in str(error.value)  # the failed run is rerun by a resume
+    assert results.read_status(folder)["state"] == "failed"
     doc = json.loads((folder / results.RESULTS_JSON).read_text())
     failed = [r for r in doc["runs"] if r.get("failed")]
     assert killed and failed and len(doc["runs"]) == 4
