@@ -152,3 +152,23 @@ def test_noise_samples_round_trip_flattened(tmp_path):
     back = results.load_noise_samples(tmp_path)
     np.testing.assert_array_equal(back["relu_layer2"], noise.ravel())
     assert results.load_noise_samples(tmp_path / "nothing") == {}
+
+
+def test_no_committed_results_file_holds_a_path_of_the_machine_that_made_it():
+    root = Path(__file__).resolve().parents[1]
+    found = sorted(root.glob("*_*/reference/results.json"))
+    assert len(found) >= 5
+
+    def strings(value):
+        if isinstance(value, dict):
+            yield from (s for v in value.values() for s in strings(v))
+        elif isinstance(value, list):
+            yield from (s for v in value for s in strings(v))
+        elif isinstance(value, str):
+            yield value
+
+    for path in found:
+        doc = json.loads(path.read_text())
+        absolute = [s for s in strings({k: doc[k] for k in ("config", "provenance")})
+                    if s.startswith(("/", "~")) or ":\\\\" in s]  # fmt: skip
+        assert not absolute, (path, absolute)
