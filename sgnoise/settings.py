@@ -141,7 +141,8 @@ KNOBS: dict[str, Knob] = {
     ),
     "TRAIN_REFERENCE": Knob(
         "test noise = test minibatch gradient minus the full TRAIN gradient (the original "
-        "code's convention; mixes the generalisation gap into the noise)",
+        "code's convention; mixes the generalisation gap into the noise; the frozen test "
+        "rows only: resampled test noise is always minus its own mean)",
         bool,
     ),
     "COORDINATES": Knob(

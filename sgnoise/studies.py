@@ -57,7 +57,7 @@ class Study:
         What it asks (shown in summaries).
     sweeps : str
         The record column it varies across runs besides activation and seed
-        (``"lr"``), or ``"epoch"`` when it follows runs over training.
+        (``"lr"``, ``"batch_size"``), or ``"epoch"`` when it follows runs over training.
     defaults : mapping
         Its settings, ``{NAME: default}``: exactly the knobs it has.
     grid : callable

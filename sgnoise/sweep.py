@@ -423,6 +423,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
             folder = results.new_run_dir(root, s.run_name or None, overwrite=s.overwrite)
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
+    echo(f"study:   {study.name}, {len(configs)} runs over {study.sweeps}: {study.question}")
     echo(f"data:    {data.name} from {data.source}")
     keys = [run_key(c) for c in configs]
     try:
