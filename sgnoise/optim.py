@@ -34,7 +34,19 @@ def _scaled(a: float, x: np.ndarray, buffers: list[np.ndarray], i: int) -> np.nd
     return np.multiply(x, a, out=buffers[i])
 
 
-class SGD:
+class _Buffers:
+    """Per-parameter state arrays, allocated (zero) at the first step."""
+
+    _state: list[list[np.ndarray]] | None = None
+
+    def _buffers(self, params: Sequence[np.ndarray], count: int) -> list[list[np.ndarray]]:
+        """``count`` lists of arrays shaped like ``params``, the same ones at every step."""
+        if self._state is None:
+            self._state = [[np.zeros_like(p) for p in params] for _ in range(count)]
+        return self._state
+
+
+class SGD(_Buffers):
     """Stochastic gradient descent (Robbins & Monro 1951).
 
     theta_t = theta_{t-1} - lr * g_t
@@ -51,17 +63,15 @@ class SGD:
 
     def __init__(self, lr: float = 0.1):
         self.lr = _positive("lr", lr)
-        self._step: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
-        if self._step is None:
-            self._step = [np.empty_like(p) for p in params]
+        (scratch,) = self._buffers(params, 1)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            p -= _scaled(self.lr, g, self._step, i)
+            p -= _scaled(self.lr, g, scratch, i)
 
 
-class Momentum:
+class Momentum(_Buffers):
     """SGD with classical (heavy-ball) momentum, Polyak 1964, in the form of Sutskever et al. 2013.
 
     v_t = mu * v_{t-1} - lr * g_t,   theta_t = theta_{t-1} + v_t,   v_0 = 0
@@ -87,21 +97,17 @@ class Momentum:
     def __init__(self, lr: float = 0.1, momentum: float = 0.9):
         self.lr = _positive("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
-        self._v: list[np.ndarray] | None = None
-        self._step: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
-        if self._v is None:
-            self._v = [np.zeros_like(p) for p in params]
-            self._step = [np.empty_like(p) for p in params]
-        for i, (p, g, v) in enumerate(zip(params, grads, self._v, strict=True)):
+        velocity, scratch = self._buffers(params, 2)
+        for i, (p, g, v) in enumerate(zip(params, grads, velocity, strict=True)):
             v *= self.momentum
-            v -= _scaled(self.lr, g, self._step, i)
+            v -= _scaled(self.lr, g, scratch, i)
             p += v
 
 
-class Adam:
+class Adam(_Buffers):
     """Adam with bias correction (Kingma & Ba 2015, Algorithm 1).
 
     m_t = beta1 m_{t-1} + (1 - beta1) g_t,      s_t = beta2 s_{t-1} + (1 - beta2) g_t^2
@@ -130,18 +136,14 @@ class Adam:
         self.beta2 = _in_unit_interval("beta2", beta2)
         self.eps = _positive("eps", eps)
         self._t = 0
-        self._m: list[np.ndarray] | None = None
-        self._s: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
-        if self._m is None:
-            self._m = [np.zeros_like(p) for p in params]
-            self._s = [np.zeros_like(p) for p in params]
+        first, second = self._buffers(params, 2)
         self._t += 1
         c1 = 1 - self.beta1**self._t
         c2 = 1 - self.beta2**self._t
-        for p, g, m, s in zip(params, grads, self._m, self._s, strict=True):
+        for p, g, m, s in zip(params, grads, first, second, strict=True):
             m *= self.beta1
             m += (1 - self.beta1) * g
             s *= self.beta2
@@ -149,7 +151,7 @@ class Adam:
             p -= (self.lr / c1) * m / (np.sqrt(s / c2) + self.eps)
 
 
-class AdaDelta:
+class AdaDelta(_Buffers):
     """AdaDelta (Zeiler 2012, Algorithm 1), with a learning-rate factor as in PyTorch.
 
     E[g^2]_t = rho E[g^2]_{t-1} + (1 - rho) g_t^2
@@ -177,15 +179,11 @@ class AdaDelta:
         self.lr = _positive("lr", lr)
         self.rho = _in_unit_interval("rho", rho)
         self.eps = _positive("eps", eps)
-        self._g2: list[np.ndarray] | None = None
-        self._dx2: list[np.ndarray] | None = None
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (aligned lists)."""
-        if self._g2 is None:
-            self._g2 = [np.zeros_like(p) for p in params]
-            self._dx2 = [np.zeros_like(p) for p in params]
-        for p, g, g2, dx2 in zip(params, grads, self._g2, self._dx2, strict=True):
+        grad_sq, step_sq = self._buffers(params, 2)
+        for p, g, g2, dx2 in zip(params, grads, grad_sq, step_sq, strict=True):
             g2 *= self.rho
             g2 += (1 - self.rho) * g * g
             dx = -np.sqrt(dx2 + self.eps) / np.sqrt(g2 + self.eps) * g
