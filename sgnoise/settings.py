@@ -79,6 +79,11 @@ def _distinct_list(
     return Knob(help, type, many=True, check=check or _at_least(low), distinct=True)
 
 
+def _count(help: str, low: int) -> Knob:
+    """An integer setting, at least ``low``."""
+    return Knob(help, int, check=_at_least(low))
+
+
 #: Every setting any study may have, by constant name.
 KNOBS: dict[str, Knob] = {
     "DATASET": Knob(
@@ -96,20 +101,17 @@ KNOBS: dict[str, Knob] = {
         many=True,
         check=_at_least(1),
     ),
-    "EPOCHS": Knob("training epochs (per run)", int, check=_at_least(1)),
-    "BATCH_SIZE": Knob(
-        "minibatch size, for training and for the noise partition", int, check=_at_least(1)
-    ),
+    "EPOCHS": _count("training epochs (per run)", 1),
+    "BATCH_SIZE": _count("minibatch size, for training and for the noise partition", 1),
     "BATCH_SIZES": _distinct_list(
         "training batch sizes b of the sweep (each also the noise partition's minibatch size; "
         "every split needs 3 minibatches of the largest)",
         low=1,
     ),
-    "REFERENCE_BATCH": Knob(
+    "REFERENCE_BATCH": _count(
         "the batch size at which the fixed-ratio runs use --lr: they keep η/b = "
         "lr / reference-batch at every b",
-        int,
-        check=_at_least(1),
+        1,
     ),
     "LR": Knob("learning rate η", float, check=_greater(0)),
     "LR_START": Knob("smallest learning rate of the sweep", float, check=_greater(0)),
@@ -123,16 +125,13 @@ KNOBS: dict[str, Knob] = {
         low=0,
     ),
     "OPTIMIZER": Knob("optimiser: " + ", ".join(OPTIMIZERS), str, check=_one_of(OPTIMIZERS)),
-    "CHECKPOINT_EVERY": Knob(
+    "CHECKPOINT_EVERY": _count(
         "measure alpha every k iterations; 0: after every epoch; -1: only at the start and "
         "the end (iteration 0 is always measured)",
-        int,
-        check=_at_least(-1),
+        -1,
     ),
-    "SUBSET": Knob(
-        "use only the first n training images and n // 4 test images (0: all), for quick runs",
-        int,
-        check=_at_least(0),
+    "SUBSET": _count(
+        "use only the first n training images and n // 4 test images (0: all), for quick runs", 0
     ),
     "IN_FLIGHT": Knob(
         "also record the original study's in-flight alpha (last layer, weights moving "
@@ -145,18 +144,16 @@ KNOBS: dict[str, Knob] = {
         "rows only: resampled test noise is always minus its own mean)",
         bool,
     ),
-    "COORDINATES": Knob(
+    "COORDINATES": _count(
         "coordinates sampled per layer for the per-coordinate measurement (per-example "
         "gradients, resampled minibatches, calibrated α; when: --detail); 0: off, and "
         "--resampled, --detail, --batch-scan with it",
-        int,
-        check=_at_least(0),
+        0,
     ),
-    "RESAMPLED": Knob(
+    "RESAMPLED": _count(
         "minibatches M drawn at random for the per-coordinate measurement (each coordinate "
         "gets M noise values; per-coordinate α needs >= 1000)",
-        int,
-        check=_at_least(8),
+        8,
     ),
     "DETAIL": Knob(
         "when the per-coordinate measurement runs: every checkpoint, or the first, the "
@@ -169,12 +166,11 @@ KNOBS: dict[str, Knob] = {
         "start, middle and end of training (alpha_vs_measured_batch.png; about 1-2 s a scan)",
         bool,
     ),
-    "WORKERS": Knob(
+    "WORKERS": _count(
         "runs trained in parallel (processes); 1: in this process, a bar per epoch. "
         "The numbers do not depend on it (one BLAS thread per run). With --backend dask "
         "and no scheduler: the worker processes of the local cluster",
-        int,
-        check=_at_least(1),
+        1,
     ),
     "BACKEND": Knob(
         "where the runs go: local (this machine, --workers processes) or dask (one task per "
