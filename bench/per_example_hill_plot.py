@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from bench.per_example_tails import train_epoch  # noqa: E402
+from sgnoise.data import DATASETS as ALL_DATASETS
 from sgnoise.data import load  # noqa: E402
 from sgnoise.mlp import MLP  # noqa: E402
 from sgnoise.optim import make_optimizer  # noqa: E402
@@ -75,4 +76,7 @@ def main(dataset: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else DATASET)
+    name = sys.argv[1] if len(sys.argv) > 1 else DATASET
+    if len(sys.argv) > 2 or name not in ALL_DATASETS:
+        sys.exit(f"usage: python {sys.argv[0]} [DATASET] (one of {', '.join(ALL_DATASETS)})")
+    main(name)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from sgnoise.data import DATASETS as ALL_DATASETS
 from sgnoise.data import load  # noqa: E402
 from sgnoise.mlp import MLP  # noqa: E402
 from sgnoise.noise import shuffled_minibatches  # noqa: E402
@@ -126,4 +127,7 @@ def main(datasets: tuple[str, ...]) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or DATASETS)
+    names = tuple(sys.argv[1:]) or DATASETS
+    if set(names) - set(ALL_DATASETS):
+        sys.exit(f"usage: python {sys.argv[0]} [DATASET ...] (any of {', '.join(ALL_DATASETS)})")
+    main(names)
