@@ -57,6 +57,7 @@ from sgnoise.results import (
     OK,
     PER_EXAMPLE,
     POOLED,
+    QUANTILES,
     RESAMPLED,
     SPLITS,
 )
@@ -68,8 +69,6 @@ CURVE_SEED = 0
 #: Columns a calibrated reading is made from at most (a random subset of the non-constant
 #: ones beyond): one curve serves every layer and checkpoint with more.
 CALIBRATED_COLUMNS = 1 << 14
-#: Quantiles reported of the per-column α and of the per-example tail exponents.
-QUANTILES = ("5", "25", "50", "75", "95")
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sgnoise.results import DEGENERATE, load_noise_samples  # noqa: E402
+from sgnoise.results import DEGENERATE, RUN_KEYS, load_noise_samples  # noqa: E402
 from sgnoise.settings import scaled_lr  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
 STYLE = {"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9, "figure.titlesize": 12}
-# Keys that identify one training run inside the records.
-RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 STATISTICS = (("alpha", "pooled α"), ("alpha_std", "standardised α (per coordinate)"))
 SPLITS = (("train", "train noise"), ("test", "test noise"))
 

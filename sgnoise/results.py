@@ -80,13 +80,16 @@ ALPHA_COLUMNS = (
     "n_samples",
     "n_dropped",
 )
-_QUANTILES = ("5", "25", "50", "75", "95")
+#: Quantiles (percent, as column suffixes and dict keys) reported over coordinates.
+QUANTILES = ("5", "25", "50", "75", "95")
+#: The record columns that identify one training run.
+RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 #: Columns of the per-coordinate rows (modes resampled, per_example, batch_scan).
 DETAIL_COLUMNS = (
     "measured_batch",  # B of the resampled minibatches
-    *(f"col_alpha_{q}" for q in _QUANTILES),  # quantiles over coordinates of each one's own α
-    *(f"col_alpha_gauss_{q}" for q in _QUANTILES),  # the same for Gaussian columns of M rows
-    *(f"tail_{q}" for q in _QUANTILES),  # quantiles of the per-example tail exponents (Hill)
+    *(f"col_alpha_{q}" for q in QUANTILES),  # quantiles over coordinates of each one's own α
+    *(f"col_alpha_gauss_{q}" for q in QUANTILES),  # the same for Gaussian columns of M rows
+    *(f"tail_{q}" for q in QUANTILES),  # quantiles of the per-example tail exponents (Hill)
     "frac_inf_var",  # fraction of coordinates whose exponent is credibly below 2
     "frac_inf_var_lo",
     "frac_inf_var_hi",
@@ -552,3 +555,11 @@ def load(folder: str | Path) -> pd.DataFrame:
                 f"got {values.iloc[row]!r}: {fix}"
             )
     return table
+
+
+def last_pooled_train(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The last frozen, pooled (``"all"``), train-noise record: what progress bars show."""
+    rows = [
+        r for r in records if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
+    ]
+    return rows[-1] if rows else None

@@ -116,12 +116,8 @@ def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, 
 
 
 def _latest(out: Mapping[str, Any]) -> dict[str, Any] | None:
-    rows = [
-        r
-        for r in out["records"]
-        if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
-    ]
-    return {**rows[-1], "diverged": out["run"]["diverged"]} if rows else None
+    last = results.last_pooled_train(out["records"])
+    return None if last is None else {**last, "diverged": out["run"]["diverged"]}
 
 
 def execute(

@@ -21,7 +21,14 @@ from sgnoise.measure import Detail, measure, scan_sizes
 from sgnoise.mlp import MLP, all_finite
 from sgnoise.noise import InFlightNoise, shuffled_minibatches
 from sgnoise.optim import make_optimizer
-from sgnoise.results import DEGENERATE, FROZEN, IN_FLIGHT, OK, POOLED
+from sgnoise.results import (
+    DEGENERATE,
+    FROZEN,
+    IN_FLIGHT,
+    OK,
+    RUN_KEYS,
+    last_pooled_train,
+)
 from sgnoise.tail_index import estimate_alpha
 
 #: Most noise values kept per run for the histogram plot.
@@ -46,7 +53,7 @@ class _Run:
         self.model = MLP(sizes, config["activation"], seed=self.seed)
         self.opt = make_optimizer(config["optimizer"], config["lr"])
         self.rng = np.random.default_rng(self.seed)
-        self.meta = {k: config[k] for k in ("activation", "optimizer", "lr", "batch_size", "seed")}
+        self.meta = {k: config[k] for k in RUN_KEYS}
         self.status: dict[str, Any] = {
             **self.meta,
             "diverged": False,
@@ -123,11 +130,7 @@ class _Run:
 
     def latest(self) -> dict[str, Any]:
         """Loss and pooled train α of the last checkpoint, for progress bars."""
-        last = [
-            r
-            for r in self.records
-            if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
-        ][-1]
+        last = last_pooled_train(self.records)
         return {"loss": last["loss"], "alpha": last["alpha"], "diverged": self.status["diverged"]}
 
     def result(self) -> dict[str, Any]:
@@ -271,7 +274,7 @@ def _ends(total: int, every: int, per_epoch: int) -> set[int]:
 def failed_result(config: Mapping[str, Any], error: BaseException) -> dict[str, Any]:
     """What a run that raised leaves: no records, its status with the error and traceback."""
     status = {
-        **{k: config[k] for k in ("activation", "optimizer", "lr", "batch_size", "seed")},
+        **{k: config[k] for k in RUN_KEYS},
         "diverged": False,
         "diverged_iteration": None,
         "diverged_epoch": None,
