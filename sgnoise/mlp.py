@@ -226,13 +226,20 @@ class MLP:
         return found
 
     # -- validation --------------------------------------------------------------
-    def check_inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
-        """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes)."""
+    def check_inputs(
+        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
+    ) -> None:
+        """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes).
+
+        ``finite=False`` skips the scan of x for NaN/inf (one pass over all of
+        x), for data known to be finite: a :class:`sgnoise.data.Dataset` is
+        checked once, when it is made, and measured at every checkpoint.
+        """
         if x.ndim != 2 or x.shape[1] != self.sizes[0] or x.shape[0] < 1:
             raise ValueError(f"x must have shape (n >= 1, {self.sizes[0]}), got {x.shape}")
         if not np.issubdtype(x.dtype, np.number):
             raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
-        if not all_finite(x):
+        if finite and not all_finite(x):
             bad = x.size - np.count_nonzero(np.isfinite(x))
             raise ValueError(f"x must be finite, got {bad} NaN/inf values")
         if y is None:

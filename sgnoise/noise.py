@@ -297,6 +297,7 @@ def noise_pass(
     *,
     reference: Sequence[np.ndarray] | None = None,
     layers: Sequence[str] | None = None,
+    check_finite: bool = True,
 ) -> NoisePass:
     """Gradient noise at the current (frozen) weights, with the loss, accuracy and full gradient.
 
@@ -327,6 +328,10 @@ def noise_pass(
     layers : sequence of str, optional
         Names of the layers to compute (default all). Computing one layer
         per call bounds memory for wide networks.
+    check_finite : bool
+        Scan x for NaN/inf (default). ``False`` for data known to be finite,
+        such as a :class:`sgnoise.data.Dataset` (checked when it was made):
+        the scan reads all of x (about 4% of a pass of the 784-100-10 net).
 
     Returns
     -------
@@ -336,7 +341,7 @@ def noise_pass(
         side), ``gradient``, ``loss``, ``accuracy``.
     """
     x, y = np.asarray(x), np.asarray(y)
-    model.check_inputs(x, y)
+    model.check_inputs(x, y, finite=check_finite)
     wanted = _layer_indices(model, layers)
     columns = _columns(model, wanted)
     if reference is not None:
