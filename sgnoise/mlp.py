@@ -32,6 +32,7 @@ matrix products.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from numbers import Integral
 
@@ -171,7 +172,8 @@ class MLP:
             if self.bias:
                 self.params.append(np.zeros(fan_out, self.dtype))
         self.layer_names = [f"layer{i + 1}" for i in range(len(self.sizes) - 1)]
-        self._workspaces: dict[tuple[int, ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self._workspaces: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self._workspaces_lock = threading.Lock()
 
     # -- structure ---------------------------------------------------------------
     @property
@@ -193,13 +195,23 @@ class MLP:
             return list(zip(self.params[::2], self.params[1::2], strict=True))
         return [(w, None) for w in self.params]
 
+    def __getstate__(self) -> dict:
+        """Pickled without the buffers and their lock."""
+        state = {**self.__dict__, "_workspaces": {}}
+        del state["_workspaces_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspaces_lock = threading.Lock()
+
     def copy(self) -> MLP:
         """A deep copy (same configuration, copied parameters)."""
         new = object.__new__(MLP)
         new.__dict__.update(self.__dict__)
         new.params = [p.copy() for p in self.params]
         new.layer_names = list(self.layer_names)
-        new._workspaces = {}
+        new._workspaces, new._workspaces_lock = {}, threading.Lock()
         return new
 
     def _workspace(self, lead: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -209,21 +221,29 @@ class MLP:
         delta_{L-1} (delta_L is computed in z_L's buffer). The buffers of the
         most recent shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in
         all (larger ones are allocated per call), so that a training loop or a
-        noise pass allocates nothing per minibatch.
+        noise pass allocates nothing per minibatch. Each thread has its own
+        (a noise pass runs chunks of minibatches on several).
         """
-        found = self._workspaces.pop(lead, None)
+        key = (threading.get_ident(), lead)
+        with self._workspaces_lock:
+            found = self._workspaces.pop(key, None)
         if found is None:
             found = (
                 [np.empty((*lead, s), self.dtype) for s in self.sizes[1:]],
                 [np.empty((*lead, s), self.dtype) for s in self.sizes[1:-1]],
             )
-        self._workspaces[lead] = found  # the most recently used last
+        with self._workspaces_lock:
+            self._workspaces[key] = found  # the most recently used last
+            self._trim_workspaces()
+        return found
+
+    def _trim_workspaces(self) -> None:
+        """Forget the least recently used buffers beyond WORKSPACE_ELEMENTS values (lock held)."""
         kept = 0
         for key in reversed(list(self._workspaces)):
             kept += sum(a.size for a in self._workspaces[key][0] + self._workspaces[key][1])
             if kept > WORKSPACE_ELEMENTS:
                 del self._workspaces[key]
-        return found
 
     # -- validation --------------------------------------------------------------
     def check_inputs(

@@ -30,13 +30,17 @@ Noise in Deep Neural Networks", ICML 2019.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
+import threadpoolctl
 
 from sgnoise.mlp import MLP
+from sgnoise.tail_index import threads
 
 # Activations held at once while computing minibatch gradients (elements): bounds memory.
 CHUNK_ELEMENTS = 2**24
@@ -192,9 +196,11 @@ def _minibatch_pass(
     for j, cols in columns:
         views[j] = matrix[:, cols].reshape(k, *model.params[j].shape)
     most = max(1, CHUNK_ELEMENTS // (batch_size * sum(model.sizes)))
-    step = -(-k // -(-k // most))  # chunks of equal size (the last one smaller): one workspace
+    n_chunks = max(-(-k // most), min(k, 2 * (threads._WORKERS + 1)))  # >= 2 per thread
+    step = -(-k // n_chunks)  # chunks of equal size (the last one smaller): one workspace
     losses, hits = np.empty(k, model.dtype), np.empty(k, np.int64)
-    for first in range(0, k, step):
+
+    def chunk(first: int) -> None:
         last = min(k, first + step)
         rows = slice(first * batch_size, last * batch_size)
         xc = x[rows].astype(model.dtype, copy=False).reshape(last - first, batch_size, -1)
@@ -203,7 +209,30 @@ def _minibatch_pass(
         losses[first:last], _ = model.batched_loss_and_grads(
             xc, yc, layers=wanted, out=out, hits=hits[first:last]
         )
+
+    with _one_blas_thread():  # the chunks run on all cores, one BLAS thread each
+        for _ in threads._in_order(functools.partial(chunk, f) for f in range(0, k, step)):
+            pass
     return matrix, float(losses.sum(dtype=np.float64)) * batch_size, int(hits.sum())
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """One BLAS thread while the minibatch chunks run on the worker threads (if there are any).
+
+    The minibatches are independent: a chunk per thread, each with one BLAS
+    thread, uses both cores better than BLAS's own threads on these small
+    products (500 x 784 x 100: 1.4x faster on 2 threads than on 1, against
+    ~1.9x), and gives the same numbers at any thread count (BLAS's own
+    threads round some products differently).
+    """
+    if not threads._WORKERS:
+        return contextlib.nullcontext()
+    if not _BLAS:
+        _BLAS.append(threadpoolctl.ThreadpoolController())  # inspecting the libraries: ~1.5 ms
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+_BLAS: list = []
 
 
 def _per_layer(model: MLP, matrix: np.ndarray, wanted: list[int]) -> dict[str, np.ndarray]:
