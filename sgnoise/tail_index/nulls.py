@@ -63,6 +63,8 @@ CENTRED = 1e-4
 #: is -t^2 Var(V) / (2 E[V]^2) + O(t^3), and Var(V) <= E[V] * largest s_c^2, so what is left
 #: out is below e^-24.
 _LOG_T_START = -12.0
+#: ... and ends by u = _LOG_T_STOP + max(0, log(E[V] / smallest s_c^2)), where every column's
+#: term has saturated, unless the integrand is negligible before.
 _LOG_T_STOP = 40.0
 _NODES = 16  # values of t per evaluation
 _NEGLIGIBLE = 1e-15
@@ -100,8 +102,9 @@ def _expected_log_variance(groups: list[tuple], rows: int, n_total: int) -> floa
     empty = (1 - p) ** n_total
     scale = p * rows * sum(float(count @ var) for count, var in groups)  # E[V]
     largest = max(float(var[-1]) for _, var in groups)
+    smallest = min(float(var[0]) for _, var in groups)
     total, u = 0.0, _LOG_T_START + min(0.0, float(np.log(scale / largest)))
-    while u < _LOG_T_STOP:
+    while u < _LOG_T_STOP + max(0.0, float(np.log(scale / smallest))):
         t = np.exp(u + STEP * np.arange(_NODES))
         log_laplace = sum(
             rows * (np.log1p(p * np.expm1(-np.multiply.outer(t / scale, var))) @ count)
