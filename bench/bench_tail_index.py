@@ -11,7 +11,8 @@ Prints lines ``name value target PASS|FAIL``:
   a repeated call (same shape and seed, as at every checkpoint of a run;
   target < 1 s and <= 3 estimates of 10 M values: it makes two), a first call
   (fresh seeds), and a repeated call on the same matrix with 10 exact zeros
-  (left out of the pooled and standardised estimates: a slower path);
+  (left out of the pooled and standardised estimates: a slower path; the zeros
+  also uncentre their columns, so this call's surrogate is drawn and estimated);
 - ``summarise_layers`` on a checkpoint's train noise of the 784-100-10 net on
   60k images (120 x 79,400: layer 1, layer 2 and all pooled, in one pass)
   against ``summarise_noise`` on the two layers and on the whole matrix

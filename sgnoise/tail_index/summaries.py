@@ -207,8 +207,10 @@ def summarise_noise(
     share one label stream and one pass over it, on the worker threads; the
     closed-form surrogates cost a few milliseconds (a drawn surrogate, for
     columns not centred, is a third estimate in the same pass, and its
-    Gaussian matrix is kept for the next call with the same shape and seed):
-    about two estimates of as many values (bench/bench_tail_index.py).
+    Gaussian matrix is kept for the next call with the same shape and seed).
+    A call on centred noise costs about three estimates of as many values
+    (2.9 measured: two estimates, the column statistics and the standardised
+    values; bench/bench_tail_index.py).
 
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample
