@@ -15,6 +15,7 @@ from sgnoise.tail_index.estimators import (
     _inverse_alpha_and_se,
 )
 from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
+from sgnoise.tail_index.threads import _in_order
 
 
 def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tuple[str, slice]]:
@@ -140,13 +141,10 @@ def summarise_layers(
         per_layer, pooled = nulls.inverse_alpha([np.ones(w) for w in widths], rows)
         n_x = [b.n_x for b in blocks]
         counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
+        # The estimates from the accumulators' block sums, on the worker threads
+        fits = iter(_in_order(acc.inverse_alpha_and_se for a in accs if a for acc in a[:2]))
         results = [
-            _summary(
-                [] if a is None else [acc.inverse_alpha_and_se() for acc in a[:2]] + [sur, (u,)],
-                n,
-                d,
-                level,
-            )
+            _summary([] if a is None else [next(fits), next(fits), sur, (u,)], n, d, level)
             for a, sur, u, (n, d) in zip(
                 accs, surrogates, [*per_layer, pooled], counts, strict=True
             )
