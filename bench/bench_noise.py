@@ -7,7 +7,10 @@ measurement as the study records it (``sgnoise.measure.measure``: the train
 and test noise passes, then pooled and standardised alpha per layer and
 pooled, with intervals and surrogates) against one training epoch of the
 study's loop on the same data (``bench_epoch.numpy_epoch``), THREADS threads,
-interleaved, best of REPEATS (after one warm-up measurement). Prints lines
+interleaved, best of REPEATS (after one warm-up measurement), each started
+after ``bench_epoch.SETTLE_S`` idle seconds (``bench_epoch.settled``: OpenBLAS's
+threads spin for a while after a call, and took a core from whatever ran next
+here: ~15% of a pass timed right after an epoch). Prints lines
 ``name value target PASS|FAIL``:
 
 - ``noise_pass_over_epoch_784-100-10``: pass time / epoch time (target <= 1.1);
@@ -27,7 +30,7 @@ import time
 
 import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
 import numpy as np
-from bench_epoch import THREADS, gemm_epoch, images, line, numpy_epoch
+from bench_epoch import THREADS, gemm_epoch, images, line, numpy_epoch, settled
 
 from sgnoise.data import DataError, load
 from sgnoise.measure import measure
@@ -44,12 +47,9 @@ def main() -> None:
     model = MLP(SIZES, seed=0)
     t_pass, t_epoch, t_gemm = [], [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        noise = gradient_noise(model, x, y, BATCH_SIZE)
-        t_pass.append(time.perf_counter() - start)
-        del noise
-        t_epoch.append(numpy_epoch(SIZES, x, y)[0])
-        t_gemm.append(gemm_epoch(SIZES, x)[0])
+        t_pass.append(settled(timed, gradient_noise, model, x, y, BATCH_SIZE)[0])
+        t_epoch.append(settled(numpy_epoch, SIZES, x, y)[0])
+        t_gemm.append(settled(gemm_epoch, SIZES, x)[0])
     ratio = min(t_pass) / min(t_epoch)
     line("noise_pass_over_epoch_784-100-10", ratio, "<=1.1", ratio <= 1.1)
     line("noise_pass_gemm_fraction_784-100-10", min(t_gemm) / min(t_pass), "(info)", True)
@@ -58,6 +58,13 @@ def main() -> None:
         f"matmuls {min(t_gemm):.3f}; median pass/epoch {np.median(t_pass) / np.median(t_epoch):.3f}"
     )
     bench_measurement(model)
+
+
+def timed(fn, *args) -> tuple[float, None]:
+    """(seconds, None) of fn(*args), its result dropped (a noise matrix is 38 MB)."""
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start, None
 
 
 def bench_measurement(model: MLP) -> None:
@@ -70,10 +77,8 @@ def bench_measurement(model: MLP) -> None:
     measure(model, data, BATCH_SIZE, SEED)  # warm-up: first-call caches
     t_measure, t_epoch = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        measure(model, data, BATCH_SIZE, SEED)
-        t_measure.append(time.perf_counter() - start)
-        t_epoch.append(numpy_epoch(SIZES, data.x_train, data.y_train)[0])
+        t_measure.append(settled(timed, measure, model, data, BATCH_SIZE, SEED)[0])
+        t_epoch.append(settled(numpy_epoch, SIZES, data.x_train, data.y_train)[0])
     ratio = min(t_measure) / min(t_epoch)
     target = f"<={MEASUREMENT_TARGET}"
     line("measurement_over_epoch_784-100-10", ratio, target, ratio <= MEASUREMENT_TARGET)
