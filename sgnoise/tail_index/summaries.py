@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,6 +17,13 @@ from sgnoise.tail_index.estimators import (
 )
 from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
 from sgnoise.tail_index.threads import _in_order
+
+
+@functools.lru_cache(maxsize=64)
+def _standardised_null(rows: int, widths: tuple[int, ...]) -> tuple[tuple[float, ...], float]:
+    """1/alpha of the standardised surrogate of each layer and pooled: one per shape (and run)."""
+    per_layer, pooled = nulls.inverse_alpha([np.ones(w) for w in widths], rows)
+    return tuple(per_layer), pooled
 
 
 def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tuple[str, slice]]:
@@ -138,7 +146,7 @@ def summarise_layers(
             surrogates = [(u,) for u in [*per_layer, pooled]]
         else:
             surrogates = [None if a is None else a[2].inverse_alpha_and_se() for a in accs]
-        per_layer, pooled = nulls.inverse_alpha([np.ones(w) for w in widths], rows)
+        per_layer, pooled = _standardised_null(rows, tuple(widths))
         n_x = [b.n_x for b in blocks]
         counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
         # The estimates from the accumulators' block sums, on the worker threads
