@@ -6,13 +6,13 @@ Prints lines ``name value target PASS|FAIL``:
   (target 150 M/s on 2 cores), and of ``AlphaAccumulator`` over N = 1e8 samples fed
   1e6 at a time (no 1e8 array), with that estimate's interval (true alpha 1.5);
 - the cost of ``alpha_ci`` against ``estimate_alpha`` (target <= 2x);
-- ``summarise_noise`` on a 10-million-value float32 noise matrix (16 x 625,000):
-  a repeated call (same shape and seed: the standardised surrogate and its
-  estimate are reused, as at every checkpoint of a run; target < 1 s and
-  <= 4 estimates of 10 M values: it makes three), a first call
-  (fresh seeds: the surrogate is drawn), and a repeated call on the same matrix
-  with 10 exact zeros (left out of the pooled and standardised estimates: a
-  slower path);
+- ``summarise_noise`` on a 10-million-value float32 noise matrix (16 x 625,000,
+  columns centred as gradient noise is, so both surrogates are in closed form):
+  a repeated call (same shape and seed, as at every checkpoint of a run;
+  target < 1 s and <= 3 estimates of 10 M values: it makes two), a first call
+  (fresh seeds), and a repeated call on the same matrix with 10 exact zeros
+  (left out of the pooled and standardised estimates: a slower path; the zeros
+  also uncentre their columns, so this call's surrogate is drawn and estimated);
 - ``summarise_layers`` on a checkpoint's train noise of the 784-100-10 net on
   60k images (120 x 79,400: layer 1, layer 2 and all pooled, in one pass)
   against ``summarise_noise`` on the two layers and on the whole matrix
@@ -33,8 +33,9 @@ Prints lines ``name value target PASS|FAIL``:
     github.com/umutsimsekli/sgd_tail_index) with main.py's divisor search,
     PyTorch CPU, all threads: one reshape of the samples in the given order
     into consecutive blocks, a single partition, no shuffle, in memory. Its
-    speedup line may FAIL and that is expected: it is a different, cheaper
-    estimator. One partition in the given order is what makes the original
+    speedup lines are information, not targets: it is a different, cheaper
+    estimator, and the order-safe rate above is the target. One partition in
+    the given order is what makes the original
     study's alpha wrong on row-major noise (softmax-layer gradients sum to zero
     over each row, so consecutive blocks cancel; tests/test_tail_index.py) and
     gives 2-3x the RMSE near alpha = 2; ours labels every sample at random and
@@ -76,7 +77,7 @@ N_LEVY_FIT = 100
 TARGET_RATE = 150e6  # samples per second
 LOOP_SPEEDUP = 25  # over the seed study's Python loop
 NOISE_SHAPE = (16, 625_000)  # 16 minibatches x 625k parameters = 10 M values
-SUMMARY_OVER_POINT = 4  # summarise_noise makes three estimates (four on a first call)
+SUMMARY_OVER_POINT = 3  # summarise_noise makes two estimates (surrogates in closed form)
 LAYERED_SHAPE = (120, 79_400)  # 784-100-10 on 60k images, batch 500
 LAYERS = {"layer1": slice(0, 78_400), "layer2": slice(78_400, 79_400)}
 
@@ -166,7 +167,7 @@ def bench_point(rng: np.random.Generator) -> None:
     speedup = t_loop / t_point
     line("speedup_vs_loop_1e6", speedup, f">={LOOP_SPEEDUP}", speedup >= LOOP_SPEEDUP)
     line("torch_1e6_samples_per_s", N_POINT / t_torch, "(reference)", True)
-    line("speedup_vs_torch_1e6", t_torch / t_point, ">=1", t_torch >= t_point)
+    line("speedup_vs_torch_1e6", t_torch / t_point, "(info: unshuffled, one partition)", True)
 
 
 def bench_levy_fit(rng: np.random.Generator) -> None:
@@ -188,14 +189,14 @@ def bench_stream(rng: np.random.Generator) -> None:
     whole = torch.from_numpy(np.concatenate(chunks))
     t_torch = best_time(lambda: original(whole))
     line("torch_1e8_samples_per_s", N_STREAM / t_torch, "(reference, in memory)", True)
-    line("speedup_vs_torch_1e8", t_torch / t_stream, ">=1", t_torch >= t_stream)
+    line("speedup_vs_torch_1e8", t_torch / t_stream, "(info: unshuffled, one partition)", True)
 
 
 def bench_summary(rng: np.random.Generator) -> None:
-    # Gaussian columns of log-normal scales, computed in float64 and stored as float32 (as
-    # gradient noise is): no exact zeros, which summarise_noise would have to leave out.
+    # Gaussian columns of log-normal scales, centred, computed in float64 and stored as float32
+    # (as gradient noise is): no exact zeros, which summarise_noise would have to leave out.
     noise = rng.standard_normal(NOISE_SHAPE) * rng.lognormal(0, 1, NOISE_SHAPE[1])
-    noise = noise.astype(np.float32)
+    noise = (noise - noise.mean(axis=0)).astype(np.float32)
     flat = noise.ravel()
     t_point = best_time(lambda: estimate_alpha(flat))
     t_summary = best_time(lambda: summarise_noise(noise))
@@ -215,7 +216,7 @@ def bench_summary(rng: np.random.Generator) -> None:
     line("summarise_noise_first_call_over_point_1e7", t_first / t_point, "(reference)", True)
     line("summarise_noise_10M_10_zeros_s", t_zeros, "<1", t_zeros < 1)
     noise = rng.standard_normal(LAYERED_SHAPE) * rng.lognormal(0, 1, LAYERED_SHAPE[1])
-    noise = noise.astype(np.float32)
+    noise = (noise - noise.mean(axis=0)).astype(np.float32)
     separate = [noise[:, cols] for cols in LAYERS.values()] + [noise]
     t_separate = best_time(lambda: [summarise_noise(m) for m in separate])
     t_layers = best_time(lambda: summarise_layers(noise, LAYERS))

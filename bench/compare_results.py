@@ -2,8 +2,9 @@
 
 python bench/compare_results.py OLD/results.csv NEW/results.csv
 Prints the rows and columns that differ (elapsed_s and columns only one file has are
-listed, not compared) and exits 1 if any shared column other than elapsed_s differs.
-Rows of a kind (``mode``) that only NEW has (measurements added since) are left out.
+listed, not compared), the largest |new - old| of each numeric column that differs, and
+exits 1 if any shared column other than elapsed_s differs. Rows of a kind (``mode``)
+that only NEW has (measurements added since) are left out.
 """
 
 import csv
@@ -35,6 +36,15 @@ def main(old_path: str, new_path: str) -> int:
     ]
     for i, c, o, n in bad[:20]:
         print(f"row {i} column {c}: {o!r} != {n!r}")
+    largest: dict[str, float] = {}
+    for _, c, o, n in bad:
+        try:
+            delta = abs(float(n) - float(o))
+        except ValueError:  # not numbers
+            continue
+        largest[c] = max(largest.get(c, 0.0), delta)
+    for c, delta in largest.items():
+        print(f"max |new - old| of {c}: {delta:.3g}")
     print(f"{len(bad)} differing cells of {len(old) * len(shared)}")
     return 1 if bad else 0
 

@@ -5,8 +5,10 @@ Prints, per method and alpha, the bias and RMSE over REPS samples of N values
 bias on laws that are only in the domain of attraction of a stable law (as
 gradient noise would be), where block sizes far below sqrt(N) and quantiles of
 the body fail; the coverage of the 95% intervals of the methods with a cheap
-interval; and the null levels quoted in ``sgnoise.tail_index.summarise_noise``.
-Run: python bench/validate_tail_index.py   (about a minute on 2 cores)
+interval; the null levels quoted in ``sgnoise.tail_index.summarise_noise``; and
+the closed-form surrogates (``sgnoise.tail_index.nulls``) against the estimator
+on drawn surrogates, mean +- sd over seeds.
+Run: python bench/validate_tail_index.py   (about two minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ import _root  # noqa: F401, I001  (the project root on sys.path: runs without PY
 import numpy as np
 from scipy.stats import binom, levy_stable
 
+from sgnoise.data import load
+from sgnoise.mlp import MLP
+from sgnoise.noise import noise_pass
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
     METHODS,
     alpha_ci,
     estimate_alpha,
+    gaussian_surrogate,
+    nulls,
     summarise_noise,
 )
 from sgnoise.tail_index.columns import _standardised_gaussian
@@ -137,8 +144,51 @@ def null_levels() -> None:
         )
 
 
+def closed_form_surrogates() -> None:
+    print(f"\nsurrogates in closed form (nulls) against {NULL_SEEDS} drawn ones: mean +- sd")
+    rng = np.random.default_rng(7)
+    cases = []
+    for rows, spread in ((16, 1.5), (120, 1.5)):
+        noise = rng.standard_normal((rows, NULL_COORDS)) * rng.lognormal(0, spread, NULL_COORDS)
+        cases.append((f"Gaussian, lognormal(0, {spread}) scales, {rows} rows", noise))
+    data = load("mnist10k")
+    model = MLP((784, 100, 10), seed=0)
+    for split, (x, y) in (
+        ("train", (data.x_train, data.y_train)),
+        ("test", (data.x_test, data.y_test)),
+    ):
+        noise = noise_pass(model, x, y, 500).matrix
+        cases.append((f"784-100-10 at init, mnist10k {split} noise, {len(noise)} rows", noise))
+    for name, noise in cases:
+        noise = noise - noise.mean(axis=0)  # centred columns: the closed form applies
+        layers = {"layer1": slice(0, 78_400), "layer2": slice(78_400, noise.shape[1])}
+        for layer, cols in layers.items():
+            part = noise[:, cols]
+            part = part[:, part.std(axis=0) > 0]  # constant columns (dead pixels) left out
+            closed = summarise_noise(part)
+            for key, draw in (
+                ("alpha_surrogate", lambda s, m=part: gaussian_surrogate(m, seed=s)),
+                (
+                    "alpha_std_surrogate",
+                    lambda s, m=part: _standardised_gaussian(m.shape, m.dtype, s),
+                ),
+            ):
+                est = [estimate_alpha(draw(s), seed=s) for s in range(NULL_SEEDS)]
+                print(
+                    f"{name}, {layer} ({part.size} values): {key} closed "
+                    f"{closed[key]:.4f}, drawn {np.mean(est):.4f} +- {np.std(est):.4f}",
+                    flush=True,
+                )
+    for rows in NULL_ROWS:
+        u = nulls.inverse_alpha([np.ones(NULL_COORDS)], rows)[1]
+        print(
+            f"standardised Gaussian, {rows} rows x {NULL_COORDS} columns: closed form {1 / u:.4f}"
+        )
+
+
 if __name__ == "__main__":
     error_table()
     attraction_table()
     coverage_table()
     null_levels()
+    closed_form_surrogates()

@@ -10,9 +10,13 @@ created at the first step with the parameters' shapes and dtype.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
+
+from sgnoise.mlp import PARALLEL_ELEMENTS
+from sgnoise.tail_index import threads
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
@@ -27,6 +31,19 @@ def _in_unit_interval(name: str, value: float) -> float:
     if not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)
+
+
+def _row_pieces(p: np.ndarray) -> list[slice]:
+    """Slices of p's rows of about PARALLEL_ELEMENTS values each (one slice for small p)."""
+    if p.ndim < 2 or p.size < 2 * PARALLEL_ELEMENTS:
+        return [slice(None)]
+    step = max(1, PARALLEL_ELEMENTS // (p.size // len(p)))
+    return [slice(r, r + step) for r in range(0, len(p), step)]
+
+
+def _sgd_rows(p: np.ndarray, g: np.ndarray, step: np.ndarray, lr: float) -> None:
+    """p -= lr * g, the product written into ``step`` first (no temporary)."""
+    p -= np.multiply(g, lr, out=step)
 
 
 def _scaled(a: float, x: np.ndarray, buffers: list[np.ndarray], i: int) -> np.ndarray:
@@ -65,10 +82,22 @@ class SGD(_Buffers):
         self.lr = _positive("lr", lr)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads`` (aligned lists)."""
+        """Update ``params`` in place from ``grads`` (aligned lists).
+
+        Large parameters (wide layers) are updated in pieces of rows on the
+        worker threads as well: elementwise, so the same numbers.
+        """
         (scratch,) = self._buffers(params, 1)
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            p -= _scaled(self.lr, g, scratch, i)
+        pieces = [
+            functools.partial(_sgd_rows, p[rows], g[rows], step[rows], self.lr)
+            for p, g, step in zip(params, grads, scratch, strict=True)
+            for rows in _row_pieces(p)
+        ]
+        if len(pieces) == len(params):  # nothing large: no hand-over to the threads
+            for update in pieces:
+                update()
+        else:
+            list(threads._in_order(pieces))
 
 
 class Momentum(_Buffers):

@@ -86,9 +86,12 @@ def test_small_integer_labels_give_the_same_loss_and_gradients_as_int64():
         assert all(np.array_equal(a, b) for a, b in zip(grads, small_grads, strict=True))
 
 
+@pytest.mark.parametrize("pieces", [False, True])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_all_finite_finds_a_nan_or_inf_in_any_block_and_any_layout(bad, monkeypatch):
+def test_all_finite_finds_a_nan_or_inf_in_any_block_and_any_layout(bad, pieces, monkeypatch):
     monkeypatch.setattr(mlp_module, "FINITE_BLOCK", 7)  # several blocks, the last one partial
+    if pieces:  # large arrays: pieces on the worker threads
+        monkeypatch.setattr(mlp_module, "PARALLEL_ELEMENTS", 7)
     a = np.full((5, 9), 3e38, np.float32)  # finite, though its sum overflows
     assert all_finite(a) and all_finite(a.T) and all_finite(a[:, ::2]) and all_finite(a[:0])
     for position in [(0, 0), (3, 4), (4, 8)]:

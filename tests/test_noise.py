@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import sgnoise.noise as noise_module
 from sgnoise.mlp import MLP
@@ -17,6 +20,7 @@ from sgnoise.noise import (
     noise_pass,
     shuffled_minibatches,
 )
+from sgnoise.tail_index import threads
 
 CONFIGS = [("sigmoid", True, (12, 8, 6, 4)), ("relu", False, (12, 8, 4)), ("tanh", True, (12, 4))]
 
@@ -45,6 +49,32 @@ def test_batched_minibatch_gradients_equal_a_loop_of_single_calls(setup, monkeyp
         _, g = model.loss_and_grads(x[10 * k : 10 * k + 10], y[10 * k : 10 * k + 10])
         for layer in model.layer_names:
             assert rel_err(batched[layer][k], flat(model, g, layer)) <= 1e-10
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_noise_pass_on_worker_threads_equals_one_thread_to_the_bit(monkeypatch, workers):
+    rng = np.random.default_rng(2)
+    model = MLP((64, 48, 10), seed=3)  # float32, as in the study
+    x, y = rng.random((2000, 64), dtype=np.float32), rng.integers(0, 10, 2000)
+    monkeypatch.setattr(threads, "_WORKERS", 0)
+    with threadpool_limits(1, user_api="blas"):
+        alone = noise_pass(model, x, y, 50)
+    monkeypatch.setattr(threads, "_WORKERS", workers)  # chunks on threads, buffers per thread
+    monkeypatch.setattr(threads, "_POOL", [])
+    together = noise_pass(model, x, y, 50)
+    assert np.array_equal(together.matrix, alone.matrix)
+    assert (together.loss, together.accuracy) == (alone.loss, alone.accuracy)
+    assert all(np.array_equal(a, b) for a, b in zip(together.gradient, alone.gradient, strict=True))
+
+
+def test_a_model_pickles_without_its_buffers(setup):
+    model, x, y = setup
+    model.loss_and_grads(x, y)
+    again = pickle.loads(pickle.dumps(model))
+    assert again._workspaces == {} and all(
+        np.array_equal(a, b) for a, b in zip(again.params, model.params, strict=True)
+    )
+    assert again.loss_and_grads(x, y)[0] == model.loss_and_grads(x, y)[0]
 
 
 def test_minibatch_gradients_times_batch_share_sum_to_the_full_gradient(setup):

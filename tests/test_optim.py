@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import sgnoise.optim as optim_module
 from sgnoise.optim import OPTIMIZERS, SGD, AdaDelta, Adam, Momentum, make_optimizer
 
 # The problem: f(a, b) = a^2 + 3 b^2 from theta_0 = (1, -0.5); gradient g = (2a, 6b),
@@ -27,6 +28,19 @@ def test_sgd_first_two_steps_match_hand_arithmetic():
     # theta_2 = (0.8 - 0.16, -0.2 + 0.12) = (0.64, -0.08)
     assert t1 == pytest.approx([0.8, -0.2], rel=1e-12)
     assert t2 == pytest.approx([0.64, -0.08], rel=1e-12)
+
+
+def test_sgd_updates_large_parameters_in_pieces_to_the_same_bits(monkeypatch):
+    rng = np.random.default_rng(4)
+    shapes = [(300, 7), (7,), (5, 3)]
+    params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    whole = [p.copy() for p in params]
+    SGD(0.3).step(whole, grads)
+    monkeypatch.setattr(optim_module, "PARALLEL_ELEMENTS", 100)  # (300, 7): pieces of 14 rows
+    assert len(optim_module._row_pieces(params[0])) == 22
+    SGD(0.3).step(params, grads)
+    assert all(np.array_equal(a, b) for a, b in zip(params, whole, strict=True))
 
 
 def test_momentum_first_two_steps_match_hand_arithmetic():

@@ -14,8 +14,8 @@ from sgnoise.tail_index import (
     columns,
     estimate_alpha,
     gaussian_surrogate,
+    nulls,
     standardise,
-    summaries,
     summarise_layers,
     summarise_noise,
     threads,
@@ -143,13 +143,12 @@ def test_results_do_not_depend_on_the_job_size(monkeypatch):
     assert after[3] == pytest.approx(before[3], rel=1e-12)
 
 
-def test_summarise_noise_repeats_itself_with_its_surrogate_reused(monkeypatch):
-    noise = stable(1.3, (20, 3000), 13).astype(np.float32)
+def test_summarise_noise_repeats_itself_with_its_drawn_surrogate_reused(monkeypatch):
+    noise = stable(1.3, (20, 3000), 13).astype(np.float32)  # columns not centred: drawn
     first = summarise_noise(noise, seed=9)
-    assert summarise_noise(noise, seed=9) == first  # the standardised surrogate is reused
+    assert summarise_noise(noise, seed=9) == first  # the Gaussian matrix is reused
     monkeypatch.setattr(columns, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
     columns._SURROGATES.clear()
-    summaries._standardised_null.cache_clear()
     assert summarise_noise(noise, seed=9) == first
     assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
@@ -297,9 +296,44 @@ def test_summarise_noise_is_the_estimator_on_the_documented_pieces():
     assert (s["alpha_lo"], s["alpha_hi"]) == pytest.approx(alpha_ci(noise, seed=3), rel=1e-9)
     assert s["alpha_std"] == pytest.approx(estimate_alpha(z, seed=3), rel=1e-9)
     assert (s["alpha_std_lo"], s["alpha_std_hi"]) == pytest.approx(alpha_ci(z, seed=3), rel=1e-9)
+    # SaS columns are not centred: the surrogate is drawn and estimated
     assert s["alpha_surrogate"] == pytest.approx(estimate_alpha(surrogate, seed=3), rel=1e-6)
-    z_null, _ = standardise(surrogate)
-    assert s["alpha_std_surrogate"] == pytest.approx(estimate_alpha(z_null, seed=3), rel=1e-4)
+
+
+def centred_gaussian_columns(rows, cols, spread, seed):
+    """Gaussian columns of lognormal scales, each centred exactly (as noise_pass makes them)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((rows, cols)) * rng.lognormal(0, spread, cols)
+    return noise - noise.mean(axis=0)
+
+
+@pytest.mark.parametrize(("rows", "spread"), [(16, 1.5), (120, 0.5)])
+def test_closed_form_surrogates_are_the_mean_of_drawn_ones(rows, spread):
+    noise = centred_gaussian_columns(rows, 100_000 // rows, spread, 4)
+    s = summarise_noise(noise, seed=0)
+    drawn = [estimate_alpha(gaussian_surrogate(noise, seed=k), seed=k) for k in range(8)]
+    z = [
+        estimate_alpha(_standardised_gaussian(noise.shape, noise.dtype, k), seed=k)
+        for k in range(8)
+    ]
+    for closed, draws in ((s["alpha_surrogate"], drawn), (s["alpha_std_surrogate"], z)):
+        assert abs(closed - np.mean(draws)) < 3 * np.std(draws) / np.sqrt(len(draws)) + 0.002
+
+
+def test_closed_form_surrogate_needs_no_finer_integral_or_bins(monkeypatch):
+    stds = [np.random.default_rng(5).lognormal(0, 3, 4000), np.full(50, 1e3)]
+    per_layer, pooled = nulls.inverse_alpha(stds, 24)
+    monkeypatch.setattr(nulls, "STEP", nulls.STEP / 8)
+    monkeypatch.setattr(nulls, "BIN", 1e-6)  # one column per bin
+    fine = nulls.inverse_alpha(stds, 24)
+    assert [*per_layer, pooled] == pytest.approx([*fine[0], fine[1]], abs=1e-6)
+
+
+def test_standardised_gaussian_values_have_the_documented_log_moment():
+    assert nulls.log_abs_standardised(2) == pytest.approx(0, abs=1e-12)  # |z| = 1 exactly
+    z, _ = standardise(np.random.default_rng(6).standard_normal((16, 50_000)))
+    assert abs(np.log(np.abs(z)).mean() - nulls.log_abs_standardised(16)) < 0.003
+    assert np.abs(z).max() <= np.sqrt(15) + 1e-12
 
 
 def test_heavy_tailed_columns_stand_out_after_standardising_and_skew_the_pooled_surrogate():

@@ -18,8 +18,9 @@ Submodules:
   data seen chunk by chunk.
 - :mod:`.summaries`: :func:`summarise_noise` and :func:`summarise_layers`, the
   alpha of a gradient-noise matrix with intervals and null levels, using
-  :mod:`.columns` (:func:`standardise`, :func:`gaussian_surrogate`) and
-  :mod:`.pooling` (column blocks fed to accumulators, per layer and pooled).
+  :mod:`.columns` (:func:`standardise`, :func:`gaussian_surrogate`),
+  :mod:`.pooling` (column blocks fed to accumulators, per layer and pooled)
+  and :mod:`.nulls` (the surrogates' expected estimates in closed form).
 - :mod:`.threads` (the worker threads) and :mod:`.common` (input checks,
   intervals): shared by all of them.
 """

@@ -65,13 +65,13 @@ def standardise(noise) -> tuple[np.ndarray, int]:
 
     Notes
     -----
-    A standardised column of n values is bounded, |z| <= (n - 1)/sqrt(n)
-    (3.75 for n = 16), and its values are correlated (they sum to 0 and their
+    A standardised column of n values is bounded, |z| <= sqrt(n - 1)
+    (3.87 for n = 16), and its values are correlated (they sum to 0 and their
     squares to n). For Gaussian columns this barely moves the estimator:
     E log|z| differs from a Gaussian's by O(1/n^2), and the standardised
     Gaussian surrogate gives alpha ~= 2 (see :func:`summarise_noise`). For
     heavy-tailed columns it does: a column of n values cannot show a tail
-    beyond (n - 1)/sqrt(n) of its own scale, so with few rows the
+    beyond sqrt(n - 1) of its own scale, so with few rows the
     standardised alpha is pulled towards 2.
     """
     noise = _check_matrix(noise)

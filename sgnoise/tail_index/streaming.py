@@ -239,8 +239,8 @@ def _accumulate(
             parts,
             start,
             stop,
-            stream.take(stop - start if sizes is None else sizes[j]) & mask,
-            atoms[0].size,
+            stream.take(stop - start if sizes is None else sizes[j]),
+            mask,
         )
         for j, (start, stop) in enumerate(itertools.pairwise(bounds))
     )
@@ -256,10 +256,11 @@ def _accumulate(
         acc._atoms, acc._moments = a, m
 
 
-def _job(parts, start: int, stop: int, labels: np.ndarray, n_atoms: int) -> list[tuple]:
+def _job(parts, start: int, stop: int, words: np.ndarray, mask: np.uint16) -> list[tuple]:
     """(atom sums, log moments) of each array parts(start, stop) returns.
 
-    The arrays hold the job's samples in order, flat or as a (possibly
+    Sample i's atom is words[i] & mask (mask + 1 atoms, a power of two). The
+    arrays hold the job's samples in order, flat or as a (possibly
     strided) 2-d block of rows, flattened here. The atom sums are a product
     with the (atoms x samples) 0/1 matrix of the labels, in compressed-column
     form: one pass of compiled code per array (1.1 ns a value, against
@@ -267,8 +268,9 @@ def _job(parts, start: int, stop: int, labels: np.ndarray, n_atoms: int) -> list
     np.add.at does, so the sums are the same to the bit.
     """
     arrays = [block.ravel() for block in parts(start, stop)]
+    labels = np.bitwise_and(words, mask, dtype=np.int32)  # on the worker threads
     ones, columns = _unit_columns(labels.size, arrays[0].dtype)
-    assign = sparse.csc_array((ones, labels.astype(np.int32), columns), (n_atoms, labels.size))
+    assign = sparse.csc_array((ones, labels, columns), (int(mask) + 1, labels.size))
     out = []
     for x in arrays:
         moments = _log_moments(x)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sgnoise.tail_index import nulls
 from sgnoise.tail_index.columns import _check_matrix, _column_stats, _standardised_gaussian
 from sgnoise.tail_index.common import MIN_SAMPLES, _interval, _inverse
 from sgnoise.tail_index.estimators import (
@@ -15,18 +16,14 @@ from sgnoise.tail_index.estimators import (
     _inverse_alpha_and_se,
 )
 from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
+from sgnoise.tail_index.threads import _in_order
 
 
 @functools.lru_cache(maxsize=64)
-def _standardised_null(rows: int, widths: tuple[int, ...], dtype: str, seed) -> tuple:
-    """(1/alpha, se, dof) of standardised Gaussians (rows, w) for w in widths, and pooled (last).
-
-    The null level of the standardised estimates: it depends only on the
-    shapes and the seed, so it is computed once per run (None: too few values).
-    """
-    blocks = [_Block(_standardised_gaussian((rows, w), dtype, seed)) for w in widths]
-    accs = _pooled_accumulators(blocks, 1, False, seed)
-    return tuple(None if a is None else a[0].inverse_alpha_and_se() for a in accs)
+def _standardised_null(rows: int, widths: tuple[int, ...]) -> tuple[tuple[float, ...], float]:
+    """1/alpha of the standardised surrogate of each layer and pooled: one per shape (and run)."""
+    per_layer, pooled = nulls.inverse_alpha([np.ones(w) for w in widths], rows)
+    return tuple(per_layer), pooled
 
 
 def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tuple[str, slice]]:
@@ -48,7 +45,8 @@ def _column_blocks(n_coords: int, layers: Mapping[str, slice] | None) -> list[tu
 
 
 def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple], int]:
-    """The four (1/alpha, se, dof) by ``method`` on arrays made whole (not the default method)."""
+    """(1/alpha, se, dof) by ``method`` of the noise, standardised noise, drawn surrogate and
+    standardised surrogate, on arrays made whole (not the default method)."""
     x = noise[:, kept]
     z = x - mean
     z *= 1 / std  # as standardise() and the default method's _Block.parts do it
@@ -63,7 +61,8 @@ def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple],
 
 
 def _summary(fits: list, n_samples: int, n_dropped: int, level: float) -> dict[str, float]:
-    """summarise_noise's dict from fits (noise, standardised, surrogate, standardised surrogate)."""
+    """summarise_noise's dict from the (1/alpha, se, dof) of the noise and standardised noise
+    and the 1/alpha of the surrogate and standardised surrogate (as a 1-tuple or any fit)."""
     out: dict[str, float] = {"n_samples": n_samples, "n_dropped": n_dropped}
     if not fits:
         keys = ("", "_lo", "_hi", "_surrogate")
@@ -107,8 +106,8 @@ def summarise_layers(
         take over the first layer's (whose values the pooled estimate would
         otherwise label and log a second time) and label only the other
         layers' values again, from a stream of their own (see
-        ``_pooled_accumulators``). Its standardised surrogate is the pooled
-        estimate over the layers' standardised Gaussian matrices.
+        ``_pooled_accumulators``). Its surrogates are those of all the
+        layers' columns pooled.
     """
     noise = _check_matrix(noise)
     if method not in INTERVAL_METHODS:
@@ -127,6 +126,9 @@ def summarise_layers(
         widths = [cols.stop - cols.start for _, cols in named]
         kept = [np.flatnonzero(keep[cols]) for _, cols in named]
         dropped = [w - k.size for w, k in zip(widths, kept, strict=True)]
+        # Centred columns (as the noise pass makes them): the surrogate's expected estimate in
+        # closed form; otherwise (train_reference's test noise) an estimate on a drawn one.
+        centred = bool(np.all(np.abs(mean[keep]) <= nulls.CENTRED * std[keep]))
         blocks = [
             _Block(
                 noise[:, cols],
@@ -134,21 +136,26 @@ def summarise_layers(
                 std[cols][k],
                 zero_free[cols][k],
                 None if k.size == w else k,
-                _standardised_gaussian((rows, w), dtype, seed),
+                None if centred else _standardised_gaussian((rows, w), dtype, seed),
             )
             for (_, cols), k, w in zip(named, kept, widths, strict=True)
         ]
-        accs = _pooled_accumulators(blocks, 2, True, seed)
-        null = (_standardised_null.__wrapped__ if seed is None else _standardised_null)(
-            rows, tuple(widths), np.dtype(dtype).str, seed
-        )
+        accs = _pooled_accumulators(blocks, 2, not centred, seed)
+        if centred:
+            per_layer, pooled = nulls.inverse_alpha([b.std for b in blocks], rows)
+            surrogates = [(u,) for u in [*per_layer, pooled]]
+        else:
+            surrogates = [None if a is None else a[2].inverse_alpha_and_se() for a in accs]
+        per_layer, pooled = _standardised_null(rows, tuple(widths))
         n_x = [b.n_x for b in blocks]
         counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
+        # The estimates from the accumulators' block sums, on the worker threads
+        fits = iter(_in_order(acc.inverse_alpha_and_se for a in accs if a for acc in a[:2]))
         results = [
-            _summary(
-                [] if a is None else [acc.inverse_alpha_and_se() for acc in a] + [f], n, d, level
+            _summary([] if a is None else [next(fits), next(fits), sur, (u,)], n, d, level)
+            for a, sur, u, (n, d) in zip(
+                accs, surrogates, [*per_layer, pooled], counts, strict=True
             )
-            for a, f, (n, d) in zip(accs, null, counts, strict=True)
         ]
     if not layers:
         return {"all": results[-1]}
@@ -169,7 +176,7 @@ def summarise_noise(
         One of :data:`INTERVAL_METHODS` (a cheap interval is needed at every
         checkpoint).
     seed : int
-        Seed of the random blocks and of the surrogate.
+        Seed of the random blocks (and of a drawn surrogate).
     level : float
         Coverage of the intervals.
 
@@ -184,7 +191,13 @@ def summarise_noise(
         ``alpha_std_surrogate``: the same on a standardised Gaussian matrix
         of the noise's shape (the null level of ``alpha_std``; constant
         columns, left out of the noise, are not left out of it: it then
-        depends only on the shape and the seed).
+        depends only on the shape). With the default method and centred
+        columns (every |mean| <= 1e-4 sd, as :func:`sgnoise.noise.noise_pass`
+        makes them) both surrogates are the estimator's expected value on
+        such Gaussians, in closed form (:mod:`.nulls`): 1 / E[1/alpha-hat],
+        without the sampling noise of one draw (sd 0.001-0.01); otherwise
+        (e.g. test noise minus the train gradient) ``alpha_surrogate`` is the
+        estimate on one seeded draw.
         ``n_samples``: values used (constant columns and exact zeros, which
         have no log, are left out of every estimate); ``n_dropped``: constant
         columns. All estimates unclipped; all NaN if fewer than 100 values
@@ -196,13 +209,14 @@ def summarise_noise(
     ``alpha_std_surrogate``, not with 2. :func:`summarise_layers` gives this
     for every layer and for all of them in one pass.
 
-    Cost. With the default method the three estimates that depend on the
-    noise share one label stream and one pass over it, on the worker
-    threads; the standardised surrogate and its estimate depend only on the
-    shape and the seed, so they are kept for the next call with the same
-    shape (at every checkpoint of a run): a repeated call costs about four
-    estimates of as many values (3.8 measured), a first one, which also
-    draws the Gaussian matrix, about six (bench/bench_tail_index.py).
+    Cost. With the default method the estimates that depend on the noise
+    share one label stream and one pass over it, on the worker threads; the
+    closed-form surrogates cost a few milliseconds (a drawn surrogate, for
+    columns not centred, is a third estimate in the same pass, and its
+    Gaussian matrix is kept for the next call with the same shape and seed).
+    A call on centred noise costs about three estimates of as many values
+    (2.9 measured: two estimates, the column statistics and the standardised
+    values; bench/bench_tail_index.py).
 
     The pooled surrogate is Gaussian with the *sample* variance of each
     column. If the noise itself is heavy-tailed, each column's sample
@@ -212,12 +226,13 @@ def summarise_noise(
     ``alpha`` near ``alpha_surrogate`` therefore says "no heavier than
     Gaussians with these column variances", not "Gaussian".
 
-    Standardised values are bounded, |z| <= (n - 1)/sqrt(n) for n rows, and
+    Standardised values are bounded, |z| <= sqrt(n - 1) for n rows, and
     correlated within a column. For Gaussian columns this hardly matters: the
-    standardised surrogate gives alpha = 2.019 +- 0.007 for 16 rows x 79,400
-    columns (the 784-100-10 MLP on mnist10k, batch 500) and 2.003 +- 0.003
-    for 120 rows (full MNIST), mean +- sd over 10 seeds. For heavy tails it
-    does: a column of n values shows no tail beyond (n - 1)/sqrt(n) of its own
+    standardised surrogate gives alpha = 2.019 for 16 rows x 79,400 columns
+    (the 784-100-10 MLP on mnist10k, batch 500; one draw: 2.019 +- 0.007,
+    mean +- sd over 10 seeds) and 2.002 for 120 rows (full MNIST; one draw:
+    2.003 +- 0.003). For heavy tails it
+    does: a column of n values shows no tail beyond sqrt(n - 1) of its own
     scale, so ``alpha_std`` is pulled towards 2 (SaS(1.5) columns: 1.87 for
     16 rows, 1.69 for 120). ``alpha_std`` below its surrogate is evidence of
     heavy tails within coordinates; it is not an estimate of their alpha.
