@@ -239,7 +239,8 @@ def train_and_measure(
             known = run.gradient if run.measured_at == iteration else None
             recorder.start(run.model, data.x_train, data.y_train, gradient=known)
         for xb, yb in shuffled_minibatches(data.x_train, data.y_train, batch_size, run.rng):
-            loss, _ = run.model.batched_loss_and_grads(xb, yb, out=grads)
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: reported below
+                loss, _ = run.model.batched_loss_and_grads(xb, yb, out=grads)
             iteration += 1
             if not np.isfinite(loss):
                 run.diverge(iteration, "loss")

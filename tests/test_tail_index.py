@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import binom, levy_stable
@@ -425,3 +427,19 @@ def test_clip_is_explicit_and_mcculloch_warns_at_its_table_edge():
     assert estimate_alpha(x, clip=True) == 2.0
     with pytest.warns(RuntimeWarning, match="outside McCulloch's table"):
         assert estimate_alpha(x, "mcculloch") == 2.0
+
+
+def test_worker_threads_run_in_the_callers_errstate():
+    """np.errstate is a context variable: the worker threads' tasks must see the caller's."""
+    from sgnoise.tail_index import threads
+
+    def overflow():
+        return np.float32(1e38) * np.float32(10)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore"):
+            assert all(np.isinf(v) for v in threads._in_order([overflow] * 8))
+        if threads._WORKERS:
+            with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+                list(threads._in_order([overflow] * 8))

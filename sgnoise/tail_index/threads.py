@@ -6,6 +6,7 @@ size of a job in samples.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ def _in_order(tasks) -> Iterator:
     Every (_WORKERS + 1)-th task runs in the calling thread, the others on the
     worker threads, at most _IN_FLIGHT ahead of the one returned: few
     threads, so few hand-overs of the GIL (which numpy releases in its loops).
+    Each task runs in a copy of the caller's context, so that the caller's
+    ``np.errstate`` (a context variable) holds on the worker threads too.
     """
     if not _POOL and _WORKERS:
         _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="sgnoise-tail-index"))
@@ -48,7 +51,9 @@ def _in_order(tasks) -> Iterator:
     try:
         for j, task in enumerate(tasks):
             inline = j % (_WORKERS + 1) == _WORKERS
-            pending.append(task() if inline else _POOL[0].submit(task))
+            pending.append(
+                task() if inline else _POOL[0].submit(contextvars.copy_context().run, task)
+            )
             while len(pending) > _IN_FLIGHT or (pending and not isinstance(pending[0], Future)):
                 done = pending.popleft()
                 yield done.result() if isinstance(done, Future) else done
