@@ -39,7 +39,7 @@ from numbers import Integral
 
 import numpy as np
 
-from sgnoise.tail_index import threads
+from sgnoise import threads
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 INITS = ("normal", "he", "glorot")
@@ -100,7 +100,7 @@ def all_finite(a: np.ndarray) -> bool:
     )
     if flat.size < 2 * PARALLEL_ELEMENTS:
         return all(check() for check in checks)
-    return all(list(threads._in_order(checks)))
+    return all(list(threads.in_order(checks)))
 
 
 def _finite(a: np.ndarray) -> bool:

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
+from sgnoise import threads
 from sgnoise.mlp import MLP
 from sgnoise.per_example import Recorder
-from sgnoise.tail_index import threads
 
 # Activations held at once while computing minibatch gradients (elements): bounds memory.
 CHUNK_ELEMENTS = 2**24
@@ -204,7 +204,7 @@ def _minibatch_pass(
     for j, cols in columns:
         views[j] = matrix[:, cols].reshape(k, *model.params[j].shape)
     most = max(1, CHUNK_ELEMENTS // (batch_size * sum(model.sizes)))
-    n_chunks = max(-(-k // most), min(k, 2 * (threads._WORKERS + 1)))  # >= 2 per thread
+    n_chunks = max(-(-k // most), min(k, 2 * (threads.WORKERS + 1)))  # >= 2 per thread
     step = -(-k // n_chunks)  # chunks of equal size (the last one smaller): one workspace
     losses, hits = np.empty(k, model.dtype), np.empty(k, np.int64)
 
@@ -225,7 +225,7 @@ def _minibatch_pass(
         )
 
     with _one_blas_thread():  # the chunks run on all cores, one BLAS thread each
-        for _ in threads._in_order(functools.partial(chunk, f) for f in range(0, k, step)):
+        for _ in threads.in_order(functools.partial(chunk, f) for f in range(0, k, step)):
             pass
     return matrix, float(losses.sum(dtype=np.float64)) * batch_size, int(hits.sum())
 
@@ -236,13 +236,13 @@ def _by_columns(fn, matrix: np.ndarray, row: np.ndarray | None = None, *, out: b
     Column by column, numpy's reductions over rows and elementwise steps give
     the same numbers whatever the blocks: only the time changes.
     """
-    width = max(1, -(-matrix.shape[1] // (2 * (threads._WORKERS + 1))))
+    width = max(1, -(-matrix.shape[1] // (2 * (threads.WORKERS + 1))))
     blocks = [slice(c, c + width) for c in range(0, matrix.shape[1], width)]
     if out:
         tasks = (functools.partial(fn, matrix[:, b], row[b], out=matrix[:, b]) for b in blocks)
     else:
         tasks = (functools.partial(fn, matrix[:, b]) for b in blocks)
-    return list(threads._in_order(tasks))
+    return list(threads.in_order(tasks))
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:
@@ -254,7 +254,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
     ~1.9x), and gives the same numbers at any thread count (BLAS's own
     threads round some products differently).
     """
-    if not threads._WORKERS:
+    if not threads.WORKERS:
         return contextlib.nullcontext()
     if not _BLAS:
         _BLAS.append(threadpoolctl.ThreadpoolController())  # inspecting the libraries: ~1.5 ms

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sgnoise import threads
 from sgnoise.mlp import PARALLEL_ELEMENTS
-from sgnoise.tail_index import threads
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
@@ -97,7 +97,7 @@ class SGD(_Buffers):
             for update in pieces:
                 update()
         else:
-            list(threads._in_order(pieces))
+            list(threads.in_order(pieces))
 
 
 class Momentum(_Buffers):

@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import sgnoise.noise as noise_module
+from sgnoise import threads
 from sgnoise.mlp import MLP
 from sgnoise.noise import (
     InFlightNoise,
@@ -20,7 +21,6 @@ from sgnoise.noise import (
     noise_pass,
     shuffled_minibatches,
 )
-from sgnoise.tail_index import threads
 
 CONFIGS = [("sigmoid", True, (12, 8, 6, 4)), ("relu", False, (12, 8, 4)), ("tanh", True, (12, 4))]
 
@@ -56,10 +56,10 @@ def test_noise_pass_on_worker_threads_equals_one_thread_to_the_bit(monkeypatch, 
     rng = np.random.default_rng(2)
     model = MLP((64, 48, 10), seed=3)  # float32, as in the study
     x, y = rng.random((2000, 64), dtype=np.float32), rng.integers(0, 10, 2000)
-    monkeypatch.setattr(threads, "_WORKERS", 0)
+    monkeypatch.setattr(threads, "WORKERS", 0)
     with threadpool_limits(1, user_api="blas"):
         alone = noise_pass(model, x, y, 50)
-    monkeypatch.setattr(threads, "_WORKERS", workers)  # chunks on threads, buffers per thread
+    monkeypatch.setattr(threads, "WORKERS", workers)  # chunks on threads, buffers per thread
     monkeypatch.setattr(threads, "_POOL", [])
     together = noise_pass(model, x, y, 50)
     assert np.array_equal(together.matrix, alone.matrix)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, levy_stable
 
+from sgnoise import threads
 from sgnoise.tail_index import (
     DEFAULT_METHOD,
     METHODS,
@@ -20,7 +21,6 @@ from sgnoise.tail_index import (
     standardise,
     summarise_layers,
     summarise_noise,
-    threads,
 )
 from sgnoise.tail_index.columns import _standardised_gaussian
 from sgnoise.tail_index.streaming import _expected_log_binomial
@@ -138,7 +138,7 @@ def test_results_do_not_depend_on_the_job_size(monkeypatch):
     noise = stable(1.5, (6, 9000), 12)
     noise[:, 5] = 2.0  # a dropped column: the gathered path
     before = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
-    monkeypatch.setattr(threads, "_CHUNK", 4096)  # rows longer than a job: pieces of rows
+    monkeypatch.setattr(threads, "CHUNK", 4096)  # rows longer than a job: pieces of rows
     columns._SURROGATES.clear()
     after = estimate_alpha(x), *alpha_ci(x), summarise_noise(noise, seed=4)
     assert after[:3] == pytest.approx(before[:3], rel=1e-12)
@@ -215,7 +215,7 @@ def test_summarise_layers_rejects_layers_that_do_not_tile_the_columns(layers):
 
 
 def test_streaming_rejects_bad_chunks_and_keeps_its_state(monkeypatch):
-    monkeypatch.setattr(threads, "_CHUNK", 64)  # many jobs per update, some still running
+    monkeypatch.setattr(threads, "CHUNK", 64)  # many jobs per update, some still running
     s = AlphaAccumulator(1000, seed=0)
     x = stable(1.5, 1000, 0)
     s.update(x[:500])
@@ -431,7 +431,6 @@ def test_clip_is_explicit_and_mcculloch_warns_at_its_table_edge():
 
 def test_worker_threads_run_in_the_callers_errstate():
     """np.errstate is a context variable: the worker threads' tasks must see the caller's."""
-    from sgnoise.tail_index import threads
 
     def overflow():
         return np.float32(1e38) * np.float32(10)
@@ -439,7 +438,7 @@ def test_worker_threads_run_in_the_callers_errstate():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with np.errstate(over="ignore"):
-            assert all(np.isinf(v) for v in threads._in_order([overflow] * 8))
-        if threads._WORKERS:
+            assert all(np.isinf(v) for v in threads.in_order([overflow] * 8))
+        if threads.WORKERS:
             with np.errstate(over="raise"), pytest.raises(FloatingPointError):
-                list(threads._in_order([overflow] * 8))
+                list(threads.in_order([overflow] * 8))

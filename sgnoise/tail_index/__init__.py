@@ -21,8 +21,8 @@ Submodules:
   :mod:`.columns` (:func:`standardise`, :func:`gaussian_surrogate`),
   :mod:`.pooling` (column blocks fed to accumulators, per layer and pooled)
   and :mod:`.nulls` (the surrogates' expected estimates in closed form).
-- :mod:`.threads` (the worker threads) and :mod:`.common` (input checks,
-  intervals): shared by all of them.
+- :mod:`.common` (input checks, intervals): shared by all of them; the jobs run on
+  the process's worker threads (:mod:`sgnoise.threads`).
 """
 
 from sgnoise.tail_index.columns import gaussian_surrogate, standardise

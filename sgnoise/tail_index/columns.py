@@ -8,9 +8,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from sgnoise.tail_index import threads
+from sgnoise import threads
 from sgnoise.tail_index.common import _as_float, _check_finite
-from sgnoise.tail_index.threads import _in_order
+from sgnoise.threads import in_order
 
 _NORMAL_BLOCK = 1 << 18  # values per Gaussian stream of the surrogate (part of its definition)
 
@@ -30,9 +30,9 @@ def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     exactly its value). Raises if m is not finite (seen in the means).
     Blocks of columns go to the worker threads.
     """
-    width = max(1, threads._CHUNK // m.shape[0])
+    width = max(1, threads.CHUNK // m.shape[0])
     starts = range(0, max(1, m.shape[1]), width)
-    blocks = _in_order(functools.partial(_block_stats, m[:, c : c + width]) for c in starts)
+    blocks = in_order(functools.partial(_block_stats, m[:, c : c + width]) for c in starts)
     mean, std, nonzero = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     if not np.isfinite(mean).all():
         _check_finite(m, "noise")
@@ -108,13 +108,13 @@ def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
     starts = range(0, rows, step)
     streams = np.random.SeedSequence(seed).spawn(len(starts))
     fills = zip(starts, streams, strict=True)
-    list(_in_order(functools.partial(_fill_normal, g[r : r + step], s) for r, s in fills))
+    list(in_order(functools.partial(_fill_normal, g[r : r + step], s) for r, s in fills))
     if cols:
         mean, std, _, _ = _column_stats(g)
         standardised = (
             functools.partial(_standardise_rows, g[r : r + step], mean, std) for r in starts
         )
-        list(_in_order(standardised))
+        list(in_order(standardised))
     g.flags.writeable = False
     if seed is not None and g.nbytes <= _SURROGATE_BYTES:
         with _SURROGATES_LOCK:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgnoise.tail_index import threads
+from sgnoise import threads
 from sgnoise.tail_index.common import MIN_SAMPLES
 from sgnoise.tail_index.streaming import (
     AlphaAccumulator,
@@ -45,7 +45,7 @@ class _Block:
         if not cols:
             self.bounds, self.sizes, self.n_x, self._zeros = [0], np.zeros(0, int), 0, {}
             return
-        chunk = threads._CHUNK
+        chunk = threads.CHUNK
         if cols >= chunk:
             bounds = [*(r * cols + c for r in range(rows) for c in range(0, cols, chunk)), n]
         else:

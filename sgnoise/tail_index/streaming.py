@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 from scipy import sparse
 
-from sgnoise.tail_index import threads
+from sgnoise import threads
 from sgnoise.tail_index.common import (
     MIN_SAMPLES,
     _as_float,
@@ -16,7 +16,7 @@ from sgnoise.tail_index.common import (
     _interval,
     _inverse,
 )
-from sgnoise.tail_index.threads import _in_order
+from sgnoise.threads import in_order
 
 _PARTITIONS = 32  # random partitions averaged by the default method
 _ATOMS_PER_BLOCK = 16
@@ -129,7 +129,7 @@ class AlphaAccumulator:
         """Add samples (any shape, finite). On error nothing is added."""
         x = _as_float(chunk).ravel()
         try:
-            _accumulate([self], [*range(0, x.size, threads._CHUNK), x.size], lambda a, b: [x[a:b]])
+            _accumulate([self], [*range(0, x.size, threads.CHUNK), x.size], lambda a, b: [x[a:b]])
         except _NotFinite:
             _check_finite(x, "x")
             raise
@@ -218,7 +218,7 @@ def _accumulate(
     ``parts(start, stop)`` returns, for each accumulator, its samples
     [start, stop) as a flat float array (of ``sizes[j]`` samples for the
     j-th job if given: summarise_noise leaves exact zeros out). The jobs
-    [bounds[j], bounds[j + 1]) run on all cores (:func:`_in_order`) and
+    [bounds[j], bounds[j + 1]) run on all cores (:func:`in_order`) and
     their sums are added in order: the result does not depend on the
     threads, and jobs of other sizes change it only by rounding. With
     several accumulators (same seed and n_total) each gets exactly what its
@@ -245,7 +245,7 @@ def _accumulate(
         for j, (start, stop) in enumerate(itertools.pairwise(bounds))
     )
     try:
-        for result in _in_order(jobs):
+        for result in in_order(jobs):
             for i, (sums, moms) in enumerate(result):
                 atoms[i] += sums
                 moments[i] += moms

@@ -16,7 +16,7 @@ from sgnoise.tail_index.estimators import (
     _inverse_alpha_and_se,
 )
 from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
-from sgnoise.tail_index.threads import _in_order
+from sgnoise.threads import in_order
 
 
 @functools.lru_cache(maxsize=64)
@@ -150,7 +150,7 @@ def summarise_layers(
         n_x = [b.n_x for b in blocks]
         counts = zip([*n_x, sum(n_x)], [*dropped, sum(dropped)], strict=True)
         # The estimates from the accumulators' block sums, on the worker threads
-        fits = iter(_in_order(acc.inverse_alpha_and_se for a in accs if a for acc in a[:2]))
+        fits = iter(in_order(acc.inverse_alpha_and_se for a in accs if a for acc in a[:2]))
         results = [
             _summary([] if a is None else [next(fits), next(fits), sur, (u,)], n, d, level)
             for a, sur, u, (n, d) in zip(

@@ -1,6 +1,9 @@
-"""Worker threads for the estimators' jobs, results in order; one pool per process, reset on fork.
+"""The worker threads of a process: results in order; one pool per process, reset on fork.
 
-One thread per core, at most 4 and at most ``OMP_NUM_THREADS``; ``_CHUNK`` is the
+They run the estimators' jobs, the noise pass's chunks of minibatches and the
+updates of large parameters.
+
+One thread per core, at most 4 and at most ``OMP_NUM_THREADS``; ``CHUNK`` is the
 size of a job in samples.
 """
 
@@ -12,7 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-_CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
+CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
 _IN_FLIGHT = 4  # jobs queued beyond the one collected
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
@@ -33,24 +36,24 @@ def _thread_budget() -> int:
     return max(budget, 1)
 
 
-_WORKERS = _thread_budget() - 1  # worker threads beside the calling thread
+WORKERS = _thread_budget() - 1  # worker threads beside the calling thread
 
 
-def _in_order(tasks) -> Iterator:
+def in_order(tasks) -> Iterator:
     """Results of the tasks (callables), in order, computed on all cores.
 
-    Every (_WORKERS + 1)-th task runs in the calling thread, the others on the
+    Every (WORKERS + 1)-th task runs in the calling thread, the others on the
     worker threads, at most _IN_FLIGHT ahead of the one returned: few
     threads, so few hand-overs of the GIL (which numpy releases in its loops).
     Each task runs in a copy of the caller's context, so that the caller's
     ``np.errstate`` (a context variable) holds on the worker threads too.
     """
-    if not _POOL and _WORKERS:
-        _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="sgnoise-tail-index"))
+    if not _POOL and WORKERS:
+        _POOL.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="sgnoise-tail-index"))
     pending: deque = deque()
     try:
         for j, task in enumerate(tasks):
-            inline = j % (_WORKERS + 1) == _WORKERS
+            inline = j % (WORKERS + 1) == WORKERS
             pending.append(
                 task() if inline else _POOL[0].submit(contextvars.copy_context().run, task)
             )
