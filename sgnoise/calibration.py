@@ -110,24 +110,32 @@ def _float_matrix(x, name: str) -> np.ndarray:
 def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` independent uniform subsets of ``size`` of range(n), shape (count, size).
 
-    Floyd's algorithm (Bentley & Floyd 1987), one step for all subsets at
-    once: for j = n - size, ..., n - 1 draw t uniform in [0, j] and take t,
-    or j if t is taken already. A boolean mask per subset answers "taken";
-    rows are handled in chunks of at most 2^24 mask entries. All the t are
-    drawn first, so the subsets do not depend on the chunks.
+    Floyd's algorithm (Bentley & Floyd 1987): for j = n - size + k, k = 0, ...,
+    size - 1, draw t_k uniform in [0, j] and take t_k, or j if t_k is taken
+    already. All the t are drawn first (one array), and the steps are resolved
+    for all subsets at once instead of one after another: t_k is taken before
+    step k exactly when an earlier t_i equals it (the value t_i is taken from
+    step i on, whatever step i took), or when an earlier step i took its own
+    j = n - size + i = t_k because t_i was taken. The first case is found by
+    sorting each row's (t_k, k), the second by following those rare links
+    until nothing changes. O(count size log size) work, no Python loop over k.
     """
     t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
-    out = np.empty((count, size), np.intp)
-    rows_per_chunk = max(1, (1 << 24) // n)
-    for start in range(0, count, rows_per_chunk):
-        tc, oc = t[start : start + rows_per_chunk], out[start : start + rows_per_chunk]
-        taken = np.zeros((tc.shape[0], n), bool)
-        rows = np.arange(tc.shape[0])
-        for k, j in enumerate(range(n - size, n)):
-            pick = np.where(taken[rows, tc[:, k]], j, tc[:, k])
-            taken[rows, pick] = True
-            oc[:, k] = pick
-    return out
+    k = np.arange(size)
+    key_type = np.int32 if n * size < 2**31 else np.int64
+    value, position = np.divmod(np.sort((t * size + k).astype(key_type), axis=1), size)
+    taken = np.zeros(t.shape, bool)  # t_k taken before step k: step k takes its j
+    rows, later = np.nonzero(value[:, 1:] == value[:, :-1])
+    taken[rows, position[rows, later + 1]] = True
+    earlier = t - (n - size)  # the step whose j is t_k, if it comes before step k
+    rows, steps = np.nonzero((earlier >= 0) & (earlier < k))
+    earlier, repeated = earlier[rows, steps], taken[rows, steps]
+    while True:
+        linked = repeated | taken[rows, earlier]
+        if np.array_equal(linked, taken[rows, steps]):
+            break
+        taken[rows, steps] = linked
+    return np.where(taken, n - size + k, t)
 
 
 def resampled_noise(

@@ -68,6 +68,31 @@ def test_resampled_noise_same_seed_same_noise_and_float32_stays_float32():
     assert not np.array_equal(a, resampled_noise(g, 5, 50, seed=7))
 
 
+def _floyd(n, size, count, rng):
+    """Floyd's algorithm step by step, subset by subset: what calibration._subsets resolves
+    all at once (the same draws t, one array first)."""
+    t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
+    out = np.empty((count, size), np.intp)
+    for r in range(count):
+        taken = set()
+        for k, j in enumerate(range(n - size, n)):
+            out[r, k] = j if t[r, k] in taken else t[r, k]
+            taken.add(int(out[r, k]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "size"), [(2, 1), (5, 2), (10, 9), (50, 49), (300, 150), (1000, 999), (5000, 300)]
+)
+def test_subsets_are_floyds_algorithm_step_by_step(n, size):
+    """The vectorised resolution (duplicates and chains of j's) gives Floyd's subsets
+    exactly; n close to size makes long chains."""
+    for seed in range(3):
+        fast = calibration._subsets(n, size, 60, np.random.default_rng(seed))
+        np.testing.assert_array_equal(fast, _floyd(n, size, 60, np.random.default_rng(seed)))
+        assert all(len(set(row)) == size for row in fast.tolist())
+
+
 @pytest.mark.parametrize(
     ("per_example", "batch_size", "n_minibatches", "match"),
     [
