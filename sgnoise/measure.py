@@ -43,6 +43,7 @@ from sgnoise.calibration import (
     MAX_VALUES,
     calibrate,
     calibrated_alpha,
+    centre,
     per_column_alpha,
     resampled_noise,
 )
@@ -157,10 +158,11 @@ def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> d
 
 
 def _resampled(
-    grads: np.ndarray, layers: Mapping[str, slice], batch_size: int, detail: Detail, seed: int
+    centred: np.ndarray, layers: Mapping[str, slice], batch_size: int, detail: Detail, seed: int
 ) -> dict[str, dict]:
-    """Per layer and pooled: the measurement of M resampled minibatches of ``batch_size``."""
-    noise = resampled_noise(grads, batch_size, detail.minibatches, seed=seed)
+    """Per layer and pooled: the measurement of M resampled minibatches of ``batch_size``
+    from the split's per-example gradients, centred once (:func:`~sgnoise.calibration.centre`)."""
+    noise = resampled_noise(centred, batch_size, detail.minibatches, seed=seed, centred=True)
     rows = {}
     for layer, summary in _summaries(noise, layers, seed).items():
         block = noise if layer == POOLED else noise[:, layers[layer]]
@@ -257,11 +259,11 @@ def measure(
         if recorder is None:
             continue
         grads = recorder.result()
-        rows += _rows(split, RESAMPLED, _resampled(grads.matrix, grads.layers, batch_size,
-                                                   detail, seed))  # fmt: skip
+        centred = centre(grads.matrix)  # once for every resampled measurement of the split
+        rows += _rows(split, RESAMPLED, _resampled(centred, grads.layers, batch_size, detail, seed))
         if split == "train":  # the examples SGD draws from
             rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
             for b in detail.batch_scan:
-                rows += _rows(split, BATCH_SCAN,
-                              _resampled(grads.matrix, grads.layers, b, detail, seed))  # fmt: skip
+                rows += _rows(split, BATCH_SCAN, _resampled(centred, grads.layers, b, detail, seed))
+        del centred
     return rows, passes[0], passes[1]

@@ -68,6 +68,31 @@ def test_resampled_noise_same_seed_same_noise_and_float32_stays_float32():
     assert not np.array_equal(a, resampled_noise(g, 5, 50, seed=7))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
+    """u_k = sum over S_k, in ascending example order, of (1/B)(g_i - mean g), in the
+    matrix's dtype: the compressed-column product adds exactly these terms in this order."""
+    rng = np.random.default_rng(8)
+    g = (rng.standard_normal((200, 6)) * [1.0, 1e3, 1e-3, 1.0, 5.0, 0.1] + 3).astype(dtype)
+    g = np.asfortranarray(g)  # the Recorder's layout
+    n, b, m = 200, 17, 40
+    noise = resampled_noise(g, b, m, seed=9)
+    np.testing.assert_array_equal(noise, resampled_noise(calibration.centre(g), b, m, seed=9,
+                                                         centred=True))  # fmt: skip
+    centred = g - g.mean(axis=0, dtype=np.float64).astype(dtype)
+    weight = dtype(1 / b)
+    for k, subset in enumerate(calibration._subsets(n, b, m, np.random.default_rng(9))):
+        total = np.zeros(6, dtype)
+        for i in np.sort(subset):
+            total += weight * centred[i]
+        np.testing.assert_array_equal(noise[k], total)
+
+
+def test_resampled_noise_wants_a_centred_matrix_as_centre_gives_it():
+    with pytest.raises(ValueError, match="centre"):
+        resampled_noise(np.asfortranarray(np.zeros((10, 2))), 2, 5, centred=True)
+
+
 def _floyd(n, size, count, rng):
     """Floyd's algorithm step by step, subset by subset: what calibration._subsets resolves
     all at once (the same draws t, one array first)."""
