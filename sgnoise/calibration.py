@@ -18,7 +18,8 @@ an alpha:
   scatter; :func:`calibrated_alpha` reads a matrix and calibrates it;
 - :func:`column_alpha`: Mohammadi's estimator on every column separately
   (vectorised, ``axis``), and :func:`per_column_alpha`, the quantiles of
-  those estimates beside the same for Gaussian columns of as many rows;
+  those estimates beside the same for Gaussian columns of as many rows
+  (:func:`per_column_alpha_by_block`: of several blocks of columns at once);
 - :func:`resampled_noise`: many minibatch noises drawn from per-example
   gradients (centred once by :func:`centre`), so that each coordinate has
   enough rows for the above.
@@ -647,21 +648,51 @@ def per_column_alpha(
         :data:`MIN_COLUMN_ROWS` (the estimate of one column is then too
         noisy to tell anything) or no column is non-constant.
     """
+    (spread,) = per_column_alpha_by_block(
+        noise, {"all": slice(None)}, max_columns=max_columns, seed=seed
+    ).values()
+    return spread
+
+
+def per_column_alpha_by_block(
+    noise, blocks: Mapping[str, slice], *, max_columns: int = 4096, seed: int = 0
+) -> dict[str, dict[str, dict[str, float] | int] | None]:
+    """:func:`per_column_alpha` of each block of columns of one matrix (e.g. of each layer's,
+    and of all of them), each column estimated once.
+
+    ``{name: per_column_alpha(noise[:, columns], max_columns=max_columns, seed=seed)}``
+    for ``blocks = {name: columns}``: the column subsets are drawn block by block as
+    there, and :func:`column_alpha` runs once on the union of the columns they keep
+    (a column's estimate does not depend on the columns beside it).
+    """
     noise = _float_matrix(noise, "noise")
     max_columns = _check_int(max_columns, "max_columns", 1)
     _check_seed(seed)
     n_rows, n_columns = noise.shape
     if n_rows < MIN_COLUMN_ROWS:
-        return None
-    if n_columns > max_columns:
-        columns = np.random.default_rng(seed).choice(n_columns, max_columns, replace=False)
-        noise = noise[:, np.sort(columns)]
-    alphas = column_alpha(noise, seed=seed)
-    if np.isnan(alphas).all():
-        return None
-    return {
-        "quantiles": _quantiles(alphas),
-        "gaussian_quantiles": _gaussian_column_quantiles(n_rows, noise.shape[1], seed),
-        "n_columns": int(noise.shape[1]),
-        "n_rows": int(n_rows),
-    }
+        return dict.fromkeys(blocks)
+    picked = {}
+    for name, columns in blocks.items():
+        index = np.arange(n_columns)[columns]
+        if index.size > max_columns:
+            keep = np.random.default_rng(seed).choice(index.size, max_columns, replace=False)
+            index = index[np.sort(keep)]
+        picked[name] = index
+    estimated = np.unique(np.concatenate([np.empty(0, np.intp), *picked.values()]))
+    alphas = np.full(n_columns, np.nan)
+    if estimated.size:  # column_alpha's float sums follow the memory layout: read the matrix
+        # itself when every column is kept, else a gathered copy (as per_column_alpha always did)
+        kept = noise if estimated.size == n_columns else noise[:, estimated]
+        alphas[estimated] = column_alpha(kept, seed=seed)
+    out = {}
+    for name, index in picked.items():
+        if np.isnan(alphas[index]).all():
+            out[name] = None
+            continue
+        out[name] = {
+            "quantiles": _quantiles(alphas[index]),
+            "gaussian_quantiles": _gaussian_column_quantiles(n_rows, index.size, seed),
+            "n_columns": int(index.size),
+            "n_rows": int(n_rows),
+        }
+    return out

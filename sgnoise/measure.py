@@ -44,7 +44,7 @@ from sgnoise.calibration import (
     calibrate,
     calibrated_alpha,
     centre,
-    per_column_alpha,
+    per_column_alpha_by_block,
     resampled_noise,
 )
 from sgnoise.data import Dataset
@@ -163,10 +163,13 @@ def _resampled(
     """Per layer and pooled: the measurement of M resampled minibatches of ``batch_size``
     from the split's per-example gradients, centred once (:func:`~sgnoise.calibration.centre`)."""
     noise = resampled_noise(centred, batch_size, detail.minibatches, seed=seed, centred=True)
+    summaries = _summaries(noise, layers, seed)
+    blocks = {POOLED: slice(None), **layers}
+    measured = {layer: blocks[layer] for layer, s in summaries.items() if s["status"] == OK}
+    spreads = per_column_alpha_by_block(noise, measured, seed=seed)
     rows = {}
-    for layer, summary in _summaries(noise, layers, seed).items():
-        block = noise if layer == POOLED else noise[:, layers[layer]]
-        spread = per_column_alpha(block, seed=seed) if summary["status"] == OK else None
+    for layer, summary in summaries.items():
+        spread = spreads.get(layer)
         quantiles = {}
         for name, key in (("col_alpha", "quantiles"), ("col_alpha_gauss", "gaussian_quantiles")):
             for q in QUANTILES:

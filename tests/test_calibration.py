@@ -253,3 +253,45 @@ def test_per_column_alpha_is_none_with_too_few_rows():
 def test_per_column_alpha_estimates_at_most_max_columns():
     out = per_column_alpha(stable(1.5, (MIN_COLUMN_ROWS, 50), 90), max_columns=20)
     assert out["n_columns"] == 20
+
+
+def _plain_spread(block, max_columns, seed=3):
+    """per_column_alpha by its definition: one block, its own column subset, column_alpha."""
+    if block.shape[1] > max_columns:
+        keep = np.random.default_rng(seed).choice(block.shape[1], max_columns, replace=False)
+        block = block[:, np.sort(keep)]
+    alphas = column_alpha(block, seed=seed)
+    if np.isnan(alphas).all():
+        return None
+    alphas = alphas[~np.isnan(alphas)]
+    gauss = column_alpha(
+        np.random.default_rng((seed, *block.shape)).standard_normal(block.shape), seed=seed
+    )
+    levels = calibration.QUANTILES
+    return {
+        "quantiles": dict(zip(map(str, levels), np.percentile(alphas, levels), strict=True)),
+        "gaussian_quantiles": dict(
+            zip(map(str, levels), np.percentile(gauss, levels), strict=True)
+        ),
+        "n_columns": block.shape[1],
+        "n_rows": block.shape[0],
+    }
+
+
+def test_per_column_alpha_by_block_is_per_column_alpha_of_each_block():
+    """Each column estimated once for all blocks gives what each block alone gives, bit for
+    bit, column subsets (max_columns) included; too few rows gives None for every block."""
+    noise = stable(1.3, (MIN_COLUMN_ROWS, 60), 91).astype(np.float32)
+    noise[:, 7] = 0.0  # a constant column
+    noise[:, 40:] = 1.0  # a constant block
+    blocks = {"all": slice(None), "a": slice(0, 25), "b": slice(25, 40), "c": slice(40, 60)}
+    for max_columns in (4096, 12):
+        together = calibration.per_column_alpha_by_block(
+            noise, blocks, max_columns=max_columns, seed=3
+        )
+        alone = {name: _plain_spread(noise[:, cols], max_columns) for name, cols in blocks.items()}
+        assert together == alone
+        assert per_column_alpha(noise, max_columns=max_columns, seed=3) == alone["all"]
+        assert together["c"] is None and together["a"]["n_columns"] == min(25, max_columns)
+    few = calibration.per_column_alpha_by_block(noise[:100], blocks)
+    assert few == dict.fromkeys(blocks)
