@@ -115,6 +115,8 @@ from sgnoise.mlp import MLP, all_finite
 COORDS_PER_LAYER = 250
 #: Most values of the activations and errors held at once (one chunk of examples).
 CHUNK_ELEMENTS = 2**22
+#: Rows :meth:`Recorder.record` multiplies at once (their operands fit in a core's cache).
+RECORD_ROWS = 256
 #: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
 #: Percentiles of the columns' exponents reported by :func:`summarise`.
@@ -223,15 +225,18 @@ class Recorder:
         is that of a minibatch's mean loss)."""
         h = h.reshape(-1, h.shape[-1])
         delta = delta.reshape(-1, delta.shape[-1])
-        rows = slice(start, start + len(h))
-        for cols, idx, pq in self._by_layer.get(layer, ()):
-            out = self.matrix[rows, cols]
-            if pq is None:  # b_l
-                np.take(delta, idx, axis=1, out=out)
-            else:
-                np.multiply(h[:, pq[0]], delta[:, pq[1]], out=out)
-            if scale != 1:
-                out *= scale
+        for a in range(0, len(h), RECORD_ROWS):  # gathered operands and products stay in cache
+            hs, ds = h[a : a + RECORD_ROWS], delta[a : a + RECORD_ROWS]
+            rows = slice(start + a, start + a + len(hs))
+            for cols, idx, pq in self._by_layer.get(layer, ()):
+                if pq is None:  # b_l
+                    product = ds[:, idx]
+                else:
+                    product = hs[:, pq[0]]
+                    product *= ds[:, pq[1]]
+                if scale != 1:
+                    product *= scale
+                self.matrix[rows, cols] = product
 
     def result(self) -> PerExampleGradients:
         """The matrix and which coordinate each column is."""

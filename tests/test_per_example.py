@@ -66,6 +66,26 @@ def test_chunks_of_examples_give_the_same_matrix(monkeypatch):
     np.testing.assert_allclose(chunked, whole.matrix, rtol=1e-12, atol=1e-15)  # BLAS blocking
 
 
+def test_the_recorder_writes_the_same_products_in_any_row_blocks(monkeypatch):
+    """record's row blocks (RECORD_ROWS) change where products are made, not their values,
+    scaled or not, and the matrix stays column-major."""
+    model, x, y = _model_and_data(n=50)
+    inputs, deltas = model.activations_and_deltas(x, y)
+
+    def recorded(rows):
+        monkeypatch.setattr(per_example_module, "RECORD_ROWS", rows)
+        recorder = per_example_module.Recorder(model, 100, coords_per_layer=25, seed=2)
+        for start, scale in ((0, 1.0), (50, 3.0)):
+            for layer, (h, delta) in enumerate(zip(inputs, deltas, strict=True)):
+                recorder.record(layer, h, delta, start, scale=scale)
+        return recorder.result().matrix
+
+    whole = recorded(1000)
+    assert whole.flags.f_contiguous
+    np.testing.assert_array_equal(recorded(7), whole)
+    np.testing.assert_array_equal(whole[50:], 3.0 * whole[:50])
+
+
 def test_bad_coordinate_counts_and_inputs_are_named():
     model, x, y = _model_and_data()
     with pytest.raises(ValueError, match="coords_per_layer must be an integer >= 1 or None, got 0"):
