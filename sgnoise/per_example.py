@@ -42,10 +42,11 @@ bootstrap of Danielsson, de Haan, Peng & de Vries (2001) estimates, is larger
 (order n^(-2 rho/(1 - 2 rho)), 2/3 for rho = -1) and by design leaves a bias of
 the order of the standard deviation, so intervals built on it under-cover; the
 double bootstrap also re-sorts B resamples per column, hundreds of times the
-cost of the one sort used here. Undersmoothing is the standard price for honest
-intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
-columns of 60,000 values give xi-hat 1.88, but only 18% of them are called
-infinite-variance; at k = n^(2/3) they read 2.35).
+cost of the one selection of the top k + 2 used here. Undersmoothing is the
+standard price for honest intervals: less power near xi = 2
+(``bench/validate_per_example.py``: SaS(1.8) columns of 60,000 values give
+xi-hat 1.88, but only 18% of them are called infinite-variance; at k =
+n^(2/3) they read 2.35).
 
 Interval. Above the threshold, a Pareto tail makes the k log-excesses i.i.d.
 exponential with mean gamma (Renyi's representation), so k gamma_H / gamma ~
@@ -117,6 +118,8 @@ COORDS_PER_LAYER = 250
 CHUNK_ELEMENTS = 2**22
 #: Rows :meth:`Recorder.record` multiplies at once (their operands fit in a core's cache).
 RECORD_ROWS = 256
+#: Columns :func:`_largest` selects from at once, and the step of its row sample.
+SELECT_COLUMNS, SELECT_STEP = 8, 32
 #: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
 #: Percentiles of the columns' exponents reported by :func:`summarise`.
@@ -380,15 +383,51 @@ def _check_matrix(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
+def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ``counts[c]`` largest |grads[:, c] - mean[c]| of every column c, in decreasing order.
+
+    Returns a (max(counts), n_columns) float64 array whose column c holds them in
+    its first counts[c] rows (NaN below): exactly the top of the column's full
+    sort, without the full sort. Columns are taken :data:`SELECT_COLUMNS` at a
+    time (in cache); a column's threshold is the (2 count / s + 2)-th largest
+    value of every s-th row (s = :data:`SELECT_STEP`), so that about 2 count + 2 s
+    values pass it, and only those are sorted. A column with fewer than count
+    values at or above its threshold is sorted whole (rarely: about count / s
+    values of the sample lie above the column's count-th largest, and 2 count /
+    s + 2 would have to). Ties and the atom at |0 - mean| of mostly-zero columns
+    cost nothing (np.partition slows down on them). O(n) per column.
+    """
+    n, n_columns = grads.shape
+    top = np.full((int(counts.max()), n_columns), np.nan)
+    step = SELECT_STEP if n >= 64 * SELECT_STEP else 1
+    for first in range(0, n_columns, SELECT_COLUMNS):
+        cols = slice(first, first + SELECT_COLUMNS)
+        wanted = counts[cols]
+        if not wanted.any():
+            continue
+        values = np.abs(grads[:, cols] - mean[cols])
+        sample = np.sort(values[::step], axis=0)
+        rank = np.minimum(len(sample), -(-2 * wanted * len(sample) // n) + 2)
+        threshold = sample[len(sample) - rank, np.arange(values.shape[1])]
+        for j, count in enumerate(wanted.tolist()):
+            if count:
+                column = values[:, j]
+                passed = column[column >= threshold[j]]
+                passed = passed if passed.size >= count else column
+                top[:count, first + j] = np.sort(passed)[::-1][:count]
+    return top
+
+
 def tail_exponents(
     grads: np.ndarray, *, k: int | None = None, level: float = 0.95
 ) -> TailExponents:
     """Hill tail exponent, its interval and the moment estimate, for every column of grads.
 
-    Each column is centred (minus its mean) and its absolute values sorted (one
-    in-place sort of a column-major copy, all columns at once); Hill's gamma_H,
-    its Gamma interval and gamma_M follow from each column's top k + 1 (module
-    docstring).
+    Each column is centred (minus its mean) and the k + 2 largest of its
+    absolute values found (:func:`_largest`: a threshold from a sample, then
+    a sort of the values above it only; O(n) per column); Hill's gamma_H, its
+    Gamma interval and gamma_M follow from each column's top k + 1, the atom
+    check from its (k+1)-th and (k+2)-th (module docstring).
 
     Parameters
     ----------
@@ -430,20 +469,14 @@ def tail_exponents(
         no_atom = np.zeros(n_columns, bool)
         return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
     top_k = int(ks.max())
-    # |centred|, column-major and sorted in place: numpy's vectorised sort of contiguous
-    # columns is 2-8x faster than np.partition here (introselect slows down on the many tied
-    # values of mostly-zero columns; bench/per_example_tails.py times it).
-    centred = np.empty(grads.shape, grads.dtype, order="F")
-    np.subtract(grads, grads.mean(axis=0, dtype=np.float64).astype(grads.dtype), out=centred)
-    np.abs(centred, out=centred)
-    centred.sort(axis=0)
-    top = centred[n - top_k - 2 :][::-1].astype(np.float64)  # X_(1) >= ... >= X_(K+2)
+    mean = grads.mean(axis=0, dtype=np.float64).astype(grads.dtype)
+    top = _largest(grads, mean, np.where(ks > 0, ks + 2, 0))  # X_(1) >= ... >= X_(k+2), NaN below
     columns = np.arange(n_columns)
     atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
     ks[atom] = 0
     kept = ks > 0
     k_kept = ks[kept]
-    with np.errstate(divide="ignore"):  # zeros below a kept column's threshold: never used
+    with np.errstate(divide="ignore"):  # zeros and NaN below a kept column's k: never used
         logs = np.log(top[:top_k, kept])
     threshold = np.log(top[k_kept, columns[kept]])
     in_tail = np.arange(top_k)[:, None] < k_kept
