@@ -48,6 +48,7 @@ import numpy as np
 from scipy import sparse, special
 from scipy.interpolate import PchipInterpolator
 
+from sgnoise.mlp import all_finite
 from sgnoise.tail_index import (
     MIN_SAMPLES,
     AlphaAccumulator,
@@ -100,8 +101,8 @@ def _float_matrix(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
-    if n_bad:
+    if not all_finite(x):
+        n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
         raise ValueError(f"{name} must be finite, got {n_bad} NaN or inf values of {x.size}")
     return x
 
