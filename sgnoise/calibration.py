@@ -55,6 +55,7 @@ from sgnoise.tail_index import (
     estimate_alpha,
     standardise,
     summarise_noise,
+    threads,
 )
 
 #: Alphas at which the calibration curve is simulated (finer near 2, where it bends).
@@ -543,7 +544,8 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     partitions are the same for every column (each column alone sees
     uniformly random ones). Exact zeros are left out of the log means (the
     median of an odd M is one); columns with fewer than M/2 nonzero values
-    (constant ones) give NaN.
+    (constant ones) give NaN. Chunks of columns are estimated on the
+    estimator's worker threads (:mod:`sgnoise.tail_index.threads`).
 
     Parameters
     ----------
@@ -577,10 +579,16 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     k2 = m // k1
     rng = np.random.default_rng(seed)
     partitions = [rng.permutation(m)[: k1 * k2] for _ in range(n_partitions)]
-    u = np.empty(x.shape[1])
-    width = max(1, _GATHER // m)
-    for c in range(0, x.shape[1], width):
-        u[c : c + width] = _inverse_alpha_by_column(x[:, c : c + width], partitions, k1, k2)
+    # column chunks of at most _GATHER values, at least one per thread, none of a single
+    # column unless x has one (numpy sums a lone column pairwise, wider ones row by row)
+    n_columns = x.shape[1]
+    n_chunks = max(-(-n_columns // max(1, _GATHER // m)), min(threads._WORKERS + 1, n_columns // 2))
+    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
+    chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    jobs = [
+        functools.partial(_inverse_alpha_by_column, x[:, c], partitions, k1, k2) for c in chunks
+    ]
+    u = np.concatenate([np.empty(0), *threads._in_order(jobs)])
     with np.errstate(divide="ignore"):
         alpha = np.where(u > 0, 1 / u, np.inf)
     alpha[np.isnan(u)] = np.nan

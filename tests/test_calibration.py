@@ -230,6 +230,17 @@ def test_column_alpha_along_axis_1_is_axis_0_transposed_and_shift_free():
     np.testing.assert_allclose(column_alpha(x + 100.0), column_alpha(x), rtol=1e-6)
 
 
+def test_column_alpha_of_a_column_does_not_depend_on_the_columns_beside_it(monkeypatch):
+    """Column chunks (one per thread, or of at most _GATHER values) and column blocks of 2 or
+    more give each column the estimate it has in the whole matrix, bit for bit."""
+    x = stable(1.5, (400, 33), 61).astype(np.float32)
+    whole = column_alpha(x)
+    np.testing.assert_array_equal(column_alpha(x[:, 5:7]), whole[5:7])
+    np.testing.assert_array_equal(column_alpha(x[:, 10:]), whole[10:])
+    monkeypatch.setattr(calibration, "_GATHER", 400 * 5)  # 7 chunks of 4 or 5 columns
+    np.testing.assert_array_equal(column_alpha(x), whole)
+
+
 def test_a_constant_column_gives_nan():
     x = stable(1.5, (400, 3), 70)
     x[:, 1] = 2.0
