@@ -111,20 +111,15 @@ def _float_matrix(x, name: str) -> np.ndarray:
 # --- resampled minibatch noise ------------------------------------------------------------
 
 
-def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` independent uniform subsets of ``size`` of range(n), shape (count, size).
+def _floyd_draws(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The draws of :func:`_subsets`, shape (count, size): column k uniform in [0, n - size + k]."""
+    return rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
 
-    Floyd's algorithm (Bentley & Floyd 1987): for j = n - size + k, k = 0, ...,
-    size - 1, draw t_k uniform in [0, j] and take t_k, or j if t_k is taken
-    already. All the t are drawn first (one array), and the steps are resolved
-    for all subsets at once instead of one after another: t_k is taken before
-    step k exactly when an earlier t_i equals it (the value t_i is taken from
-    step i on, whatever step i took), or when an earlier step i took its own
-    j = n - size + i = t_k because t_i was taken. The first case is found by
-    sorting each row's (t_k, k), the second by following those rare links
-    until nothing changes. O(count size log size) work, no Python loop over k.
-    """
-    t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
+
+def _floyd(t: np.ndarray, n: int) -> np.ndarray:
+    """The subsets of range(n) that Floyd's algorithm makes from the draws t (see
+    :func:`_subsets`); each row on its own."""
+    size = t.shape[1]
     k = np.arange(size)
     key_type = np.int32 if n * size < 2**31 else np.int64
     value, position = np.divmod(np.sort((t * size + k).astype(key_type), axis=1), size)
@@ -140,6 +135,23 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
             break
         taken[rows, steps] = linked
     return np.where(taken, n - size + k, t)
+
+
+def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` independent uniform subsets of ``size`` of range(n), shape (count, size).
+
+    Floyd's algorithm (Bentley & Floyd 1987): for j = n - size + k, k = 0, ...,
+    size - 1, draw t_k uniform in [0, j] and take t_k, or j if t_k is taken
+    already. All the t are drawn first (one array, :func:`_floyd_draws`), and
+    the steps are resolved for all subsets at once instead of one after another
+    (:func:`_floyd`): t_k is taken before step k exactly when an earlier t_i
+    equals it (the value t_i is taken from step i on, whatever step i took), or
+    when an earlier step i took its own j = n - size + i = t_k because t_i was
+    taken. The first case is found by sorting each row's (t_k, k), the second by
+    following those rare links until nothing changes. O(count size log size)
+    work, no Python loop over k.
+    """
+    return _floyd(_floyd_draws(n, size, count, rng), n)
 
 
 def centre(per_example) -> np.ndarray:
@@ -200,7 +212,9 @@ def resampled_noise(
     example by example (a compressed-column product): each example's row is
     read once and added to the minibatches that hold it, whose sums (M x d)
     stay in cache, so the matrix is streamed once instead of gathered at
-    random M B times.
+    random M B times. After the draws, the minibatches are made and summed in
+    parts of rows on the estimator's worker threads
+    (:mod:`sgnoise.tail_index.threads`); the rows do not depend on the parts.
     """
     if centred:
         g = np.asarray(per_example)
@@ -212,12 +226,20 @@ def resampled_noise(
     batch_size = _check_int(batch_size, "batch_size", 1, n - 1)
     n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
     _check_seed(seed)
-    rng = np.random.default_rng(seed)
-    rows = _subsets(n, batch_size, n_minibatches, rng).ravel()
-    weights = np.full(rows.size, 1 / batch_size, g.dtype)
+    draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
+    parts = np.array_split(draws, min(n_minibatches, threads._WORKERS + 1))
+    return np.concatenate(list(threads._in_order(functools.partial(_sums, g, t) for t in parts)))
+
+
+def _sums(centred: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The noise of the minibatches Floyd's algorithm makes from ``draws`` (one row each)."""
+    n = centred.shape[0]
+    count, batch_size = draws.shape
+    rows = _floyd(draws, n).ravel()
+    weights = np.full(rows.size, 1 / batch_size, centred.dtype)
     starts = np.arange(0, rows.size + 1, batch_size)
-    select = sparse.csr_matrix((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
-    return np.asarray(select @ g, dtype=g.dtype)
+    select = sparse.csr_matrix((weights, rows, starts), shape=(count, n)).tocsc()
+    return np.asarray(select @ centred, dtype=centred.dtype)
 
 
 # --- the calibration curve ---------------------------------------------------------------

@@ -32,7 +32,6 @@ rows carry NaN α, ``status = "degenerate"`` and the estimator's message as
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ from sgnoise.results import (
     SPLITS,
 )
 from sgnoise.tail_index import summarise_layers, summarise_noise
-from sgnoise.tail_index.threads import _in_order
 
 #: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
 #: shape, not to a run, so all runs share it (and its cache).
@@ -263,23 +261,13 @@ def measure(
         if recorder is None:
             continue
         grads = recorder.result()
-        train = split == "train"  # the examples SGD draws from: tails and scan too
-        sizes = (batch_size, *(detail.batch_scan if train else ()))
         centred = centre(grads.matrix)  # once for every resampled noise of the split
-        jobs = [
-            functools.partial(
-                resampled_noise, centred, b, detail.minibatches, seed=seed, centred=True
-            )
-            for b in sizes
-        ]
-        if train:
-            jobs.append(functools.partial(_tails, grads.matrix, grads.layers))
-        done = list(_in_order(jobs))  # on all cores (independent jobs: the same numbers)
-        del centred
-        noises = done[: len(sizes)]
-        rows += _rows(split, RESAMPLED, _resampled(noises[0], grads.layers, batch_size, seed))
-        if train:
-            rows += _rows(split, PER_EXAMPLE, done[-1])
-            for b, noise in zip(sizes[1:], noises[1:], strict=True):
+        noise = resampled_noise(centred, batch_size, detail.minibatches, seed=seed, centred=True)
+        rows += _rows(split, RESAMPLED, _resampled(noise, grads.layers, batch_size, seed))
+        if split == "train":  # the examples SGD draws from
+            rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
+            for b in detail.batch_scan:
+                noise = resampled_noise(centred, b, detail.minibatches, seed=seed, centred=True)
                 rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
+        del centred
     return rows, passes[0], passes[1]

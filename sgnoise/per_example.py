@@ -104,6 +104,7 @@ inference", JASA 22 (1927) 209-212.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from numbers import Integral
 
@@ -111,6 +112,7 @@ import numpy as np
 from scipy import stats
 
 from sgnoise.mlp import MLP, all_finite
+from sgnoise.tail_index import threads
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
 COORDS_PER_LAYER = 250
@@ -395,27 +397,36 @@ def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndar
     values at or above its threshold is sorted whole (rarely: about count / s
     values of the sample lie above the column's count-th largest, and 2 count /
     s + 2 would have to). Ties and the atom at |0 - mean| of mostly-zero columns
-    cost nothing (np.partition slows down on them). O(n) per column.
+    cost nothing (np.partition slows down on them). O(n) per column; groups of
+    columns run on the estimator's worker threads (:mod:`sgnoise.tail_index.threads`).
     """
-    n, n_columns = grads.shape
-    top = np.full((int(counts.max()), n_columns), np.nan)
-    step = SELECT_STEP if n >= 64 * SELECT_STEP else 1
-    for first in range(0, n_columns, SELECT_COLUMNS):
-        cols = slice(first, first + SELECT_COLUMNS)
-        wanted = counts[cols]
-        if not wanted.any():
-            continue
-        values = np.abs(grads[:, cols] - mean[cols])
-        sample = np.sort(values[::step], axis=0)
-        rank = np.minimum(len(sample), -(-2 * wanted * len(sample) // n) + 2)
-        threshold = sample[len(sample) - rank, np.arange(values.shape[1])]
-        for j, count in enumerate(wanted.tolist()):
-            if count:
-                column = values[:, j]
-                passed = column[column >= threshold[j]]
-                passed = passed if passed.size >= count else column
-                top[:count, first + j] = np.sort(passed)[::-1][:count]
+    top = np.full((int(counts.max()), grads.shape[1]), np.nan)
+    starts = range(0, grads.shape[1], SELECT_COLUMNS)
+    jobs = (functools.partial(_select, grads, mean, counts, top, first) for first in starts)
+    for _ in threads._in_order(jobs):
+        pass
     return top
+
+
+def _select(
+    grads: np.ndarray, mean: np.ndarray, counts: np.ndarray, top: np.ndarray, first: int
+) -> None:
+    """:func:`_largest` of the SELECT_COLUMNS columns from ``first`` on, written into top."""
+    n = grads.shape[0]
+    cols = slice(first, first + SELECT_COLUMNS)
+    wanted = counts[cols]
+    if not wanted.any():
+        return
+    values = np.abs(grads[:, cols] - mean[cols])
+    sample = np.sort(values[:: SELECT_STEP if n >= 64 * SELECT_STEP else 1], axis=0)
+    rank = np.minimum(len(sample), -(-2 * wanted * len(sample) // n) + 2)
+    threshold = sample[len(sample) - rank, np.arange(values.shape[1])]
+    for j, count in enumerate(wanted.tolist()):
+        if count:
+            column = values[:, j]
+            passed = column[column >= threshold[j]]
+            passed = passed if passed.size >= count else column
+            top[:count, first + j] = np.sort(passed)[::-1][:count]
 
 
 def tail_exponents(

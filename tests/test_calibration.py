@@ -79,6 +79,10 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
     noise = resampled_noise(g, b, m, seed=9)
     np.testing.assert_array_equal(noise, resampled_noise(calibration.centre(g), b, m, seed=9,
                                                          centred=True))  # fmt: skip
+    draws = calibration._floyd_draws(n, b, m, np.random.default_rng(9))
+    for parts in (1, 3, 7):  # rows summed in parts (one per thread) are the same rows
+        pieces = [calibration._sums(calibration.centre(g), t) for t in np.array_split(draws, parts)]
+        np.testing.assert_array_equal(np.concatenate(pieces), noise)
     centred = g - g.mean(axis=0, dtype=np.float64).astype(dtype)
     weight = dtype(1 / b)
     for k, subset in enumerate(calibration._subsets(n, b, m, np.random.default_rng(9))):
