@@ -79,6 +79,7 @@ MIN_COLUMN_ROWS = 1000
 QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
+_CENTRE_ROWS = 4096  # rows of one chunk of centre's differences
 
 
 def _check_seed(seed) -> None:
@@ -154,16 +155,35 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     return _floyd(_floyd_draws(n, size, count, rng), n)
 
 
+def _column_chunks(n_columns: int, most: int) -> list[slice]:
+    """Column ranges of about equal width, at most ``most`` columns (if >= 2), at least one per
+    worker thread, and none of a single column unless there is only one: numpy sums a lone
+    column pairwise and wider blocks column by column in order, so that a column's float sums
+    do not depend on the chunks."""
+    n_chunks = max(-(-n_columns // max(1, most)), min(threads._WORKERS + 1, n_columns // 2))
+    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def centre(per_example) -> np.ndarray:
     """Per-example gradients minus their column means, rows contiguous (C order).
 
     What :func:`resampled_noise` sums: centring first keeps the full-gradient
     offset out of the float32 sums. Centre a matrix once and pass the result
-    with ``centred=True`` to every :func:`resampled_noise` call on it.
+    with ``centred=True`` to every :func:`resampled_noise` call on it. The means
+    (float64, of column chunks) and the differences (of row chunks) are taken on
+    the estimator's worker threads; they do not depend on the chunks.
     """
     g = _float_matrix(per_example, "per_example")
+    n, d = g.shape
+    mean_of = functools.partial(np.mean, axis=0, dtype=np.float64)
+    means = threads._in_order(functools.partial(mean_of, g[:, c]) for c in _column_chunks(d, d))
+    mean = np.concatenate([np.empty(0), *means]).astype(g.dtype)
     out = np.empty(g.shape, g.dtype)
-    np.subtract(g, g.mean(axis=0, dtype=np.float64).astype(g.dtype), out=out)
+    rows = [slice(a, a + _CENTRE_ROWS) for a in range(0, n, _CENTRE_ROWS)]
+    jobs = (functools.partial(np.subtract, g[r], mean, out=out[r]) for r in rows)
+    for _ in threads._in_order(jobs):  # each job writes its rows of out
+        pass
     return out
 
 
@@ -601,12 +621,7 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     k2 = m // k1
     rng = np.random.default_rng(seed)
     partitions = [rng.permutation(m)[: k1 * k2] for _ in range(n_partitions)]
-    # column chunks of at most _GATHER values, at least one per thread, none of a single
-    # column unless x has one (numpy sums a lone column pairwise, wider ones row by row)
-    n_columns = x.shape[1]
-    n_chunks = max(-(-n_columns // max(1, _GATHER // m)), min(threads._WORKERS + 1, n_columns // 2))
-    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
-    chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    chunks = _column_chunks(x.shape[1], _GATHER // m)
     jobs = [
         functools.partial(_inverse_alpha_by_column, x[:, c], partitions, k1, k2) for c in chunks
     ]

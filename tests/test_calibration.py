@@ -92,6 +92,18 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
         np.testing.assert_array_equal(noise[k], total)
 
 
+@pytest.mark.parametrize("columns", [1, 3, 37])
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_centre_in_chunks_is_the_matrix_minus_its_column_means(monkeypatch, columns, order):
+    monkeypatch.setattr(calibration, "_CENTRE_ROWS", 7)
+    rng = np.random.default_rng(10)
+    for dtype in (np.float32, np.float64):
+        g = np.asarray(rng.standard_t(2.0, (200, columns)) * 3 + 1, dtype=dtype, order=order)
+        centred = calibration.centre(g)
+        assert centred.flags.c_contiguous and centred.dtype == dtype
+        np.testing.assert_array_equal(centred, g - g.mean(axis=0, dtype=np.float64).astype(dtype))
+
+
 def test_resampled_noise_wants_a_centred_matrix_as_centre_gives_it():
     with pytest.raises(ValueError, match="centre"):
         resampled_noise(np.asfortranarray(np.zeros((10, 2))), 2, 5, centred=True)
