@@ -111,6 +111,7 @@ from numbers import Integral
 import numpy as np
 from scipy import stats
 
+from sgnoise.calibration import _column_chunks
 from sgnoise.mlp import MLP, all_finite
 from sgnoise.tail_index import threads
 
@@ -385,6 +386,23 @@ def _check_matrix(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
+def _column_stats(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of grads: constant or not, its number of non-zero values, and its mean
+    (summed in float64, in grads' dtype); one pass, column chunks on the worker threads."""
+
+    def stats(block):
+        return (
+            block.max(axis=0) == block.min(axis=0),
+            np.count_nonzero(block, axis=0),
+            block.mean(axis=0, dtype=np.float64),
+        )
+
+    chunks = _column_chunks(grads.shape[1], SELECT_COLUMNS)
+    parts = list(threads._in_order(functools.partial(stats, grads[:, c]) for c in chunks))
+    constant, nonzero, mean = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return constant, nonzero, mean.astype(grads.dtype)
+
+
 def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The ``counts[c]`` largest |grads[:, c] - mean[c]| of every column c, in decreasing order.
 
@@ -466,8 +484,7 @@ def tail_exponents(
     if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
     level = _check_level(level)
-    constant = grads.max(axis=0) == grads.min(axis=0)
-    nonzero = np.count_nonzero(grads, axis=0)
+    constant, nonzero, mean = _column_stats(grads)
     if k is None:
         ks = np.floor(np.sqrt(nonzero)).astype(np.int64)
         sparse = (ks < MIN_K) & ~constant
@@ -480,7 +497,6 @@ def tail_exponents(
         no_atom = np.zeros(n_columns, bool)
         return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
     top_k = int(ks.max())
-    mean = grads.mean(axis=0, dtype=np.float64).astype(grads.dtype)
     top = _largest(grads, mean, np.where(ks > 0, ks + 2, 0))  # X_(1) >= ... >= X_(k+2), NaN below
     columns = np.arange(n_columns)
     atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
