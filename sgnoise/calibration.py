@@ -18,9 +18,11 @@ an alpha:
   scatter; :func:`calibrated_alpha` reads a matrix and calibrates it;
 - :func:`column_alpha`: Mohammadi's estimator on every column separately
   (vectorised, ``axis``), and :func:`per_column_alpha`, the quantiles of
-  those estimates beside the same for Gaussian columns of as many rows;
+  those estimates beside the same for Gaussian columns of as many rows
+  (:func:`per_column_alpha_by_block`: of several blocks of columns at once);
 - :func:`resampled_noise`: many minibatch noises drawn from per-example
-  gradients, so that each coordinate has enough rows for the above.
+  gradients (centred once by :func:`centre`), so that each coordinate has
+  enough rows for the above.
 
 All stable laws are in parameterisation S1 with beta = 0 (scale 1:
 characteristic function exp(-|t|^alpha)), as ``scipy.stats.levy_stable``.
@@ -46,6 +48,8 @@ import numpy as np
 from scipy import sparse, special
 from scipy.interpolate import PchipInterpolator
 
+from sgnoise import threads
+from sgnoise.mlp import all_finite
 from sgnoise.tail_index import (
     MIN_SAMPLES,
     AlphaAccumulator,
@@ -75,6 +79,7 @@ MIN_COLUMN_ROWS = 1000
 QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
+_CENTRE_ROWS = 4096  # rows of one chunk of centre's differences
 
 
 def _check_seed(seed) -> None:
@@ -98,8 +103,8 @@ def _float_matrix(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
-    if n_bad:
+    if not all_finite(x):
+        n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
         raise ValueError(f"{name} must be finite, got {n_bad} NaN or inf values of {x.size}")
     return x
 
@@ -107,31 +112,83 @@ def _float_matrix(x, name: str) -> np.ndarray:
 # --- resampled minibatch noise ------------------------------------------------------------
 
 
+def _floyd_draws(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The draws of :func:`_subsets`, shape (count, size): column k uniform in [0, n - size + k]."""
+    return rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
+
+
+def _floyd(t: np.ndarray, n: int) -> np.ndarray:
+    """The subsets of range(n) that Floyd's algorithm makes from the draws t (see
+    :func:`_subsets`); each row on its own."""
+    size = t.shape[1]
+    k = np.arange(size)
+    key_type = np.int32 if n * size < 2**31 else np.int64
+    value, position = np.divmod(np.sort((t * size + k).astype(key_type), axis=1), size)
+    taken = np.zeros(t.shape, bool)  # t_k taken before step k: step k takes its j
+    rows, later = np.nonzero(value[:, 1:] == value[:, :-1])
+    taken[rows, position[rows, later + 1]] = True
+    earlier = t - (n - size)  # the step whose j is t_k, if it comes before step k
+    rows, steps = np.nonzero((earlier >= 0) & (earlier < k))
+    earlier, repeated = earlier[rows, steps], taken[rows, steps]
+    while True:
+        linked = repeated | taken[rows, earlier]
+        if np.array_equal(linked, taken[rows, steps]):
+            break
+        taken[rows, steps] = linked
+    return np.where(taken, n - size + k, t)
+
+
 def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` independent uniform subsets of ``size`` of range(n), shape (count, size).
 
-    Floyd's algorithm (Bentley & Floyd 1987), one step for all subsets at
-    once: for j = n - size, ..., n - 1 draw t uniform in [0, j] and take t,
-    or j if t is taken already. A boolean mask per subset answers "taken";
-    rows are handled in chunks of at most 2^24 mask entries. All the t are
-    drawn first, so the subsets do not depend on the chunks.
+    Floyd's algorithm (Bentley & Floyd 1987): for j = n - size + k, k = 0, ...,
+    size - 1, draw t_k uniform in [0, j] and take t_k, or j if t_k is taken
+    already. All the t are drawn first (one array, :func:`_floyd_draws`), and
+    the steps are resolved for all subsets at once instead of one after another
+    (:func:`_floyd`): t_k is taken before step k exactly when an earlier t_i
+    equals it (the value t_i is taken from step i on, whatever step i took), or
+    when an earlier step i took its own j = n - size + i = t_k because t_i was
+    taken. The first case is found by sorting each row's (t_k, k), the second by
+    following those rare links until nothing changes. O(count size log size)
+    work, no Python loop over k.
     """
-    t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
-    out = np.empty((count, size), np.intp)
-    rows_per_chunk = max(1, (1 << 24) // n)
-    for start in range(0, count, rows_per_chunk):
-        tc, oc = t[start : start + rows_per_chunk], out[start : start + rows_per_chunk]
-        taken = np.zeros((tc.shape[0], n), bool)
-        rows = np.arange(tc.shape[0])
-        for k, j in enumerate(range(n - size, n)):
-            pick = np.where(taken[rows, tc[:, k]], j, tc[:, k])
-            taken[rows, pick] = True
-            oc[:, k] = pick
+    return _floyd(_floyd_draws(n, size, count, rng), n)
+
+
+def _column_chunks(n_columns: int, most: int) -> list[slice]:
+    """Column ranges of about equal width, at most ``most`` columns (if >= 2), at least one per
+    worker thread, and none of a single column unless there is only one: numpy sums a lone
+    column pairwise and wider blocks column by column in order, so that a column's float sums
+    do not depend on the chunks."""
+    n_chunks = max(-(-n_columns // max(1, most)), min(threads.WORKERS + 1, n_columns // 2))
+    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def centre(per_example) -> np.ndarray:
+    """Per-example gradients minus their column means, rows contiguous (C order).
+
+    What :func:`resampled_noise` sums: centring first keeps the full-gradient
+    offset out of the float32 sums. Centre a matrix once and pass the result
+    with ``centred=True`` to every :func:`resampled_noise` call on it. The means
+    (float64, of column chunks) and the differences (of row chunks) are taken on
+    the process's worker threads; they do not depend on the chunks.
+    """
+    g = _float_matrix(per_example, "per_example")
+    n, d = g.shape
+    mean_of = functools.partial(np.mean, axis=0, dtype=np.float64)
+    means = threads.in_order(functools.partial(mean_of, g[:, c]) for c in _column_chunks(d, d))
+    mean = np.concatenate([np.empty(0), *means]).astype(g.dtype)
+    out = np.empty(g.shape, g.dtype)
+    rows = [slice(a, a + _CENTRE_ROWS) for a in range(0, n, _CENTRE_ROWS)]
+    jobs = (functools.partial(np.subtract, g[r], mean, out=out[r]) for r in rows)
+    for _ in threads.in_order(jobs):  # each job writes its rows of out
+        pass
     return out
 
 
 def resampled_noise(
-    per_example, batch_size: int, n_minibatches: int = 1000, *, seed: int = 0
+    per_example, batch_size: int, n_minibatches: int = 1000, *, seed: int = 0, centred: bool = False
 ) -> np.ndarray:
     """Minibatch gradient noise drawn from per-example gradients.
 
@@ -149,13 +206,17 @@ def resampled_noise(
     Parameters
     ----------
     per_example : array_like, shape (n_examples, n_coords)
-        Per-example gradients g_i (of sampled coordinates), finite.
+        Per-example gradients g_i (of sampled coordinates), finite; or, with
+        ``centred``, what :func:`centre` returns for them.
     batch_size : int
         B, in [1, n_examples - 1].
     n_minibatches : int
         M >= 1.
     seed : int
         Seed of the subsets; the same seed gives the same noise.
+    centred : bool
+        ``per_example`` is already centred by :func:`centre` (a C-ordered float
+        matrix): saves a pass over it per call.
 
     Returns
     -------
@@ -164,23 +225,41 @@ def resampled_noise(
 
     Notes
     -----
-    Cost: the subsets take O(M B) steps (Floyd's algorithm, vectorised over
-    minibatches), and the sums one sparse (M x n) by dense (n x d) product
-    with M B nonzeros, O(M B d), after the columns are centred (so that the
-    float32 sums carry no full-gradient offset).
+    Computed as (1/B) sum_{i in S_k} (g_i - mean g), summed in the order of
+    the examples (i ascending), in the dtype of the matrix. Cost: the subsets
+    take O(M B log B) steps (:func:`_subsets`), and the sums one sparse
+    (M x n) by dense (n x d) product with M B nonzeros, O(M B d), taken
+    example by example (a compressed-column product): each example's row is
+    read once and added to the minibatches that hold it, whose sums (M x d)
+    stay in cache, so the matrix is streamed once instead of gathered at
+    random M B times. After the draws, the minibatches are made and summed in
+    parts of rows on the process's worker threads
+    (:mod:`sgnoise.threads`); the rows do not depend on the parts.
     """
-    g = _float_matrix(per_example, "per_example")
+    if centred:
+        g = np.asarray(per_example)
+        if g.ndim != 2 or g.dtype not in (np.float32, np.float64) or not g.flags.c_contiguous:
+            raise ValueError("a centred per_example must be what centre() returns")
+    else:
+        g = centre(per_example)
     n, d = g.shape
     batch_size = _check_int(batch_size, "batch_size", 1, n - 1)
     n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
     _check_seed(seed)
-    rng = np.random.default_rng(seed)
-    rows = _subsets(n, batch_size, n_minibatches, rng).ravel()
-    weights = np.full(rows.size, 1 / batch_size, g.dtype)
+    draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
+    parts = np.array_split(draws, min(n_minibatches, threads.WORKERS + 1))
+    return np.concatenate(list(threads.in_order(functools.partial(_sums, g, t) for t in parts)))
+
+
+def _sums(centred: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The noise of the minibatches Floyd's algorithm makes from ``draws`` (one row each)."""
+    n = centred.shape[0]
+    count, batch_size = draws.shape
+    rows = _floyd(draws, n).ravel()
+    weights = np.full(rows.size, 1 / batch_size, centred.dtype)
     starts = np.arange(0, rows.size + 1, batch_size)
-    select = sparse.csr_matrix((weights, rows, starts), shape=(n_minibatches, n))
-    centred = g - g.mean(axis=0, dtype=np.float64).astype(g.dtype)
-    return np.asarray(select @ centred, dtype=g.dtype)
+    select = sparse.csr_matrix((weights, rows, starts), shape=(count, n)).tocsc()
+    return np.asarray(select @ centred, dtype=centred.dtype)
 
 
 # --- the calibration curve ---------------------------------------------------------------
@@ -507,7 +586,8 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     partitions are the same for every column (each column alone sees
     uniformly random ones). Exact zeros are left out of the log means (the
     median of an odd M is one); columns with fewer than M/2 nonzero values
-    (constant ones) give NaN.
+    (constant ones) give NaN. Chunks of columns are estimated on the
+    process's worker threads (:mod:`sgnoise.threads`).
 
     Parameters
     ----------
@@ -541,10 +621,11 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     k2 = m // k1
     rng = np.random.default_rng(seed)
     partitions = [rng.permutation(m)[: k1 * k2] for _ in range(n_partitions)]
-    u = np.empty(x.shape[1])
-    width = max(1, _GATHER // m)
-    for c in range(0, x.shape[1], width):
-        u[c : c + width] = _inverse_alpha_by_column(x[:, c : c + width], partitions, k1, k2)
+    chunks = _column_chunks(x.shape[1], _GATHER // m)
+    jobs = [
+        functools.partial(_inverse_alpha_by_column, x[:, c], partitions, k1, k2) for c in chunks
+    ]
+    u = np.concatenate([np.empty(0), *threads.in_order(jobs)])
     with np.errstate(divide="ignore"):
         alpha = np.where(u > 0, 1 / u, np.inf)
     alpha[np.isnan(u)] = np.nan
@@ -613,21 +694,51 @@ def per_column_alpha(
         :data:`MIN_COLUMN_ROWS` (the estimate of one column is then too
         noisy to tell anything) or no column is non-constant.
     """
+    (spread,) = per_column_alpha_by_block(
+        noise, {"all": slice(None)}, max_columns=max_columns, seed=seed
+    ).values()
+    return spread
+
+
+def per_column_alpha_by_block(
+    noise, blocks: Mapping[str, slice], *, max_columns: int = 4096, seed: int = 0
+) -> dict[str, dict[str, dict[str, float] | int] | None]:
+    """:func:`per_column_alpha` of each block of columns of one matrix (e.g. of each layer's,
+    and of all of them), each column estimated once.
+
+    ``{name: per_column_alpha(noise[:, columns], max_columns=max_columns, seed=seed)}``
+    for ``blocks = {name: columns}``: the column subsets are drawn block by block as
+    there, and :func:`column_alpha` runs once on the union of the columns they keep
+    (a column's estimate does not depend on the columns beside it).
+    """
     noise = _float_matrix(noise, "noise")
     max_columns = _check_int(max_columns, "max_columns", 1)
     _check_seed(seed)
     n_rows, n_columns = noise.shape
     if n_rows < MIN_COLUMN_ROWS:
-        return None
-    if n_columns > max_columns:
-        columns = np.random.default_rng(seed).choice(n_columns, max_columns, replace=False)
-        noise = noise[:, np.sort(columns)]
-    alphas = column_alpha(noise, seed=seed)
-    if np.isnan(alphas).all():
-        return None
-    return {
-        "quantiles": _quantiles(alphas),
-        "gaussian_quantiles": _gaussian_column_quantiles(n_rows, noise.shape[1], seed),
-        "n_columns": int(noise.shape[1]),
-        "n_rows": int(n_rows),
-    }
+        return dict.fromkeys(blocks)
+    picked = {}
+    for name, columns in blocks.items():
+        index = np.arange(n_columns)[columns]
+        if index.size > max_columns:
+            keep = np.random.default_rng(seed).choice(index.size, max_columns, replace=False)
+            index = index[np.sort(keep)]
+        picked[name] = index
+    estimated = np.unique(np.concatenate([np.empty(0, np.intp), *picked.values()]))
+    alphas = np.full(n_columns, np.nan)
+    if estimated.size:  # column_alpha's float sums follow the memory layout: read the matrix
+        # itself when every column is kept, else a gathered copy (as per_column_alpha always did)
+        kept = noise if estimated.size == n_columns else noise[:, estimated]
+        alphas[estimated] = column_alpha(kept, seed=seed)
+    out = {}
+    for name, index in picked.items():
+        if np.isnan(alphas[index]).all():
+            out[name] = None
+            continue
+        out[name] = {
+            "quantiles": _quantiles(alphas[index]),
+            "gaussian_quantiles": _gaussian_column_quantiles(n_rows, index.size, seed),
+            "n_columns": int(index.size),
+            "n_rows": int(n_rows),
+        }
+    return out

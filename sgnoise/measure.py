@@ -43,7 +43,8 @@ from sgnoise.calibration import (
     MAX_VALUES,
     calibrate,
     calibrated_alpha,
-    per_column_alpha,
+    centre,
+    per_column_alpha_by_block,
     resampled_noise,
 )
 from sgnoise.data import Dataset
@@ -157,14 +158,17 @@ def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> d
 
 
 def _resampled(
-    grads: np.ndarray, layers: Mapping[str, slice], batch_size: int, detail: Detail, seed: int
+    noise: np.ndarray, layers: Mapping[str, slice], batch_size: int, seed: int
 ) -> dict[str, dict]:
-    """Per layer and pooled: the measurement of M resampled minibatches of ``batch_size``."""
-    noise = resampled_noise(grads, batch_size, detail.minibatches, seed=seed)
+    """Per layer and pooled: the measurement of the noise of M resampled minibatches of
+    ``batch_size`` (:func:`~sgnoise.calibration.resampled_noise`)."""
+    summaries = _summaries(noise, layers, seed)
+    blocks = {POOLED: slice(None), **layers}
+    measured = {layer: blocks[layer] for layer, s in summaries.items() if s["status"] == OK}
+    spreads = per_column_alpha_by_block(noise, measured, seed=seed)
     rows = {}
-    for layer, summary in _summaries(noise, layers, seed).items():
-        block = noise if layer == POOLED else noise[:, layers[layer]]
-        spread = per_column_alpha(block, seed=seed) if summary["status"] == OK else None
+    for layer, summary in summaries.items():
+        spread = spreads.get(layer)
         quantiles = {}
         for name, key in (("col_alpha", "quantiles"), ("col_alpha_gauss", "gaussian_quantiles")):
             for q in QUANTILES:
@@ -259,11 +263,13 @@ def measure(
         if recorder is None:
             continue
         grads = recorder.result()
-        rows += _rows(split, RESAMPLED, _resampled(grads.matrix, grads.layers, batch_size,
-                                                   detail, seed))  # fmt: skip
+        centred = centre(grads.matrix)  # once for every resampled noise of the split
+        noise = resampled_noise(centred, batch_size, detail.minibatches, seed=seed, centred=True)
+        rows += _rows(split, RESAMPLED, _resampled(noise, grads.layers, batch_size, seed))
         if split == "train":  # the examples SGD draws from
             rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
             for b in detail.batch_scan:
-                rows += _rows(split, BATCH_SCAN,
-                              _resampled(grads.matrix, grads.layers, b, detail, seed))  # fmt: skip
+                noise = resampled_noise(centred, b, detail.minibatches, seed=seed, centred=True)
+                rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
+        del centred
     return rows, passes[0], passes[1]

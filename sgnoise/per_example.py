@@ -42,10 +42,11 @@ bootstrap of Danielsson, de Haan, Peng & de Vries (2001) estimates, is larger
 (order n^(-2 rho/(1 - 2 rho)), 2/3 for rho = -1) and by design leaves a bias of
 the order of the standard deviation, so intervals built on it under-cover; the
 double bootstrap also re-sorts B resamples per column, hundreds of times the
-cost of the one sort used here. Undersmoothing is the standard price for honest
-intervals: less power near xi = 2 (``bench/validate_per_example.py``: SaS(1.8)
-columns of 60,000 values give xi-hat 1.88, but only 18% of them are called
-infinite-variance; at k = n^(2/3) they read 2.35).
+cost of the one selection of the top k + 2 used here. Undersmoothing is the
+standard price for honest intervals: less power near xi = 2
+(``bench/validate_per_example.py``: SaS(1.8) columns of 60,000 values give
+xi-hat 1.88, but only 18% of them are called infinite-variance; at k =
+n^(2/3) they read 2.35).
 
 Interval. Above the threshold, a Pareto tail makes the k log-excesses i.i.d.
 exponential with mean gamma (Renyi's representation), so k gamma_H / gamma ~
@@ -103,18 +104,25 @@ inference", JASA 22 (1927) 209-212.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from numbers import Integral
 
 import numpy as np
 from scipy import stats
 
+from sgnoise import threads
+from sgnoise.calibration import _column_chunks
 from sgnoise.mlp import MLP, all_finite
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
 COORDS_PER_LAYER = 250
 #: Most values of the activations and errors held at once (one chunk of examples).
 CHUNK_ELEMENTS = 2**22
+#: Rows :meth:`Recorder.record` multiplies at once (their operands fit in a core's cache).
+RECORD_ROWS = 256
+#: Columns :func:`_largest` selects from at once, and the step of its row sample.
+SELECT_COLUMNS, SELECT_STEP = 8, 32
 #: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
 #: Percentiles of the columns' exponents reported by :func:`summarise`.
@@ -223,15 +231,18 @@ class Recorder:
         is that of a minibatch's mean loss)."""
         h = h.reshape(-1, h.shape[-1])
         delta = delta.reshape(-1, delta.shape[-1])
-        rows = slice(start, start + len(h))
-        for cols, idx, pq in self._by_layer.get(layer, ()):
-            out = self.matrix[rows, cols]
-            if pq is None:  # b_l
-                np.take(delta, idx, axis=1, out=out)
-            else:
-                np.multiply(h[:, pq[0]], delta[:, pq[1]], out=out)
-            if scale != 1:
-                out *= scale
+        for a in range(0, len(h), RECORD_ROWS):  # gathered operands and products stay in cache
+            hs, ds = h[a : a + RECORD_ROWS], delta[a : a + RECORD_ROWS]
+            rows = slice(start + a, start + a + len(hs))
+            for cols, idx, pq in self._by_layer.get(layer, ()):
+                if pq is None:  # b_l
+                    product = ds[:, idx]
+                else:
+                    product = hs[:, pq[0]]
+                    product *= ds[:, pq[1]]
+                if scale != 1:
+                    product *= scale
+                self.matrix[rows, cols] = product
 
     def result(self) -> PerExampleGradients:
         """The matrix and which coordinate each column is."""
@@ -375,15 +386,77 @@ def _check_matrix(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
+def _column_stats(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of grads: constant or not, its number of non-zero values, and its mean
+    (summed in float64, in grads' dtype); one pass, column chunks on the worker threads."""
+
+    def stats(block):
+        return (
+            block.max(axis=0) == block.min(axis=0),
+            np.count_nonzero(block, axis=0),
+            block.mean(axis=0, dtype=np.float64),
+        )
+
+    chunks = _column_chunks(grads.shape[1], SELECT_COLUMNS)
+    parts = list(threads.in_order(functools.partial(stats, grads[:, c]) for c in chunks))
+    constant, nonzero, mean = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return constant, nonzero, mean.astype(grads.dtype)
+
+
+def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ``counts[c]`` largest |grads[:, c] - mean[c]| of every column c, in decreasing order.
+
+    Returns a (max(counts), n_columns) float64 array whose column c holds them in
+    its first counts[c] rows (NaN below): exactly the top of the column's full
+    sort, without the full sort. Columns are taken :data:`SELECT_COLUMNS` at a
+    time (in cache); a column's threshold is the (2 count / s + 2)-th largest
+    value of every s-th row (s = :data:`SELECT_STEP`), so that about 2 count + 2 s
+    values pass it, and only those are sorted. A column with fewer than count
+    values at or above its threshold is sorted whole (rarely: about count / s
+    values of the sample lie above the column's count-th largest, and 2 count /
+    s + 2 would have to). Ties and the atom at |0 - mean| of mostly-zero columns
+    cost nothing (np.partition slows down on them). O(n) per column; groups of
+    columns run on the process's worker threads (:mod:`sgnoise.threads`).
+    """
+    top = np.full((int(counts.max()), grads.shape[1]), np.nan)
+    starts = range(0, grads.shape[1], SELECT_COLUMNS)
+    jobs = (functools.partial(_select, grads, mean, counts, top, first) for first in starts)
+    for _ in threads.in_order(jobs):
+        pass
+    return top
+
+
+def _select(
+    grads: np.ndarray, mean: np.ndarray, counts: np.ndarray, top: np.ndarray, first: int
+) -> None:
+    """:func:`_largest` of the SELECT_COLUMNS columns from ``first`` on, written into top."""
+    n = grads.shape[0]
+    cols = slice(first, first + SELECT_COLUMNS)
+    wanted = counts[cols]
+    if not wanted.any():
+        return
+    values = np.abs(grads[:, cols] - mean[cols])
+    sample = np.sort(values[:: SELECT_STEP if n >= 64 * SELECT_STEP else 1], axis=0)
+    rank = np.minimum(len(sample), -(-2 * wanted * len(sample) // n) + 2)
+    threshold = sample[len(sample) - rank, np.arange(values.shape[1])]
+    for j, count in enumerate(wanted.tolist()):
+        if count:
+            column = values[:, j]
+            passed = column[column >= threshold[j]]
+            passed = passed if passed.size >= count else column
+            top[:count, first + j] = np.sort(passed)[::-1][:count]
+
+
 def tail_exponents(
     grads: np.ndarray, *, k: int | None = None, level: float = 0.95
 ) -> TailExponents:
     """Hill tail exponent, its interval and the moment estimate, for every column of grads.
 
-    Each column is centred (minus its mean) and its absolute values sorted (one
-    in-place sort of a column-major copy, all columns at once); Hill's gamma_H,
-    its Gamma interval and gamma_M follow from each column's top k + 1 (module
-    docstring).
+    Each column is centred (minus its mean) and the k + 2 largest of its
+    absolute values found (:func:`_largest`: a threshold from a sample, then
+    a sort of the values above it only; O(n) per column); Hill's gamma_H, its
+    Gamma interval and gamma_M follow from each column's top k + 1, the atom
+    check from its (k+1)-th and (k+2)-th (module docstring).
 
     Parameters
     ----------
@@ -411,8 +484,7 @@ def tail_exponents(
     if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
     level = _check_level(level)
-    constant = grads.max(axis=0) == grads.min(axis=0)
-    nonzero = np.count_nonzero(grads, axis=0)
+    constant, nonzero, mean = _column_stats(grads)
     if k is None:
         ks = np.floor(np.sqrt(nonzero)).astype(np.int64)
         sparse = (ks < MIN_K) & ~constant
@@ -425,20 +497,13 @@ def tail_exponents(
         no_atom = np.zeros(n_columns, bool)
         return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
     top_k = int(ks.max())
-    # |centred|, column-major and sorted in place: numpy's vectorised sort of contiguous
-    # columns is 2-8x faster than np.partition here (introselect slows down on the many tied
-    # values of mostly-zero columns; bench/per_example_tails.py times it).
-    centred = np.empty(grads.shape, grads.dtype, order="F")
-    np.subtract(grads, grads.mean(axis=0, dtype=np.float64).astype(grads.dtype), out=centred)
-    np.abs(centred, out=centred)
-    centred.sort(axis=0)
-    top = centred[n - top_k - 2 :][::-1].astype(np.float64)  # X_(1) >= ... >= X_(K+2)
+    top = _largest(grads, mean, np.where(ks > 0, ks + 2, 0))  # X_(1) >= ... >= X_(k+2), NaN below
     columns = np.arange(n_columns)
     atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
     ks[atom] = 0
     kept = ks > 0
     k_kept = ks[kept]
-    with np.errstate(divide="ignore"):  # zeros below a kept column's threshold: never used
+    with np.errstate(divide="ignore"):  # zeros and NaN below a kept column's k: never used
         logs = np.log(top[:top_k, kept])
     threshold = np.log(top[k_kept, columns[kept]])
     in_tail = np.arange(top_k)[:, None] < k_kept

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
 _IN_FLIGHT = 4  # jobs queued beyond the one collected
 _POOL: list[ThreadPoolExecutor] = []
+_PREFIX = "sgnoise-worker"  # the worker threads' names
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such threads
 
 
@@ -47,13 +49,16 @@ def in_order(tasks) -> Iterator:
     threads, so few hand-overs of the GIL (which numpy releases in its loops).
     Each task runs in a copy of the caller's context, so that the caller's
     ``np.errstate`` (a context variable) holds on the worker threads too.
+    Called from a task on a worker thread, it runs every task there (a task
+    waiting on the pool it runs on could wait for ever).
     """
+    nested = threading.current_thread().name.startswith(_PREFIX)
     if not _POOL and WORKERS:
-        _POOL.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="sgnoise-tail-index"))
+        _POOL.append(ThreadPoolExecutor(WORKERS, thread_name_prefix=_PREFIX))
     pending: deque = deque()
     try:
         for j, task in enumerate(tasks):
-            inline = j % (WORKERS + 1) == WORKERS
+            inline = nested or j % (WORKERS + 1) == WORKERS
             pending.append(
                 task() if inline else _POOL[0].submit(contextvars.copy_context().run, task)
             )

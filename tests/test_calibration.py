@@ -68,6 +68,72 @@ def test_resampled_noise_same_seed_same_noise_and_float32_stays_float32():
     assert not np.array_equal(a, resampled_noise(g, 5, 50, seed=7))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
+    """u_k = sum over S_k, in ascending example order, of (1/B)(g_i - mean g), in the
+    matrix's dtype: the compressed-column product adds exactly these terms in this order."""
+    rng = np.random.default_rng(8)
+    g = (rng.standard_normal((200, 6)) * [1.0, 1e3, 1e-3, 1.0, 5.0, 0.1] + 3).astype(dtype)
+    g = np.asfortranarray(g)  # the Recorder's layout
+    n, b, m = 200, 17, 40
+    noise = resampled_noise(g, b, m, seed=9)
+    np.testing.assert_array_equal(noise, resampled_noise(calibration.centre(g), b, m, seed=9,
+                                                         centred=True))  # fmt: skip
+    draws = calibration._floyd_draws(n, b, m, np.random.default_rng(9))
+    for parts in (1, 3, 7):  # rows summed in parts (one per thread) are the same rows
+        pieces = [calibration._sums(calibration.centre(g), t) for t in np.array_split(draws, parts)]
+        np.testing.assert_array_equal(np.concatenate(pieces), noise)
+    centred = g - g.mean(axis=0, dtype=np.float64).astype(dtype)
+    weight = dtype(1 / b)
+    for k, subset in enumerate(calibration._subsets(n, b, m, np.random.default_rng(9))):
+        total = np.zeros(6, dtype)
+        for i in np.sort(subset):
+            total += weight * centred[i]
+        np.testing.assert_array_equal(noise[k], total)
+
+
+@pytest.mark.parametrize("columns", [1, 3, 37])
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_centre_in_chunks_is_the_matrix_minus_its_column_means(monkeypatch, columns, order):
+    monkeypatch.setattr(calibration, "_CENTRE_ROWS", 7)
+    rng = np.random.default_rng(10)
+    for dtype in (np.float32, np.float64):
+        g = np.asarray(rng.standard_t(2.0, (200, columns)) * 3 + 1, dtype=dtype, order=order)
+        centred = calibration.centre(g)
+        assert centred.flags.c_contiguous and centred.dtype == dtype
+        np.testing.assert_array_equal(centred, g - g.mean(axis=0, dtype=np.float64).astype(dtype))
+
+
+def test_resampled_noise_wants_a_centred_matrix_as_centre_gives_it():
+    with pytest.raises(ValueError, match="centre"):
+        resampled_noise(np.asfortranarray(np.zeros((10, 2))), 2, 5, centred=True)
+
+
+def _floyd(n, size, count, rng):
+    """Floyd's algorithm step by step, subset by subset: what calibration._subsets resolves
+    all at once (the same draws t, one array first)."""
+    t = rng.integers(0, np.arange(n - size + 1, n + 1), size=(count, size))
+    out = np.empty((count, size), np.intp)
+    for r in range(count):
+        taken = set()
+        for k, j in enumerate(range(n - size, n)):
+            out[r, k] = j if t[r, k] in taken else t[r, k]
+            taken.add(int(out[r, k]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "size"), [(2, 1), (5, 2), (10, 9), (50, 49), (300, 150), (1000, 999), (5000, 300)]
+)
+def test_subsets_are_floyds_algorithm_step_by_step(n, size):
+    """The vectorised resolution (duplicates and chains of j's) gives Floyd's subsets
+    exactly; n close to size makes long chains."""
+    for seed in range(3):
+        fast = calibration._subsets(n, size, 60, np.random.default_rng(seed))
+        np.testing.assert_array_equal(fast, _floyd(n, size, 60, np.random.default_rng(seed)))
+        assert all(len(set(row)) == size for row in fast.tolist())
+
+
 @pytest.mark.parametrize(
     ("per_example", "batch_size", "n_minibatches", "match"),
     [
@@ -180,6 +246,17 @@ def test_column_alpha_along_axis_1_is_axis_0_transposed_and_shift_free():
     np.testing.assert_allclose(column_alpha(x + 100.0), column_alpha(x), rtol=1e-6)
 
 
+def test_column_alpha_of_a_column_does_not_depend_on_the_columns_beside_it(monkeypatch):
+    """Column chunks (one per thread, or of at most _GATHER values) and column blocks of 2 or
+    more give each column the estimate it has in the whole matrix, bit for bit."""
+    x = stable(1.5, (400, 33), 61).astype(np.float32)
+    whole = column_alpha(x)
+    np.testing.assert_array_equal(column_alpha(x[:, 5:7]), whole[5:7])
+    np.testing.assert_array_equal(column_alpha(x[:, 10:]), whole[10:])
+    monkeypatch.setattr(calibration, "_GATHER", 400 * 5)  # 7 chunks of 4 or 5 columns
+    np.testing.assert_array_equal(column_alpha(x), whole)
+
+
 def test_a_constant_column_gives_nan():
     x = stable(1.5, (400, 3), 70)
     x[:, 1] = 2.0
@@ -203,3 +280,45 @@ def test_per_column_alpha_is_none_with_too_few_rows():
 def test_per_column_alpha_estimates_at_most_max_columns():
     out = per_column_alpha(stable(1.5, (MIN_COLUMN_ROWS, 50), 90), max_columns=20)
     assert out["n_columns"] == 20
+
+
+def _plain_spread(block, max_columns, seed=3):
+    """per_column_alpha by its definition: one block, its own column subset, column_alpha."""
+    if block.shape[1] > max_columns:
+        keep = np.random.default_rng(seed).choice(block.shape[1], max_columns, replace=False)
+        block = block[:, np.sort(keep)]
+    alphas = column_alpha(block, seed=seed)
+    if np.isnan(alphas).all():
+        return None
+    alphas = alphas[~np.isnan(alphas)]
+    gauss = column_alpha(
+        np.random.default_rng((seed, *block.shape)).standard_normal(block.shape), seed=seed
+    )
+    levels = calibration.QUANTILES
+    return {
+        "quantiles": dict(zip(map(str, levels), np.percentile(alphas, levels), strict=True)),
+        "gaussian_quantiles": dict(
+            zip(map(str, levels), np.percentile(gauss, levels), strict=True)
+        ),
+        "n_columns": block.shape[1],
+        "n_rows": block.shape[0],
+    }
+
+
+def test_per_column_alpha_by_block_is_per_column_alpha_of_each_block():
+    """Each column estimated once for all blocks gives what each block alone gives, bit for
+    bit, column subsets (max_columns) included; too few rows gives None for every block."""
+    noise = stable(1.3, (MIN_COLUMN_ROWS, 60), 91).astype(np.float32)
+    noise[:, 7] = 0.0  # a constant column
+    noise[:, 40:] = 1.0  # a constant block
+    blocks = {"all": slice(None), "a": slice(0, 25), "b": slice(25, 40), "c": slice(40, 60)}
+    for max_columns in (4096, 12):
+        together = calibration.per_column_alpha_by_block(
+            noise, blocks, max_columns=max_columns, seed=3
+        )
+        alone = {name: _plain_spread(noise[:, cols], max_columns) for name, cols in blocks.items()}
+        assert together == alone
+        assert per_column_alpha(noise, max_columns=max_columns, seed=3) == alone["all"]
+        assert together["c"] is None and together["a"]["n_columns"] == min(25, max_columns)
+    few = calibration.per_column_alpha_by_block(noise[:100], blocks)
+    assert few == dict.fromkeys(blocks)

@@ -66,6 +66,26 @@ def test_chunks_of_examples_give_the_same_matrix(monkeypatch):
     np.testing.assert_allclose(chunked, whole.matrix, rtol=1e-12, atol=1e-15)  # BLAS blocking
 
 
+def test_the_recorder_writes_the_same_products_in_any_row_blocks(monkeypatch):
+    """record's row blocks (RECORD_ROWS) change where products are made, not their values,
+    scaled or not, and the matrix stays column-major."""
+    model, x, y = _model_and_data(n=50)
+    inputs, deltas = model.activations_and_deltas(x, y)
+
+    def recorded(rows):
+        monkeypatch.setattr(per_example_module, "RECORD_ROWS", rows)
+        recorder = per_example_module.Recorder(model, 100, coords_per_layer=25, seed=2)
+        for start, scale in ((0, 1.0), (50, 3.0)):
+            for layer, (h, delta) in enumerate(zip(inputs, deltas, strict=True)):
+                recorder.record(layer, h, delta, start, scale=scale)
+        return recorder.result().matrix
+
+    whole = recorded(1000)
+    assert whole.flags.f_contiguous
+    np.testing.assert_array_equal(recorded(7), whole)
+    np.testing.assert_array_equal(whole[50:], 3.0 * whole[:50])
+
+
 def test_bad_coordinate_counts_and_inputs_are_named():
     model, x, y = _model_and_data()
     with pytest.raises(ValueError, match="coords_per_layer must be an integer >= 1 or None, got 0"):
@@ -130,6 +150,66 @@ def test_k_follows_the_non_zero_values_so_a_mostly_zero_column_keeps_its_exponen
     fixed = tail_exponents(g, k=200)  # one k for all: 200 of ~4,000 non-zero values
     assert np.all(fixed.k == 200) and not fixed.sparse.any()
     assert tail_exponents(g[:1_500], k=200).sparse.all()  # ~150 non-zero: fewer than k + 2
+
+
+def _hard_columns(n=5000, seed=4):
+    """Columns that trouble a selection: heavy tails, 98% zeros, few distinct values (ties at
+    the top and at the threshold), a constant, an atom at the top, and large values only in
+    the rows of _largest's sample (so its threshold lets too few through: the fallback)."""
+    rng = np.random.default_rng(seed)
+    cols = [
+        rng.standard_t(1.5, n),
+        np.where(rng.random(n) < 0.98, 0.0, rng.standard_t(2.0, n)),
+        np.round(rng.standard_normal(n) * 2) / 2,
+        np.full(n, 0.25),
+        np.where(rng.random(n) < 0.1, 7.0, rng.standard_normal(n)),
+        np.where(np.arange(n) % per_example_module.SELECT_STEP == 0, 100 + rng.random(n), 0.0),
+        -np.abs(rng.standard_cauchy(n)),
+    ]
+    return np.asfortranarray(np.column_stack(cols * 3).astype(np.float32))
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_the_selected_top_values_are_those_of_a_full_sort(order):
+    grads = np.asarray(_hard_columns(), order=order)
+    mean = grads.mean(axis=0, dtype=np.float64).astype(grads.dtype)
+    n, n_columns = grads.shape
+    counts = np.resize([0, 12, 80, 250, 1000, 2], n_columns)
+    top = per_example_module._largest(grads, mean, counts)
+    full = np.sort(np.abs(grads - mean), axis=0)[::-1].astype(np.float64)
+    assert top.shape == (1000, n_columns)
+    for c, count in enumerate(counts):
+        np.testing.assert_array_equal(top[:count, c], full[:count, c])
+        assert np.isnan(top[count:, c]).all()
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("columns", [1, 9, 21])
+def test_column_stats_in_chunks_are_those_of_the_whole_matrix(order, columns):
+    grads = np.asarray(_hard_columns()[:, :columns], order=order)
+    constant, nonzero, mean = per_example_module._column_stats(grads)
+    np.testing.assert_array_equal(constant, grads.max(axis=0) == grads.min(axis=0))
+    np.testing.assert_array_equal(nonzero, np.count_nonzero(grads, axis=0))
+    np.testing.assert_array_equal(mean, grads.mean(axis=0, dtype=np.float64).astype(np.float32))
+
+
+def test_tail_exponents_are_those_of_fully_sorted_columns(monkeypatch):
+    """The selection gives the estimates of the plain method (sort every column), bit for bit:
+    _largest patched to a full sort."""
+    grads = _hard_columns(n=20_000, seed=5)
+
+    def sorted_whole(grads, mean, counts):
+        full = np.sort(np.abs(grads - mean), axis=0)[::-1].astype(np.float64)[: counts.max()]
+        full[np.arange(counts.max())[:, None] >= counts] = np.nan
+        return full
+
+    fast = [tail_exponents(grads), tail_exponents(grads, k=40)]
+    monkeypatch.setattr(per_example_module, "_largest", sorted_whole)
+    plain = [tail_exponents(grads), tail_exponents(grads, k=40)]
+    for a, b in zip(fast, plain, strict=True):
+        for name in ("exponent", "lower", "upper", "moment_gamma", "k", "sparse", "atom"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert fast[0].atom.any() and fast[0].constant.any() and fast[0].kept.sum() >= 12
 
 
 def test_summary_is_json_and_does_not_depend_on_the_seed():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -442,3 +443,19 @@ def test_worker_threads_run_in_the_callers_errstate():
         if threads.WORKERS:
             with np.errstate(over="raise"), pytest.raises(FloatingPointError):
                 list(threads.in_order([overflow] * 8))
+
+
+def test_worker_threads_nested_use_runs_inline():
+    """A task that itself hands tasks to the pool (a step that uses threads, called from a
+    job) finishes instead of waiting for ever on busy workers."""
+
+    def inner(i):
+        return sum(threads.in_order([lambda k=k: k * i for k in range(6)]))
+
+    outer = [lambda i=i: inner(i) for i in range(8)]
+    result = []
+    runner = threading.Thread(target=lambda: result.extend(threads.in_order(outer)), daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive(), "nested use of the worker threads waits for ever"
+    assert result == [15 * i for i in range(8)]
