@@ -100,8 +100,9 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def end_to_end(epochs: int) -> tuple[float, float, float]:
-    """(wall seconds, peak summed PSS in MiB, largest process's peak RSS in MiB) of the driver."""
+def end_to_end(epochs: int, extra: list[str] = ()) -> tuple[float, float, float]:
+    """(wall seconds, peak summed PSS in MiB, largest process's peak RSS in MiB) of the driver
+    (with the flags ``extra`` added)."""
     peak = [0]
     done = threading.Event()
 
@@ -115,7 +116,7 @@ def end_to_end(epochs: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--dataset",
                "fashion_mnist", "--epochs", str(epochs), "--seeds", "0", "--out-root", out,
-               "--run-name", "bench"]  # fmt: skip
+               "--run-name", "bench", *extra]  # fmt: skip
         env = {**os.environ, "MPLBACKEND": "Agg"}
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL,
@@ -188,13 +189,20 @@ def main() -> None:
     parser.add_argument(
         "--breakdown-epochs", type=int, default=3, help="epochs of the breakdown (0: none)"
     )
+    parser.add_argument(
+        "driver_args",
+        nargs=argparse.REMAINDER,
+        help="after --: more flags for the driver, e.g. "
+        "-- --coordinates 0 (the study without its per-coordinate measurement)",
+    )
     args = parser.parse_args()
+    extra = [a for a in args.driver_args if a != "--"]
     try:
         load("fashion_mnist", download=False)
     except DataError as error:  # a skip, so that `make bench` goes on to the other scripts
         print(f"study_wall_s nan <={WALL_TARGET_S:g} SKIP (needs Fashion-MNIST installed: {error})")
         return
-    wall, pss, largest = end_to_end(args.epochs)
+    wall, pss, largest = end_to_end(args.epochs, extra)
     name = "study_wall_s"
     if args.epochs != EPOCHS:
         wall *= (EPOCHS + 1) / (args.epochs + 1)

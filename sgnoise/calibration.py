@@ -79,7 +79,7 @@ MIN_COLUMN_ROWS = 1000
 QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
-_CENTRE_ROWS = 4096  # rows of one chunk of centre's differences
+_SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
 
 
 def _check_seed(seed) -> None:
@@ -165,30 +165,27 @@ def _column_chunks(n_columns: int, most: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def centre(per_example) -> np.ndarray:
-    """Per-example gradients minus their column means, rows contiguous (C order).
-
-    What :func:`resampled_noise` sums: centring first keeps the full-gradient
-    offset out of the float32 sums. Centre a matrix once and pass the result
-    with ``centred=True`` to every :func:`resampled_noise` call on it. The means
-    (float64, of column chunks) and the differences (of row chunks) are taken on
-    the process's worker threads; they do not depend on the chunks.
-    """
-    g = _float_matrix(per_example, "per_example")
-    n, d = g.shape
+def _column_means(g: np.ndarray) -> np.ndarray:
+    """g's column means, summed in float64 (column chunks on the worker threads: the same
+    numbers whatever the chunks), in g's dtype."""
     mean_of = functools.partial(np.mean, axis=0, dtype=np.float64)
+    d = g.shape[1]
     means = threads.in_order(functools.partial(mean_of, g[:, c]) for c in _column_chunks(d, d))
-    mean = np.concatenate([np.empty(0), *means]).astype(g.dtype)
-    out = np.empty(g.shape, g.dtype)
-    rows = [slice(a, a + _CENTRE_ROWS) for a in range(0, n, _CENTRE_ROWS)]
-    jobs = (functools.partial(np.subtract, g[r], mean, out=out[r]) for r in rows)
-    for _ in threads.in_order(jobs):  # each job writes its rows of out
-        pass
-    return out
+    return np.concatenate([np.empty(0), *means]).astype(g.dtype)
+
+
+def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> sparse.csc_array:
+    """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, in
+    compressed-column form (one column per example)."""
+    draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
+    rows = _floyd(draws, n).ravel()
+    weights = np.full(rows.size, 1 / batch_size, dtype)
+    starts = np.arange(0, rows.size + 1, batch_size)
+    return sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
 
 
 def resampled_noise(
-    per_example, batch_size: int, n_minibatches: int = 1000, *, seed: int = 0, centred: bool = False
+    per_example, batch_size: int, n_minibatches: int = 1000, *, seed: int = 0
 ) -> np.ndarray:
     """Minibatch gradient noise drawn from per-example gradients.
 
@@ -206,17 +203,13 @@ def resampled_noise(
     Parameters
     ----------
     per_example : array_like, shape (n_examples, n_coords)
-        Per-example gradients g_i (of sampled coordinates), finite; or, with
-        ``centred``, what :func:`centre` returns for them.
+        Per-example gradients g_i (of sampled coordinates), finite.
     batch_size : int
         B, in [1, n_examples - 1].
     n_minibatches : int
         M >= 1.
     seed : int
         Seed of the subsets; the same seed gives the same noise.
-    centred : bool
-        ``per_example`` is already centred by :func:`centre` (a C-ordered float
-        matrix): saves a pass over it per call.
 
     Returns
     -------
@@ -226,40 +219,46 @@ def resampled_noise(
     Notes
     -----
     Computed as (1/B) sum_{i in S_k} (g_i - mean g), summed in the order of
-    the examples (i ascending), in the dtype of the matrix. Cost: the subsets
-    take O(M B log B) steps (:func:`_subsets`), and the sums one sparse
-    (M x n) by dense (n x d) product with M B nonzeros, O(M B d), taken
+    the examples (i ascending), in the dtype of the matrix (centring first
+    keeps the full-gradient offset out of the float32 sums). Cost: the
+    subsets take O(M B log B) steps (:func:`_subsets`), and the sums one
+    sparse (M x n) by dense (n x d) product with M B nonzeros, O(M B d), taken
     example by example (a compressed-column product): each example's row is
-    read once and added to the minibatches that hold it, whose sums (M x d)
-    stay in cache, so the matrix is streamed once instead of gathered at
-    random M B times. After the draws, the minibatches are made and summed in
-    parts of rows on the process's worker threads
-    (:mod:`sgnoise.threads`); the rows do not depend on the parts.
+    read once and added to the minibatches that hold it, whose sums stay in
+    cache, so the matrix is streamed once instead of gathered at random M B
+    times. :func:`resampled_noises` does several batch sizes in one pass.
     """
-    if centred:
-        g = np.asarray(per_example)
-        if g.ndim != 2 or g.dtype not in (np.float32, np.float64) or not g.flags.c_contiguous:
-            raise ValueError("a centred per_example must be what centre() returns")
-    else:
-        g = centre(per_example)
+    return resampled_noises(per_example, (batch_size,), n_minibatches, seed=seed)[0]
+
+
+def resampled_noises(
+    per_example, batch_sizes, n_minibatches: int = 1000, *, seed: int = 0
+) -> list[np.ndarray]:
+    """:func:`resampled_noise` for each batch size, from one pass over ``per_example``.
+
+    The same numbers as one call per size with the same seed. The matrix is
+    read in chunks of :data:`_SUM_COLUMNS` columns (on the process's worker
+    threads), each centred into a row-major buffer that is added to every
+    size's minibatches: no centred copy of the whole matrix is made (the
+    Recorder's 60,000 x 500 float32 matrix is 120 MB).
+    """
+    g = _float_matrix(per_example, "per_example")
     n, d = g.shape
-    batch_size = _check_int(batch_size, "batch_size", 1, n - 1)
+    sizes = [_check_int(b, "batch_size", 1, n - 1) for b in batch_sizes]
     n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
     _check_seed(seed)
-    draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
-    parts = np.array_split(draws, min(n_minibatches, threads.WORKERS + 1))
-    return np.concatenate(list(threads.in_order(functools.partial(_sums, g, t) for t in parts)))
+    mean = _column_means(g)
+    selections = [_selection(n, b, n_minibatches, seed, g.dtype) for b in sizes]
+    outs = [np.empty((n_minibatches, d), g.dtype) for _ in sizes]
 
+    def sums(c: slice) -> None:
+        block = np.subtract(g[:, c], mean[c], out=np.empty((n, c.stop - c.start), g.dtype))
+        for select, out in zip(selections, outs, strict=True):
+            out[:, c] = select @ block
 
-def _sums(centred: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """The noise of the minibatches Floyd's algorithm makes from ``draws`` (one row each)."""
-    n = centred.shape[0]
-    count, batch_size = draws.shape
-    rows = _floyd(draws, n).ravel()
-    weights = np.full(rows.size, 1 / batch_size, centred.dtype)
-    starts = np.arange(0, rows.size + 1, batch_size)
-    select = sparse.csr_matrix((weights, rows, starts), shape=(count, n)).tocsc()
-    return np.asarray(select @ centred, dtype=centred.dtype)
+    for _ in threads.in_order(functools.partial(sums, c) for c in _column_chunks(d, _SUM_COLUMNS)):
+        pass
+    return outs
 
 
 # --- the calibration curve ---------------------------------------------------------------

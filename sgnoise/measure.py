@@ -43,9 +43,8 @@ from sgnoise.calibration import (
     MAX_VALUES,
     calibrate,
     calibrated_alpha,
-    centre,
     per_column_alpha_by_block,
-    resampled_noise,
+    resampled_noises,
 )
 from sgnoise.data import Dataset
 from sgnoise.mlp import MLP
@@ -258,18 +257,18 @@ def measure(
         passes.append(this_pass)
         recorders.append(recorder)
     rows = []
-    for split, measured, recorder in zip(SPLITS, passes, recorders, strict=True):
+    for split, measured in zip(SPLITS, passes, strict=True):
+        recorder = recorders.pop(0)  # the train split's matrix goes when this moves on
         rows += _rows(split, FROZEN, _summaries(measured.matrix, measured.columns, seed))
         if recorder is None:
             continue
         grads = recorder.result()
-        centred = centre(grads.matrix)  # once for every resampled noise of the split
-        noise = resampled_noise(centred, batch_size, detail.minibatches, seed=seed, centred=True)
-        rows += _rows(split, RESAMPLED, _resampled(noise, grads.layers, batch_size, seed))
-        if split == "train":  # the examples SGD draws from
+        scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
+        noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
+        rows += _rows(split, RESAMPLED, _resampled(noises[0], grads.layers, batch_size, seed))
+        if split == "train":
             rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
-            for b in detail.batch_scan:
-                noise = resampled_noise(centred, b, detail.minibatches, seed=seed, centred=True)
-                rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
-        del centred
+        for b, noise in zip(scan, noises[1:], strict=True):
+            rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
+        del noises, grads
     return rows, passes[0], passes[1]

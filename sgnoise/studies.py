@@ -142,7 +142,7 @@ STUDIES: dict[str, Study] = {
                 "BATCH_SIZE": 500,
                 "LR": 0.1,
                 "IN_FLIGHT": True,
-                "DETAIL": "every",
+                "DETAIL": "ends",
                 "BATCH_SCAN": True,
                 **_COMMON_TAIL,
             },

@@ -69,7 +69,7 @@ def test_resampled_noise_same_seed_same_noise_and_float32_stays_float32():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
+def test_resampled_noise_is_the_definition_summed_example_by_example(monkeypatch, dtype):
     """u_k = sum over S_k, in ascending example order, of (1/B)(g_i - mean g), in the
     matrix's dtype: the compressed-column product adds exactly these terms in this order."""
     rng = np.random.default_rng(8)
@@ -77,12 +77,12 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
     g = np.asfortranarray(g)  # the Recorder's layout
     n, b, m = 200, 17, 40
     noise = resampled_noise(g, b, m, seed=9)
-    np.testing.assert_array_equal(noise, resampled_noise(calibration.centre(g), b, m, seed=9,
-                                                         centred=True))  # fmt: skip
-    draws = calibration._floyd_draws(n, b, m, np.random.default_rng(9))
-    for parts in (1, 3, 7):  # rows summed in parts (one per thread) are the same rows
-        pieces = [calibration._sums(calibration.centre(g), t) for t in np.array_split(draws, parts)]
-        np.testing.assert_array_equal(np.concatenate(pieces), noise)
+    for width in (2, 3, 16):  # columns summed in chunks are the same columns
+        monkeypatch.setattr(calibration, "_SUM_COLUMNS", width)
+        np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
+    with_others = calibration.resampled_noises(g, (3, b, 50), m, seed=9)  # several sizes, one pass
+    np.testing.assert_array_equal(with_others[1], noise)
+    np.testing.assert_array_equal(with_others[0], resampled_noise(g, 3, m, seed=9))
     centred = g - g.mean(axis=0, dtype=np.float64).astype(dtype)
     weight = dtype(1 / b)
     for k, subset in enumerate(calibration._subsets(n, b, m, np.random.default_rng(9))):
@@ -94,19 +94,13 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(dtype):
 
 @pytest.mark.parametrize("columns", [1, 3, 37])
 @pytest.mark.parametrize("order", ["F", "C"])
-def test_centre_in_chunks_is_the_matrix_minus_its_column_means(monkeypatch, columns, order):
-    monkeypatch.setattr(calibration, "_CENTRE_ROWS", 7)
+def test_column_means_in_chunks_are_the_float64_means(columns, order):
     rng = np.random.default_rng(10)
     for dtype in (np.float32, np.float64):
         g = np.asarray(rng.standard_t(2.0, (200, columns)) * 3 + 1, dtype=dtype, order=order)
-        centred = calibration.centre(g)
-        assert centred.flags.c_contiguous and centred.dtype == dtype
-        np.testing.assert_array_equal(centred, g - g.mean(axis=0, dtype=np.float64).astype(dtype))
-
-
-def test_resampled_noise_wants_a_centred_matrix_as_centre_gives_it():
-    with pytest.raises(ValueError, match="centre"):
-        resampled_noise(np.asfortranarray(np.zeros((10, 2))), 2, 5, centred=True)
+        means = calibration._column_means(g)
+        assert means.dtype == dtype
+        np.testing.assert_array_equal(means, g.mean(axis=0, dtype=np.float64).astype(dtype))
 
 
 def _floyd(n, size, count, rng):
