@@ -79,6 +79,7 @@ MIN_COLUMN_ROWS = 1000
 QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
+_FLOYD_VALUES = 1 << 18  # subset members resolved at once by _selection (a few MB)
 _SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
 
 
@@ -178,7 +179,11 @@ def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) ->
     """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, in
     compressed-column form (one column per example)."""
     draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
-    rows = _floyd(draws, n).ravel()
+    rows = np.empty(draws.size, np.int32 if n < 2**31 else np.int64)
+    step = max(1, _FLOYD_VALUES // batch_size)  # minibatches resolved at once: bounded memory
+    for k in range(0, n_minibatches, step):  # (each on its own: the same subsets)
+        rows[k * batch_size : (k + step) * batch_size] = _floyd(draws[k : k + step], n).ravel()
+    del draws
     weights = np.full(rows.size, 1 / batch_size, dtype)
     starts = np.arange(0, rows.size + 1, batch_size)
     return sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()

@@ -241,8 +241,9 @@ def measure(
     train, test : NoisePass
         The two passes (noise, full gradient, loss and accuracy of each split).
     """
-    passes, recorders = [], []
-    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+    passes, rows = [], []
+    splits = ((data.x_train, data.y_train), (data.x_test, data.y_test))
+    for split, (x, y) in zip(SPLITS, splits, strict=True):  # one split's matrices at a time
         recorder = None
         if detail is not None:
             used = n_minibatches(len(x), batch_size) * batch_size
@@ -251,18 +252,15 @@ def measure(
             )
         reference = passes[0].gradient if train_reference and passes else None
         # A Dataset's images were checked (in [0, 1]) when it was made: no NaN/inf scan here.
-        this_pass = noise_pass(
+        measured = noise_pass(
             model, x, y, batch_size, reference=reference, per_example=recorder, check_finite=False
         )
-        passes.append(this_pass)
-        recorders.append(recorder)
-    rows = []
-    for split, measured in zip(SPLITS, passes, strict=True):
-        recorder = recorders.pop(0)  # the train split's matrix goes when this moves on
+        passes.append(measured)
         rows += _rows(split, FROZEN, _summaries(measured.matrix, measured.columns, seed))
         if recorder is None:
             continue
         grads = recorder.result()
+        del recorder
         scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
         noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
         rows += _rows(split, RESAMPLED, _resampled(noises[0], grads.layers, batch_size, seed))

@@ -80,6 +80,8 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(monkeypatch
     for width in (2, 3, 16):  # columns summed in chunks are the same columns
         monkeypatch.setattr(calibration, "_SUM_COLUMNS", width)
         np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
+    monkeypatch.setattr(calibration, "_FLOYD_VALUES", 3 * b)  # subsets resolved 3 at a time
+    np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
     with_others = calibration.resampled_noises(g, (3, b, 50), m, seed=9)  # several sizes, one pass
     np.testing.assert_array_equal(with_others[1], noise)
     np.testing.assert_array_equal(with_others[0], resampled_noise(g, 3, m, seed=9))
