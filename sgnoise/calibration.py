@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,7 @@ QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
 _FLOYD_VALUES = 1 << 18  # subset members resolved at once by _selection (a few MB)
+_GROUP_MEMBERS = 1 << 20  # subset members of the batch sizes resampled_noises sums in one pass
 _SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
 
 
@@ -233,19 +234,22 @@ def resampled_noise(
     cache, so the matrix is streamed once instead of gathered at random M B
     times. :func:`resampled_noises` does several batch sizes in one pass.
     """
-    return resampled_noises(per_example, (batch_size,), n_minibatches, seed=seed)[0]
+    return next(resampled_noises(per_example, (batch_size,), n_minibatches, seed=seed))
 
 
 def resampled_noises(
     per_example, batch_sizes, n_minibatches: int = 1000, *, seed: int = 0
-) -> list[np.ndarray]:
-    """:func:`resampled_noise` for each batch size, from one pass over ``per_example``.
+) -> Iterator[np.ndarray]:
+    """:func:`resampled_noise` for each batch size, in order, from few passes over ``per_example``.
 
-    The same numbers as one call per size with the same seed. The matrix is
+    The same numbers as one call per size with the same seed. The sizes are
+    taken in groups of at most :data:`_GROUP_MEMBERS` subset members in all
+    (or one size alone), one pass over the matrix per group: the matrix is
     read in chunks of :data:`_SUM_COLUMNS` columns (on the process's worker
     threads), each centred into a row-major buffer that is added to every
-    size's minibatches: no centred copy of the whole matrix is made (the
-    Recorder's 60,000 x 500 float32 matrix is 120 MB).
+    size's minibatches of the group. No centred copy of the whole matrix is
+    made (the Recorder's 60,000 x 500 float32 matrix is 120 MB), and a group's
+    selections and noises are all that is held besides it.
     """
     g = _float_matrix(per_example, "per_example")
     n, d = g.shape
@@ -253,17 +257,27 @@ def resampled_noises(
     n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
     _check_seed(seed)
     mean = _column_means(g)
-    selections = [_selection(n, b, n_minibatches, seed, g.dtype) for b in sizes]
-    outs = [np.empty((n_minibatches, d), g.dtype) for _ in sizes]
+    chunks = _column_chunks(d, _SUM_COLUMNS)
+    groups: list[list[int]] = []
+    for b in sizes:
+        if groups and (sum(groups[-1]) + b) * n_minibatches <= _GROUP_MEMBERS:
+            groups[-1].append(b)
+        else:
+            groups.append([b])
+    for group in groups:
+        selections = [_selection(n, b, n_minibatches, seed, g.dtype) for b in group]
+        outs = [np.empty((n_minibatches, d), g.dtype) for _ in group]
 
-    def sums(c: slice) -> None:
-        block = np.subtract(g[:, c], mean[c], out=np.empty((n, c.stop - c.start), g.dtype))
-        for select, out in zip(selections, outs, strict=True):
-            out[:, c] = select @ block
+        def sums(c: slice, selections=selections, outs=outs) -> None:
+            block = np.subtract(g[:, c], mean[c], out=np.empty((n, c.stop - c.start), g.dtype))
+            for select, out in zip(selections, outs, strict=True):
+                out[:, c] = select @ block
 
-    for _ in threads.in_order(functools.partial(sums, c) for c in _column_chunks(d, _SUM_COLUMNS)):
-        pass
-    return outs
+        for _ in threads.in_order(functools.partial(sums, c) for c in chunks):
+            pass
+        del selections
+        while outs:
+            yield outs.pop(0)
 
 
 # --- the calibration curve ---------------------------------------------------------------

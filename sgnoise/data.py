@@ -667,7 +667,8 @@ def memory_mapped(data: Dataset) -> Iterator[Dataset]:
     220 MB less for Fashion-MNIST. The folder is removed when the ``with``
     block ends, however it ends (an exception, Ctrl-C, a SIGTERM turned into
     an exception by :mod:`sgnoise.sweep`); only SIGKILL leaves it behind, as
-    ``sgnoise-data-*`` (in /dev/shm it holds memory until removed).
+    ``sgnoise-data-*`` (in /dev/shm it holds memory until removed). The
+    mapped arrays stay readable after that (the mapping outlives the file).
     """
     nbytes = sum(getattr(data, f).nbytes for f in _FIELDS)
     folder = tempfile.mkdtemp(prefix="sgnoise-data-", dir=_shared_memory_folder(nbytes))
@@ -677,7 +678,9 @@ def memory_mapped(data: Dataset) -> Iterator[Dataset]:
             path = os.path.join(folder, f"{field}.npy")
             np.save(path, getattr(data, field))
             arrays[field] = np.load(path, mmap_mode="r")
-        yield replace(data, **arrays)
+        shared = replace(data, **arrays)
+        del data  # the caller's copy can go when the caller lets it go
+        yield shared
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

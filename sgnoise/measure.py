@@ -263,10 +263,10 @@ def measure(
         del recorder
         scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
         noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
-        rows += _rows(split, RESAMPLED, _resampled(noises[0], grads.layers, batch_size, seed))
+        rows += _rows(split, RESAMPLED, _resampled(next(noises), grads.layers, batch_size, seed))
         if split == "train":
             rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
-        for b, noise in zip(scan, noises[1:], strict=True):
+        for b, noise in zip(scan, noises, strict=True):
             rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
         del noises, grads
     return rows, passes[0], passes[1]

@@ -291,14 +291,19 @@ def compute(s: Settings, data: datasets.Dataset | None = None) -> dict[str, Any]
     data = data or datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
     configs = study.runs(s)
     outs: list[Any] = [None] * len(configs)
-    with _shared(data, s, len(configs)) as shared:
-        for i, out in execute(shared, configs, **_where(s)):
+    with _shared(data, s, len(configs)) as data:  # (this process's own copy can go)
+        for i, out in execute(data, configs, **_where(s)):
             outs[i] = out
     return gather(s.study, data.name, configs, outs)
 
 
 def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
-    """The data memory-mapped for local worker processes (one copy in all), or as they are."""
+    """The data memory-mapped for local worker processes (one copy in all), or as they are.
+
+    Bind the result to the name that held ``data`` (``with _shared(data, ...) as data``):
+    this process then keeps no copy of its own beside the shared one (220 MB of
+    Fashion-MNIST), and the mapped arrays stay readable after the block.
+    """
     if s.backend == "local" and s.workers > 1 and n_runs > 1:
         return datasets.memory_mapped(data)
     return contextlib.nullcontext(data)
@@ -441,8 +446,8 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         mark(RUNNING)
         with (
             _signals_raise(),
-            _shared(data, s, len(todo)) as shared,
-            contextlib.closing(execute(shared, [configs[i] for i in todo], **_where(s))) as runs,
+            _shared(data, s, len(todo)) as data,  # (this process's own copy can go)
+            contextlib.closing(execute(data, [configs[i] for i in todo], **_where(s))) as runs,
         ):
             for j, out in runs:
                 results.save_run(folder, keys[todo[j]], out)

@@ -82,9 +82,12 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(monkeypatch
         np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
     monkeypatch.setattr(calibration, "_FLOYD_VALUES", 3 * b)  # subsets resolved 3 at a time
     np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
-    with_others = calibration.resampled_noises(g, (3, b, 50), m, seed=9)  # several sizes, one pass
-    np.testing.assert_array_equal(with_others[1], noise)
-    np.testing.assert_array_equal(with_others[0], resampled_noise(g, 3, m, seed=9))
+    for members in (1, 10**6):  # several sizes: one pass for each, or all in one
+        monkeypatch.setattr(calibration, "_GROUP_MEMBERS", members)
+        with_others = list(calibration.resampled_noises(g, (3, b, 50), m, seed=9))
+        np.testing.assert_array_equal(with_others[1], noise)
+        np.testing.assert_array_equal(with_others[0], resampled_noise(g, 3, m, seed=9))
+        np.testing.assert_array_equal(with_others[2], resampled_noise(g, 50, m, seed=9))
     centred = g - g.mean(axis=0, dtype=np.float64).astype(dtype)
     weight = dtype(1 / b)
     for k, subset in enumerate(calibration._subsets(n, b, m, np.random.default_rng(9))):
