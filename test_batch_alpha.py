@@ -18,7 +18,7 @@ BATCH_SIZES = (64, 128, 256, 512)  # training batch sizes (mnist10k's test split
 LR = 0.1  # the fixed learning rate, and the rate at REFERENCE_BATCH for the fixed-ratio runs
 REFERENCE_BATCH = 128  # fixed-ratio runs keep η/b = LR / REFERENCE_BATCH
 EPOCHS = 5  # training epochs per run
-DETAIL = "ends"  # per-coordinate measurement at every checkpoint, or first/middle/last: "ends"
+DETAIL = "ends"  # per-coordinate measurement at the first/middle/last checkpoint, or "every"
 BATCH_SCAN = False  # α against the measured batch size B at the first, middle and last checkpoint
 IN_FLIGHT = False  # also record the original study's in-flight, row-major last-layer α
 COORDINATES = 250  # per layer, for the per-coordinate measurement (0: off)
