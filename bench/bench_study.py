@@ -60,10 +60,14 @@ EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB = 50, 50.0, 1024.0
 #: about half a second.
 SAMPLE_S, SCAN_S = 0.2, 1.0
 #: The parts of a run, and what their seconds are given per (E epochs have E + 1 checkpoints).
+#: ``per_coordinate``: what the per-coordinate measurement adds at a checkpoint where it runs
+#: (resampled noises, their summaries, per-column α, per-example tails, the batch scan; the
+#: per-example products written during the noise pass count there).
 PARTS = {
     "train_steps": "epoch",
     "noise_passes": "checkpoint",
     "summarise_layers": "checkpoint",
+    "per_coordinate": "detailed_checkpoint",
     "in_flight_alpha": "epoch",
     "other": "run",
 }
@@ -133,13 +137,41 @@ def end_to_end(epochs: int, extra: list[str] = ()) -> tuple[float, float, float]
     return wall, peak[0] / 1024, largest
 
 
-def _timed(spent: dict[str, float], part: str, fn: Callable) -> Callable:
+def _timed(
+    spent: dict[str, float], part: str, fn: Callable, active: list | None = None
+) -> Callable:
+    """fn, its time added to spent[part]; with ``active`` (shared by the timers), a call
+    inside another timed call counts for the outer one only."""
+    active = [] if active is None else active
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if active:
+            return fn(*args, **kwargs)
+        active.append(part)
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             spent[part] += time.perf_counter() - start
+            active.pop()
+
+    return wrapper
+
+
+def _timed_steps(spent: dict[str, float], part: str, fn: Callable) -> Callable:
+    """The generator fn, the time of each of its steps added to spent[part]."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator:
+        steps = fn(*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            try:
+                value = next(steps)
+            except StopIteration:
+                return
+            finally:
+                spent[part] += time.perf_counter() - start
+            yield value
 
     return wrapper
 
@@ -158,8 +190,12 @@ def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
 def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds."""
     spent: dict[str, float] = defaultdict(float)
-    measure.noise_pass = _timed(spent, "noise_passes", measure.noise_pass)
-    measure.summarise_layers = _timed(spent, "summarise_layers", measure.summarise_layers)
+    active: list[str] = []
+    measure.noise_pass = _timed(spent, "noise_passes", measure.noise_pass, active)
+    measure.summarise_layers = _timed(spent, "summarise_layers", measure.summarise_layers, active)
+    for name in ("_resampled", "_tails"):
+        setattr(measure, name, _timed(spent, "per_coordinate", getattr(measure, name), active))
+    measure.resampled_noises = _timed_steps(spent, "per_coordinate", measure.resampled_noises)
     training.estimate_alpha = _timed(spent, "in_flight_alpha", training.estimate_alpha)
     training.shuffled_minibatches = _timed_epochs(spent, training.shuffled_minibatches)
     start = time.perf_counter()
@@ -176,7 +212,9 @@ def breakdown(epochs: int) -> None:
     with datasets.memory_mapped(data) as shared:
         runs = Parallel(n_jobs=s.workers)(delayed(instrumented_run)(shared, c) for c in configs)
     total = sum(r["total"] for r in runs)
-    count = {"epoch": epochs, "checkpoint": epochs + 1, "run": 1}
+    per_epoch = len(data.x_train) // s.batch_size
+    detailed = len(training._ends(epochs * per_epoch, s.checkpoint_every, per_epoch))
+    count = {"epoch": epochs, "checkpoint": epochs + 1, "detailed_checkpoint": detailed, "run": 1}
     for part, unit in PARTS.items():
         seconds = sum(r[part] for r in runs)
         line(f"breakdown_{part}_share", seconds / total, "(info)", True)
