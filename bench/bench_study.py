@@ -213,7 +213,8 @@ def breakdown(epochs: int) -> None:
         runs = Parallel(n_jobs=s.workers)(delayed(instrumented_run)(shared, c) for c in configs)
     total = sum(r["total"] for r in runs)
     per_epoch = len(data.x_train) // s.batch_size
-    detailed = len(training._ends(epochs * per_epoch, s.checkpoint_every, per_epoch))
+    ends = training._ends(epochs * per_epoch, s.checkpoint_every, per_epoch)
+    detailed = epochs + 1 if s.detail == "every" else len(ends)
     count = {"epoch": epochs, "checkpoint": epochs + 1, "detailed_checkpoint": detailed, "run": 1}
     for part, unit in PARTS.items():
         seconds = sum(r[part] for r in runs)

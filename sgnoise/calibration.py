@@ -21,8 +21,8 @@ an alpha:
   those estimates beside the same for Gaussian columns of as many rows
   (:func:`per_column_alpha_by_block`: of several blocks of columns at once);
 - :func:`resampled_noise`: many minibatch noises drawn from per-example
-  gradients (centred once by :func:`centre`), so that each coordinate has
-  enough rows for the above.
+  gradients (:func:`resampled_noises`: for several batch sizes in few
+  passes), so that each coordinate has enough rows for the above.
 
 All stable laws are in parameterisation S1 with beta = 0 (scale 1:
 characteristic function exp(-|t|^alpha)), as ``scipy.stats.levy_stable``.
@@ -157,22 +157,14 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     return _floyd(_floyd_draws(n, size, count, rng), n)
 
 
-def _column_chunks(n_columns: int, most: int) -> list[slice]:
-    """Column ranges of about equal width, at most ``most`` columns (if >= 2), at least one per
-    worker thread, and none of a single column unless there is only one: numpy sums a lone
-    column pairwise and wider blocks column by column in order, so that a column's float sums
-    do not depend on the chunks."""
-    n_chunks = max(-(-n_columns // max(1, most)), min(threads.WORKERS + 1, n_columns // 2))
-    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
 def _column_means(g: np.ndarray) -> np.ndarray:
     """g's column means, summed in float64 (column chunks on the worker threads: the same
     numbers whatever the chunks), in g's dtype."""
     mean_of = functools.partial(np.mean, axis=0, dtype=np.float64)
     d = g.shape[1]
-    means = threads.in_order(functools.partial(mean_of, g[:, c]) for c in _column_chunks(d, d))
+    means = threads.in_order(
+        functools.partial(mean_of, g[:, c]) for c in threads.column_chunks(d, d)
+    )
     return np.concatenate([np.empty(0), *means]).astype(g.dtype)
 
 
@@ -252,12 +244,18 @@ def resampled_noises(
     selections and noises are all that is held besides it.
     """
     g = _float_matrix(per_example, "per_example")
-    n, d = g.shape
+    n = g.shape[0]
     sizes = [_check_int(b, "batch_size", 1, n - 1) for b in batch_sizes]
     n_minibatches = _check_int(n_minibatches, "n_minibatches", 1)
     _check_seed(seed)
+    return _grouped_noises(g, sizes, n_minibatches, seed)  # bad input raises above, at the call
+
+
+def _grouped_noises(g: np.ndarray, sizes: list[int], n_minibatches: int, seed: int) -> Iterator:
+    """The generator of :func:`resampled_noises`, its arguments checked."""
+    n, d = g.shape
     mean = _column_means(g)
-    chunks = _column_chunks(d, _SUM_COLUMNS)
+    chunks = threads.column_chunks(d, _SUM_COLUMNS)
     groups: list[list[int]] = []
     for b in sizes:
         if groups and (sum(groups[-1]) + b) * n_minibatches <= _GROUP_MEMBERS:
@@ -639,7 +637,7 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     k2 = m // k1
     rng = np.random.default_rng(seed)
     partitions = [rng.permutation(m)[: k1 * k2] for _ in range(n_partitions)]
-    chunks = _column_chunks(x.shape[1], _GATHER // m)
+    chunks = threads.column_chunks(x.shape[1], _GATHER // m)
     jobs = [
         functools.partial(_inverse_alpha_by_column, x[:, c], partitions, k1, k2) for c in chunks
     ]

@@ -89,8 +89,8 @@ def all_finite(a: np.ndarray) -> bool:
     10 against 21 us for 78,400 float32), and for large inputs as fast as one
     sum, without a temporary of a's size (12 ms for 47 million float32, where
     ``np.isfinite(a).all()`` takes 21 ms). Values are read in memory order: no
-    copy unless ``a`` is neither C- nor F-contiguous. Arrays of more than
-    :data:`PARALLEL_ELEMENTS` values are checked on the worker threads too.
+    copy unless ``a`` is neither C- nor F-contiguous. Arrays of 2 *
+    :data:`PARALLEL_ELEMENTS` values or more are checked on the worker threads too.
     """
     flat = np.ravel(a, order="K")
     block = FINITE_BLOCK if flat.size < 2 * PARALLEL_ELEMENTS else PARALLEL_ELEMENTS

@@ -236,8 +236,8 @@ def _by_columns(fn, matrix: np.ndarray, row: np.ndarray | None = None, *, out: b
     Column by column, numpy's reductions over rows and elementwise steps give
     the same numbers whatever the blocks: only the time changes.
     """
-    width = max(1, -(-matrix.shape[1] // (2 * (threads.WORKERS + 1))))
-    blocks = [slice(c, c + width) for c in range(0, matrix.shape[1], width)]
+    d = matrix.shape[1]
+    blocks = threads.column_chunks(d, -(-d // (2 * (threads.WORKERS + 1))))  # no lone column
     if out:
         tasks = (functools.partial(fn, matrix[:, b], row[b], out=matrix[:, b]) for b in blocks)
     else:

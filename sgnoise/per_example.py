@@ -112,7 +112,6 @@ import numpy as np
 from scipy import stats
 
 from sgnoise import threads
-from sgnoise.calibration import _column_chunks
 from sgnoise.mlp import MLP, all_finite
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
@@ -397,7 +396,7 @@ def _column_stats(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
             block.mean(axis=0, dtype=np.float64),
         )
 
-    chunks = _column_chunks(grads.shape[1], SELECT_COLUMNS)
+    chunks = threads.column_chunks(grads.shape[1], SELECT_COLUMNS)
     parts = list(threads.in_order(functools.partial(stats, grads[:, c]) for c in chunks))
     constant, nonzero, mean = (np.concatenate([p[i] for p in parts]) for i in range(3))
     return constant, nonzero, mean.astype(grads.dtype)

@@ -302,7 +302,9 @@ def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
 
     Bind the result to the name that held ``data`` (``with _shared(data, ...) as data``):
     this process then keeps no copy of its own beside the shared one (220 MB of
-    Fashion-MNIST), and the mapped arrays stay readable after the block.
+    Fashion-MNIST), and the mapped arrays stay readable after the block (the
+    mapping outlives the removed files) but must not be handed to workers again:
+    joblib passes a memory-mapped array by its file's name.
     """
     if s.backend == "local" and s.workers > 1 and n_runs > 1:
         return datasets.memory_mapped(data)

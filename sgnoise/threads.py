@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+import numpy as np
+
 CHUNK = 1 << 18  # samples per job (1 MB of float32 and 512 kB of labels)
 _IN_FLIGHT = 4  # jobs queued beyond the one collected
 _POOL: list[ThreadPoolExecutor] = []
@@ -72,3 +74,17 @@ def in_order(tasks) -> Iterator:
         for future in futures:
             future.cancel()
         wait(futures)
+
+
+def column_chunks(n_columns: int, most: int) -> list[slice]:
+    """Column ranges of about equal width: at most ``most`` columns where that allows
+    at least two, at least one range per thread where there are columns enough, and
+    never a single column unless there is only one. numpy sums a lone column
+    pairwise and wider blocks column by column in order: without lone columns a
+    column's float sums do not depend on the chunks (nor on the thread count)."""
+    if n_columns <= 0:
+        return []
+    n_chunks = max(-(-n_columns // max(1, most)), WORKERS + 1)
+    n_chunks = max(1, min(n_chunks, n_columns // 2))
+    bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

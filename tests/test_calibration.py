@@ -321,3 +321,11 @@ def test_per_column_alpha_by_block_is_per_column_alpha_of_each_block():
         assert together["c"] is None and together["a"]["n_columns"] == min(25, max_columns)
     few = calibration.per_column_alpha_by_block(noise[:100], blocks)
     assert few == dict.fromkeys(blocks)
+
+
+def test_resampled_noises_rejects_bad_input_at_the_call():
+    """The generator's arguments are checked when it is made, not at its first value."""
+    with pytest.raises(ValueError, match="batch_size"):
+        calibration.resampled_noises(np.ones((10, 2)), (2, 10), 5)
+    with pytest.raises(ValueError, match="finite"):
+        calibration.resampled_noises(np.full((10, 2), np.nan), (2,), 5)

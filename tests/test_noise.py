@@ -248,3 +248,19 @@ def test_bad_noise_arguments_are_named():
         rec = InFlightNoise()
         rec.start(model, x, y)
         rec.result()
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_noise_pass_of_a_float64_model_does_not_depend_on_the_thread_count(monkeypatch, workers):
+    """No block of a single column (numpy would sum it pairwise): the mean, the full
+    gradient and the noise are those of the whole matrix, whatever the threads."""
+    rng = np.random.default_rng(3)
+    model = MLP((5, 2), seed=0, dtype=np.float64)  # 10 + 2 columns: a lone block was possible
+    x, y = rng.standard_normal((40, 5)), rng.integers(0, 2, 40)
+    monkeypatch.setattr(threads, "WORKERS", 0)
+    expected = noise_pass(model, x, y, 4)
+    monkeypatch.setattr(threads, "WORKERS", workers)
+    got = noise_pass(model, x, y, 4)
+    np.testing.assert_array_equal(got.matrix, expected.matrix)
+    for a, b in zip(got.gradient, expected.gradient, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -459,3 +459,19 @@ def test_worker_threads_nested_use_runs_inline():
     runner.join(timeout=60)
     assert not runner.is_alive(), "nested use of the worker threads waits for ever"
     assert result == [15 * i for i in range(8)]
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_column_chunks_cover_the_columns_without_a_lone_one(monkeypatch, workers):
+    monkeypatch.setattr(threads, "WORKERS", workers)
+    for n in range(0, 40):
+        for most in (1, 2, 3, 7, 64):
+            chunks = threads.column_chunks(n, most)
+            widths = [c.stop - c.start for c in chunks]
+            assert sum(widths) == n
+            assert [c.start for c in chunks] == np.cumsum([0, *widths])[:-1].tolist()
+            assert n <= 1 or min(widths) >= 2
+            if n >= 2 * (workers + 1):
+                assert len(chunks) >= workers + 1  # a chunk per thread
+            if most >= 2 and n >= 2 * most:
+                assert max(widths) <= most + 1  # about `most` wide (equal widths, rounded)
