@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sgnoise import plots
 from sgnoise.results import load_results
 from sgnoise.settings import Settings, batch_grid, lr_grid
 from sgnoise.training import run_key
@@ -62,8 +61,9 @@ class Study:
         Its settings, ``{NAME: default}``: exactly the knobs it has.
     grid : callable
         ``settings -> list of (learning rate, batch size)`` of its runs, without repeats.
-    plots : callable
-        ``(results, folder) -> list of PNG paths``, drawn from saved results alone.
+    plots : str
+        The name of its function in :mod:`sgnoise.plots`, ``(results, folder) -> list
+        of PNG paths``, drawn from saved results alone (:meth:`draw`).
     """
 
     name: str
@@ -71,7 +71,15 @@ class Study:
     sweeps: str
     defaults: Mapping[str, Any]
     grid: Callable[[Settings], list[tuple[float, int]]]
-    plots: Callable[[Mapping, Path], list[Path]]
+    plots: str
+
+    def draw(self, results: Mapping, folder: Path) -> list[Path]:
+        """Its PNGs of a run folder's results. matplotlib is imported here, not with this
+        module: the worker processes, which import it to train, never draw (about 29 MB
+        of memory each)."""
+        from sgnoise import plots
+
+        return getattr(plots, self.plots)(results, folder)
 
     def batch_sizes(self, s: Settings) -> list[int]:
         """Every training batch size of the study's runs (the data must allow each)."""
@@ -147,7 +155,7 @@ STUDIES: dict[str, Study] = {
                 **_COMMON_TAIL,
             },
             grid=lambda s: [(s.lr, s.batch_size)],
-            plots=plots.activation_plots,
+            plots="activation_plots",
         ),
         Study(
             name="lr",
@@ -166,7 +174,7 @@ STUDIES: dict[str, Study] = {
                 **_COMMON_TAIL,
             },
             grid=lambda s: [(lr, s.batch_size) for lr in lr_grid(s.lr_start, s.lr_stop, s.lr_step)],
-            plots=plots.lr_plots,
+            plots="lr_plots",
         ),
         Study(
             name="batch",
@@ -187,7 +195,7 @@ STUDIES: dict[str, Study] = {
                 "SEEDS": (0, 1),
             },
             grid=lambda s: batch_grid(s.batch_sizes, s.lr, s.reference_batch),
-            plots=plots.batch_plots,
+            plots="batch_plots",
         ),
     )
 }
@@ -203,7 +211,7 @@ def plot_run(folder: str | Path) -> list[Path]:
             f"{folder / 'results.json'}: unknown study {name!r} (known: {', '.join(STUDIES)}); "
             "was it written by a newer sgnoise?"
         )
-    return STUDIES[name].plots(results, folder)
+    return STUDIES[name].draw(results, folder)
 
 
 def replot(argv: Sequence[str] | None = None) -> None:

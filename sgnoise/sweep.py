@@ -489,7 +489,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         results.save_results(folder, config, out["records"], out["runs"], started=started,
                              extra_provenance=where)  # fmt: skip
         results.save_noise_samples(folder, out["noise_samples"])
-        paths = study.plots(results.load_results(folder), folder)
+        paths = study.draw(results.load_results(folder), folder)
         mark(COMPLETE)
     except OSError as err:
         _safely(mark, FAILED, str(err))

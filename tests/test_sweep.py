@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,11 @@ def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit()
     np.testing.assert_equal(one, other)  # NaN == NaN here
     for key, values in serial["noise_samples"].items():
         np.testing.assert_array_equal(values, parallel["noise_samples"][key])
+
+
+def test_the_engine_imports_no_matplotlib():
+    """Worker processes import the engine to train; matplotlib (about 29 MB each) is
+    imported only where figures are drawn."""
+    code = "import sys, sgnoise.sweep, sgnoise.studies; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
