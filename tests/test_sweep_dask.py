@@ -8,7 +8,6 @@ closing what the sweep started, and dask never imported on the default path.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import re
@@ -26,7 +25,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402  (after the skip: dask comes with distributed)
 import psutil  # noqa: E402  (a dependency of distributed)
 
-from sgnoise import results, settings, sweep  # noqa: E402
+from sgnoise import results, settings, studies, sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # 3,000 training images in 12 minibatches of 250, one epoch, one seed.
@@ -38,10 +37,8 @@ SWEEP = settings.make("lr", lr_start=0.05, lr_stop=0.1, lr_step=0.05, **TINY)
 @pytest.fixture(scope="module", autouse=True)
 def no_plots():
     """Sweeps without their plots (drawn from the saved results; tested elsewhere): faster."""
-    studies = {k: dataclasses.replace(v, plots=lambda results, folder: []) for k, v in
-               sweep.STUDIES.items()}  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sweep, "STUDIES", studies)
+        patch.setattr(studies.Study, "draw", lambda self, results, folder: [])
         yield
 
 
