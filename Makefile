@@ -16,7 +16,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-das
 	touch $@
 
 ## make demo: the main job: the three drivers with the constants at their top, offline, on the
-## embedded MNIST sample (mnist10k); 2-4 minutes on 2 cores, venv included.
+## embedded MNIST sample (mnist10k); about 2 minutes on 2 cores, plus the venv the first time.
 ## Results: MNIST_activation/, MNIST_lr/, MNIST_batch/.
 demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_epoch_alpha_relu.py
