@@ -79,7 +79,7 @@ MIN_COLUMN_ROWS = 1000
 QUANTILES = (5, 25, 50, 75, 95)
 _FINE = 1401  # points of the fine alpha grid the curve is inverted on (steps of 0.001)
 _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
-_FLOYD_VALUES = 1 << 18  # subset members resolved at once by _selection (a few MB)
+_FLOYD_VALUES = 1 << 18  # subset members resolved at once by _subsets (a few MB)
 _GROUP_MEMBERS = 1 << 20  # subset members of the batch sizes resampled_noises sums in one pass
 _SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
 
@@ -152,31 +152,22 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     when an earlier step i took its own j = n - size + i = t_k because t_i was
     taken. The first case is found by sorting each row's (t_k, k), the second by
     following those rare links until nothing changes. O(count size log size)
-    work, no Python loop over k.
+    work, no Python loop over k; subsets are resolved :data:`_FLOYD_VALUES`
+    members at a time (each on its own: the same subsets), so the temporaries
+    stay a few MB. int32 indices where n allows.
     """
-    return _floyd(_floyd_draws(n, size, count, rng), n)
-
-
-def _column_means(g: np.ndarray) -> np.ndarray:
-    """g's column means, summed in float64 (column chunks on the worker threads: the same
-    numbers whatever the chunks), in g's dtype."""
-    mean_of = functools.partial(np.mean, axis=0, dtype=np.float64)
-    d = g.shape[1]
-    means = threads.in_order(
-        functools.partial(mean_of, g[:, c]) for c in threads.column_chunks(d, d)
-    )
-    return np.concatenate([np.empty(0), *means]).astype(g.dtype)
+    t = _floyd_draws(n, size, count, rng)
+    out = np.empty(t.shape, np.int32 if n < 2**31 else np.int64)
+    step = max(1, _FLOYD_VALUES // size)
+    for k in range(0, count, step):
+        out[k : k + step] = _floyd(t[k : k + step], n)
+    return out
 
 
 def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> sparse.csc_array:
     """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, in
     compressed-column form (one column per example)."""
-    draws = _floyd_draws(n, batch_size, n_minibatches, np.random.default_rng(seed))
-    rows = np.empty(draws.size, np.int32 if n < 2**31 else np.int64)
-    step = max(1, _FLOYD_VALUES // batch_size)  # minibatches resolved at once: bounded memory
-    for k in range(0, n_minibatches, step):  # (each on its own: the same subsets)
-        rows[k * batch_size : (k + step) * batch_size] = _floyd(draws[k : k + step], n).ravel()
-    del draws
+    rows = _subsets(n, batch_size, n_minibatches, np.random.default_rng(seed)).ravel()
     weights = np.full(rows.size, 1 / batch_size, dtype)
     starts = np.arange(0, rows.size + 1, batch_size)
     return sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
@@ -254,7 +245,7 @@ def resampled_noises(
 def _grouped_noises(g: np.ndarray, sizes: list[int], n_minibatches: int, seed: int) -> Iterator:
     """The generator of :func:`resampled_noises`, its arguments checked."""
     n, d = g.shape
-    mean = _column_means(g)
+    mean = threads.column_means(g).astype(g.dtype)
     chunks = threads.column_chunks(d, _SUM_COLUMNS)
     groups: list[list[int]] = []
     for b in sizes:

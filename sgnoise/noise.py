@@ -230,19 +230,13 @@ def _minibatch_pass(
     return matrix, float(losses.sum(dtype=np.float64)) * batch_size, int(hits.sum())
 
 
-def _by_columns(fn, matrix: np.ndarray, row: np.ndarray | None = None, *, out: bool = False):
-    """fn(block) (or fn(block, row's part, out=block)) for blocks of columns, on the worker threads.
-
-    Column by column, numpy's reductions over rows and elementwise steps give
-    the same numbers whatever the blocks: only the time changes.
-    """
-    d = matrix.shape[1]
-    blocks = threads.column_chunks(d, -(-d // (2 * (threads.WORKERS + 1))))  # no lone column
-    if out:
-        tasks = (functools.partial(fn, matrix[:, b], row[b], out=matrix[:, b]) for b in blocks)
-    else:
-        tasks = (functools.partial(fn, matrix[:, b]) for b in blocks)
-    return list(threads.in_order(tasks))
+def _subtract_by_columns(matrix: np.ndarray, row: np.ndarray) -> None:
+    """matrix -= row, by blocks of columns on the worker threads (elementwise: the same
+    numbers whatever the blocks)."""
+    blocks = threads.column_chunks(matrix.shape[1])
+    tasks = (functools.partial(np.subtract, matrix[:, b], row[b], out=matrix[:, b]) for b in blocks)
+    for _ in threads.in_order(tasks):
+        pass
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:
@@ -411,7 +405,7 @@ def noise_pass(
         _check_reference(model, reference)
     matrix, total, hits = _minibatch_pass(model, x, y, batch_size, wanted, per_example)
     n, used = len(x), len(matrix) * batch_size
-    mean = np.concatenate(_by_columns(lambda m: m.mean(axis=0, dtype=np.float64), matrix))
+    mean = threads.column_means(matrix)
     full = mean * (used / n)
     if used < n:  # the dropped rows count in the loss, accuracy and full gradient
         rest_hits = np.zeros((), np.int64)
@@ -424,7 +418,7 @@ def noise_pass(
         subtract = mean.astype(matrix.dtype)
     else:
         subtract = np.concatenate([np.ravel(reference[j]) for j, _ in columns]).astype(matrix.dtype)
-    _by_columns(np.subtract, matrix, subtract, out=True)
+    _subtract_by_columns(matrix, subtract)
     gradient: list[np.ndarray | None] = [None] * len(model.params)
     for j, cols in columns:
         gradient[j] = full[cols].astype(model.dtype).reshape(model.params[j].shape)

@@ -76,15 +76,26 @@ def in_order(tasks) -> Iterator:
         wait(futures)
 
 
-def column_chunks(n_columns: int, most: int) -> list[slice]:
+def column_chunks(n_columns: int, most: int | None = None) -> list[slice]:
     """Column ranges of about equal width: at most ``most`` columns where that allows
-    at least two, at least one range per thread where there are columns enough, and
-    never a single column unless there is only one. numpy sums a lone column
-    pairwise and wider blocks column by column in order: without lone columns a
-    column's float sums do not depend on the chunks (nor on the thread count)."""
+    at least two (default: about two ranges per thread), at least one range per thread
+    where there are columns enough, and never a single column unless there is only
+    one. numpy sums a lone column pairwise and wider blocks column by column in order:
+    without lone columns a column's float sums do not depend on the chunks (nor on the
+    thread count)."""
     if n_columns <= 0:
         return []
+    if most is None:
+        most = -(-n_columns // (2 * (WORKERS + 1)))
     n_chunks = max(-(-n_columns // max(1, most)), WORKERS + 1)
     n_chunks = max(1, min(n_chunks, n_columns // 2))
     bounds = np.linspace(0, n_columns, n_chunks + 1).round().astype(int).tolist()
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def column_means(matrix: np.ndarray) -> np.ndarray:
+    """The column means of a 2-D array, summed in float64, by chunks of columns on the
+    worker threads (about two per thread): the same numbers whatever the chunks."""
+    chunks = column_chunks(matrix.shape[1])
+    means = in_order(lambda c=c: matrix[:, c].mean(axis=0, dtype=np.float64) for c in chunks)
+    return np.concatenate([np.empty(0), *means])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import levy_stable
 
-from sgnoise import calibration
+from sgnoise import calibration, threads
 from sgnoise.calibration import (
     MIN_COLUMN_ROWS,
     calibrate,
@@ -99,13 +99,16 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(monkeypatch
 
 @pytest.mark.parametrize("columns", [1, 3, 37])
 @pytest.mark.parametrize("order", ["F", "C"])
-def test_column_means_in_chunks_are_the_float64_means(columns, order):
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_column_means_in_chunks_are_the_float64_means(monkeypatch, columns, order, workers):
+    """What resampled_noises centres with (and noise_pass subtracts): whatever the chunks."""
+    monkeypatch.setattr(threads, "WORKERS", workers)
     rng = np.random.default_rng(10)
     for dtype in (np.float32, np.float64):
         g = np.asarray(rng.standard_t(2.0, (200, columns)) * 3 + 1, dtype=dtype, order=order)
-        means = calibration._column_means(g)
-        assert means.dtype == dtype
-        np.testing.assert_array_equal(means, g.mean(axis=0, dtype=np.float64).astype(dtype))
+        means = threads.column_means(g)
+        assert means.dtype == np.float64
+        np.testing.assert_array_equal(means, g.mean(axis=0, dtype=np.float64))
 
 
 def _floyd(n, size, count, rng):

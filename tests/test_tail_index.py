@@ -465,7 +465,7 @@ def test_worker_threads_nested_use_runs_inline():
 def test_column_chunks_cover_the_columns_without_a_lone_one(monkeypatch, workers):
     monkeypatch.setattr(threads, "WORKERS", workers)
     for n in range(0, 40):
-        for most in (1, 2, 3, 7, 64):
+        for most in (None, 1, 2, 3, 7, 64):  # None: about two per thread
             chunks = threads.column_chunks(n, most)
             widths = [c.stop - c.start for c in chunks]
             assert sum(widths) == n
@@ -473,5 +473,5 @@ def test_column_chunks_cover_the_columns_without_a_lone_one(monkeypatch, workers
             assert n <= 1 or min(widths) >= 2
             if n >= 2 * (workers + 1):
                 assert len(chunks) >= workers + 1  # a chunk per thread
-            if most >= 2 and n >= 2 * most:
+            if most is not None and most >= 2 and n >= 2 * most:
                 assert max(widths) <= most + 1  # about `most` wide (equal widths, rounded)
