@@ -55,7 +55,7 @@ from sgnoise.tail_index import (
     AlphaAccumulator,
     estimate_alpha,
     standardise,
-    summarise_noise,
+    standardised_alpha,
 )
 
 #: Alphas at which the calibration curve is simulated (finer near 2, where it bends).
@@ -82,6 +82,7 @@ _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
 _FLOYD_VALUES = 1 << 18  # subset members resolved at once by _subsets (a few MB)
 _GROUP_MEMBERS = 1 << 20  # subset members of the batch sizes resampled_noises sums in one pass
 _SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
+_SELECTIONS = 4  # selections kept (a train and a test split's: 4 MB each at M = 1,000, B = 500)
 
 
 def _check_seed(seed) -> None:
@@ -164,13 +165,21 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
+@functools.lru_cache(maxsize=_SELECTIONS)
 def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> sparse.csc_array:
     """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, in
-    compressed-column form (one column per example)."""
+    compressed-column form (one column per example).
+
+    Kept for the next call with the same arguments (its arrays read-only): a study's
+    checkpoints resample the same n examples with the same seed, and making the
+    matrix costs about a third of the sums it serves."""
     rows = _subsets(n, batch_size, n_minibatches, np.random.default_rng(seed)).ravel()
     weights = np.full(rows.size, 1 / batch_size, dtype)
     starts = np.arange(0, rows.size + 1, batch_size)
-    return sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
+    select = sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
+    for array in (select.data, select.indices, select.indptr):
+        array.flags.writeable = False
+    return select
 
 
 def resampled_noise(
@@ -568,7 +577,7 @@ def calibrated_alpha(
         columns = np.sort(np.random.default_rng(seed).choice(n_columns, keep, replace=False))
         noise, summary = noise[:, columns], None
     if summary is None:
-        summary = summarise_noise(noise, seed=seed, level=level)
+        summary = standardised_alpha(noise, seed=seed, level=level)
     return calibrate(summary, noise.shape, seed=seed, level=level) | {
         "n_columns_calibrated": noise.shape[1]
     }

@@ -61,7 +61,7 @@ from sgnoise.results import (
     RESAMPLED,
     SPLITS,
 )
-from sgnoise.tail_index import summarise_layers, summarise_noise
+from sgnoise.tail_index import standardised_alpha, summarise_layers
 
 #: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
 #: shape, not to a run, so all runs share it (and its cache).
@@ -116,19 +116,21 @@ def _status(summary: Mapping) -> dict:
     }
 
 
-def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int) -> dict:
+def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int, varying: np.ndarray) -> dict:
     """The calibrated standardised α of ``matrix`` (whose summary is given), with its interval.
 
     A matrix with more than :data:`CALIBRATED_COLUMNS` non-constant columns is read
-    again on a seeded random subset of exactly that many of them, so that every such
-    matrix of the same number of rows shares one calibration curve (a new curve is a
-    simulation of seconds; the kept columns change as units die during training).
+    again on a seeded random subset of exactly that many of them (``varying``: the
+    columns whose values are not all equal), so that every such matrix of the same
+    number of rows shares one calibration curve (a new curve is a simulation of
+    seconds; the kept columns change as units die during training). Only its
+    standardised α is read (:func:`~sgnoise.tail_index.standardised_alpha`).
     """
     if matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
-        varying = np.flatnonzero(np.ptp(matrix, axis=0) > 0)
         rng = np.random.default_rng(seed)
-        subset = matrix[:, np.sort(rng.choice(varying, CALIBRATED_COLUMNS, replace=False))]
-        summary = summarise_noise(subset, seed=seed)
+        kept = np.flatnonzero(varying)
+        subset = matrix[:, np.sort(rng.choice(kept, CALIBRATED_COLUMNS, replace=False))]
+        summary = standardised_alpha(subset, seed=seed)
         matrix = subset
     if matrix.size > MAX_VALUES:  # more than 128 rows: a subset of MAX_VALUES / n_rows columns
         cal = calibrated_alpha(matrix, seed=CURVE_SEED)
@@ -145,13 +147,17 @@ def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> d
         summaries = summarise_layers(matrix, columns, seed=seed)
     except ValueError as err:  # noise no stable law describes (zeros, constant columns)
         return {layer: _empty(DEGENERATE, str(err)) for layer in [*columns, POOLED]}
+    blocks = {POOLED: slice(None), **columns}
+    varying = None  # the columns not constant, found once when a layer is calibrated on a subset
     out = {}
     for layer, s in summaries.items():
-        block = matrix if layer == POOLED else matrix[:, columns[layer]]
         status = _status(s)
-        cal = (
-            _calibrated(s, block, seed) if status["status"] == OK else dict.fromkeys(CAL, math.nan)
-        )
+        cal = dict.fromkeys(CAL, math.nan)
+        if status["status"] == OK:
+            block = matrix[:, blocks[layer]]
+            if varying is None and block.shape[1] - s["n_dropped"] > CALIBRATED_COLUMNS:
+                varying = np.ptp(matrix, axis=0) > 0
+            cal = _calibrated(s, block, seed, None if varying is None else varying[blocks[layer]])
         out[layer] = {**s, **cal, **status}
     return out
 

@@ -17,7 +17,8 @@ Submodules:
 - :mod:`.streaming`: :class:`AlphaAccumulator`, the default estimator over
   data seen chunk by chunk.
 - :mod:`.summaries`: :func:`summarise_noise` and :func:`summarise_layers`, the
-  alpha of a gradient-noise matrix with intervals and null levels, using
+  alpha of a gradient-noise matrix with intervals and null levels
+  (:func:`standardised_alpha`: its standardised alpha alone), using
   :mod:`.columns` (:func:`standardise`, :func:`gaussian_surrogate`),
   :mod:`.pooling` (column blocks fed to accumulators, per layer and pooled)
   and :mod:`.nulls` (the surrogates' expected estimates in closed form).
@@ -36,7 +37,7 @@ from sgnoise.tail_index.estimators import (
     estimate_alpha,
 )
 from sgnoise.tail_index.streaming import AlphaAccumulator
-from sgnoise.tail_index.summaries import summarise_layers, summarise_noise
+from sgnoise.tail_index.summaries import standardised_alpha, summarise_layers, summarise_noise
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -49,6 +50,7 @@ __all__ = [
     "estimate_alpha",
     "gaussian_surrogate",
     "standardise",
+    "standardised_alpha",
     "summarise_layers",
     "summarise_noise",
 ]

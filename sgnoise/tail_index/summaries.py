@@ -16,6 +16,7 @@ from sgnoise.tail_index.estimators import (
     _inverse_alpha_and_se,
 )
 from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
+from sgnoise.tail_index.streaming import AlphaAccumulator, _accumulate
 from sgnoise.threads import in_order
 
 
@@ -239,3 +240,27 @@ def summarise_noise(
     (``bench/validate_tail_index.py`` prints these numbers.)
     """
     return summarise_layers(noise, method=method, seed=seed, level=level)["all"]
+
+
+def standardised_alpha(noise, *, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """The standardised alpha of :func:`summarise_noise` alone, at about half its cost.
+
+    Returns ``alpha_std``, ``alpha_std_lo``, ``alpha_std_hi``, ``n_samples`` and
+    ``n_dropped``, the same numbers as ``summarise_noise(noise, seed=seed,
+    level=level)`` (default method): the standardised values, exact zeros of the
+    noise left out, get the labels of the same seeded stream, but neither the
+    noise itself nor a surrogate is estimated. What a calibration needs
+    (:func:`sgnoise.calibration.calibrate`).
+    """
+    noise = _check_matrix(noise)
+    mean, std, keep, zero_free = _column_stats(noise)
+    k = np.flatnonzero(keep)
+    block = _Block(noise, mean[k], std[k], zero_free[k], None if k.size == noise.shape[1] else k)
+    out = {"n_samples": block.n_x, "n_dropped": noise.shape[1] - k.size}
+    if block.n_x < MIN_SAMPLES:
+        return dict.fromkeys(("alpha_std", "alpha_std_lo", "alpha_std_hi"), float("nan")) | out
+    acc = AlphaAccumulator(block.n_x, seed=seed)
+    _accumulate([acc], block.bounds, lambda a, b: block.parts(a, b)[1:], block.sizes)
+    u, se, dof = acc.inverse_alpha_and_se()
+    lo, hi = _interval(u, se, dof, level)
+    return {"alpha_std": _inverse(u), "alpha_std_lo": lo, "alpha_std_hi": hi} | out
