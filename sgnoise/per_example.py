@@ -109,7 +109,7 @@ from dataclasses import dataclass, fields
 from numbers import Integral
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from sgnoise import threads
 from sgnoise.mlp import MLP, all_finite
@@ -513,8 +513,8 @@ def tail_exponents(
         moment = gamma + 1 - 0.5 / (1 - gamma * gamma / second)
     out = {name: np.full(n_columns, np.nan) for name in ("exp", "lo", "hi", "mom")}
     out["exp"][kept] = 1 / gamma
-    out["lo"][kept] = stats.gamma.ppf((1 - level) / 2, k_kept) / (k_kept * gamma)
-    out["hi"][kept] = stats.gamma.ppf((1 + level) / 2, k_kept) / (k_kept * gamma)
+    out["lo"][kept] = special.gammaincinv(k_kept, (1 - level) / 2) / (k_kept * gamma)
+    out["hi"][kept] = special.gammaincinv(k_kept, (1 + level) / 2) / (k_kept * gamma)
     out["mom"][kept] = moment
     return TailExponents(
         exponent=out["exp"],
@@ -542,7 +542,7 @@ def _percentiles(values: np.ndarray) -> dict[str, float | None]:
 
 def _wilson(successes: int, trials: int, level: float = 0.95) -> list[float]:
     """Wilson (1927) score interval for a binomial proportion, [low, high]."""
-    z = stats.norm.ppf((1 + _check_level(level)) / 2)
+    z = special.ndtri((1 + _check_level(level)) / 2)
     p, z2 = successes / trials, z * z / trials
     centre = (p + z2 / 2) / (1 + z2)
     half = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials)) / (1 + z2)
