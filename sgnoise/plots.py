@@ -21,7 +21,7 @@ Redraw a run's PNGs without retraining: ``python replot.py MNIST_lr/run-...``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -589,34 +589,33 @@ def _histograms(results: Mapping, folder: Path, *, swept: Sequence[str] = ()) ->
     return [plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas)]
 
 
-def activation_plots(results: Mapping, folder: Path) -> list[Path]:
+def activation_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
     """The activation study's PNGs: α over training (pooled, per layer), training, in-flight,
-    histograms."""
-    paths = [
-        plot_alpha_vs_epoch(results, folder / "alpha_vs_epoch.png"),
-        plot_alpha_by_layer(results, folder / "alpha_by_layer.png"),
-        plot_training(results, folder / "training.png"),
+    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
+    figures = [
+        partial(plot_alpha_vs_epoch, results, folder / "alpha_vs_epoch.png"),
+        partial(plot_alpha_by_layer, results, folder / "alpha_by_layer.png"),
+        partial(plot_training, results, folder / "training.png"),
     ]
     if _select(results["records"], mode="in_flight_row_major"):
-        paths.append(plot_in_flight(results, folder / "alpha_in_flight.png"))
-    paths += _detail_plots(results, folder, "epoch")
-    return paths + _histograms(results, folder)
+        figures.append(partial(plot_in_flight, results, folder / "alpha_in_flight.png"))
+    figures += _detail_plots(results, folder, "epoch")
+    return draw([*figures, partial(_histograms, results, folder)], n_jobs)
 
 
-def lr_plots(results: Mapping, folder: Path) -> list[Path]:
+def lr_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
     """The learning-rate study's PNGs: α and training against η, α over training per η,
-    histograms."""
-    paths = [
-        plot_alpha_vs_sweep(results, folder / "alpha_vs_lr.png", x="lr"),
-        plot_training(results, folder / "training_vs_lr.png", x="lr"),
+    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
+    figures = [
+        partial(plot_alpha_vs_sweep, results, folder / "alpha_vs_lr.png", x="lr"),
+        partial(plot_training, results, folder / "training_vs_lr.png", x="lr"),
     ]
     if len({r["epoch"] for r in _frozen(results)}) > 2:
-        paths.append(plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_epoch_by_lr.png"))
-        paths.append(
-            plot_alpha_vs_epoch_by_lr(results, folder / "alpha_vs_loss_by_lr.png", x="loss")
-        )
-    paths += _detail_plots(results, folder, "lr")
-    return paths + _histograms(results, folder, swept=("lr",))
+        by_lr = partial(plot_alpha_vs_epoch_by_lr, results)
+        figures.append(partial(by_lr, folder / "alpha_vs_epoch_by_lr.png"))
+        figures.append(partial(by_lr, folder / "alpha_vs_loss_by_lr.png", x="loss"))
+    figures += _detail_plots(results, folder, "lr")
+    return draw([*figures, partial(_histograms, results, folder, swept=("lr",))], n_jobs)
 
 
 def _rule(results: Mapping, rule: str) -> dict:
@@ -635,24 +634,39 @@ def _rule(results: Mapping, rule: str) -> dict:
     }
 
 
-def batch_plots(results: Mapping, folder: Path) -> list[Path]:
+def batch_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
     """The batch study's PNGs: α and training against b, at a fixed η and at a fixed η/b;
-    histograms."""
+    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
     c = results["config"]
-    paths = []
+    figures = []
     for rule, name, note in (
         ("lr", "fixed_lr", f" (η = {c['lr']:g} at every b)"),
         ("ratio", "fixed_ratio", f" (η/b = {c['lr']:g}/{c['reference_batch']} at every b)"),
     ):
         sub = _rule(results, rule)
-        paths.append(
-            plot_alpha_vs_sweep(
-                sub, folder / f"alpha_vs_batch_{name}.png", x="batch_size", note=note
-            )  # fmt: skip
-        )
-        paths.append(plot_training(sub, folder / f"training_vs_batch_{name}.png", x="batch_size"))
-        paths += _detail_plots(sub, folder, "batch_size", f"_{name}")
-    return paths + _histograms(results, folder, swept=("lr", "batch_size"))
+        path = folder / f"alpha_vs_batch_{name}.png"
+        figures.append(partial(plot_alpha_vs_sweep, sub, path, x="batch_size", note=note))
+        path = folder / f"training_vs_batch_{name}.png"
+        figures.append(partial(plot_training, sub, path, x="batch_size"))
+        figures += _detail_plots(sub, folder, "batch_size", f"_{name}")
+    swept = ("lr", "batch_size")
+    return draw([*figures, partial(_histograms, results, folder, swept=swept)], n_jobs)
+
+
+def draw(figures: Sequence[Callable[[], Path | list[Path]]], n_jobs: int = 1) -> list[Path]:
+    """Draw the figures (calls that each save a PNG, or a list of them), in order, and
+    return the paths. With ``n_jobs`` > 1 they are shared among that many processes
+    (joblib's loky workers, which a sweep has just used for its runs): each figure
+    costs about half a second of Agg rendering, and a study's driver would otherwise
+    draw its seven or more on one core while the others idle."""
+    n_jobs = max(1, min(n_jobs, len(figures)))
+    if n_jobs == 1:
+        drawn = [figure() for figure in figures]
+    else:
+        from joblib import Parallel, delayed
+
+        drawn = Parallel(n_jobs=n_jobs)(delayed(figure)() for figure in figures)
+    return [p for d in drawn for p in (d if isinstance(d, list) else [d])]
 
 
 #: Panels of :func:`plot_per_coordinate`: (mode, key, title).
@@ -773,13 +787,16 @@ def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: st
     return _save(fig, path)
 
 
-def _detail_plots(results: Mapping, folder: Path, x: str, suffix: str = "") -> list[Path]:
-    """The per-coordinate figures a run folder has data for. In a sweep (x is the lr or
-    the batch size) the batch scan is drawn for the largest swept value scanned only, so
-    that each line is one run per seed."""
-    paths = []
+def _detail_plots(
+    results: Mapping, folder: Path, x: str, suffix: str = ""
+) -> list[Callable[[], Path]]:
+    """The per-coordinate figures a run folder has data for (calls that draw them, see
+    :func:`draw`). In a sweep (x is the lr or the batch size) the batch scan is drawn for
+    the largest swept value scanned only, so that each line is one run per seed."""
+    figures: list[Callable[[], Path]] = []
     if _select(results["records"], mode="resampled"):
-        paths.append(plot_per_coordinate(results, folder / f"per_coordinate{suffix}.png", x=x))
+        path = folder / f"per_coordinate{suffix}.png"
+        figures.append(partial(plot_per_coordinate, results, path, x=x))
     scans = _select(results["records"], mode="batch_scan")
     if scans:
         note = ""
@@ -789,5 +806,5 @@ def _detail_plots(results: Mapping, folder: Path, x: str, suffix: str = "") -> l
             note = f", {_SWEPT[x].split()[-1]} = {top:g}"
         sub = {**results, "records": scans}
         path = folder / f"alpha_vs_measured_batch{suffix}.png"
-        paths.append(plot_alpha_vs_measured_batch(sub, path, note=note))
-    return paths
+        figures.append(partial(plot_alpha_vs_measured_batch, sub, path, note=note))
+    return figures

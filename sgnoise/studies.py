@@ -62,8 +62,8 @@ class Study:
     grid : callable
         ``settings -> list of (learning rate, batch size)`` of its runs, without repeats.
     plots : str
-        The name of its function in :mod:`sgnoise.plots`, ``(results, folder) -> list
-        of PNG paths``, drawn from saved results alone (:meth:`draw`).
+        The name of its function in :mod:`sgnoise.plots`, ``(results, folder, *, n_jobs)
+        -> list of PNG paths``, drawn from saved results alone (:meth:`draw`).
     """
 
     name: str
@@ -73,13 +73,14 @@ class Study:
     grid: Callable[[Settings], list[tuple[float, int]]]
     plots: str
 
-    def draw(self, results: Mapping, folder: Path) -> list[Path]:
-        """Its PNGs of a run folder's results. matplotlib is imported here, not with this
-        module: the worker processes, which import it to train, never draw (about 29 MB
-        of memory each)."""
+    def draw(self, results: Mapping, folder: Path, n_jobs: int = 1) -> list[Path]:
+        """Its PNGs of a run folder's results, drawn by ``n_jobs`` processes
+        (:func:`sgnoise.plots.draw`). matplotlib is imported here, not with this module:
+        the worker processes import it to train, and load matplotlib (about 29 MB each)
+        only if they are given figures to draw, after the runs."""
         from sgnoise import plots
 
-        return getattr(plots, self.plots)(results, folder)
+        return getattr(plots, self.plots)(results, folder, n_jobs=n_jobs)
 
     def batch_sizes(self, s: Settings) -> list[int]:
         """Every training batch size of the study's runs (the data must allow each)."""

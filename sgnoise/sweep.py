@@ -311,6 +311,12 @@ def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
     return contextlib.nullcontext(data)
 
 
+def _draw_jobs(s: Settings) -> int:
+    """Processes that draw the PNGs: the local workers that made the runs (idle by then,
+    and warm), one with ``--backend dask`` (its workers may be elsewhere)."""
+    return s.workers if s.backend == "local" else 1
+
+
 def _where(s: Settings) -> dict[str, Any]:
     """The keyword arguments of :func:`execute` that say where the runs go."""
     return {"workers": s.workers, "backend": s.backend, "scheduler": s.scheduler}
@@ -489,7 +495,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         results.save_results(folder, config, out["records"], out["runs"], started=started,
                              extra_provenance=where)  # fmt: skip
         results.save_noise_samples(folder, out["noise_samples"])
-        paths = study.draw(results.load_results(folder), folder)
+        paths = study.draw(results.load_results(folder), folder, n_jobs=_draw_jobs(s))
         mark(COMPLETE)
     except OSError as err:
         _safely(mark, FAILED, str(err))

@@ -38,7 +38,7 @@ SWEEP = settings.make("lr", lr_start=0.05, lr_stop=0.1, lr_step=0.05, **TINY)
 def no_plots():
     """Sweeps without their plots (drawn from the saved results; tested elsewhere): faster."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(studies.Study, "draw", lambda self, results, folder: [])
+        patch.setattr(studies.Study, "draw", lambda self, results, folder, n_jobs=1: [])
         yield
 
 
