@@ -82,7 +82,8 @@ _GATHER = 1 << 24  # values of one column chunk in column_alpha's block sums
 _FLOYD_VALUES = 1 << 18  # subset members resolved at once by _subsets (a few MB)
 _GROUP_MEMBERS = 1 << 20  # subset members of the batch sizes resampled_noises sums in one pass
 _SUM_COLUMNS = 64  # columns of one chunk of resampled_noises' sums (15 MB at n = 60,000)
-_SELECTIONS = 4  # selections kept (a train and a test split's: 4 MB each at M = 1,000, B = 500)
+_SELECTIONS = 2  # selections kept (a train and a test split's: 4 MB each at M = 1,000, B = 500)
+_PIECE_MEMBERS = 1 << 19  # nonzeros of a selection's piece (B = 500 at M = 1,000: one piece)
 
 
 def _check_seed(seed) -> None:
@@ -153,33 +154,56 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     when an earlier step i took its own j = n - size + i = t_k because t_i was
     taken. The first case is found by sorting each row's (t_k, k), the second by
     following those rare links until nothing changes. O(count size log size)
-    work, no Python loop over k; subsets are resolved :data:`_FLOYD_VALUES`
-    members at a time (each on its own: the same subsets), so the temporaries
-    stay a few MB. int32 indices where n allows.
+    work, no Python loop over k; subsets are drawn and resolved
+    :data:`_FLOYD_VALUES` members at a time (each on its own, from the stream in
+    order: the same subsets), so the temporaries stay a few MB. int32 indices
+    where n allows.
     """
-    t = _floyd_draws(n, size, count, rng)
-    out = np.empty(t.shape, np.int32 if n < 2**31 else np.int64)
+    out = np.empty((count, size), np.int32 if n < 2**31 else np.int64)
     step = max(1, _FLOYD_VALUES // size)
-    for k in range(0, count, step):
-        out[k : k + step] = _floyd(t[k : k + step], n)
+    for k in range(0, count, step):  # the draws in pieces too: the same stream, in order
+        out[k : k + step] = _floyd(_floyd_draws(n, size, out[k : k + step].shape[0], rng), n)
     return out
 
 
-@functools.lru_cache(maxsize=_SELECTIONS)
-def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> sparse.csc_array:
-    """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, in
-    compressed-column form (one column per example).
+def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> list[tuple]:
+    """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, as
+    (rows, piece) pairs: the piece of rows ``rows`` (minibatches), in compressed-column
+    form (one column per example), of at most :data:`_PIECE_MEMBERS` nonzeros each.
 
-    Kept for the next call with the same arguments (its arrays read-only): a study's
-    checkpoints resample the same n examples with the same seed, and making the
-    matrix costs about a third of the sums it serves."""
-    rows = _subsets(n, batch_size, n_minibatches, np.random.default_rng(seed)).ravel()
-    weights = np.full(rows.size, 1 / batch_size, dtype)
-    starts = np.arange(0, rows.size + 1, batch_size)
-    select = sparse.csr_array((weights, rows, starts), shape=(n_minibatches, n)).tocsc()
-    for array in (select.data, select.indices, select.indptr):
-        array.flags.writeable = False
-    return select
+    Made piece by piece from one seeded stream (the same subsets as all at once), so
+    that making it never holds more than a piece's temporaries (the 2M nonzeros of
+    B = 2,048 made whole took 55 MB besides its 16 MB). One of a single piece is kept
+    for the next call with the same arguments (the last :data:`_SELECTIONS` such,
+    read-only): a study's checkpoints resample the same n examples with the same seed
+    at the training batch size, and making it costs about a third of the sums it serves.
+    """
+    if batch_size * n_minibatches <= _PIECE_MEMBERS:
+        return _kept_selection(n, batch_size, n_minibatches, seed, dtype)
+    return _new_selection(n, batch_size, n_minibatches, seed, dtype)
+
+
+def _new_selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> list:
+    rng = np.random.default_rng(seed)
+    step = max(1, _PIECE_MEMBERS // batch_size)
+    pieces = []
+    for k in range(0, n_minibatches, step):
+        count = min(step, n_minibatches - k)
+        rows = _subsets(n, batch_size, count, rng).ravel()
+        weights = np.full(rows.size, 1 / batch_size, dtype)
+        starts = np.arange(0, rows.size + 1, batch_size)
+        piece = sparse.csr_array((weights, rows, starts), shape=(count, n)).tocsc()
+        pieces.append((slice(k, k + count), piece))
+    return pieces
+
+
+@functools.lru_cache(maxsize=_SELECTIONS)
+def _kept_selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> list:
+    pieces = _new_selection(n, batch_size, n_minibatches, seed, dtype)
+    for _, piece in pieces:
+        for array in (piece.data, piece.indices, piece.indptr):
+            array.flags.writeable = False
+    return pieces
 
 
 def resampled_noise(
@@ -268,8 +292,9 @@ def _grouped_noises(g: np.ndarray, sizes: list[int], n_minibatches: int, seed: i
 
         def sums(c: slice, selections=selections, outs=outs) -> None:
             block = np.subtract(g[:, c], mean[c], out=np.empty((n, c.stop - c.start), g.dtype))
-            for select, out in zip(selections, outs, strict=True):
-                out[:, c] = select @ block
+            for pieces, out in zip(selections, outs, strict=True):
+                for rows, piece in pieces:
+                    out[rows, c] = piece @ block
 
         for _ in threads.in_order(functools.partial(sums, c) for c in chunks):
             pass

@@ -80,8 +80,13 @@ def test_resampled_noise_is_the_definition_summed_example_by_example(monkeypatch
     for width in (2, 3, 16):  # columns summed in chunks are the same columns
         monkeypatch.setattr(calibration, "_SUM_COLUMNS", width)
         np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
+    calibration._kept_selection.cache_clear()  # made anew below, not taken from the cache
     monkeypatch.setattr(calibration, "_FLOYD_VALUES", 3 * b)  # subsets resolved 3 at a time
     np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
+    monkeypatch.setattr(calibration, "_PIECE_MEMBERS", 5 * b)  # selections of 5 minibatches
+    assert len(calibration._selection(n, b, m, 9, dtype)) == 8
+    np.testing.assert_array_equal(resampled_noise(g, b, m, seed=9), noise)
+    calibration._kept_selection.cache_clear()
     for members in (1, 10**6):  # several sizes: one pass for each, or all in one
         monkeypatch.setattr(calibration, "_GROUP_MEMBERS", members)
         with_others = list(calibration.resampled_noises(g, (3, b, 50), m, seed=9))

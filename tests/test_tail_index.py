@@ -20,6 +20,7 @@ from sgnoise.tail_index import (
     gaussian_surrogate,
     nulls,
     standardise,
+    standardised_alpha,
     summarise_layers,
     summarise_noise,
 )
@@ -475,3 +476,18 @@ def test_column_chunks_cover_the_columns_without_a_lone_one(monkeypatch, workers
                 assert len(chunks) >= workers + 1  # a chunk per thread
             if most is not None and most >= 2 and n >= 2 * most:
                 assert max(widths) <= most + 1  # about `most` wide (equal widths, rounded)
+
+
+@pytest.mark.parametrize("shape", [(16, 3000), (120, 700), (1000, 40)])
+def test_standardised_alpha_is_summarise_noises_alpha_std_alone(shape):
+    """The calibration's reading: the same numbers, constant columns and exact zeros
+    left out as summarise_noise leaves them out."""
+    rng = np.random.default_rng(shape[0])
+    noise = rng.standard_t(2.5, shape).astype(np.float32) * rng.lognormal(0, 1, shape[1])
+    noise[:, 2] = 0.5  # constant
+    noise[3, 5] = 0.0  # an exact zero
+    full = summarise_noise(noise, seed=7, level=0.9)
+    alone = standardised_alpha(noise, seed=7, level=0.9)
+    assert alone == {k: full[k] for k in alone}
+    assert set(alone) == {"alpha_std", "alpha_std_lo", "alpha_std_hi", "n_samples", "n_dropped"}
+    assert alone["n_dropped"] == 1
