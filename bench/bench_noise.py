@@ -52,7 +52,7 @@ from sgnoise.noise import gradient_noise, noise_pass
 from sgnoise.tail_index import summarise_layers
 
 SIZES, BATCH_SIZE, REPEATS, SEED = (784, 100, 10), 500, 7, 0
-PER_COORDINATE_REPEATS = 3  # the measurements with the per-coordinate part (seconds each)
+PER_COORDINATE_REPEATS = 5  # the measurements with the per-coordinate part (seconds each)
 MEASUREMENT_TARGET = 1.5
 
 

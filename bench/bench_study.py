@@ -22,7 +22,8 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   (same constants, WORKERS processes in parallel) done in this process's
   joblib workers over ``--breakdown-epochs`` epochs with timers around the
   study's parts: training steps, noise passes (train and test), the
-  estimator (``summarise_layers``), the in-flight estimate, and the rest
+  estimator (``summarise_layers``), the calibrated α of the frozen rows, the
+  per-coordinate measurement where it runs, the in-flight estimate, and the rest
   (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_<unit>``
   the same in seconds per worker and per epoch, checkpoint or run.
 
@@ -49,7 +50,7 @@ from _root import ROOT
 from joblib import Parallel, delayed
 
 from sgnoise import data as datasets
-from sgnoise import measure, settings, training
+from sgnoise import measure, per_example, settings, training
 from sgnoise.data import DataError, load
 from sgnoise.studies import STUDIES
 
@@ -67,6 +68,7 @@ PARTS = {
     "train_steps": "epoch",
     "noise_passes": "checkpoint",
     "summarise_layers": "checkpoint",
+    "calibration": "checkpoint",
     "per_coordinate": "detailed_checkpoint",
     "in_flight_alpha": "epoch",
     "other": "run",
@@ -158,6 +160,25 @@ def _timed(
     return wrapper
 
 
+def _carved(spent: dict[str, float], part: str, fn: Callable, active: list) -> Callable:
+    """fn, its time moved to spent[part] from the timed call it runs inside (the
+    per-example tap runs inside the noise pass of a detailed checkpoint). A study's
+    worker runs the pass's chunks on its own thread (one core each), so the tap's
+    time is the pass's time."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            seconds = time.perf_counter() - start
+            spent[part] += seconds
+            if active:
+                spent[active[0]] -= seconds
+
+    return wrapper
+
+
 def _timed_steps(spent: dict[str, float], part: str, fn: Callable) -> Callable:
     """The generator fn, the time of each of its steps added to spent[part]."""
 
@@ -193,9 +214,12 @@ def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
     active: list[str] = []
     measure.noise_pass = _timed(spent, "noise_passes", measure.noise_pass, active)
     measure.summarise_layers = _timed(spent, "summarise_layers", measure.summarise_layers, active)
+    measure._calibrated = _timed(spent, "calibration", measure._calibrated, active)
     for name in ("_resampled", "_tails"):
         setattr(measure, name, _timed(spent, "per_coordinate", getattr(measure, name), active))
     measure.resampled_noises = _timed_steps(spent, "per_coordinate", measure.resampled_noises)
+    recorder = per_example.Recorder
+    recorder.record = _carved(spent, "per_coordinate", recorder.record, active)
     training.estimate_alpha = _timed(spent, "in_flight_alpha", training.estimate_alpha)
     training.shuffled_minibatches = _timed_epochs(spent, training.shuffled_minibatches)
     start = time.perf_counter()
