@@ -209,22 +209,38 @@ def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
 
 
 def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
-    """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds."""
+    """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds (the
+    patched functions restored afterwards: a worker may make several runs)."""
     spent: dict[str, float] = defaultdict(float)
     active: list[str] = []
-    measure.noise_pass = _timed(spent, "noise_passes", measure.noise_pass, active)
-    measure.summarise_layers = _timed(spent, "summarise_layers", measure.summarise_layers, active)
-    measure._calibrated = _timed(spent, "calibration", measure._calibrated, active)
-    for name in ("_resampled", "_tails"):
-        setattr(measure, name, _timed(spent, "per_coordinate", getattr(measure, name), active))
-    measure.resampled_noises = _timed_steps(spent, "per_coordinate", measure.resampled_noises)
     recorder = per_example.Recorder
-    recorder.record = _carved(spent, "per_coordinate", recorder.record, active)
-    training.estimate_alpha = _timed(spent, "in_flight_alpha", training.estimate_alpha)
-    training.shuffled_minibatches = _timed_epochs(spent, training.shuffled_minibatches)
-    start = time.perf_counter()
-    training.train_and_measure(data, **config)
-    total = time.perf_counter() - start
+    patches = {
+        (measure, "noise_pass"): _timed(spent, "noise_passes", measure.noise_pass, active),
+        (measure, "summarise_layers"): _timed(
+            spent, "summarise_layers", measure.summarise_layers, active
+        ),
+        (measure, "_calibrated"): _timed(spent, "calibration", measure._calibrated, active),
+        **{
+            (measure, name): _timed(spent, "per_coordinate", getattr(measure, name), active)
+            for name in ("_resampled", "_tails")
+        },
+        (measure, "resampled_noises"): _timed_steps(
+            spent, "per_coordinate", measure.resampled_noises
+        ),
+        (recorder, "record"): _carved(spent, "per_coordinate", recorder.record, active),
+        (training, "estimate_alpha"): _timed(spent, "in_flight_alpha", training.estimate_alpha),
+        (training, "shuffled_minibatches"): _timed_epochs(spent, training.shuffled_minibatches),
+    }
+    originals = {key: getattr(*key) for key in patches}
+    for (owner, name), patched in patches.items():
+        setattr(owner, name, patched)
+    try:
+        start = time.perf_counter()
+        training.train_and_measure(data, **config)
+        total = time.perf_counter() - start
+    finally:
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
     spent["other"] = total - sum(spent.values())
     return {**spent, "total": total}
 

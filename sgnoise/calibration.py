@@ -147,9 +147,9 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
 
     Floyd's algorithm (Bentley & Floyd 1987): for j = n - size + k, k = 0, ...,
     size - 1, draw t_k uniform in [0, j] and take t_k, or j if t_k is taken
-    already. All the t are drawn first (one array, :func:`_floyd_draws`), and
-    the steps are resolved for all subsets at once instead of one after another
-    (:func:`_floyd`): t_k is taken before step k exactly when an earlier t_i
+    already. The t of many subsets are drawn as one array (:func:`_floyd_draws`),
+    and their steps are resolved for all of them at once instead of one after
+    another (:func:`_floyd`): t_k is taken before step k exactly when an earlier t_i
     equals it (the value t_i is taken from step i on, whatever step i took), or
     when an earlier step i took its own j = n - size + i = t_k because t_i was
     taken. The first case is found by sorting each row's (t_k, k), the second by
@@ -166,19 +166,24 @@ def _subsets(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
-def _selection(n: int, batch_size: int, n_minibatches: int, seed: int, dtype) -> list[tuple]:
+def _selection(
+    n: int, batch_size: int, n_minibatches: int, seed: int, dtype, keep: bool = False
+) -> list[tuple]:
     """The (M x n) matrix of weight 1/B at (k, i) for each example i of minibatch k, as
     (rows, piece) pairs: the piece of rows ``rows`` (minibatches), in compressed-column
-    form (one column per example), of at most :data:`_PIECE_MEMBERS` nonzeros each.
+    form (one column per example), of at most :data:`_PIECE_MEMBERS` nonzeros each
+    (or one minibatch each, if B is larger).
 
     Made piece by piece from one seeded stream (the same subsets as all at once), so
     that making it never holds more than a piece's temporaries (the 2M nonzeros of
-    B = 2,048 made whole took 55 MB besides its 16 MB). One of a single piece is kept
-    for the next call with the same arguments (the last :data:`_SELECTIONS` such,
-    read-only): a study's checkpoints resample the same n examples with the same seed
-    at the training batch size, and making it costs about a third of the sums it serves.
+    B = 2,048 made whole took 55 MB besides its 16 MB). With ``keep``, one of a single
+    piece is kept for the next call with the same arguments (the last
+    :data:`_SELECTIONS` such, read-only): a study's checkpoints resample the same n
+    examples with the same seed at the training batch size, and making it costs about
+    a third of the sums it serves (the sizes of a batch scan are made anew each time:
+    kept, they would push the training batch size's out).
     """
-    if batch_size * n_minibatches <= _PIECE_MEMBERS:
+    if keep and batch_size * n_minibatches <= _PIECE_MEMBERS:
         return _kept_selection(n, batch_size, n_minibatches, seed, dtype)
     return _new_selection(n, batch_size, n_minibatches, seed, dtype)
 
@@ -287,7 +292,9 @@ def _grouped_noises(g: np.ndarray, sizes: list[int], n_minibatches: int, seed: i
         else:
             groups.append([b])
     for group in groups:
-        selections = [_selection(n, b, n_minibatches, seed, g.dtype) for b in group]
+        selections = [  # the first size (a study's training batch size) kept for next time
+            _selection(n, b, n_minibatches, seed, g.dtype, keep=b == sizes[0]) for b in group
+        ]
         outs = [np.empty((n_minibatches, d), g.dtype) for _ in group]
 
         def sums(c: slice, selections=selections, outs=outs) -> None:

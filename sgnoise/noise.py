@@ -147,6 +147,8 @@ class NoisePass:
         ``{layer_name: (K, n_params_of_layer)}``, views of column blocks of ``matrix``.
     matrix : ndarray, shape (K, total n_params of the measured layers)
         The layers side by side, in the order measured: the pooled noise.
+        (:func:`sgnoise.measure.measure` returns passes that hold their last layer
+        only, its noise being the whole ``matrix``.)
     gradient : list
         The full gradient (1/n) sum_i grad loss_i over all n rows (the dropped
         rest included), aligned with ``model.params``; None for the layers

@@ -311,10 +311,13 @@ def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
     return contextlib.nullcontext(data)
 
 
-def _draw_jobs(s: Settings) -> int:
-    """Processes that draw the PNGs: the local workers that made the runs (idle by then,
-    and warm), one with ``--backend dask`` (its workers may be elsewhere)."""
-    return s.workers if s.backend == "local" else 1
+def _draw_jobs(s: Settings, n_ran: int) -> int:
+    """Processes that draw the PNGs: the local worker processes if this call ran its
+    runs in them (idle by then, and warm: :func:`execute` runs several runs in
+    ``workers`` processes), else this process alone (one run, ``--workers 1``, a
+    resume with nothing left, ``--backend dask``: a new pool would cost more than
+    it saves)."""
+    return s.workers if s.backend == "local" and s.workers > 1 and n_ran > 1 else 1
 
 
 def _where(s: Settings) -> dict[str, Any]:
@@ -495,7 +498,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         results.save_results(folder, config, out["records"], out["runs"], started=started,
                              extra_provenance=where)  # fmt: skip
         results.save_noise_samples(folder, out["noise_samples"])
-        paths = study.draw(results.load_results(folder), folder, n_jobs=_draw_jobs(s))
+        paths = study.draw(results.load_results(folder), folder, n_jobs=_draw_jobs(s, len(todo)))
         mark(COMPLETE)
     except OSError as err:
         _safely(mark, FAILED, str(err))

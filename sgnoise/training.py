@@ -85,7 +85,7 @@ class _Run:
             train_reference=self.config["train_reference"], detail=self.detail(iteration),
         )  # fmt: skip
         self.sample = {
-            "values": train.noise[self.last_layer].flatten(),  # a copy: the matrix can go
+            "values": train.noise[self.last_layer].ravel(),  # measure's copy of that layer
             "epoch": iteration / self.per_epoch,
         }
         self.measured_at, self.gradient = iteration, train.gradient

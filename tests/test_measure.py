@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from sgnoise import calibration
+from sgnoise import measure as measure_module
 from sgnoise.data import prepare
 from sgnoise.measure import Detail, measure, scan_sizes
 from sgnoise.mlp import MLP
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import Recorder, per_example_gradients
+from sgnoise.tail_index import summarise_noise
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,6 +67,31 @@ def test_measure_returns_the_passes_with_the_last_layers_noise_only(data, model)
     for a, b in zip(train.gradient, full.gradient, strict=True):
         np.testing.assert_array_equal(a, b)
     assert (train.loss, train.accuracy) == (full.loss, full.accuracy)
+
+
+def test_a_wide_matrix_is_calibrated_on_a_seeded_subset_of_its_varying_columns(monkeypatch):
+    """Beyond CALIBRATED_COLUMNS non-constant columns, alpha_cal is the calibration of
+    summarise_noise on that many of them (drawn with the seed, in column order, gathered
+    as fancy indexing gathers them: the standardisation's sums follow the layout)."""
+    monkeypatch.setattr(measure_module, "CALIBRATED_COLUMNS", 64)
+    rng = np.random.default_rng(4)
+    noise = (rng.standard_t(2.5, (16, 300)) * rng.lognormal(0, 1, 300)).astype(np.float32)
+    noise[:, [3, 250]] = 0.0  # dead units: constant columns, never in the subset
+    noise -= noise.mean(axis=0)
+    layers = {"layer1": slice(0, 200), "layer2": slice(200, 300)}
+    rows = measure_module._summaries(noise, layers, seed=6)
+    for layer, cols in {**layers, "all": slice(None)}.items():
+        block = noise[:, cols]
+        varying = np.flatnonzero(np.ptp(block, axis=0) > 0)
+        picked = np.sort(np.random.default_rng(6).choice(varying, 64, replace=False))
+        subset = block[:, picked]
+        expected = calibration.calibrate(summarise_noise(subset, seed=6), subset.shape)
+        got = rows[layer]
+        assert got["alpha_cal"] == expected["alpha_calibrated"]
+        assert (got["alpha_cal_lo"], got["alpha_cal_hi"]) == (
+            expected["alpha_calibrated_lo"],
+            expected["alpha_calibrated_hi"],
+        )
 
 
 def test_frozen_rows_do_not_depend_on_the_per_coordinate_measurement(data, model, measured):

@@ -77,3 +77,12 @@ def test_the_engine_imports_no_matplotlib_nor_scipy_stats():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_pngs_are_drawn_by_the_workers_only_when_they_made_the_runs():
+    """A warm local pool draws; a new one (one run, a resume with nothing left, dask) not."""
+    local = settings.make("activation", workers=2)
+    assert sweep._draw_jobs(local, 2) == 2
+    assert sweep._draw_jobs(local, 1) == sweep._draw_jobs(local, 0) == 1
+    assert sweep._draw_jobs(settings.make("activation", workers=1), 4) == 1
+    assert sweep._draw_jobs(settings.make("activation", workers=2, backend="dask"), 4) == 1
