@@ -16,7 +16,11 @@ index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
   epoch's matrix products alone (numpy matmuls of exactly the epoch's shapes,
   one after the other, the images read in order from the data set) over the
   epoch time (target >= 0.85); ``epoch_gflops_<net>`` and ``gemm_gflops_<net>``
-  are the two rates;
+  are the two rates; ``gemm_and_gather_fraction_<net>``: the same products with
+  each step's input gathered from the shuffled data set as the training loop
+  gathers it (the random minibatch SGD needs, memory-bound) over the epoch time
+  (information: what is left beyond the products and the gather is the loop's
+  own elementwise work);
 - ``gemm_only_over_torch_<net>``: the matrix products alone (the GEMM epoch) /
   PyTorch epoch time: the floor of ``numpy_over_torch``, what a numpy epoch
   with no work besides its matrix products would reach. PyTorch runs the same
@@ -129,12 +133,16 @@ def torch_epoch(
     return seconds, torch.stack(losses).numpy()
 
 
-def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray, lib: Any = np) -> tuple[float, float]:
+def gemm_epoch(
+    sizes: tuple[int, ...], x: np.ndarray, lib: Any = np, y: np.ndarray | None = None
+) -> tuple[float, float]:
     """(seconds, flops) of the epoch's matrix products alone, on reused outputs.
 
     Per step: h_l = h_{l-1} W_l (l = 1..L), then dW_l = h_{l-1}^T delta_l and
     delta_{l-1} = delta_l W_l^T (l >= 2), h_0 = the next BATCH_SIZE images.
-    ``lib``: numpy (OpenBLAS), or torch (MKL) given x as a tensor.
+    ``lib``: numpy (OpenBLAS), or torch (MKL) given x as a tensor. With labels ``y``
+    (numpy), h_0 is instead the training loop's own shuffled minibatch, gathered as
+    it gathers it (``shuffled_minibatches``): the products and the gather SGD needs.
     """
     rng = np.random.default_rng(0)
     pairs = zip(sizes[:-1], sizes[1:], strict=True)
@@ -144,8 +152,12 @@ def gemm_epoch(sizes: tuple[int, ...], x: np.ndarray, lib: Any = np) -> tuple[fl
     grads = [lib.empty_like(w) for w in ws]
     steps = len(x) // BATCH_SIZE
     start = time.perf_counter()
-    for k in range(steps):
-        hs[0] = x[k * BATCH_SIZE : (k + 1) * BATCH_SIZE]
+    if y is None:
+        inputs = (x[k * BATCH_SIZE : (k + 1) * BATCH_SIZE] for k in range(steps))
+    else:
+        inputs = (xb for xb, _ in shuffled_minibatches(x, y, BATCH_SIZE, SEED))
+    for h0 in inputs:
+        hs[0] = h0
         for i, w in enumerate(ws):
             lib.matmul(hs[i], w, out=hs[i + 1])
         for i in range(len(ws) - 1, -1, -1):
@@ -166,7 +178,7 @@ def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float,
 
 def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.ndarray) -> None:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    t_numpy, t_torch, t_gemm, t_torch_gemm = [], [], [], []
+    t_numpy, t_torch, t_gemm, t_torch_gemm, t_gathered = [], [], [], [], []
     for _ in range(repeats):
         seconds, loss_numpy = settled(numpy_epoch, sizes, x, y)
         t_numpy.append(seconds)
@@ -175,6 +187,7 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
         seconds, flops = settled(gemm_epoch, sizes, x)
         t_gemm.append(seconds)
         t_torch_gemm.append(settled(gemm_epoch, sizes, xt, torch)[0])
+        t_gathered.append(settled(gemm_epoch, sizes, x, np, y)[0])
     best_numpy, best_torch, best_gemm = min(t_numpy), min(t_torch), min(t_gemm)
     ratio = best_numpy / best_torch
     line(f"numpy_over_torch_{name}", ratio, f"<={TORCH_TARGET}", ratio <= TORCH_TARGET)
@@ -185,6 +198,8 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
     line(f"gemm_gflops_{name}", flops / best_gemm / 1e9, "(its matmuls alone)", True)
     fraction = best_gemm / best_numpy
     line(f"gemm_fraction_{name}", fraction, f">={GEMM_TARGET}", fraction >= GEMM_TARGET)
+    fraction = min(t_gathered) / best_numpy
+    line(f"gemm_and_gather_fraction_{name}", fraction, "(the same with SGD's gather)", True)
     first = slice(0, LOSS_STEPS)
     diff = float(np.max(np.abs(loss_numpy[first] - loss_torch[first]) / loss_torch[first]))
     line(f"loss_rel_diff_{name}", diff, "<=1e-4", diff <= 1e-4)
