@@ -32,12 +32,13 @@ here: ~15% of a pass timed right after an epoch). Prints lines
   B = 1 ... 2,048 adds on top (target with the per-example tails <= 2).
 Calibration curves are simulated once, before the timing (they are cached).
 
-Run: python bench/bench_noise.py    (about 1 min; needs Fashion-MNIST installed for
-the measurement line, see sgnoise.data)
+Run: python bench/bench_noise.py [--coordinates N]    (about 1.5 min; needs
+Fashion-MNIST installed for the measurement lines, see sgnoise.data)
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import time
 
@@ -57,6 +58,15 @@ MEASUREMENT_TARGET = 1.5
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--coordinates",
+        type=int,
+        default=Detail.coordinates,
+        help="coordinates sampled per layer by the per-coordinate lines (the studies' "
+        "--coordinates; the cost is about linear in it)",
+    )
+    coordinates = parser.parse_args().coordinates
     x, y, source = images()
     print(f"# data: {source}; {THREADS} threads")
     model = MLP(SIZES, seed=0)
@@ -72,7 +82,7 @@ def main() -> None:
         f"# best seconds: pass {min(t_pass):.3f}, epoch {min(t_epoch):.3f}, "
         f"matmuls {min(t_gemm):.3f}; median pass/epoch {np.median(t_pass) / np.median(t_epoch):.3f}"
     )
-    checkpoints(model)
+    checkpoints(model, coordinates)
 
 
 def timed(fn, *args) -> tuple[float, None]:
@@ -82,16 +92,18 @@ def timed(fn, *args) -> tuple[float, None]:
     return time.perf_counter() - start, None
 
 
-def checkpoints(model: MLP) -> None:
+def checkpoints(model: MLP, coordinates: int = Detail.coordinates) -> None:
     """The measurement lines: a checkpoint against an epoch on the same training set
-    (interleaved), and what the per-coordinate parts add to it."""
+    (interleaved), and what the per-coordinate parts add to it (``coordinates`` a layer)."""
     try:
         data = load("fashion_mnist", download=False)
     except DataError as error:
         print(f"measurement_over_epoch_784-100-10 nan <={MEASUREMENT_TARGET} SKIP ({error})")
         return
-    details = {"recorded": "summaries", "plain": None, "detail": Detail()}
-    details["scan"] = Detail(batch_scan=scan_sizes(len(data.x_train)))
+    details = {"recorded": "summaries", "plain": None, "detail": Detail(coordinates)}
+    details["scan"] = Detail(coordinates, batch_scan=scan_sizes(len(data.x_train)))
+    if coordinates != Detail.coordinates:
+        print(f"# per-coordinate lines with {coordinates} coordinates a layer (default 250)")
     runs = {
         name: functools.partial(measure, detail=d) if d != "summaries" else passes_and_summaries
         for name, d in details.items()
