@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse, special
-from scipy.interpolate import PchipInterpolator
 
 from sgnoise import threads
 from sgnoise.mlp import all_finite
@@ -552,6 +551,10 @@ def calibrate(
         return dict.fromkeys(keys, nan) | {"at_gaussian": False, "below_grid": False}
     curve = calibration_curve(n_rows, n_kept, seed=seed)
     grid = np.round(np.linspace(ALPHA_GRID[0], ALPHA_GRID[-1], _FINE), 3)
+    # imported here: scipy.interpolate (with scipy.optimize, 0.2-0.3 s) only where a reading
+    # is calibrated, not in a driver that imports the engine and hands its runs to workers
+    from scipy.interpolate import PchipInterpolator  # noqa: PLC0415
+
     f = PchipInterpolator(curve.alphas, curve.mean)(grid)
     reps = curve.readings.shape[0]
     ts = special.stdtrit(reps - 1, (1 + level) / 2) * np.interp(grid, curve.alphas, curve.sd)

@@ -67,13 +67,16 @@ def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit()
         np.testing.assert_array_equal(values, parallel["noise_samples"][key])
 
 
-def test_the_engine_imports_no_matplotlib_nor_scipy_stats():
+def test_the_engine_imports_no_matplotlib_nor_scipy_stats_nor_interpolate():
     """Worker processes import the engine to train; matplotlib (about 29 MB each) is
-    imported only where figures are drawn, and scipy.stats (0.2 s and ~20 MB a process)
-    not at all: the engine's quantiles come from scipy.special."""
+    imported only where figures are drawn, scipy.stats (0.2 s and ~20 MB a process) not
+    at all (the engine's quantiles come from scipy.special), and scipy.interpolate (with
+    scipy.optimize, 0.2-0.3 s and ~25 MB) only when a reading is calibrated: a driver
+    that hands its runs to workers starts sooner."""
+    heavy = ("matplotlib", "scipy.stats", "scipy.interpolate", "scipy.optimize")
     code = (
         "import sys, sgnoise.sweep, sgnoise.studies, sgnoise.training; "
-        "print([m for m in ('matplotlib', 'scipy.stats') if m in sys.modules])"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
