@@ -12,6 +12,12 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   with ``--epochs E`` (E < 50) it is run for E epochs and scaled by the number
   of checkpoints, 51 / (E + 1), start-up included (an overestimate); the line
   then says ``extrapolated_from_E``;
+- ``machine_epoch_one_core_s``: the best of three epochs of the 784-100-10 net's
+  training loop in a one-core process, two such processes at once (as the study's
+  two workers train; the slower one's), the better of that before and after the
+  study: this VM's speed moves by 10-20% within an hour, and
+  ``study_wall_over_epoch_one_core`` is the study's wall time in those epochs
+  (information, comparable across machine states);
 - ``study_peak_pss_mib``: peak of the summed proportional set size (PSS:
   pages shared between processes, such as joblib's memory-mapped data,
   counted once) of the driver and all its worker processes, sampled every
@@ -208,6 +214,47 @@ def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
     return wrapper
 
 
+#: One epoch of the study's training loop in a process of one core, as a study worker runs it.
+_ONE_CORE_EPOCH = """
+import time
+import numpy as np
+from sgnoise.data import load
+from sgnoise.mlp import MLP
+from sgnoise.noise import shuffled_minibatches
+from sgnoise.optim import SGD
+data = load("fashion_mnist", download=False)
+best = float("inf")
+for _ in range(3):
+    model, opt = MLP((784, 100, 10), seed=0), SGD(0.1)
+    grads = [np.empty_like(p) for p in model.params]
+    start = time.perf_counter()
+    for xb, yb in shuffled_minibatches(data.x_train, data.y_train, 500, 0):
+        model.batched_loss_and_grads(xb, yb, out=grads)
+        opt.step(model.params, grads)
+    best = min(best, time.perf_counter() - start)
+print(best)
+"""
+
+
+def one_core_epoch() -> float:
+    """Seconds of the best of three epochs of the 784-100-10 net on Fashion-MNIST in a
+    process with one core's threads (OMP_NUM_THREADS=1), two such processes at once
+    (the slower one's), as a study's two workers train: this VM's speed moves by
+    10-20% within an hour, and the study's wall time with it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ONE_CORE_EPOCH],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    return max(float(p.communicate()[0].split()[-1]) for p in procs)
+
+
 def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds (the
     patched functions restored afterwards: a worker may make several runs)."""
@@ -281,7 +328,9 @@ def main() -> None:
     except DataError as error:  # a skip, so that `make bench` goes on to the other scripts
         print(f"study_wall_s nan <={WALL_TARGET_S:g} SKIP (needs Fashion-MNIST installed: {error})")
         return
+    before = one_core_epoch()
     wall, pss, largest = end_to_end(args.epochs, extra)
+    speed = min(before, one_core_epoch())
     name = "study_wall_s"
     if args.epochs != EPOCHS:
         wall *= (EPOCHS + 1) / (args.epochs + 1)
@@ -289,6 +338,8 @@ def main() -> None:
     line(name, wall, f"<={WALL_TARGET_S:g}", wall <= WALL_TARGET_S)
     line("study_peak_pss_mib", pss, f"<={MEMORY_TARGET_MIB:g}", pss <= MEMORY_TARGET_MIB)
     line("study_peak_rss_largest_mib", largest, "(reference)", True)
+    line("machine_epoch_one_core_s", speed, "(this machine's speed now)", True)
+    line("study_wall_over_epoch_one_core", wall / speed, "(information)", True)
     if args.breakdown_epochs:
         breakdown(args.breakdown_epochs)
 
