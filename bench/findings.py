@@ -1,4 +1,4 @@
-"""Print the figures the README's "What the data show" quotes, from a run folder's results.
+"""Print the figures docs/findings.md quotes, from a run folder's results.
 
 python bench/findings.py MNIST_activation/reference [--epoch E]
 Means over seeds at the last checkpoint (or epoch E), train noise, all parameters pooled

@@ -1,8 +1,8 @@
 """Nothing lost: bad inputs and faults, each with the message the user sees and what is kept.
 
 Every test states the fault, asserts the one-line message (what, which file, what to do)
-and that the runs already computed are still there. The README's table "Faults and what
-you see" lists them.
+and that the runs already computed are still there. The table of docs/reliability.md
+lists them.
 """
 
 from __future__ import annotations
