@@ -1,13 +1,20 @@
-"""A fully connected network with softmax cross-entropy, derived by hand in numpy.
+"""A fully connected network with softmax cross-entropy or squared error, derived by hand in numpy.
 
-Notation (row-vector convention, one example per row; layer l = 1..L; n rows):
+Notation (row-vector convention, one example per row; layer l = 1..L; n rows;
+t_i = onehot(y_i), the one-hot target of row i):
 
     h_0 = x,   z_l = h_{l-1} W_l + b_l,   h_l = phi(z_l)  (l < L),   z_L = logits
-    loss = (1/n) sum_i [ logsumexp(z_L,i) - z_L,i,y_i ]
+    cross_entropy:  loss = (1/n) sum_i [ logsumexp(z_L,i) - z_L,i,y_i ]
+    mse:            loss = (1/n) sum_i (1/2) sum_c (z_L,ic - t_ic)^2
+
+The squared error is on the raw outputs z_L (no softmax), summed over the classes and
+halved, then averaged over the rows: its output error z_L,i - t_i has the scale of the
+cross-entropy's softmax(z_L,i) - t_i, so the same learning rates are comparable.
 
 Backward pass (delta_l = d loss / d z_l):
 
-    delta_L = (softmax(z_L) - onehot(y)) / n
+    delta_L = (softmax(z_L) - onehot(y)) / n     (cross_entropy)
+    delta_L = (z_L - onehot(y)) / n              (mse)
     dW_l = h_{l-1}^T delta_l,   db_l = sum_i delta_l,i
     delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})     (l >= 2: d loss / d x is never computed)
 
@@ -42,7 +49,8 @@ import numpy as np
 from sgnoise import threads
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-INITS = ("normal", "he", "glorot")
+INITS = ("paper", "he", "lecun", "glorot")
+LOSSES = ("cross_entropy", "mse")
 #: Most values a model keeps in its reusable activation buffers (float32: 64 MiB).
 WORKSPACE_ELEMENTS = 2**24
 #: Values :func:`all_finite` checks at once.
@@ -108,7 +116,7 @@ def _finite(a: np.ndarray) -> bool:
 
 
 class MLP:
-    """Fully connected network with softmax cross-entropy loss.
+    """Fully connected network with softmax cross-entropy or squared-error loss.
 
     The forward and backward equations are in the module docstring.
 
@@ -121,13 +129,18 @@ class MLP:
         Hidden-layer nonlinearity phi.
     bias : bool
         Add biases b_l. Default False: the original study's networks had none.
-    init : {"normal", "he", "glorot"}
-        ``"normal"``: W ~ N(0, init_scale^2), the original study's choice
-        with init_scale = 0.1; ``"he"``: N(0, 2 / fan_in) (He et al. 2015);
-        ``"glorot"``: N(0, 2 / (fan_in + fan_out)) (Glorot & Bengio 2010).
-        Biases start at zero.
+    init : {"paper", "he", "lecun", "glorot"}
+        ``"paper"``: W ~ N(0, init_scale^2), the original study's choice
+        with init_scale = 0.1, whatever the width; ``"he"``: N(0, 2 / fan_in)
+        (He et al. 2015: keeps a ReLU layer's second moment through depth);
+        ``"lecun"``: N(0, 1 / fan_in) (LeCun et al. 1998: keeps a linear or
+        tanh layer's variance); ``"glorot"``: N(0, 2 / (fan_in + fan_out))
+        (Glorot & Bengio 2010). Biases start at zero.
     init_scale : float
-        Standard deviation of the ``"normal"`` initialisation.
+        Standard deviation of the ``"paper"`` initialisation.
+    loss : {"cross_entropy", "mse"}
+        Softmax cross-entropy, or half the squared error of the outputs against
+        one-hot targets (summed over classes, averaged over rows; module docstring).
     dtype : numpy float dtype
         float32 (default, fast) or float64 (gradient checks).
     seed : int
@@ -147,6 +160,8 @@ class MLP:
     He, Zhang, Ren & Sun, "Delving Deep into Rectifiers", ICCV 2015.
     Glorot & Bengio, "Understanding the difficulty of training deep
     feedforward neural networks", AISTATS 2010.
+    LeCun, Bottou, Orr & Muller, "Efficient BackProp", Neural Networks:
+    Tricks of the Trade, 1998.
     """
 
     def __init__(
@@ -155,8 +170,9 @@ class MLP:
         activation: str = "relu",
         *,
         bias: bool = False,
-        init: str = "normal",
+        init: str = "paper",
         init_scale: float = 0.1,
+        loss: str = "cross_entropy",
         dtype: type | np.dtype = np.float32,
         seed: int = 0,
     ):
@@ -167,6 +183,8 @@ class MLP:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if not (np.isfinite(init_scale) and init_scale > 0):
             raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
         self.dtype = np.dtype(dtype)
@@ -175,12 +193,14 @@ class MLP:
         self.sizes = tuple(int(s) for s in sizes)
         self.activation, self.bias = activation, bool(bias)
         self.init, self.init_scale, self.seed = init, float(init_scale), seed
+        self.loss_name = loss
         rng = np.random.default_rng(seed)
         self.params: list[np.ndarray] = []
         for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             std = {
-                "normal": self.init_scale,
+                "paper": self.init_scale,
                 "he": np.sqrt(2.0 / fan_in),
+                "lecun": np.sqrt(1.0 / fan_in),
                 "glorot": np.sqrt(2.0 / (fan_in + fan_out)),
             }[init]
             self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
@@ -339,6 +359,25 @@ class MLP:
         total -= z_y
         return np.add.reduce(total, axis=-1) / n
 
+    @staticmethod
+    def _squared_error(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
+        """Mean over the second-to-last axis of half the squared error against onehot(y);
+        z (contiguous) becomes delta_L = (z - onehot(y)) / n. ``hits`` as :meth:`_cross_entropy`."""
+        n, classes = z.shape[-2:]
+        if hits is not None:
+            np.sum(z.argmax(axis=-1) == y, axis=-1, out=hits)
+        at_y = np.arange(0, z.size, classes) + y.reshape(-1).astype(np.intp)  # y may be uint8
+        z.reshape(-1)[at_y] -= 1  # z - onehot(y)
+        losses = np.add.reduce(np.square(z).sum(axis=-1), axis=-1) / (2 * n)
+        z /= n
+        return losses
+
+    def _loss(self, z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
+        """The model's loss of each minibatch; z (contiguous logits) becomes delta_L."""
+        if self.loss_name == "mse":
+            return self._squared_error(z, y, hits)
+        return self._cross_entropy(z, y, hits)
+
     def batched_loss_and_grads(
         self,
         x: np.ndarray,
@@ -385,7 +424,7 @@ class MLP:
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
-        losses = self._cross_entropy(delta, y, hits)
+        losses = self._loss(delta, y, hits)
         grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
         first = min(wanted)
@@ -425,7 +464,7 @@ class MLP:
         buffers = [np.empty((n, s), self.dtype) for s in self.sizes[1:]]
         inputs = self._forward(x.astype(self.dtype, copy=False), buffers)
         delta = inputs.pop()
-        self._cross_entropy(delta, y)
+        self._loss(delta, y)
         delta *= n
         deltas = [delta]
         for i in range(len(inputs) - 1, 0, -1):  # delta_{i} from delta_{i+1}, i = L-1 .. 1
@@ -435,7 +474,7 @@ class MLP:
         return inputs, deltas
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        """Mean softmax cross-entropy on (x, y) and its gradient for every parameter.
+        """Mean loss on (x, y) and its gradient for every parameter.
 
         Parameters
         ----------
@@ -456,9 +495,9 @@ class MLP:
         return self._forward(x.astype(self.dtype, copy=False), self._workspace(x.shape[:-1])[0])[-1]
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean softmax cross-entropy on (x, y)."""
+        """Mean loss on (x, y)."""
         x, y = self._checked(x, y)
-        return float(self._cross_entropy(self._logits(x), y))
+        return float(self._loss(self._logits(x), y))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of each row of x (int64)."""

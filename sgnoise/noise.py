@@ -154,7 +154,7 @@ class NoisePass:
         rest included), aligned with ``model.params``; None for the layers
         not measured.
     loss : float
-        Mean softmax cross-entropy over all n rows.
+        Mean loss (the model's, cross-entropy or squared error) over all n rows.
     accuracy : float
         Fraction of the n rows classified correctly.
     """
@@ -195,7 +195,7 @@ def _minibatch_pass(
 ) -> tuple[np.ndarray, float, int]:
     """Every minibatch gradient of the K complete minibatches, as one (K, n_params) matrix.
 
-    Columns as :func:`_columns`. Also returns the summed cross-entropy and the
+    Columns as :func:`_columns`. Also returns the summed loss and the
     number of correct predictions over the K * b rows used; ``per_example``
     receives every used example's layer inputs and errors on the way.
     """

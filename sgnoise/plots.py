@@ -413,7 +413,7 @@ def plot_alpha_vs_epoch_by_lr(
             _epoch_axis(col[-1])
         else:
             col[-1].invert_xaxis()
-            col[-1].set_xlabel("training loss at the checkpoint (cross-entropy, nats)")
+            col[-1].set_xlabel(f"training loss at the checkpoint ({_loss_unit(results)})")
     fig.colorbar(
         plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
     )
@@ -425,6 +425,13 @@ def plot_alpha_vs_epoch_by_lr(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=2)
     return _save(fig, path)
+
+
+def _loss_unit(results: Mapping) -> str:
+    """What the records' ``loss`` column measures, for an axis label."""
+    if results["config"].get("loss") == "mse":
+        return "½ squared error to one-hot targets"
+    return "cross-entropy, nats"
 
 
 @_styled
@@ -450,7 +457,9 @@ def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Pa
             _sweep_axis(ax, [r[x] for r in results["runs"]], x)
         else:
             _epoch_axis(ax)
-    left.set(ylabel="training loss (cross-entropy, nats)", title="training loss (full train set)")
+    left.set(
+        ylabel=f"training loss ({_loss_unit(results)})", title="training loss (full train set)"
+    )
     right.set(ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
     when = f" at epoch {final:g}" if x != "epoch" else ""
     fig.suptitle(_title(results, f"Training{when}"))

@@ -113,7 +113,7 @@ RECORD_COLUMNS = (
     "alpha_cal",  # the calibrated standardised α: the SaS(α) that reads alpha_std at this shape
     "alpha_cal_lo",
     "alpha_cal_hi",
-    "loss",  # mean cross-entropy on the full training set (nats)
+    "loss",  # mean training loss (--loss) on the full training set
     "train_acc",
     "test_acc",
     "elapsed_s",  # seconds since the run started

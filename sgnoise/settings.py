@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sgnoise.data import DATASETS
-from sgnoise.mlp import ACTIVATIONS
+from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
 from sgnoise.optim import OPTIMIZERS
 
 #: Most values a sweep grid (:func:`lr_grid`) may make: a guard against a mistyped step.
@@ -125,6 +125,19 @@ KNOBS: dict[str, Knob] = {
         low=0,
     ),
     "OPTIMIZER": Knob("optimiser: " + ", ".join(OPTIMIZERS), str, check=_one_of(OPTIMIZERS)),
+    "INIT": Knob(
+        "initial weights: paper (N(0, 0.1^2) whatever the width, the original study's), he "
+        "(N(0, 2/fan_in), He et al. 2015), lecun (N(0, 1/fan_in), LeCun et al. 1998) or "
+        "glorot (N(0, 2/(fan_in + fan_out)))",
+        str,
+        check=_one_of(INITS),
+    ),
+    "LOSS": Knob(
+        "training loss: cross_entropy (softmax) or mse (half the squared error of the 10 "
+        "outputs against one-hot targets, summed over classes, averaged over examples)",
+        str,
+        check=_one_of(LOSSES),
+    ),
     "CHECKPOINT_EVERY": _count(
         "measure alpha every k iterations; 0: after every epoch; -1: only at the start and "
         "the end (iteration 0 is always measured)",

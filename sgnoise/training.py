@@ -50,7 +50,9 @@ class _Run:
         self.batch_size = config["batch_size"]
         self.seed = config["seed"]
         sizes = (data.x_train.shape[1], *config["hidden"], N_CLASSES)
-        self.model = MLP(sizes, config["activation"], seed=self.seed)
+        self.model = MLP(
+            sizes, config["activation"], init=config["init"], loss=config["loss"], seed=self.seed
+        )
         self.opt = make_optimizer(config["optimizer"], config["lr"])
         self.rng = np.random.default_rng(self.seed)
         self.meta = {k: config[k] for k in RUN_KEYS}
@@ -160,6 +162,8 @@ def train_and_measure(
     checkpoint_every: int,
     in_flight: bool,
     train_reference: bool,
+    init: str = "paper",
+    loss: str = "cross_entropy",
     coordinates: int = 0,
     resampled: int = 1000,
     detail: str = "every",
@@ -190,6 +194,8 @@ def train_and_measure(
         ``alpha_shuffled`` holds the same estimate after a seeded shuffle.
     train_reference : bool
         See :func:`sgnoise.measure.measure`.
+    init, loss : str
+        The initialisation and the training loss (see :class:`sgnoise.mlp.MLP`).
     coordinates : int
         Coordinates per layer of the per-coordinate measurement at every
         checkpoint (:class:`sgnoise.measure.Detail`); 0: none.
@@ -225,6 +231,7 @@ def train_and_measure(
     config = {
         "activation": activation, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
         "seed": seed, "hidden": tuple(hidden), "train_reference": train_reference,
+        "init": init, "loss": loss,
         "coordinates": coordinates, "resampled": resampled, "detail": detail,
         "batch_scan": batch_scan,
     }  # fmt: skip

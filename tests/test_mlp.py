@@ -7,7 +7,7 @@ import pytest
 
 import sgnoise.mlp as mlp_module
 from sgnoise.data import load
-from sgnoise.mlp import MLP, all_finite
+from sgnoise.mlp import LOSSES, MLP, all_finite
 from sgnoise.noise import iterate_minibatches
 from sgnoise.optim import SGD
 
@@ -31,12 +31,15 @@ def finite_difference_grads(model: MLP, x: np.ndarray, y: np.ndarray) -> list[np
     return grads
 
 
+@pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("hidden", [(), (6,), (6, 5), (6, 5, 4)])
-def test_gradients_match_finite_differences_to_1e_6(activation, bias, hidden):
+def test_gradients_match_finite_differences_to_1e_6(activation, bias, hidden, loss):
     rng = np.random.default_rng(len(hidden))
-    model = MLP((7, *hidden, 3), activation, bias=bias, init_scale=0.5, dtype=np.float64, seed=3)
+    model = MLP(
+        (7, *hidden, 3), activation, bias=bias, init_scale=0.5, dtype=np.float64, seed=3, loss=loss
+    )
     if bias:  # nonzero biases, so that their effect on the forward pass is checked too
         for b in model.params[1::2]:
             b[:] = rng.normal(0, 0.3, b.shape)
@@ -64,6 +67,60 @@ def test_loss_is_log_n_classes_at_zero_weights_and_stable_for_huge_logits():
     # -log softmax: class 0 is 4e4 * (27 - 15) = 4.8e5 (+ e^-1.2e5); class 4 is ~e^-1.2e5.
     assert loss == pytest.approx(4.8e5 / 2, rel=1e-12)
     assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_mse_is_half_the_squared_error_against_one_hot_targets_averaged_over_rows():
+    rng = np.random.default_rng(0)
+    model = MLP((4, 5, 3), "tanh", loss="mse", dtype=np.float64, seed=1)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    z = np.tanh(x @ model.params[0]) @ model.params[1]
+    residual = z - np.eye(3)[y]
+    loss, grads = model.loss_and_grads(x, y)
+    assert loss == pytest.approx(0.5 * np.sum(residual**2) / 6, rel=1e-14)
+    np.testing.assert_allclose(grads[1], np.tanh(x @ model.params[0]).T @ residual / 6, rtol=1e-12)
+    hits = np.zeros((), np.int64)
+    model.batched_loss_and_grads(x, y, hits=hits)
+    assert int(hits) == np.sum(z.argmax(axis=1) == y)
+
+
+@pytest.mark.parametrize(("init", "std"), [("he", 2.0), ("lecun", 1.0)])
+def test_scale_aware_inits_draw_weights_of_variance_proportional_to_one_over_fan_in(init, std):
+    model = MLP((2000, 500, 10), init=init, seed=0)
+    for w in model.params:
+        assert np.std(w) == pytest.approx(np.sqrt(std / w.shape[0]), rel=0.02)
+    assert np.std(MLP((2000, 500, 10), init="paper", seed=0).params[0]) == pytest.approx(
+        0.1, rel=0.01
+    )
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_gradients_match_torch_autograd(activation, loss):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    model = MLP((7, 6, 5, 3), activation, bias=True, init_scale=0.5, dtype=np.float64, seed=3,
+                loss=loss)  # fmt: skip
+    for b in model.params[1::2]:
+        b[:] = rng.normal(0, 0.3, b.shape)
+    x, y = rng.standard_normal((9, 7)), rng.integers(0, 3, 9)
+    loss_value, grads = model.loss_and_grads(x, y)
+    params = [torch.tensor(p, requires_grad=True) for p in model.params]
+    h = torch.tensor(x)
+    phi = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[activation]
+    for i in range(0, len(params), 2):
+        h = h @ params[i] + params[i + 1]
+        if i < len(params) - 2:
+            h = phi(h)
+    target = torch.tensor(y)
+    if loss == "mse":
+        onehot = torch.nn.functional.one_hot(target, 3).double()
+        expected = 0.5 * ((h - onehot) ** 2).sum(dim=1).mean()
+    else:
+        expected = torch.nn.functional.cross_entropy(h, target)
+    expected.backward()
+    assert loss_value == pytest.approx(expected.item(), rel=1e-12)
+    for g, p in zip(grads, params, strict=True):
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 def test_relu_passes_a_minus_inf_pre_activation_on_as_a_nan_loss():
@@ -211,7 +268,8 @@ def test_relu_mlp_learns_mnist10k_to_90_percent_in_10_epochs():
     ("kwargs", "match"),
     [
         ({"activation": "softsign"}, r"activation must be one of \('relu'.* got 'softsign'"),
-        ({"init": "xavier"}, r"init must be one of \('normal'.* got 'xavier'"),
+        ({"init": "xavier"}, r"init must be one of \('paper'.* got 'xavier'"),
+        ({"loss": "hinge"}, r"loss must be one of \('cross_entropy', 'mse'\), got 'hinge'"),
         ({"sizes": (784,)}, r"sizes must list >= 2 positive integer .* got \(784,\)"),
         ({"sizes": (784, 0, 10)}, r"sizes must .* got \(784, 0, 10\)"),
         ({"sizes": (784, 2.5, 10)}, r"sizes must .* got \(784, 2.5, 10\)"),

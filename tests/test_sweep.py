@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sgnoise import data as datasets
 from sgnoise import settings, sweep
+from sgnoise.mlp import MLP
 
 FIELDS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -89,3 +91,16 @@ def test_the_pngs_are_drawn_by_the_workers_only_when_they_made_the_runs():
     assert sweep._draw_jobs(local, 1) == sweep._draw_jobs(local, 0) == 1
     assert sweep._draw_jobs(settings.make("activation", workers=1), 4) == 1
     assert sweep._draw_jobs(settings.make("activation", workers=2, backend="dask"), 4) == 1
+
+
+def test_a_run_trains_the_network_its_init_and_loss_settings_name():
+    s = settings.make(
+        "activation", epochs=1, seeds=(0,), subset=2000, batch_size=125, checkpoint_every=-1,
+        coordinates=0, activations=("relu",), workers=1, in_flight=False,
+    )  # fmt: skip
+    data = datasets.prepare("mnist10k", None, 2000, 125)
+    for init, loss in (("paper", "cross_entropy"), ("he", "mse"), ("lecun", "mse")):
+        out = sweep.compute(s.replace(init=init, loss=loss), data)
+        start = next(r for r in out["records"] if r["iteration"] == 0 and r["split"] == "train")
+        model = MLP((784, 100, 10), "relu", init=init, loss=loss, seed=0)
+        assert start["loss"] == pytest.approx(model.loss(data.x_train, data.y_train), rel=1e-5)
