@@ -1,21 +1,28 @@
-"""Tail indices of anyone's gradient noise: ``python -m sgnoise.analyse NOISE.npy``.
+"""Tail indices of anyone's gradient noise, with a verdict in words.
+
+Command line: ``python -m sgnoise.analyse NOISE [NOISE ...]`` (or
+``sgnoise-analyse``); Python: :func:`analyse`, which returns what ``--json``
+writes.
 
 NOISE is a 2-D array saved with ``np.save`` (``.npy``) or ``np.savez``
-(``.npz``: its one array, or the one named by ``--key``): one row per
-minibatch (or sample), one column per coordinate. Printed: the pooled alpha
-of Simsekli et al. (2019) and its Gaussian surrogate, the standardised
-alpha and its surrogate (:func:`sgnoise.tail_index.summarise_noise`), the
-calibrated per-coordinate alpha with its interval
-(:func:`sgnoise.calibration.calibrated_alpha`) and, with at least
-:data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows, the quantiles of the
-per-column alpha beside those of Gaussian columns
-(:func:`sgnoise.calibration.per_column_alpha`). A bad input gets one line on
-stderr and exit status 2.
+(``.npz``: every array in it is analysed as a layer, by name, then all layers
+together; ``--key`` picks one): one row per minibatch (or sample), one column
+per coordinate. Printed: the pooled alpha of Simsekli et al. (2019) and its
+Gaussian surrogate, the standardised alpha and its surrogate
+(:func:`sgnoise.tail_index.summarise_noise`), the calibrated per-coordinate
+alpha with its interval (:func:`sgnoise.calibration.calibrated_alpha`), with
+at least :data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows the quantiles of
+the per-column alpha beside those of Gaussian columns
+(:func:`sgnoise.calibration.per_column_alpha`), and a verdict
+(:mod:`sgnoise.verdict`). ``--per-example`` reads per-example gradients
+instead: their Hill tail exponents, at several thresholds k. Warned about: a
+matrix that looks transposed, and two files whose readings of the same layer
+disagree. A bad input gets one line on stderr and exit status 2.
 
-Each mode is a function of the loaded matrix and the seed that returns a
+Each mode is a function of a loaded matrix and the seed that returns a
 JSON-ready dict, and one that turns that dict into the printed lines
-(:data:`MODES`); ``main`` picks the mode from the arguments, loads its
-matrix and handles every error the same way.
+(:data:`MODES`); :func:`analyse` applies a mode to one matrix or to the layers
+of a model, and ``main`` loads the files and handles every error the same way.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ import argparse
 import json
 import math
 import sys
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +49,19 @@ from sgnoise.calibration import (
     per_column_alpha,
 )
 from sgnoise.tail_index import MIN_SAMPLES, summarise_noise
+from sgnoise.verdict import noise_verdict, per_example_verdict
 
 EXIT_BAD_INPUT = 2
-_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+_NPY_MAGIC, _ZIP_MAGIC, _PICKLE_MAGIC = b"\x93NUMPY", b"PK\x03\x04", b"\x80"
+#: Noise with at most this many columns and this many times as many rows looks transposed.
+TRANSPOSED_COLUMNS, TRANSPOSED_RATIO = 64, 100
+#: A per-example column with fewer non-zero values than this share of its rows is sparse.
+SPARSE_NONZERO = 0.05
+TORCH_FILE = (
+    "{path}: a PyTorch file, which sgnoise does not read (loading it runs pickled code): "
+    "save the tensor with np.save('noise.npy', t.detach().cpu().numpy()), several with "
+    "np.savez('noise.npz', **{{name: t.detach().cpu().numpy() for name, t in tensors.items()}})"
+)
 
 
 class InputError(ValueError):
@@ -79,6 +98,8 @@ def load_matrix(path: str | Path, key: str | None = None) -> np.ndarray:
         raise InputError(f"{path}: is a directory, expected a .npy or .npz file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot be read ({e.strerror})") from None
+    if Path(path).suffix.lower() in (".pt", ".pth") or magic.startswith(_PICKLE_MAGIC):
+        raise InputError(TORCH_FILE.format(path=path))
     if magic == _NPY_MAGIC:
         if key is not None:
             raise InputError(f"{path}: --key applies to .npz files, this is a .npy file")
@@ -87,7 +108,31 @@ def load_matrix(path: str | Path, key: str | None = None) -> np.ndarray:
         array = _read(path, lambda: _npz_member(path, key))
     else:
         raise InputError(f"{path}: not a .npy or .npz file (it starts with neither's signature)")
-    return _checked(array, path)
+    return _checked(array, path if key is None else f"{path} [{key}]")
+
+
+def load_layers(path: str | Path, key: str | None = None) -> dict[str, np.ndarray]:
+    """Every array of a .npz file by name (a layer each), else :func:`load_matrix`'s one.
+
+    A ``.npy`` file, or ``key``, gives ``{name: matrix}`` with the file's stem or
+    the key as the name. Raises :class:`InputError` as :func:`load_matrix`.
+    """
+    if key is None and _names(path):
+        return {name: load_matrix(path, name) for name in _names(path)}
+    return {key or Path(path).stem: load_matrix(path, key)}
+
+
+def _names(path) -> list[str]:
+    """The array names of an .npz file with several arrays, else [] (errors: load_matrix's)."""
+    try:
+        with open(path, "rb") as f:
+            if not f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC:
+                return []
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return []
+    return names if len(names) > 1 else []
 
 
 def _read(path, load: Callable[[], np.ndarray]) -> np.ndarray:
@@ -144,8 +189,20 @@ def _checked(array: np.ndarray, path) -> np.ndarray:
     return array
 
 
-def analyse_noise(noise: np.ndarray, seed: int) -> dict:
-    """Pooled, standardised, calibrated and per-column alpha of a noise matrix (JSON-ready).
+def _atom_share(noise: np.ndarray) -> float:
+    """Share of the non-constant columns whose most frequent value fills half their rows
+    (the mark of per-example gradients that are mostly exactly zero)."""
+    n = noise.shape[0]
+    half = -(-n // 2)
+    s = np.sort(noise, axis=0)
+    constant = s[0] == s[-1]
+    atom = np.any(s[: n - half + 1] == s[half - 1 :], axis=0) & ~constant
+    kept = int(np.count_nonzero(~constant))
+    return float(np.count_nonzero(atom) / kept) if kept else 0.0
+
+
+def analyse_noise(noise: np.ndarray, seed: int = 0) -> dict:
+    """Pooled, standardised, calibrated and per-column alpha of a noise matrix, and a verdict.
 
     Parameters
     ----------
@@ -157,13 +214,16 @@ def analyse_noise(noise: np.ndarray, seed: int) -> dict:
     Returns
     -------
     dict
-        ``n_rows, n_columns, n_dropped, alpha_pooled, alpha_pooled_ci,
+        JSON-ready: ``n_rows, n_columns, n_dropped, alpha_pooled, alpha_pooled_ci,
         surrogate_pooled, alpha_standardised, alpha_standardised_ci,
         surrogate_standardised, alpha_calibrated, alpha_calibrated_ci,
         at_gaussian, below_grid, n_columns_calibrated,
         alpha_per_column_quantiles, alpha_per_column_gaussian_quantiles,
-        n_columns_per_column, seed``; the per-column entries are None with
-        fewer than :data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows.
+        n_columns_per_column, sparse_share, seed, verdict``; the per-column
+        entries are None with fewer than
+        :data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows; ``sparse_share`` is
+        the share of non-constant columns with one value in half their rows;
+        ``verdict`` is :func:`sgnoise.verdict.noise_verdict`'s.
     """
     n_rows, n_columns = noise.shape
     if n_rows < MIN_ROWS:
@@ -180,7 +240,7 @@ def analyse_noise(noise: np.ndarray, seed: int) -> dict:
     whole = n_rows * (n_columns - s["n_dropped"]) <= MAX_VALUES
     c = calibrated_alpha(noise, summary=s if whole else None, seed=seed)
     per_column = per_column_alpha(noise, seed=seed)
-    return {
+    result = {
         "n_rows": n_rows,
         "n_columns": n_columns,
         "n_dropped": s["n_dropped"],
@@ -198,23 +258,25 @@ def analyse_noise(noise: np.ndarray, seed: int) -> dict:
         "alpha_per_column_quantiles": per_column and per_column["quantiles"],
         "alpha_per_column_gaussian_quantiles": per_column and per_column["gaussian_quantiles"],
         "n_columns_per_column": per_column and per_column["n_columns"],
+        "sparse_share": _atom_share(noise),
         "seed": seed,
     }
+    return _jsonable(result | {"verdict": noise_verdict(_jsonable(result))})
+
+
+def _ci(pair: list[float | None]) -> str:
+    return "[" + ", ".join("inf" if v is None else f"{v:.3f}" for v in pair) + "]"
 
 
 def report_noise(r: dict) -> list[str]:
     """The printed lines of :func:`analyse_noise`'s result."""
-
-    def ci(pair: list[float]) -> str:
-        return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
-
     lines = [
         f"{r['n_rows']} rows x {r['n_columns']} columns ({r['n_dropped']} constant, left out)",
-        f"pooled alpha        {r['alpha_pooled']:.3f} {ci(r['alpha_pooled_ci'])}"
+        f"pooled alpha        {r['alpha_pooled']:.3f} {_ci(r['alpha_pooled_ci'])}"
         f"   Gaussian surrogate {r['surrogate_pooled']:.3f}",
-        f"standardised alpha  {r['alpha_standardised']:.3f} {ci(r['alpha_standardised_ci'])}"
+        f"standardised alpha  {r['alpha_standardised']:.3f} {_ci(r['alpha_standardised_ci'])}"
         f"   Gaussian surrogate {r['surrogate_standardised']:.3f}",
-        f"calibrated alpha    {r['alpha_calibrated']:.3f} {ci(r['alpha_calibrated_ci'])}"
+        f"calibrated alpha    {r['alpha_calibrated']:.3f} {_ci(r['alpha_calibrated_ci'])}"
         "   per coordinate (the SaS alpha that reads the same)",
     ]
     if r["at_gaussian"]:
@@ -225,55 +287,269 @@ def report_noise(r: dict) -> list[str]:
         lines.append(f"  (calibrated on {r['n_columns_calibrated']} random columns)")
     if r["alpha_per_column_quantiles"] is None:
         lines.append(f"per-column alpha    needs >= {MIN_COLUMN_ROWS} rows, got {r['n_rows']}")
-        return lines
-    q, g = r["alpha_per_column_quantiles"], r["alpha_per_column_gaussian_quantiles"]
-    heads = "  ".join(f"{k:>4s}%" for k in q)
-    lines += [
-        f"per-column alpha    {heads}   ({r['n_columns_per_column']} columns)",
-        f"  these columns     {'  '.join(f'{v:5.2f}' for v in q.values())}",
-        f"  Gaussian columns  {'  '.join(f'{v:5.2f}' for v in g.values())}",
-    ]
-    return lines
+    else:
+        q, g = r["alpha_per_column_quantiles"], r["alpha_per_column_gaussian_quantiles"]
+        heads = "  ".join(f"{k:>4s}%" for k in q)
+        lines += [
+            f"per-column alpha    {heads}   ({r['n_columns_per_column']} columns)",
+            f"  these columns     {'  '.join(f'{v:5.2f}' for v in q.values())}",
+            f"  Gaussian columns  {'  '.join(f'{v:5.2f}' for v in g.values())}",
+        ]
+    return lines + report_verdict(r["verdict"])
 
 
-@dataclass(frozen=True)
-class Mode:
-    """What one mode reads (``what``, for messages), computes and prints."""
-
-    what: str
-    run: Callable[[np.ndarray, int], dict]
-    report: Callable[[dict], list[str]]
+def report_verdict(v: dict) -> list[str]:
+    """The verdict's lines: its summary, then one line per finding."""
+    return [f"verdict: {v['summary']}"] + [f"  - {f['text']}" for f in v["findings"].values()]
 
 
-def analyse_per_example(grads: np.ndarray, seed: int) -> dict:
-    """Tail exponents of per-example gradients (:func:`sgnoise.per_example.summarise`),
-    without its per-column arrays."""
+def analyse_per_example(grads: np.ndarray, seed: int = 0) -> dict:
+    """Tail exponents of per-example gradients, at several thresholds k, and a verdict.
+
+    :func:`sgnoise.per_example.summarise` without its per-column arrays, with
+    ``by_k`` (:func:`sgnoise.per_example.exponents_over_k`), ``sparse_share``
+    (columns with non-zero values in fewer than :data:`SPARSE_NONZERO` of the
+    rows), ``seed`` and ``verdict`` (:func:`sgnoise.verdict.per_example_verdict`).
+    """
     result = per_example.summarise(grads, seed=seed)
-    return {k: v for k, v in result.items() if k != "per_column"} | {"seed": seed}
+    nonzero = np.count_nonzero(grads, axis=0) / grads.shape[0]
+    result = {k: v for k, v in result.items() if k != "per_column"} | {
+        "by_k": per_example.exponents_over_k(grads),
+        "sparse_share": float(np.mean(nonzero < SPARSE_NONZERO)),
+        "seed": seed,
+    }
+    return _jsonable(result | {"verdict": per_example_verdict(_jsonable(result))})
 
 
 def report_per_example(r: dict) -> list[str]:
     """The printed lines of :func:`analyse_per_example`'s result."""
     q = r["tail_exponent_quantiles"]
     lo, hi = r["fraction_infinite_variance_ci"]
-    return [
+    lines = [
         f"{r['n_rows']} examples x {r['n_columns']} coordinates ({r['n_dropped']} left out: "
         f"{r['n_constant']} constant, {r['n_sparse']} sparse, {r['n_atom']} with a tied tail)",
         "tail exponent (Hill, k = sqrt(non-zero values))   "
         + "  ".join(f"{k}%: {_fmt(v)}" for k, v in q.items()),
         f"infinite variance (exponent credibly < 2): {r['fraction_infinite_variance']:.3f} "
         f"of the coordinates, 95% interval [{lo:.3f}, {hi:.3f}]",
+        "over the threshold k = f sqrt(m):     f   k (fewest-most)  median  infinite  finite",
     ]
+    for row in r["by_k"]:
+        median = _fmt((row["tail_exponent_quantiles"] or {}).get("50"))
+        ks = "-" if row["k_range"] is None else "{}-{}".format(*row["k_range"])
+        inf, fin = row["fraction_infinite_variance"], row["fraction_finite_variance"]
+        lines.append(
+            f"{row['k_factor']:>37.2f}  {ks:>15s}  {median:>6s}  {_fmt(inf):>8s}  {_fmt(fin):>6s}"
+        )
+    return lines + report_verdict(r["verdict"])
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What one mode reads (``what``, for messages), computes and prints, and the row of
+    its table of layers (``row``: a result's cells; ``heads``: their titles)."""
+
+    what: str
+    run: Callable[[np.ndarray, int], dict]
+    report: Callable[[dict], list[str]]
+    heads: str
+    row: Callable[[dict], str]
 
 
 MODES = {
-    "noise": Mode("noise matrix", analyse_noise, report_noise),
-    "per_example": Mode("per-example gradients", analyse_per_example, report_per_example),
+    "noise": Mode(
+        "noise matrix",
+        analyse_noise,
+        report_noise,
+        f"{'pooled (surr.)':>13s}  {'calibrated alpha':>22s}  {'sparse':>6s}  verdict",
+        lambda r: (
+            f"{_fmt(r['alpha_pooled']):>6s} ({_fmt(r['surrogate_pooled']):>4s})"
+            f"  {_fmt(r['alpha_calibrated']):>5s} {_ci(r['alpha_calibrated_ci']):>16s}"
+            f"  {r['sparse_share']:6.1%}  {r['verdict']['conclusion']}"
+        ),
+    ),
+    "per_example": Mode(
+        "per-example gradients",
+        analyse_per_example,
+        report_per_example,
+        f"{'median exponent':>15s}  {'infinite variance':>24s}  {'sparse':>6s}  verdict",
+        lambda r: (
+            f"{_fmt(r['tail_exponent_quantiles']['50']):>15s}"
+            f"  {r['fraction_infinite_variance']:>7.3f}"
+            f" {_ci(r['fraction_infinite_variance_ci']):>16s}"
+            f"  {r['sparse_share']:6.1%}  {r['verdict']['conclusion']}"
+        ),
+    ),
 }
+
+
+def _shape_warnings(shape: tuple[int, int], mode: str, name: str) -> list[str]:
+    n_rows, n_columns = shape
+    if (
+        mode == "noise"
+        and n_columns <= TRANSPOSED_COLUMNS
+        and n_rows >= TRANSPOSED_RATIO * n_columns
+    ):
+        return [
+            f"{name}: {n_rows} rows x {n_columns} columns looks transposed: rows must be "
+            "minibatches (or samples), columns coordinates; if the rows are coordinates, "
+            "analyse noise.T"
+        ]
+    return []
+
+
+def as_array(x: Any, name: str = "input") -> tuple[np.ndarray, list[str]]:
+    """A numpy array of ``x`` (an array or a CPU tensor), and notes about the conversion.
+
+    A tensor that requires grad is detached (the note says so, also as a
+    :class:`UserWarning`); a tensor on another device is refused with the fix.
+    sgnoise never imports PyTorch: a tensor is recognised by its type's module.
+    """
+    kind = type(x)
+    if kind.__module__.partition(".")[0] != "torch" or not hasattr(x, "detach"):
+        return np.asarray(x), []
+    if x.device.type != "cpu":
+        raise InputError(f"{name}: a tensor on {x.device}: move it to the CPU with .cpu() first")
+    notes = []
+    if x.requires_grad:
+        notes.append(f"{name}: a tensor that requires grad: analysed x.detach()")
+        warnings.warn(notes[-1], stacklevel=3)
+        x = x.detach()
+    return x.numpy(), notes
+
+
+def analyse(
+    x: Any, *, per_example: bool = False, seed: int = 0, name: str = "input"
+) -> dict[str, Any]:
+    """What ``python -m sgnoise.analyse`` computes, for arrays in memory.
+
+    Parameters
+    ----------
+    x : array_like, CPU tensor, or mapping of names to them
+        One matrix (rows = minibatches or samples, columns = coordinates; with
+        ``per_example``, rows = examples), or the layers of a model by name
+        (e.g. ``sgnoise.torch.record(...).noise``). A tensor that requires grad
+        is detached, with a note in ``warnings``.
+    per_example : bool
+        ``x`` holds per-example gradients (``--per-example``).
+    seed : int
+        Seed of every estimate (``--seed``).
+    name : str
+        What messages call a single matrix.
+
+    Returns
+    -------
+    dict
+        For one matrix: :func:`analyse_noise`'s keys (or
+        :func:`analyse_per_example`'s), ``verdict`` and ``warnings``. For
+        several layers: ``layers`` ({name: that dict}), ``all`` (that dict for
+        the layers' columns side by side, or None when their row counts
+        differ) and ``warnings``. The same as ``--json`` writes, without
+        ``file``.
+
+    Raises
+    ------
+    ValueError
+        (:class:`InputError`) a matrix that is not 2-D, not finite, too small.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    layers = dict(x) if isinstance(x, Mapping) else {name: x}
+    if not layers:
+        raise InputError(f"{name}: no arrays to analyse")
+    notes, matrices = [], {}
+    for key, value in layers.items():
+        array, said = as_array(value, str(key))
+        notes += said
+        matrices[str(key)] = _checked(array, str(key))
+    return _analyse_layers(matrices, "per_example" if per_example else "noise", seed, notes)
+
+
+def _analyse_layers(matrices: dict[str, np.ndarray], mode: str, seed: int, notes: list[str]):
+    """:func:`analyse` of checked matrices; a ValueError names the layer."""
+
+    def one(key: str, matrix: np.ndarray) -> dict:
+        try:
+            result = MODES[mode].run(matrix, int(seed))
+        except InputError:
+            raise
+        except ValueError as e:
+            raise InputError(f"{key}: {e}") from None
+        return result | {"warnings": _shape_warnings(matrix.shape, mode, key)}
+
+    if len(matrices) == 1:
+        ((key, matrix),) = matrices.items()
+        result = one(key, matrix)
+        return result | {"warnings": notes + result["warnings"]}
+    results = {key: one(key, m) for key, m in matrices.items()}
+    rows = {m.shape[0] for m in matrices.values()}
+    together = None
+    if len(rows) == 1:
+        together = one("all layers", np.concatenate(list(matrices.values()), axis=1))
+    else:
+        notes = notes + [f"the layers have different row counts ({sorted(rows)}): no 'all'"]
+    said = [w for r in results.values() for w in r["warnings"]]
+    return {"layers": results, "all": together, "warnings": notes + said}
+
+
+def _by_layer(doc: dict) -> dict[str | None, dict]:
+    if "layers" in doc:
+        return doc["layers"] | ({"all layers": doc["all"]} if doc["all"] else {})
+    return {None: doc}
+
+
+def disagreements(docs: Mapping[str, dict]) -> list[str]:
+    """Warnings for two inputs whose readings of the same layer disagree.
+
+    ``docs`` maps each input's name to :func:`analyse`'s result. Noise: the
+    calibrated intervals do not overlap; per-example gradients: the verdicts
+    differ. Layers are matched by name (a single matrix matches a single matrix).
+    """
+    out = []
+    names = list(docs)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            la, lb = _by_layer(docs[a]), _by_layer(docs[b])
+            for layer in [k for k in la if k in lb]:
+                ra, rb = la[layer], lb[layer]
+                where = f" ({layer})" if layer else ""
+                if "alpha_calibrated_ci" in ra and "alpha_calibrated_ci" in rb:
+                    (alo, ahi), (blo, bhi) = ra["alpha_calibrated_ci"], rb["alpha_calibrated_ci"]
+                    ahi, bhi = (math.inf if v is None else v for v in (ahi, bhi))
+                    if ahi < blo or bhi < alo:
+                        out.append(
+                            f"{a} and {b} disagree{where}: calibrated alpha "
+                            f"{ra['alpha_calibrated']:.2f} {_ci(ra['alpha_calibrated_ci'])} "
+                            f"against {rb['alpha_calibrated']:.2f} "
+                            f"{_ci(rb['alpha_calibrated_ci'])}, intervals apart: if they are "
+                            "the same model and checkpoint, one reading is off (few rows, a "
+                            "different batch size, or minibatches that are not disjoint)"
+                        )
+                elif ra["verdict"]["conclusion"] != rb["verdict"]["conclusion"]:
+                    out.append(
+                        f"{a} and {b} disagree{where}: {ra['verdict']['conclusion']} against "
+                        f"{rb['verdict']['conclusion']}"
+                    )
+    return out
+
+
+def report(doc: dict, mode: str) -> list[str]:
+    """The printed lines of :func:`analyse`'s result: a table of layers, then everything
+    about the single matrix or all layers together."""
+    m = MODES[mode]
+    if "layers" not in doc:
+        return m.report(doc)
+    width = max(len(k) for k in doc["layers"])
+    lines = [f"{len(doc['layers'])} layers", f"{'layer':<{width}s}  {'shape':^15s}  {m.heads}"]
+    for key, r in doc["layers"].items():
+        lines.append(f"{key:<{width}s}  {r['n_rows']:>6d} x {r['n_columns']:<6d}  {m.row(r)}")
+    if doc["all"] is None:
+        return lines
+    return lines + ["", "all layers together:"] + m.report(doc["all"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -283,37 +559,51 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parser() -> _Parser:
+def _parser(prog: str = "python -m sgnoise.analyse") -> _Parser:
     parser = _Parser(
-        prog="python -m sgnoise.analyse",
+        prog=prog,
         description=(
             "Tail index alpha of gradient noise: pooled (as in Simsekli et al. 2019), "
             "standardised per coordinate, calibrated to a per-coordinate alpha with its 95% "
-            "interval, and per column when there are enough rows."
+            "interval, and per column when there are enough rows; then a verdict in words."
         ),
         epilog="Exit status: 0 on success, 2 on a bad input or option (one line on stderr).",
     )
     parser.add_argument(
         "noise",
         metavar="NOISE",
+        nargs="+",
         help=(
-            "a .npy or .npz file holding a 2-D array: rows = minibatches (or samples), "
+            "a .npy or .npz file holding 2-D arrays: rows = minibatches (or samples), "
             f"columns = coordinates; at least {MIN_ROWS} rows, {MIN_COLUMN_ROWS} for the "
-            "per-column quantiles"
+            "per-column quantiles. Every array of a .npz is a layer (a table, then all layers "
+            "together). Several files: each is analysed, and readings of the same layer that "
+            "disagree are warned about"
         ),
     )
-    parser.add_argument("--key", metavar="NAME", help="the array to read from a .npz file")
+    parser.add_argument(
+        "--key", metavar="NAME", help="read only this array of a .npz file (one file)"
+    )
     parser.add_argument(
         "--per-example",
         action="store_true",
         help=(
             "NOISE holds per-example gradients (rows = examples, columns = coordinates, at "
-            "least 100 rows): print the tail exponents of their distribution (Hill) and the "
-            "share of coordinates with infinite variance, instead of the noise's alpha"
+            "least 100 rows): print the tail exponents of their distribution (Hill) at several "
+            "thresholds k and the share of coordinates with infinite variance, instead of the "
+            "noise's alpha"
         ),
     )
     parser.add_argument(
         "--json", metavar="OUT.json", help="also write the results to this JSON file"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help=(
+            "also draw the per-column alpha against Gaussian columns, the Hill plot (with "
+            "--per-example) and the histogram with the fitted stable density (one file)"
+        ),
     )
     parser.add_argument(
         "--seed",
@@ -335,30 +625,53 @@ def _jsonable(value):
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _write(path: str, what: str, write: Callable[[Path], Any]) -> None:
+    try:
+        write(Path(path))
+    except OSError as e:
+        raise InputError(f"{path}: cannot write the {what} ({e.strerror})") from None
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sgnoise.analyse") -> int:
     """Run the command line; returns the exit status."""
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
-    mode, path = MODES["per_example" if args.per_example else "noise"], args.noise
+    mode = "per_example" if args.per_example else "noise"
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.key is not None and len(args.noise) > 1:
+        parser.error("--key reads one array of one file: give one NOISE file")
+    docs, matrices = {}, {}
     try:
-        matrix = load_matrix(path, args.key)
-        try:
-            result = mode.run(matrix, args.seed)
-        except ValueError as e:
-            raise InputError(f"{path}: {e}") from None
-        if args.json:
-            out = {"file": str(path)} | _jsonable(result)
+        for path in args.noise:
+            matrices[path] = load_layers(path, args.key)
             try:
-                Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-            except OSError as e:
-                raise InputError(f"{args.json}: cannot write the JSON ({e.strerror})") from None
+                docs[path] = _analyse_layers(matrices[path], mode, args.seed, [])
+            except InputError as e:
+                raise InputError(f"{path}: {e}") from None
+        said = disagreements(docs) if len(docs) > 1 else []
+        if args.json:
+            out = (
+                {"file": args.noise[0]} | docs[args.noise[0]]
+                if len(docs) == 1
+                else {"inputs": [{"file": p} | d for p, d in docs.items()], "warnings": said}
+            )
+            _write(args.json, "JSON", lambda p: p.write_text(json.dumps(out, indent=2) + "\n"))
+        if args.plot:
+            from sgnoise.plots import analysis_figure
+
+            path = args.noise[0]
+            _write(args.plot, "plot", lambda p: analysis_figure(matrices[path], docs[path], p))
     except InputError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"{path} ({mode.what})")
-    print("\n".join(mode.report(result)))
+    for path, doc in docs.items():
+        print(f"{path} ({MODES[mode].what})")
+        print("\n".join(report(doc, mode)))
+        for warning in doc["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+    for warning in said:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

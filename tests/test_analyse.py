@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sgnoise import calibration
-from sgnoise.analyse import main
+from sgnoise.analyse import analyse, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (16, 64)
@@ -77,15 +79,40 @@ def test_enough_rows_give_per_column_quantiles_beside_gaussian_ones(tmp_path, ca
     assert list(result["alpha_per_column_gaussian_quantiles"]) == ["5", "25", "50", "75", "95"]
 
 
-def test_an_npz_with_one_array_is_read_and_several_need_a_key(tmp_path, capsys):
+def test_every_array_of_an_npz_is_a_layer_then_all_layers_together(tmp_path, capsys):
     np.savez(tmp_path / "one.npz", grads=noise())
     assert run([tmp_path / "one.npz"], capsys)[0] == 0
-    np.savez(tmp_path / "two.npz", a=noise(), b=noise(seed=1))
-    code, _, err = run([tmp_path / "two.npz"], capsys)
-    assert code == 2 and "--key" in err and "a, b" in err
-    assert run([tmp_path / "two.npz", "--key", "b"], capsys)[0] == 0
+    np.savez(tmp_path / "two.npz", a=noise(), b=noise(seed=1)[:, :32])
+    code, out, _ = run([tmp_path / "two.npz", "--json", tmp_path / "o.json"], capsys)
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert code == 0 and "2 layers" in out and "all layers together" in out
+    assert list(doc["layers"]) == ["a", "b"] and doc["file"] == str(tmp_path / "two.npz")
+    assert JSON_KEYS | {"verdict"} <= set(doc["layers"]["b"])
+    assert doc["all"]["n_columns"] == 64 + 32
+    alone = json.loads(json.dumps(analyse(noise(seed=1)[:, :32])))
+    assert doc["layers"]["b"] == alone  # a layer reads as the same matrix alone
+    code, _, _ = run([tmp_path / "two.npz", "--key", "b", "--json", tmp_path / "b.json"], capsys)
+    assert code == 0 and json.loads((tmp_path / "b.json").read_text())["n_columns"] == 32
     code, _, err = run([tmp_path / "two.npz", "--key", "c"], capsys)
     assert code == 2 and "'c'" in err
+
+
+def test_a_bad_layer_is_named_and_layers_of_other_row_counts_have_no_all(tmp_path, capsys):
+    np.savez(tmp_path / "two.npz", a=noise(), b=np.full((16, 8), np.nan))
+    code, _, err = run([tmp_path / "two.npz"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "[b]" in err and "NaN" in err
+    doc = analyse({"a": noise(), "b": noise((20, 64))})
+    assert doc["all"] is None and any("row counts" in w for w in doc["warnings"])
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth"])
+def test_a_pytorch_file_gets_one_line_saying_how_to_save_arrays(tmp_path, capsys, suffix):
+    path = tmp_path / f"noise{suffix}"
+    with zipfile.ZipFile(path, "w") as z:  # what torch.save writes: a zip with a pickle
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    code, out, err = run([path], capsys)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "PyTorch" in err and "np.save" in err and str(path) in err
 
 
 def write_pickled(path: Path) -> None:
@@ -155,7 +182,7 @@ def test_a_bad_option_gets_one_line_and_help_explains_every_option(capsys):
         main(["--help"])
     out, _ = capsys.readouterr()
     assert ok.value.code == 0
-    for option in ("NOISE", "--key", "--json", "--seed"):
+    for option in ("NOISE", "--key", "--json", "--plot", "--seed"):
         assert option in out
 
 
@@ -189,6 +216,24 @@ def test_per_example_gradients_get_tail_exponents_and_the_infinite_variance_shar
         lo <= doc["fraction_infinite_variance"] <= hi
         and 0.35 < doc["fraction_infinite_variance"] < 0.6
     )
+    assert [row["k_factor"] for row in doc["by_k"]] == sorted(
+        row["k_factor"] for row in doc["by_k"]
+    )
+    assert "over the threshold k" in out and "verdict:" in out
+    variance = doc["verdict"]["findings"]["variance"]
+    assert variance["k_range"][0] <= int(np.sqrt(20_000)) <= variance["k_range"][1]
+
+
+def test_per_example_verdicts_hold_over_k_or_say_they_do_not():
+    rng = np.random.default_rng(2)
+    heavy = analyse(rng.standard_t(1.2, (8000, 40)), per_example=True)
+    light = analyse(rng.standard_t(6, (8000, 40)), per_example=True)
+    assert heavy["verdict"]["conclusion"] == "infinite variance"
+    assert light["verdict"]["conclusion"] == "finite variance"
+    assert "k = sqrt(m)" in heavy["verdict"]["summary"] or "every k" in heavy["verdict"]["summary"]
+    sparse = rng.standard_normal((8000, 40)) * (rng.random((8000, 40)) < 0.02)
+    mixed = analyse(np.concatenate([rng.standard_t(6, (8000, 40)), sparse], 1), per_example=True)
+    assert mixed["sparse_share"] == 0.5 and mixed["verdict"]["findings"]["sparse"]["call"] == "many"
 
 
 @pytest.mark.parametrize(
@@ -205,3 +250,78 @@ def test_bad_per_example_gradients_get_one_line(tmp_path, capsys, matrix, messag
     code, out, err = run(["--per-example", tmp_path / "g.npy"], capsys)
     assert code == 2 and not out and err.count("\n") == 1
     assert str(tmp_path / "g.npy") in err and message in err
+
+
+def sas(alpha: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    v = rng.uniform(-np.pi / 2, np.pi / 2, shape)
+    return calibration._symmetric_stable(alpha, v, rng.exponential(size=shape))
+
+
+def test_the_verdict_tells_heavy_tails_from_scale_mixing():
+    rng = np.random.default_rng(0)
+    scales = np.exp(1.5 * rng.standard_normal(300))
+    mixed = analyse(rng.standard_normal((120, 300)) * scales)
+    heavy = analyse(sas(1.4, (120, 300), rng))
+    assert mixed["verdict"]["conclusion"] == "gaussian"
+    assert mixed["verdict"]["findings"]["pooled"]["call"] == "scale mixing"
+    assert mixed["alpha_pooled"] < 1.6  # pooled alone would say heavy
+    assert heavy["verdict"]["conclusion"] == "heavy-tailed"
+    assert heavy["verdict"]["findings"]["pooled"]["call"] == "heavy tails"
+    assert heavy["verdict"]["summary"].startswith("Heavy-tailed")
+    for key in ("pooled", "calibrated", "per_column", "sparse"):
+        assert heavy["verdict"]["findings"][key]["text"]
+
+
+def test_sparse_columns_are_counted():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((16, 200))
+    m[:12, :50] = -0.01  # an atom in most rows (mostly-zero per-example gradients)
+    r = analyse(m)
+    assert r["sparse_share"] == pytest.approx(0.25)
+    assert r["verdict"]["findings"]["sparse"]["call"] == "many"
+
+
+def test_a_transposed_looking_matrix_is_warned_about(tmp_path, capsys):
+    np.save(tmp_path / "t.npy", noise((2000, 16)))
+    code, _, err = run([tmp_path / "t.npy"], capsys)
+    assert code == 0 and "looks transposed" in err and "noise.T" in err
+    assert analyse(noise())["warnings"] == []
+
+
+def test_two_inputs_of_one_model_that_disagree_are_warned_about(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "heavy.npy", sas(1.2, (16, 400), rng))
+    np.save(tmp_path / "light.npy", rng.standard_normal((16, 400)))
+    np.save(tmp_path / "light2.npy", rng.standard_normal((16, 400)))
+    code, out, err = run(
+        [tmp_path / "heavy.npy", tmp_path / "light.npy", "--json", tmp_path / "o.json"], capsys
+    )
+    assert code == 0 and out.count("(noise matrix)") == 2
+    assert err.count("disagree") == 1 and "heavy.npy and" in err
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert [d["file"] for d in doc["inputs"]] == [
+        str(tmp_path / f) for f in ("heavy.npy", "light.npy")
+    ]
+    assert len(doc["warnings"]) == 1
+    code, _, err = run([tmp_path / "light.npy", tmp_path / "light2.npy"], capsys)
+    assert code == 0 and "disagree" not in err
+
+
+def test_the_python_api_returns_the_json_keys_and_detaches_a_tensor():
+    torch = pytest.importorskip("torch")
+    x = noise()
+    r = analyse(x, seed=3)
+    assert JSON_KEYS | {"verdict", "warnings", "seed"} <= set(r) and r["seed"] == 3
+    t = torch.from_numpy(x).requires_grad_(True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rt = analyse(t, seed=3)
+    assert any("detach" in str(w.message) for w in caught)
+    assert any("detach" in w for w in rt["warnings"])
+    assert {k: v for k, v in rt.items() if k != "warnings"} == {
+        k: v for k, v in r.items() if k != "warnings"
+    }
+    with pytest.raises(ValueError, match="seed"):
+        analyse(x, seed=-1)
+    with pytest.raises(ValueError, match="2-D"):
+        analyse(x[0])

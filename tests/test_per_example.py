@@ -250,3 +250,19 @@ def test_bad_k_and_level_are_named():
         tail_exponents(g, k=399)
     with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 1.5"):
         summarise(g, level=1.5)
+
+
+def test_exponents_over_k_follow_the_threshold_rule_and_call_heavy_columns_at_every_k():
+    from sgnoise.per_example import exponents_over_k
+
+    rng = np.random.default_rng(5)
+    grads = rng.standard_t(1.2, (8000, 30))
+    rows = exponents_over_k(grads)
+    default = summarise(grads)
+    middle = next(row for row in rows if row["k_factor"] == 1)
+    assert middle["k_range"] == default["k_range"]
+    assert middle["fraction_infinite_variance"] == default["fraction_infinite_variance"]
+    assert [row["k_range"][0] for row in rows] == sorted(row["k_range"][0] for row in rows)
+    assert all(row["fraction_infinite_variance"] > 0.5 for row in rows[2:])
+    with pytest.raises(ValueError, match="k_factor"):
+        tail_exponents(grads, k_factor=0)
