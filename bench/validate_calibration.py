@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from scipy.stats import binom, levy_stable  # noqa: E402
 
-from sgnoise.calibration import calibrate, calibration_curve, per_column_alpha  # noqa: E402
-from sgnoise.tail_index import summarise_noise  # noqa: E402
+from sgnoise.calibration import calibrate, calibration_curve  # noqa: E402
+from sgnoise.tail_index import per_column_alpha, summarise_noise  # noqa: E402
 
 ALPHAS = (1.2, 1.5, 1.8, 2.0)
 SHAPES = ((16, 4096), (120, 1024), (1000, 256))  # (rows n, columns C)

@@ -32,7 +32,7 @@ from sgnoise.tail_index import (
     nulls,
     summarise_noise,
 )
-from sgnoise.tail_index.columns import _standardised_gaussian
+from sgnoise.tail_index.columns import standardised_gaussian
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
 N, REPS = 100_000, 20
@@ -127,7 +127,7 @@ def null_levels() -> None:
     print(f"\nnull levels of {DEFAULT_METHOD}, mean +- sd over {NULL_SEEDS} seeds")
     for rows in NULL_ROWS:
         est = [
-            estimate_alpha(_standardised_gaussian((rows, NULL_COORDS), np.float32, s), seed=s)
+            estimate_alpha(standardised_gaussian((rows, NULL_COORDS), np.float32, s), seed=s)
             for s in range(NULL_SEEDS)
         ]
         print(
@@ -170,7 +170,7 @@ def closed_form_surrogates() -> None:
                 ("alpha_surrogate", lambda s, m=part: gaussian_surrogate(m, seed=s)),
                 (
                     "alpha_std_surrogate",
-                    lambda s, m=part: _standardised_gaussian(m.shape, m.dtype, s),
+                    lambda s, m=part: standardised_gaussian(m.shape, m.dtype, s),
                 ),
             ):
                 est = [estimate_alpha(draw(s), seed=s) for s in range(NULL_SEEDS)]

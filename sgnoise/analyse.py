@@ -11,9 +11,9 @@ per coordinate. Printed: the pooled alpha of Simsekli et al. (2019) and its
 Gaussian surrogate, the standardised alpha and its surrogate
 (:func:`sgnoise.tail_index.summarise_noise`), the calibrated per-coordinate
 alpha with its interval (:func:`sgnoise.calibration.calibrated_alpha`), with
-at least :data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows the quantiles of
+at least :data:`~sgnoise.tail_index.MIN_COLUMN_ROWS` rows the quantiles of
 the per-column alpha beside those of Gaussian columns
-(:func:`sgnoise.calibration.per_column_alpha`), and a verdict
+(:func:`sgnoise.tail_index.per_column_alpha`), and a verdict
 (:mod:`sgnoise.verdict`). ``--per-example`` reads per-example gradients
 instead: their Hill tail exponents, at several thresholds k. Warned about: a
 matrix that looks transposed, and two files whose readings of the same layer
@@ -41,14 +41,8 @@ from typing import Any
 import numpy as np
 
 from sgnoise import per_example
-from sgnoise.calibration import (
-    MAX_VALUES,
-    MIN_COLUMN_ROWS,
-    MIN_ROWS,
-    calibrated_alpha,
-    per_column_alpha,
-)
-from sgnoise.tail_index import MIN_SAMPLES, summarise_noise
+from sgnoise.calibration import MAX_VALUES, MIN_ROWS, calibrated_alpha
+from sgnoise.tail_index import MIN_COLUMN_ROWS, MIN_SAMPLES, per_column_alpha, summarise_noise
 from sgnoise.verdict import noise_verdict, per_example_verdict
 
 EXIT_BAD_INPUT = 2
@@ -221,7 +215,7 @@ def analyse_noise(noise: np.ndarray, seed: int = 0) -> dict:
         alpha_per_column_quantiles, alpha_per_column_gaussian_quantiles,
         n_columns_per_column, sparse_share, seed, verdict``; the per-column
         entries are None with fewer than
-        :data:`~sgnoise.calibration.MIN_COLUMN_ROWS` rows; ``sparse_share`` is
+        :data:`~sgnoise.tail_index.MIN_COLUMN_ROWS` rows; ``sparse_share`` is
         the share of non-constant columns with one value in half their rows;
         ``verdict`` is :func:`sgnoise.verdict.noise_verdict`'s.
     """

@@ -14,9 +14,9 @@ which gives, per layer and pooled, rows of three more kinds (``mode``):
 
 ``resampled``
     M minibatches of the training batch size drawn at random from the examples
-    (:func:`sgnoise.calibration.resampled_noise`): standardised α over M rows,
+    (:func:`sgnoise.resample.resampled_noise`): standardised α over M rows,
     calibrated, and the quantiles of each coordinate's own α beside those of
-    Gaussian columns of M rows (:func:`sgnoise.calibration.per_column_alpha`);
+    Gaussian columns of M rows (:func:`sgnoise.tail_index.per_column_alpha`);
 ``per_example``
     the tail exponent of the per-example gradients themselves (Hill), its
     quantiles over coordinates and the fraction credibly below 2 (infinite
@@ -39,16 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgnoise import per_example
-from sgnoise.calibration import (
-    MAX_VALUES,
-    calibrate,
-    calibrated_alpha,
-    per_column_alpha_by_block,
-    resampled_noises,
-)
+from sgnoise.calibration import MAX_VALUES, calibrate, calibrated_alpha
 from sgnoise.data import Dataset
 from sgnoise.mlp import MLP
 from sgnoise.noise import NoisePass, n_minibatches, noise_pass
+from sgnoise.resample import resampled_noises
 from sgnoise.results import (
     ALPHA_COLUMNS,
     BATCH_SCAN,
@@ -57,11 +52,15 @@ from sgnoise.results import (
     OK,
     PER_EXAMPLE,
     POOLED,
-    QUANTILES,
     RESAMPLED,
     SPLITS,
 )
-from sgnoise.tail_index import standardised_alpha, summarise_layers
+from sgnoise.tail_index import (
+    QUANTILES,
+    per_column_alpha_by_block,
+    standardised_alpha,
+    summarise_layers,
+)
 
 #: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
 #: shape, not to a run, so all runs share it (and its cache).
@@ -169,7 +168,7 @@ def _resampled(
     noise: np.ndarray, layers: Mapping[str, slice], batch_size: int, seed: int
 ) -> dict[str, dict]:
     """Per layer and pooled: the measurement of the noise of M resampled minibatches of
-    ``batch_size`` (:func:`~sgnoise.calibration.resampled_noise`)."""
+    ``batch_size`` (:func:`~sgnoise.resample.resampled_noise`)."""
     summaries = _summaries(noise, layers, seed)
     blocks = {POOLED: slice(None), **layers}
     measured = {layer: blocks[layer] for layer, s in summaries.items() if s["status"] == OK}
@@ -180,7 +179,7 @@ def _resampled(
         quantiles = {}
         for name, key in (("col_alpha", "quantiles"), ("col_alpha_gauss", "gaussian_quantiles")):
             for q in QUANTILES:
-                quantiles[f"{name}_{q}"] = spread[key][q] if spread else math.nan
+                quantiles[f"{name}_{q}"] = spread[key][str(q)] if spread else math.nan
         rows[layer] = {**summary, **quantiles, "measured_batch": batch_size}
     return rows
 
@@ -201,7 +200,7 @@ def _tails(grads: np.ndarray, layers: Mapping[str, slice]) -> dict[str, dict]:
             continue
         lo, hi = s["fraction_infinite_variance_ci"]
         rows[layer] = {
-            **{f"tail_{q}": _nan(s["tail_exponent_quantiles"][q]) for q in QUANTILES},
+            **{f"tail_{q}": _nan(s["tail_exponent_quantiles"][str(q)]) for q in QUANTILES},
             "frac_inf_var": _nan(s["fraction_infinite_variance"]),
             "frac_inf_var_lo": lo,
             "frac_inf_var_hi": hi,

@@ -113,6 +113,8 @@ from scipy import special
 
 from sgnoise import threads
 from sgnoise.mlp import MLP, all_finite
+from sgnoise.tail_index.classical import hill_interval, log_excess_moments, moment_gamma
+from sgnoise.tail_index.common import check_level, quantiles
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
 COORDS_PER_LAYER = 250
@@ -124,8 +126,6 @@ RECORD_ROWS = 256
 SELECT_COLUMNS, SELECT_STEP = 8, 32
 #: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
-#: Percentiles of the columns' exponents reported by :func:`summarise`.
-PERCENTILES = (5, 25, 50, 75, 95)
 
 
 @dataclass(frozen=True, eq=False)
@@ -357,12 +357,6 @@ class TailExponents:
         return TailExponents(**arrays, level=self.level)
 
 
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    return float(level)
-
-
 def _check_matrix(grads: np.ndarray) -> np.ndarray:
     """grads as a finite 2-D float array of at least MIN_K^2 rows, or a one-line ValueError."""
     grads = np.asarray(grads)
@@ -385,7 +379,7 @@ def _check_matrix(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
-def _column_stats(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _column_census(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of grads: constant or not, its number of non-zero values, and its mean
     (summed in float64, in grads' dtype); one pass, column chunks on the worker threads."""
 
@@ -419,13 +413,15 @@ def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndar
     """
     top = np.full((int(counts.max()), grads.shape[1]), np.nan)
     starts = range(0, grads.shape[1], SELECT_COLUMNS)
-    jobs = (functools.partial(_select, grads, mean, counts, top, first) for first in starts)
+    jobs = (
+        functools.partial(_largest_of_block, grads, mean, counts, top, first) for first in starts
+    )
     for _ in threads.in_order(jobs):
         pass
     return top
 
 
-def _select(
+def _largest_of_block(
     grads: np.ndarray, mean: np.ndarray, counts: np.ndarray, top: np.ndarray, first: int
 ) -> None:
     """:func:`_largest` of the SELECT_COLUMNS columns from ``first`` on, written into top."""
@@ -485,10 +481,10 @@ def tail_exponents(
     n, n_columns = grads.shape
     if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
-    level = _check_level(level)
+    level = check_level(level)
     if not k_factor > 0:
         raise ValueError(f"k_factor must be > 0, got {k_factor}")
-    constant, nonzero, mean = _column_stats(grads)
+    constant, nonzero, mean = _column_census(grads)
     if k is None:
         ks = np.minimum(np.floor(k_factor * np.sqrt(nonzero)), nonzero - 2).astype(np.int64)
         sparse = (ks < MIN_K) & ~constant
@@ -500,27 +496,17 @@ def tail_exponents(
         empty = np.full(n_columns, np.nan)
         no_atom = np.zeros(n_columns, bool)
         return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
-    top_k = int(ks.max())
     top = _largest(grads, mean, np.where(ks > 0, ks + 2, 0))  # X_(1) >= ... >= X_(k+2), NaN below
     columns = np.arange(n_columns)
     atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
     ks[atom] = 0
     kept = ks > 0
     k_kept = ks[kept]
-    with np.errstate(divide="ignore"):  # zeros and NaN below a kept column's k: never used
-        logs = np.log(top[:top_k, kept])
-    threshold = np.log(top[k_kept, columns[kept]])
-    in_tail = np.arange(top_k)[:, None] < k_kept
-    excess = np.where(in_tail, logs - threshold, 0.0)
-    gamma = excess.sum(axis=0) / k_kept
-    second = np.square(excess).sum(axis=0) / k_kept
-    with np.errstate(divide="ignore"):
-        moment = gamma + 1 - 0.5 / (1 - gamma * gamma / second)
+    gamma, second = log_excess_moments(top[:, kept], k_kept)
     out = {name: np.full(n_columns, np.nan) for name in ("exp", "lo", "hi", "mom")}
     out["exp"][kept] = 1 / gamma
-    out["lo"][kept] = special.gammaincinv(k_kept, (1 - level) / 2) / (k_kept * gamma)
-    out["hi"][kept] = special.gammaincinv(k_kept, (1 + level) / 2) / (k_kept * gamma)
-    out["mom"][kept] = moment
+    out["lo"][kept], out["hi"][kept] = hill_interval(gamma, k_kept, level)
+    out["mom"][kept] = moment_gamma(gamma, second)
     return TailExponents(
         exponent=out["exp"],
         lower=out["lo"],
@@ -540,14 +526,13 @@ def _floats(values: np.ndarray) -> list[float | None]:
 
 
 def _percentiles(values: np.ndarray) -> dict[str, float | None]:
-    return dict(
-        zip((str(p) for p in PERCENTILES), _floats(np.percentile(values, PERCENTILES)), strict=True)
-    )
+    """The :data:`~sgnoise.tail_index.common.QUANTILES` of values, None where not finite."""
+    return {q: v if np.isfinite(v) else None for q, v in quantiles(values).items()}
 
 
 def _wilson(successes: int, trials: int, level: float = 0.95) -> list[float]:
     """Wilson (1927) score interval for a binomial proportion, [low, high]."""
-    z = special.ndtri((1 + _check_level(level)) / 2)
+    z = special.ndtri((1 + check_level(level)) / 2)
     p, z2 = successes / trials, z * z / trials
     centre = (p + z2 / 2) / (1 + z2)
     half = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials)) / (1 + z2)

@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sgnoise.tail_index import QUANTILES
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -80,8 +82,6 @@ ALPHA_COLUMNS = (
     "n_samples",
     "n_dropped",
 )
-#: Quantiles (percent, as column suffixes and dict keys) reported over coordinates.
-QUANTILES = ("5", "25", "50", "75", "95")
 #: The record columns that identify one training run.
 RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 #: Columns of the per-coordinate rows (modes resampled, per_example, batch_scan).

@@ -15,6 +15,6 @@ def few_reps():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(calibration, "MIN_REPS", 4)
         patch.setattr(calibration, "MAX_REPS", 4)
-        calibration._curve.cache_clear()
+        calibration._stored_curve.cache_clear()
         yield
-    calibration._curve.cache_clear()
+    calibration._stored_curve.cache_clear()

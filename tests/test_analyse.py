@@ -14,6 +14,7 @@ import pytest
 
 from sgnoise import calibration
 from sgnoise.analyse import analyse, main
+from sgnoise.tail_index import MIN_COLUMN_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (16, 64)
@@ -71,7 +72,7 @@ def test_the_same_seed_gives_the_same_json_and_another_seed_another(tmp_path, ca
 
 
 def test_enough_rows_give_per_column_quantiles_beside_gaussian_ones(tmp_path, capsys):
-    np.save(tmp_path / "noise.npy", noise((calibration.MIN_COLUMN_ROWS, 8)))
+    np.save(tmp_path / "noise.npy", noise((MIN_COLUMN_ROWS, 8)))
     code, out, _ = run([tmp_path / "noise.npy", "--json", tmp_path / "o.json"], capsys)
     result = json.loads((tmp_path / "o.json").read_text())
     assert code == 0 and "Gaussian columns" in out

@@ -138,14 +138,14 @@ def test_scan_sizes_are_powers_of_two_up_to_half_the_examples():
 
 def test_calibration_curves_are_cached_on_disk_and_read_back_identically(tmp_path, monkeypatch):
     monkeypatch.setenv("SGNOISE_CACHE", str(tmp_path))
-    calibration._curve.cache_clear()
+    calibration._stored_curve.cache_clear()
     first = calibration.calibration_curve(16, 40, seed=7)
     (saved,) = tmp_path.glob("calibration-v*-16x40-r*-seed7.npy")
-    calibration._curve.cache_clear()
+    calibration._stored_curve.cache_clear()
     again = calibration.calibration_curve(16, 40, seed=7)
     np.testing.assert_array_equal(first.readings, again.readings)
     saved.write_bytes(b"damaged")  # a damaged cache file is simulated again, not trusted
-    calibration._curve.cache_clear()
+    calibration._stored_curve.cache_clear()
     np.testing.assert_array_equal(calibration.calibration_curve(16, 40, seed=7).readings,
                                   first.readings)  # fmt: skip
-    calibration._curve.cache_clear()
+    calibration._stored_curve.cache_clear()

@@ -185,9 +185,9 @@ def test_the_selected_top_values_are_those_of_a_full_sort(order):
 
 @pytest.mark.parametrize("order", ["F", "C"])
 @pytest.mark.parametrize("columns", [1, 9, 21])
-def test_column_stats_in_chunks_are_those_of_the_whole_matrix(order, columns):
+def test_column_census_in_chunks_are_those_of_the_whole_matrix(order, columns):
     grads = np.asarray(_hard_columns()[:, :columns], order=order)
-    constant, nonzero, mean = per_example_module._column_stats(grads)
+    constant, nonzero, mean = per_example_module._column_census(grads)
     np.testing.assert_array_equal(constant, grads.max(axis=0) == grads.min(axis=0))
     np.testing.assert_array_equal(nonzero, np.count_nonzero(grads, axis=0))
     np.testing.assert_array_equal(mean, grads.mean(axis=0, dtype=np.float64).astype(np.float32))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from sgnoise.tail_index import (
     METHODS,
     AlphaAccumulator,
     alpha_ci,
+    classical,
     columns,
     estimate_alpha,
     gaussian_surrogate,
@@ -24,8 +27,8 @@ from sgnoise.tail_index import (
     summarise_layers,
     summarise_noise,
 )
-from sgnoise.tail_index.columns import _standardised_gaussian
-from sgnoise.tail_index.streaming import _expected_log_binomial
+from sgnoise.tail_index.columns import standardised_gaussian
+from sgnoise.tail_index.streaming import expected_log_binomial
 
 ALPHAS = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
 SUMMARY_KEYS = {
@@ -130,7 +133,7 @@ def test_streaming_equals_in_memory_whatever_the_chunks():
 @pytest.mark.parametrize(("n", "p"), [(100, 1 / 8), (54_321, 1 / 256), (10**8, 1 / 8192)])
 def test_expected_log_binomial_matches_the_binomial_pmf(n, p):
     m = np.arange(1, min(n, int(n * p + 40 * np.sqrt(n * p) + 40)) + 1)
-    assert _expected_log_binomial(n, p) == pytest.approx(
+    assert expected_log_binomial(n, p) == pytest.approx(
         np.sum(binom.pmf(m, n, p) * np.log(m)), rel=1e-12
     )
 
@@ -154,7 +157,7 @@ def test_summarise_noise_repeats_itself_with_its_drawn_surrogate_reused(monkeypa
     monkeypatch.setattr(columns, "_SURROGATE_BYTES", 0)  # nothing kept: drawn again
     columns._SURROGATES.clear()
     assert summarise_noise(noise, seed=9) == first
-    assert not _standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
+    assert not standardised_gaussian((20, 3000), np.float32, 9).flags.writeable
 
 
 def layered_noise(seed):
@@ -317,8 +320,7 @@ def test_closed_form_surrogates_are_the_mean_of_drawn_ones(rows, spread):
     s = summarise_noise(noise, seed=0)
     drawn = [estimate_alpha(gaussian_surrogate(noise, seed=k), seed=k) for k in range(8)]
     z = [
-        estimate_alpha(_standardised_gaussian(noise.shape, noise.dtype, k), seed=k)
-        for k in range(8)
+        estimate_alpha(standardised_gaussian(noise.shape, noise.dtype, k), seed=k) for k in range(8)
     ]
     for closed, draws in ((s["alpha_surrogate"], drawn), (s["alpha_std_surrogate"], z)):
         assert abs(closed - np.mean(draws)) < 3 * np.std(draws) / np.sqrt(len(draws)) + 0.002
@@ -351,7 +353,7 @@ def test_heavy_tailed_columns_stand_out_after_standardising_and_skew_the_pooled_
 
 @pytest.mark.parametrize(("rows", "level"), [(16, 2.019), (120, 2.003)])
 def test_standardised_gaussian_null_levels_quoted_in_summarise_noise(rows, level):
-    est = [estimate_alpha(_standardised_gaussian((rows, 79_400), np.float32, s)) for s in range(3)]
+    est = [estimate_alpha(standardised_gaussian((rows, 79_400), np.float32, s)) for s in range(3)]
     assert np.mean(est) == pytest.approx(level, abs=0.01)
 
 
@@ -491,3 +493,52 @@ def test_standardised_alpha_is_summarise_noises_alpha_std_alone(shape):
     assert alone == {k: full[k] for k in alone}
     assert set(alone) == {"alpha_std", "alpha_std_lo", "alpha_std_hi", "n_samples", "n_dropped"}
     assert alone["n_dropped"] == 1
+
+
+@pytest.mark.parametrize("name", ["hill", "moment", "pickands"])
+def test_classical_estimators_along_an_axis_are_the_estimators_of_each_slice(name):
+    """axis=k: every slice along axis k on its own (to rounding: sums of other orders), in the
+    other axes' shape; axis=None: all values, a float."""
+    estimator = getattr(classical, name)
+    x = np.random.default_rng(11).standard_t(1.5, (3, 900, 4))
+    each = np.array([[estimator(x[i, :, j], 20) for j in range(4)] for i in range(3)])
+    np.testing.assert_allclose(estimator(x, 20, axis=1), each, rtol=1e-13)
+    np.testing.assert_allclose(estimator(np.moveaxis(x, 1, 2), 20, axis=2), each, rtol=1e-13)
+    assert isinstance(estimator(x[0, :, 0]), float)
+
+
+def test_hill_and_moment_with_one_k_per_column_are_those_of_each_column():
+    """log_excess_moments with k per column (per-example gradients) is hill/moment column by
+    column, from columns' order statistics padded below with NaN."""
+    x = np.random.default_rng(12).standard_t(3.0, (2000, 5))
+    ks = np.array([10, 44, 25, 60, 13])
+    top = np.full((62, 5), np.nan)
+    for j, k in enumerate(ks):
+        top[: k + 1, j] = classical.top(x[:, j], k)
+    m1, m2 = classical.log_excess_moments(top, ks)
+    np.testing.assert_allclose(m1, [classical.hill(x[:, j], k) for j, k in enumerate(ks)])
+    np.testing.assert_allclose(
+        classical.moment_gamma(m1, m2), [classical.moment(x[:, j], k) for j, k in enumerate(ks)]
+    )
+
+
+def test_hill_interval_covers_a_pareto_exponent_about_as_often_as_its_level():
+    """The Gamma interval is exact for a Pareto tail: 1.5 inside about 90% of the time."""
+    rng = np.random.default_rng(13)
+    x = rng.pareto(1.5, (400, 2000)) + 1  # Pareto(1.5) on [1, inf), 2000 columns
+    k = 100
+    gamma = classical.hill(x, k, axis=0)
+    lo, hi = classical.hill_interval(gamma, k, 0.9)
+    assert abs(np.mean((lo <= 1.5) & (1.5 <= hi)) - 0.9) < 0.03
+    with pytest.raises(ValueError, match="level"):
+        classical.hill_interval(gamma, k, 1.5)
+
+
+def test_tail_index_modules_share_only_public_names():
+    """No module of sgnoise.tail_index imports another's private (_name) names."""
+    package = Path(classical.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sgnoise"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"

@@ -13,7 +13,12 @@ Submodules:
 - :mod:`.estimators`: :func:`estimate_alpha` and :func:`alpha_ci`, by any of
   :data:`METHODS`; its notes cover the estimator, block size, sample order
   and reporting.
-- :mod:`.classical`: Hill, Pickands, moment and McCulloch, for comparison.
+- :mod:`.classical`: Hill, Pickands, moment (vectorised, ``axis``; Hill's
+  interval) and McCulloch, for comparison and for per-example tails
+  (:mod:`sgnoise.per_example`).
+- :mod:`.per_column`: :func:`column_alpha`, Mohammadi's estimator on every
+  column (``axis``), and :func:`per_column_alpha`, the quantiles of those
+  estimates beside Gaussian columns'.
 - :mod:`.streaming`: :class:`AlphaAccumulator`, the default estimator over
   data seen chunk by chunk.
 - :mod:`.summaries`: :func:`summarise_noise` and :func:`summarise_layers`, the
@@ -22,12 +27,13 @@ Submodules:
   :mod:`.columns` (:func:`standardise`, :func:`gaussian_surrogate`),
   :mod:`.pooling` (column blocks fed to accumulators, per layer and pooled)
   and :mod:`.nulls` (the surrogates' expected estimates in closed form).
-- :mod:`.common` (input checks, intervals): shared by all of them; the jobs run on
-  the process's worker threads (:mod:`sgnoise.threads`).
+- :mod:`.common` (:data:`QUANTILES`, argument checks, intervals): shared by
+  all of them; the jobs run on the process's worker threads
+  (:mod:`sgnoise.threads`).
 """
 
 from sgnoise.tail_index.columns import gaussian_surrogate, standardise
-from sgnoise.tail_index.common import MIN_SAMPLES
+from sgnoise.tail_index.common import MIN_SAMPLES, QUANTILES
 from sgnoise.tail_index.estimators import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
@@ -35,6 +41,12 @@ from sgnoise.tail_index.estimators import (
     METHODS,
     alpha_ci,
     estimate_alpha,
+)
+from sgnoise.tail_index.per_column import (
+    MIN_COLUMN_ROWS,
+    column_alpha,
+    per_column_alpha,
+    per_column_alpha_by_block,
 )
 from sgnoise.tail_index.streaming import AlphaAccumulator
 from sgnoise.tail_index.summaries import standardised_alpha, summarise_layers, summarise_noise
@@ -44,11 +56,16 @@ __all__ = [
     "INTERVAL_METHODS",
     "MEDIAN_K1",
     "METHODS",
+    "MIN_COLUMN_ROWS",
     "MIN_SAMPLES",
+    "QUANTILES",
     "AlphaAccumulator",
     "alpha_ci",
+    "column_alpha",
     "estimate_alpha",
     "gaussian_surrogate",
+    "per_column_alpha",
+    "per_column_alpha_by_block",
     "standardise",
     "standardised_alpha",
     "summarise_layers",

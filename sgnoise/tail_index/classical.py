@@ -5,42 +5,103 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import special
+
+from sgnoise.tail_index.common import check_level
 
 
-def _top(x: np.ndarray, k: int) -> np.ndarray:
-    """The k + 1 largest |x|, in decreasing order."""
+def top(x, k: int) -> np.ndarray:
+    """The k + 1 largest |x| along axis 0, in decreasing order (shape (k + 1, *x.shape[1:]))."""
     a = np.abs(x)
-    return -np.sort(-np.partition(a, a.size - k - 1)[a.size - k - 1 :])
+    n = a.shape[0]
+    return -np.sort(-np.partition(a, n - k - 1, axis=0)[n - k - 1 :], axis=0)
 
 
-def _default_k(n: int, k: int | None, low: int, high: int, name: str) -> int:
+def default_k(n: int, k: int | None, low: int, high: int, name: str) -> int:
+    """k, by default floor(sqrt(n)), checked to be an integer in [low, high]."""
     k = int(np.sqrt(n)) if k is None else k
     if int(k) != k or not low <= k <= high:
         raise ValueError(f"k must be an integer in [{low}, {high}] for {name}, got {k}")
     return int(k)
 
 
-def _hill(x: np.ndarray, k: int | None) -> float:
-    """1/alpha: Hill (1975) on the k largest |x| (default k = sqrt(N))."""
-    k = _default_k(x.size, k, 1, x.size - 1, "hill")
-    top = np.log(_top(x, k))
-    return float(np.mean(top[:k] - top[k]))
+def _along(x, axis: int | None) -> np.ndarray:
+    """x with its samples along axis 0 (all of them, flattened, for axis None)."""
+    x = np.asarray(x)
+    return x.ravel() if axis is None else np.moveaxis(x, axis, 0)
 
 
-def _pickands(x: np.ndarray, k: int | None) -> float:
-    """xi = 1/alpha: Pickands (1975) on |x|, from the k-th, 2k-th and 4k-th largest."""
-    k = _default_k(x.size, k, 1, x.size // 4, "pickands")
-    s = _top(x, 4 * k)
-    return float(np.log((s[k - 1] - s[2 * k - 1]) / (s[2 * k - 1] - s[4 * k - 1])) / np.log(2))
+def _scalar(value: np.ndarray):
+    """A float for a 0-d result, the array otherwise."""
+    return float(value) if np.ndim(value) == 0 else value
 
 
-def _moment(x: np.ndarray, k: int | None) -> float:
-    """xi = 1/alpha: Dekkers, Einmahl & de Haan (1989), eq. (1.7), on the k largest |x|."""
-    k = _default_k(x.size, k, 2, x.size - 1, "moment")
-    top = np.log(_top(x, k))
-    d = top[:k] - top[k]
-    m1, m2 = d.mean(), (d * d).mean()
-    return float(m1 + 1 - 0.5 / (1 - m1 * m1 / m2))
+def log_excess_moments(top_values: np.ndarray, k) -> tuple[np.ndarray, np.ndarray]:
+    """M1 and M2 of the log-excesses log X_(i) - log X_(k+1), i <= k, of each column.
+
+    ``top_values`` holds each column's decreasing order statistics X_(1) >= X_(2)
+    >= ... along axis 0, at least k + 1 of them (values below a column's
+    X_(k+1) are not used and may be NaN); ``k`` is one int or one per column
+    (>= 1). M_j = (1/k) sum_{i<=k} (log X_(i) - log X_(k+1))^j.
+    """
+    k = np.asarray(k)
+    top_k = int(k.max())
+    with np.errstate(divide="ignore"):  # zeros and NaN below a column's k: never used
+        logs = np.log(top_values[:top_k])
+    at_k = np.broadcast_to(k, top_values.shape[1:])[None, ...]
+    threshold = np.log(np.take_along_axis(top_values, at_k, axis=0)[0])
+    in_tail = np.arange(top_k).reshape(-1, *(1,) * (top_values.ndim - 1)) < k
+    excess = np.where(in_tail, logs - threshold, 0.0)
+    return excess.sum(axis=0) / k, np.square(excess).sum(axis=0) / k
+
+
+def moment_gamma(m1: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    """gamma_M = M1 + 1 - 1 / (2 (1 - M1^2 / M2)): Dekkers, Einmahl & de Haan (1989), eq. (1.7)."""
+    with np.errstate(divide="ignore"):
+        return m1 + 1 - 0.5 / (1 - m1 * m1 / m2)
+
+
+def hill(x, k: int | None = None, *, axis: int | None = None):
+    """gamma = 1/alpha: Hill (1975) on the k largest |x| along ``axis`` (default k = sqrt(N)).
+
+    ``axis=None``: all values of x, flattened (a float); an int: each slice
+    along that axis on its own (an array of the other axes' shape).
+    """
+    x = _along(x, axis)
+    k = default_k(x.shape[0], k, 1, x.shape[0] - 1, "hill")
+    return _scalar(log_excess_moments(top(x, k), k)[0])
+
+
+def hill_interval(gamma: np.ndarray, k, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of the exponent 1/gamma at ``level``, from Hill's gamma on k log-excesses.
+
+    Above the threshold a Pareto tail makes the k log-excesses i.i.d.
+    exponential with mean gamma (Renyi's representation), so k gamma_H / gamma
+    ~ Gamma(k, 1); the exponent's interval is [G_{(1-level)/2}, G_{(1+level)/2}]
+    / (k gamma_H), G_p the Gamma(k) quantiles (exact for a Pareto tail).
+    """
+    level = check_level(level)
+    return (
+        special.gammaincinv(k, (1 - level) / 2) / (k * gamma),
+        special.gammaincinv(k, (1 + level) / 2) / (k * gamma),
+    )
+
+
+def pickands(x, k: int | None = None, *, axis: int | None = None):
+    """xi = 1/alpha: Pickands (1975) on |x|, from the k-th, 2k-th and 4k-th largest (along
+    ``axis``, as for :func:`hill`)."""
+    x = _along(x, axis)
+    k = default_k(x.shape[0], k, 1, x.shape[0] // 4, "pickands")
+    s = top(x, 4 * k)
+    return _scalar(np.log((s[k - 1] - s[2 * k - 1]) / (s[2 * k - 1] - s[4 * k - 1])) / np.log(2))
+
+
+def moment(x, k: int | None = None, *, axis: int | None = None):
+    """xi = 1/alpha: Dekkers, Einmahl & de Haan (1989), eq. (1.7), on the k largest |x| along
+    ``axis``."""
+    x = _along(x, axis)
+    k = default_k(x.shape[0], k, 2, x.shape[0] - 1, "moment")
+    return _scalar(moment_gamma(*log_excess_moments(top(x, k), k)))
 
 
 # McCulloch (1986), Table III: alpha = psi_1(nu_alpha, nu_beta); rows nu_alpha, columns nu_beta.
@@ -67,7 +128,7 @@ _PSI1 = np.array(
 )
 
 
-def _mcculloch(x: np.ndarray) -> float:
+def mcculloch(x: np.ndarray) -> float:
     """alpha: McCulloch (1986) quantile estimator, bilinear in his Table III.
 
     nu_alpha = (q95 - q05) / (q75 - q25) and nu_beta = (q95 + q05 - 2 q50) /

@@ -9,20 +9,20 @@ from collections import OrderedDict
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.common import _as_float, _check_finite
+from sgnoise.tail_index.common import as_float, check_finite
 from sgnoise.threads import in_order
 
 _NORMAL_BLOCK = 1 << 18  # values per Gaussian stream of the surrogate (part of its definition)
 
 
-def _check_matrix(noise) -> np.ndarray:
-    noise = _as_float(noise)
+def check_matrix(noise) -> np.ndarray:
+    noise = as_float(noise)
     if noise.ndim != 2 or noise.shape[0] < 2:
         raise ValueError(f"noise must have shape (n_rows >= 2, n_coords), got {noise.shape}")
     return noise
 
 
-def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column means, standard deviations (ddof 0) in m's dtype, non-constant and zero-free columns.
 
     A column counts as constant if its standard deviation is within 100
@@ -35,7 +35,7 @@ def _column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     blocks = in_order(functools.partial(_block_stats, m[:, c : c + width]) for c in starts)
     mean, std, nonzero = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     if not np.isfinite(mean).all():
-        _check_finite(m, "noise")
+        check_finite(m, "noise")
     return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), nonzero
 
 
@@ -74,8 +74,8 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     beyond sqrt(n - 1) of its own scale, so with few rows the
     standardised alpha is pulled towards 2.
     """
-    noise = _check_matrix(noise)
-    mean, std, keep, _ = _column_stats(noise)
+    noise = check_matrix(noise)
+    mean, std, keep, _ = column_stats(noise)
     if not keep.all():
         noise, mean, std = noise[:, keep], mean[keep], std[keep]
     z = noise - mean
@@ -90,7 +90,7 @@ _SURROGATES_LOCK = threading.Lock()
 _SURROGATE_BYTES = 1 << 27
 
 
-def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
+def standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
     """Standard Gaussian matrix, each column standardised exactly (mean 0, std 1). Read-only.
 
     Rows come in blocks from independent streams (spawned from ``seed``),
@@ -110,7 +110,7 @@ def _standardised_gaussian(shape: tuple[int, int], dtype, seed) -> np.ndarray:
     fills = zip(starts, streams, strict=True)
     list(in_order(functools.partial(_fill_normal, g[r : r + step], s) for r, s in fills))
     if cols:
-        mean, std, _, _ = _column_stats(g)
+        mean, std, _, _ = column_stats(g)
         standardised = (
             functools.partial(_standardise_rows, g[r : r + step], mean, std) for r in starts
         )
@@ -160,10 +160,10 @@ def gaussian_surrogate(noise, *, seed: int | None = 0) -> np.ndarray:
     -------
     ndarray, same shape and float dtype as ``noise``.
     """
-    noise = _check_matrix(noise)
-    mean, std, keep, _ = _column_stats(noise)
+    noise = check_matrix(noise)
+    mean, std, keep, _ = column_stats(noise)
     out = np.empty_like(noise)
     out[:] = mean
-    z = _standardised_gaussian(noise.shape, noise.dtype, seed)[:, : int(keep.sum())]
+    z = standardised_gaussian(noise.shape, noise.dtype, seed)[:, : int(keep.sum())]
     out[:, keep] = z * std[keep] + mean[keep]
     return out

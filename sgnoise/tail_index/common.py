@@ -1,27 +1,69 @@
-"""Shared by all estimators: the sample floor, float input, the finiteness check, intervals."""
+"""Shared by all estimators: the sample floor, reported quantiles, argument checks, intervals."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import special
 
+from sgnoise.mlp import all_finite
+
 MIN_SAMPLES = 100
+#: Quantiles (percent) reported over coordinates; the keys of their dicts are ``str(q)``.
+QUANTILES = (5, 25, 50, 75, 95)
 
 
-def _interval(u: float, se: float, dof: int, level: float) -> tuple[float, float]:
-    """alpha-interval from 1/alpha-hat = u with standard error se (t quantiles)."""
+def quantiles(values: np.ndarray) -> dict[str, float]:
+    """The :data:`QUANTILES` of values, keyed ``str(q)``."""
+    levels = np.percentile(values, QUANTILES)
+    return {str(q): float(v) for q, v in zip(QUANTILES, levels, strict=True)}
+
+
+def check_level(level: float) -> float:
+    """``level`` as a float in (0, 1), or a one-line ValueError."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    t = special.stdtrit(dof, (1 + level) / 2)
-    return _inverse(u + t * se), _inverse(u - t * se)
+    return float(level)
 
 
-def _inverse(u: float) -> float:
+def check_seed(seed) -> None:
+    if seed is None or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 (results must be reproducible), got {seed}")
+
+
+def check_int(value, name: str, low: int, high: float = np.inf) -> int:
+    if isinstance(value, bool) or int(value) != value or not low <= value <= high:
+        bounds = f">= {low}" if high == np.inf else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bounds}, got {value}")
+    return int(value)
+
+
+def float_matrix(x, name: str) -> np.ndarray:
+    """x as a finite 2-D float32/float64 array (no copy if it is one)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if not all_finite(x):
+        n_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{name} must be finite, got {n_bad} NaN or inf values of {x.size}")
+    return x
+
+
+def interval(u: float, se: float, dof: int, level: float) -> tuple[float, float]:
+    """alpha-interval from 1/alpha-hat = u with standard error se (t quantiles)."""
+    t = special.stdtrit(dof, (1 + check_level(level)) / 2)
+    return inverse(u + t * se), inverse(u - t * se)
+
+
+def inverse(u: float) -> float:
     """alpha = 1/u, +inf for u <= 0 (no sign of a tail at all)."""
     return float(1 / u) if u > 0 else float("inf")
 
 
-def _as_float(x) -> np.ndarray:
+def as_float(x) -> np.ndarray:
     """x as a float32 or wider float array (no copy if it is one)."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
@@ -29,7 +71,7 @@ def _as_float(x) -> np.ndarray:
     return x.astype(np.float32) if x.dtype.itemsize < 4 else x
 
 
-def _check_finite(x: np.ndarray, name: str) -> None:
+def check_finite(x: np.ndarray, name: str) -> None:
     n_nan = int(np.count_nonzero(np.isnan(x)))
     n_inf = int(np.count_nonzero(np.isinf(x)))
     if n_nan or n_inf:

@@ -52,13 +52,14 @@ import warnings
 
 import numpy as np
 
-from sgnoise.tail_index.classical import _hill, _mcculloch, _moment, _pickands
+from sgnoise.tail_index import classical
 from sgnoise.tail_index.common import (
     MIN_SAMPLES,
-    _as_float,
-    _check_finite,
-    _interval,
-    _inverse,
+    as_float,
+    check_finite,
+    check_level,
+    interval,
+    inverse,
 )
 from sgnoise.tail_index.streaming import AlphaAccumulator
 
@@ -93,13 +94,13 @@ _PARAMS = {
 }
 
 
-def _samples(x, *, check_finite: bool = True) -> np.ndarray:
+def _samples(x, *, finite_here: bool = True) -> np.ndarray:
     """x flattened as floats, with at least MIN_SAMPLES values (finite, if checked here)."""
-    x = _as_float(x).ravel()
+    x = as_float(x).ravel()
     if x.size < MIN_SAMPLES:
         raise ValueError(f"x must have >= {MIN_SAMPLES} samples, got {x.size}")
-    if check_finite:
-        _check_finite(x, "x")
+    if finite_here:
+        check_finite(x, "x")
     return x
 
 
@@ -147,7 +148,7 @@ def _check_method(method: str, params: dict) -> None:
         )
 
 
-def _inverse_alpha_and_se(x: np.ndarray, method: str, seed, shuffle: bool, params: dict):
+def inverse_alpha_and_se(x: np.ndarray, method: str, seed, shuffle: bool, params: dict):
     """(1/alpha, se, dof) for the interval methods."""
     if method == "mohammadi_avg":
         if not shuffle:
@@ -226,21 +227,19 @@ def estimate_alpha(
     17:1833-1855. McCulloch (1986), Commun. Stat. Simul. 15:1109-1136.
     """
     _check_method(method, params)
-    x = _samples(x, check_finite=method != "mohammadi_avg")  # that one checks as it goes
+    x = _samples(x, finite_here=method != "mohammadi_avg")  # that one checks as it goes
     if method in INTERVAL_METHODS:
-        alpha = _inverse(_inverse_alpha_and_se(x, method, seed, shuffle, params)[0])
+        alpha = inverse(inverse_alpha_and_se(x, method, seed, shuffle, params)[0])
     elif method == "mohammadi_median":
         xs = _shuffled(x, shuffle, seed)
         sizes = [k for k in params.get("k1_list", MEDIAN_K1) if 2 <= k <= x.size // 2]
         if not sizes:
             raise ValueError(f"k1_list must hold a block size in [2, {x.size // 2}], got none")
-        alpha = float(np.median([_inverse(_consecutive_blocks(xs, k)[0]) for k in sizes]))
+        alpha = float(np.median([inverse(_consecutive_blocks(xs, k)[0]) for k in sizes]))
     elif method == "mcculloch":
-        alpha = _mcculloch(x)
+        alpha = classical.mcculloch(x)
     else:
-        alpha = _inverse(
-            {"hill": _hill, "pickands": _pickands, "moment": _moment}[method](x, params.get("k"))
-        )
+        alpha = inverse(getattr(classical, method)(x, params.get("k")))
     return min(alpha, 2.0) if clip else alpha
 
 
@@ -277,12 +276,11 @@ def alpha_ci(
     (lo, hi) : tuple of float
         ``hi`` is ``inf`` when the interval on 1/alpha reaches 0.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    level = check_level(level)
     _check_method(method, params)
-    x = _samples(x, check_finite=method != "mohammadi_avg")
+    x = _samples(x, finite_here=method != "mohammadi_avg")
     if method in INTERVAL_METHODS:
-        return _interval(*_inverse_alpha_and_se(x, method, seed, True, params), level)
+        return interval(*inverse_alpha_and_se(x, method, seed, True, params), level)
     if int(n_boot) != n_boot or n_boot < 2:
         raise ValueError(f"n_boot must be an integer >= 2, got {n_boot}")
     rng = np.random.default_rng(seed)

@@ -50,7 +50,7 @@ import numpy as np
 from scipy import special
 
 from sgnoise.tail_index.common import MIN_SAMPLES
-from sgnoise.tail_index.streaming import _design, _expected_log_binomial
+from sgnoise.tail_index.streaming import design, expected_log_binomial
 
 #: Step of the trapezoid sum in log t.
 STEP = 0.5
@@ -98,7 +98,7 @@ def _expected_log_variance(groups: list[tuple], rows: int, n_total: int) -> floa
     The trapezoid sum runs in u = log(t E[V]), from where the part left out
     is below e^-24 (see _LOG_T_START) until e^-t and the integrand are below 1e-15.
     """
-    p = 1 / _design(n_total)[0]
+    p = 1 / design(n_total)[0]
     empty = (1 - p) ** n_total
     scale = p * rows * sum(float(count @ var) for count, var in groups)  # E[V]
     largest = max(float(var[-1]) for _, var in groups)
@@ -146,12 +146,12 @@ def inverse_alpha(stds: list[np.ndarray], rows: int) -> tuple[list[float], float
         n = rows * n_cols
         if n < MIN_SAMPLES:
             return float("nan")
-        p = 1 / _design(n)[0]
+        p = 1 / design(n)[0]
         # Values of one column in one block are correlated by -1/(rows - 1): that scales the
         # block's variance by 1 - p on average (E[m(m - 1)] = rows (rows - 1) p^2 for the m
         # values of a column in it), a shift of log(1 - p) in E log V to first order.
         log_v = _expected_log_variance([bins[g] for g in groups], rows, n) + np.log1p(-p)
         mean_log_x = sum(sum_log_x[g] for g in groups) / n_cols
-        return (log_v / 2 + _LOG_ABS_GAUSSIAN - mean_log_x) / _expected_log_binomial(n, p)
+        return (log_v / 2 + _LOG_ABS_GAUSSIAN - mean_log_x) / expected_log_binomial(n, p)
 
     return [one([g]) for g in range(len(stds))], one(list(range(len(stds))))

@@ -8,14 +8,14 @@ from sgnoise import threads
 from sgnoise.tail_index.common import MIN_SAMPLES
 from sgnoise.tail_index.streaming import (
     AlphaAccumulator,
-    _absorb,
-    _accumulate,
-    _design_of,
-    _Words,
+    Words,
+    absorb,
+    accumulate,
+    design_of,
 )
 
 
-class _Block:
+class ColumnBlock:
     """The kept columns of a column block of a matrix, row-major, cut into jobs for the threads.
 
     Jobs are whole rows, or pieces of one row when a row is longer than a
@@ -92,19 +92,19 @@ class _Block:
         One label stream for all of them when no zeros are left out and they
         share a design; otherwise one each for the two lists.
         """
-        designs = {_design_of(a) for a in x_accs + null_accs}
+        designs = {design_of(a) for a in x_accs + null_accs}
         if x_accs and null_accs and self.n_x == self.n and len(designs) == 1:
             both = lambda a, b: self.parts(a, b) + self.null_parts(a, b)  # noqa: E731
-            _accumulate(x_accs + null_accs, self.bounds, both, None, words)
+            accumulate(x_accs + null_accs, self.bounds, both, None, words)
             return
         if x_accs:
-            _accumulate(x_accs, self.bounds, self.parts, self.sizes, words)
+            accumulate(x_accs, self.bounds, self.parts, self.sizes, words)
         if null_accs:
-            _accumulate(null_accs, self.bounds, self.null_parts, None, words)
+            accumulate(null_accs, self.bounds, self.null_parts, None, words)
 
 
-def _pooled_accumulators(
-    blocks: list[_Block], n_kinds: int, with_null: bool, seed
+def pooled_accumulators(
+    blocks: list[ColumnBlock], n_kinds: int, with_null: bool, seed
 ) -> list[list[AlphaAccumulator] | None]:
     """Accumulators of every block, then of all blocks pooled (last); None below MIN_SAMPLES.
 
@@ -131,7 +131,7 @@ def _pooled_accumulators(
     pooled = new(n_x, n)
     if pooled is None:
         return [new(b.n_x, b.n) for b in blocks] + [None]  # not one estimate has enough samples
-    words = _Words(np.random.SeedSequence(seed).spawn(3)[2])  # beside the two of AlphaAccumulator
+    words = Words(np.random.SeedSequence(seed).spawn(3)[2])  # beside the two of AlphaAccumulator
     kinds = [(slice(0, n_kinds), n_x), (slice(n_kinds, len(pooled)), n)]  # values; surrogate
     taken = [False, False]
     out = []
@@ -147,9 +147,9 @@ def _pooled_accumulators(
             if not pooled[part]:
                 continue
             mine = None if own is None or taken[k] else own[part]
-            if mine and _design_of(mine[0]) == _design_of(pooled[part][0]):
+            if mine and design_of(mine[0]) == design_of(pooled[part][0]):
                 for acc, one in zip(pooled[part], mine, strict=True):
-                    _absorb(acc, one)
+                    absorb(acc, one)
                 taken[k] = True
             else:
                 shadows[k] = [AlphaAccumulator(total, seed=seed) for _ in pooled[part]]
@@ -157,5 +157,5 @@ def _pooled_accumulators(
             block.feed(*shadows, words)
             for (part, _), made in zip(kinds, shadows, strict=True):
                 for acc, shadow in zip(pooled[part], made, strict=True) if made else ():
-                    _absorb(acc, shadow)
+                    absorb(acc, shadow)
     return [*out, pooled]

@@ -92,6 +92,7 @@ import numpy as np
 from scipy import special
 
 from sgnoise import threads
+from sgnoise.tail_index.common import check_level
 
 #: Smallest tail size fitted (CSN's fits of fewer values are too noisy to tell anything).
 K_LOW = 10
@@ -375,8 +376,7 @@ def power_law_tails(
     for value, name in ((bootstrap, "bootstrap"), (bootstrap_columns or 0, "bootstrap_columns")):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    level = check_level(level)
     m = np.count_nonzero(x > 0, axis=0) if counts is None else np.asarray(counts, np.int64)
     if m.shape != (x.shape[1],) or (m < 0).any() or (m > x.shape[0]).any():
         raise ValueError(f"counts must be {x.shape[1]} integers in [0, {x.shape[0]}]")

@@ -11,10 +11,10 @@ from scipy import sparse
 from sgnoise import threads
 from sgnoise.tail_index.common import (
     MIN_SAMPLES,
-    _as_float,
-    _check_finite,
-    _interval,
-    _inverse,
+    as_float,
+    check_finite,
+    interval,
+    inverse,
 )
 from sgnoise.threads import in_order
 
@@ -23,7 +23,7 @@ _ATOMS_PER_BLOCK = 16
 _GROUPS = 16  # independent groups of samples, for the interval
 
 
-class _Words:
+class Words:
     """Random 16-bit words from one seeded stream, the same however they are requested."""
 
     def __init__(self, seed_sequence: np.random.SeedSequence):
@@ -46,7 +46,7 @@ class _Words:
         self._bits.state, self._left = state
 
 
-def _design(n: int) -> tuple[int, int, int]:
+def design(n: int) -> tuple[int, int, int]:
     """Blocks per partition (the power of two nearest sqrt(n)), groups, atoms per block."""
     n_blocks = 1 << int(np.clip(round(np.log2(n) / 2), 2, 16))
     return n_blocks, min(_GROUPS, n_blocks), max(1, min(_ATOMS_PER_BLOCK, (1 << 16) // n_blocks))
@@ -113,10 +113,10 @@ class AlphaAccumulator:
             raise ValueError(f"n_total must be an integer >= {MIN_SAMPLES}, got {n_total}")
         if int(n_partitions) != n_partitions or n_partitions < 1:
             raise ValueError(f"n_partitions must be an integer >= 1, got {n_partitions}")
-        self.n_blocks, self.n_groups, self.atoms_per_block = _design(int(n_total))
+        self.n_blocks, self.n_groups, self.atoms_per_block = design(int(n_total))
         self.n_partitions = int(n_partitions)
         self._labels, self._shuffles = np.random.SeedSequence(seed).spawn(2)
-        self._words = _Words(self._labels)
+        self._words = Words(self._labels)
         self._atoms = np.zeros(self.n_blocks * self.atoms_per_block)
         self._moments = np.zeros(4)  # samples, zeros, sum log|x|, sum log|x|^2
 
@@ -127,11 +127,11 @@ class AlphaAccumulator:
 
     def update(self, chunk) -> None:
         """Add samples (any shape, finite). On error nothing is added."""
-        x = _as_float(chunk).ravel()
+        x = as_float(chunk).ravel()
         try:
-            _accumulate([self], [*range(0, x.size, threads.CHUNK), x.size], lambda a, b: [x[a:b]])
+            accumulate([self], [*range(0, x.size, threads.CHUNK), x.size], lambda a, b: [x[a:b]])
         except _NotFinite:
-            _check_finite(x, "x")
+            check_finite(x, "x")
             raise
 
     def block_sums(self) -> np.ndarray:
@@ -180,7 +180,7 @@ class AlphaAccumulator:
                     "the data look discrete; a stable law is continuous"
                 )
             num[~used] = 0
-        total = _expected_log_binomial(int(n), 1 / self.n_blocks) * n_used
+        total = expected_log_binomial(int(n), 1 / self.n_blocks) * n_used
         u = num.sum() / total
         resid = num.sum(axis=(0, 2)) - u * total / self.n_groups
         var_u = self.n_groups / (self.n_groups - 1) * np.sum(resid**2) / total**2
@@ -189,18 +189,18 @@ class AlphaAccumulator:
 
     def estimate(self) -> float:
         """alpha-hat over everything seen so far (unclipped)."""
-        return _inverse(self.inverse_alpha_and_se()[0])
+        return inverse(self.inverse_alpha_and_se()[0])
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Confidence interval for alpha (see the class notes)."""
-        return _interval(*self.inverse_alpha_and_se(), level)
+        return interval(*self.inverse_alpha_and_se(), level)
 
 
-def _design_of(acc: AlphaAccumulator) -> tuple[int, int, int]:
+def design_of(acc: AlphaAccumulator) -> tuple[int, int, int]:
     return acc.n_blocks, acc.n_groups, acc.atoms_per_block
 
 
-def _absorb(into: AlphaAccumulator, other: AlphaAccumulator) -> None:
+def absorb(into: AlphaAccumulator, other: AlphaAccumulator) -> None:
     """Add other's atoms and moments to into (same design; other's labels independent of into's)."""
     into._atoms += other._atoms
     into._moments += other._moments
@@ -210,8 +210,8 @@ class _NotFinite(ValueError):
     """A job met NaN or inf; the caller names the array and counts them."""
 
 
-def _accumulate(
-    accs: list[AlphaAccumulator], bounds, parts, sizes=None, words: _Words | None = None
+def accumulate(
+    accs: list[AlphaAccumulator], bounds, parts, sizes=None, words: Words | None = None
 ) -> None:
     """Add samples to accs[i], all with the labels of accs[0] (or of ``words``).
 
@@ -305,7 +305,7 @@ def _log_moments(x: np.ndarray) -> np.ndarray | None:
     return np.array([x.size, n_zero, s, np.dot(lx, lx)])
 
 
-def _expected_log_binomial(n: int, p: float) -> float:
+def expected_log_binomial(n: int, p: float) -> float:
     """E[log m; m >= 1] for m ~ Binomial(n, p).
 
     Over mean +- 12 sd (all but 1e-30 of the mass), with the probabilities

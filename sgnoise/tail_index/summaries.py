@@ -8,15 +8,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from sgnoise.tail_index import nulls
-from sgnoise.tail_index.columns import _check_matrix, _column_stats, _standardised_gaussian
-from sgnoise.tail_index.common import MIN_SAMPLES, _interval, _inverse
+from sgnoise.tail_index.columns import check_matrix, column_stats, standardised_gaussian
+from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse
 from sgnoise.tail_index.estimators import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
-    _inverse_alpha_and_se,
+    inverse_alpha_and_se,
 )
-from sgnoise.tail_index.pooling import _Block, _pooled_accumulators
-from sgnoise.tail_index.streaming import AlphaAccumulator, _accumulate
+from sgnoise.tail_index.pooling import ColumnBlock, pooled_accumulators
+from sgnoise.tail_index.streaming import AlphaAccumulator, accumulate
 from sgnoise.threads import in_order
 
 
@@ -50,15 +50,15 @@ def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple],
     standardised surrogate, on arrays made whole (not the default method)."""
     x = noise[:, kept]
     z = x - mean
-    z *= 1 / std  # as standardise() and the default method's _Block.parts do it
+    z *= 1 / std  # as standardise() and the default method's ColumnBlock.parts do it
     z = z.ravel()
     nonzero = x.ravel() != 0
     x, z = x.ravel()[nonzero], z[nonzero]
     if x.size < MIN_SAMPLES:
         return [], x.size
-    g = _standardised_gaussian(noise.shape, noise.dtype, seed)
+    g = standardised_gaussian(noise.shape, noise.dtype, seed)
     arrays = (x, z, g[:, : kept.size] * std + mean, g)
-    return [_inverse_alpha_and_se(v.ravel(), method, seed, True, {}) for v in arrays], x.size
+    return [inverse_alpha_and_se(v.ravel(), method, seed, True, {}) for v in arrays], x.size
 
 
 def _summary(fits: list, n_samples: int, n_dropped: int, level: float) -> dict[str, float]:
@@ -69,9 +69,9 @@ def _summary(fits: list, n_samples: int, n_dropped: int, level: float) -> dict[s
         keys = ("", "_lo", "_hi", "_surrogate")
         return {f"{p}{k}": float("nan") for p in ("alpha", "alpha_std") for k in keys} | out
     for prefix, (u, se, dof) in zip(("alpha", "alpha_std"), fits[:2], strict=True):
-        out[prefix] = _inverse(u)
-        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = _interval(u, se, dof, level)
-    out["alpha_surrogate"], out["alpha_std_surrogate"] = (_inverse(f[0]) for f in fits[2:])
+        out[prefix] = inverse(u)
+        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = interval(u, se, dof, level)
+    out["alpha_surrogate"], out["alpha_std_surrogate"] = (inverse(f[0]) for f in fits[2:])
     return out
 
 
@@ -107,14 +107,14 @@ def summarise_layers(
         take over the first layer's (whose values the pooled estimate would
         otherwise label and log a second time) and label only the other
         layers' values again, from a stream of their own (see
-        ``_pooled_accumulators``). Its surrogates are those of all the
+        ``pooled_accumulators``). Its surrogates are those of all the
         layers' columns pooled.
     """
-    noise = _check_matrix(noise)
+    noise = check_matrix(noise)
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
     named = _column_blocks(noise.shape[1], layers) or [("all", slice(0, noise.shape[1]))]
-    mean, std, keep, zero_free = _column_stats(noise)
+    mean, std, keep, zero_free = column_stats(noise)
     if method != "mohammadi_avg":
         parts = [*named, ("all", slice(0, noise.shape[1]))] if layers else named
         results = []
@@ -131,17 +131,17 @@ def summarise_layers(
         # closed form; otherwise (train_reference's test noise) an estimate on a drawn one.
         centred = bool(np.all(np.abs(mean[keep]) <= nulls.CENTRED * std[keep]))
         blocks = [
-            _Block(
+            ColumnBlock(
                 noise[:, cols],
                 mean[cols][k],
                 std[cols][k],
                 zero_free[cols][k],
                 None if k.size == w else k,
-                None if centred else _standardised_gaussian((rows, w), dtype, seed),
+                None if centred else standardised_gaussian((rows, w), dtype, seed),
             )
             for (_, cols), k, w in zip(named, kept, widths, strict=True)
         ]
-        accs = _pooled_accumulators(blocks, 2, not centred, seed)
+        accs = pooled_accumulators(blocks, 2, not centred, seed)
         if centred:
             per_layer, pooled = nulls.inverse_alpha([b.std for b in blocks], rows)
             surrogates = [(u,) for u in [*per_layer, pooled]]
@@ -252,15 +252,17 @@ def standardised_alpha(noise, *, seed: int = 0, level: float = 0.95) -> dict[str
     noise itself nor a surrogate is estimated. What a calibration needs
     (:func:`sgnoise.calibration.calibrate`).
     """
-    noise = _check_matrix(noise)
-    mean, std, keep, zero_free = _column_stats(noise)
+    noise = check_matrix(noise)
+    mean, std, keep, zero_free = column_stats(noise)
     k = np.flatnonzero(keep)
-    block = _Block(noise, mean[k], std[k], zero_free[k], None if k.size == noise.shape[1] else k)
+    block = ColumnBlock(
+        noise, mean[k], std[k], zero_free[k], None if k.size == noise.shape[1] else k
+    )
     out = {"n_samples": block.n_x, "n_dropped": noise.shape[1] - k.size}
     if block.n_x < MIN_SAMPLES:
         return dict.fromkeys(("alpha_std", "alpha_std_lo", "alpha_std_hi"), float("nan")) | out
     acc = AlphaAccumulator(block.n_x, seed=seed)
-    _accumulate([acc], block.bounds, lambda a, b: block.parts(a, b)[1:], block.sizes)
+    accumulate([acc], block.bounds, lambda a, b: block.parts(a, b)[1:], block.sizes)
     u, se, dof = acc.inverse_alpha_and_se()
-    lo, hi = _interval(u, se, dof, level)
-    return {"alpha_std": _inverse(u), "alpha_std_lo": lo, "alpha_std_hi": hi} | out
+    lo, hi = interval(u, se, dof, level)
+    return {"alpha_std": inverse(u), "alpha_std_lo": lo, "alpha_std_hi": hi} | out
