@@ -655,7 +655,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m sgnoise.analy
             from sgnoise.plots import analysis_figure
 
             path = args.noise[0]
-            _write(args.plot, "plot", lambda p: analysis_figure(matrices[path], docs[path], p))
+            _write(
+                args.plot,
+                "plot",
+                lambda p: analysis_figure(matrices[path], docs[path], p, title=path),
+            )
     except InputError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

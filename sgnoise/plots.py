@@ -490,6 +490,44 @@ def _stable_pdf(grid: np.ndarray, noise: np.ndarray, alpha: float) -> np.ndarray
     return stats.levy_stable.pdf(grid, alpha, 0.0, scale=scale)
 
 
+def _histogram_panel(ax, label: str, noise: np.ndarray, alpha: float | None, xlabel: str) -> None:
+    """One histogram on a log density scale, against a Gaussian of the same variance and,
+    with ``alpha``, the symmetric α-stable density of the sample's median |x|."""
+    noise = np.asarray(noise, float).ravel()
+    finite = noise[np.isfinite(noise)]
+    if not finite.size:
+        finite = np.zeros(1)
+    lim = _histogram_range(finite)
+    bins = np.linspace(-lim, lim, 201)
+    shown = finite[np.abs(finite) <= lim]
+    # density of all finite values (bins beyond +-lim hold the rest)
+    heights, _ = np.histogram(shown, bins=bins)
+    density = heights / (finite.size * (bins[1] - bins[0]))
+    ax.stairs(density, bins, fill=True, color="tab:blue", alpha=0.6, label="SGN")
+    grid = np.linspace(-lim, lim, 241)
+    sd = finite.std()
+    gauss = stats.norm.pdf(grid, scale=sd) if sd > 0 else np.zeros_like(grid)
+    ax.plot(grid, gauss, "k--", lw=1.5, label=f"Gaussian, same variance (σ = {sd:.2g})")
+    peak = max(density.max(), gauss.max())
+    if alpha is not None and np.isfinite(alpha) and np.median(np.abs(finite)) > 0:
+        pdf = _stable_pdf(grid[::2], finite, alpha)
+        label_stable = f"α-stable, α = {alpha:.2f} (estimated), same median |x|"
+        ax.plot(grid[::2], pdf, color="tab:red", lw=1.5, label=label_stable)
+        peak = max(peak, pdf.max())
+    floor = 0.5 / (finite.size * (bins[1] - bins[0]))
+    ax.set_yscale("log")
+    ax.set_ylim(floor, 30 * max(peak, floor))  # head room for the legend
+    ax.set_xlim(-lim, lim)
+    notes = [f"{finite.size:,} values"]
+    if finite.size > shown.size:
+        notes.append(f"{finite.size - shown.size:,} beyond ±{lim:.2g} not shown")
+    if noise.size > finite.size:
+        notes.append(f"{noise.size - finite.size:,} non-finite left out")
+    ax.set(title=f"{label}\n({'; '.join(notes)})", xlabel=xlabel, ylabel="density (log scale)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+
+
 @_styled
 def plot_noise_histograms(
     samples: Mapping[str, np.ndarray],
@@ -522,44 +560,9 @@ def plot_noise_histograms(
         1, len(samples), figsize=(6.5 * len(samples), 5), squeeze=False, layout="constrained"
     )
     for (label, noise), ax in zip(samples.items(), axes[0], strict=True):
-        noise = np.asarray(noise, float).ravel()
-        finite = noise[np.isfinite(noise)]
-        if not finite.size:
-            finite = np.zeros(1)
-        lim = _histogram_range(finite)
-        bins = np.linspace(-lim, lim, 201)
-        shown = finite[np.abs(finite) <= lim]
-        # density of all finite values (bins beyond +-lim hold the rest)
-        heights, _ = np.histogram(shown, bins=bins)
-        density = heights / (finite.size * (bins[1] - bins[0]))
-        ax.stairs(density, bins, fill=True, color="tab:blue", alpha=0.6, label="SGN")
-        grid = np.linspace(-lim, lim, 241)
-        sd = finite.std()
-        gauss = stats.norm.pdf(grid, scale=sd) if sd > 0 else np.zeros_like(grid)
-        ax.plot(grid, gauss, "k--", lw=1.5, label=f"Gaussian, same variance (σ = {sd:.2g})")
-        peak = max(density.max(), gauss.max())
-        alpha = alphas.get(label)
-        if alpha is not None and np.isfinite(alpha) and np.median(np.abs(finite)) > 0:
-            pdf = _stable_pdf(grid[::2], finite, alpha)
-            label_stable = f"α-stable, α = {alpha:.2f} (estimated), same median |x|"
-            ax.plot(grid[::2], pdf, color="tab:red", lw=1.5, label=label_stable)
-            peak = max(peak, pdf.max())
-        floor = 0.5 / (finite.size * (bins[1] - bins[0]))
-        ax.set_yscale("log")
-        ax.set_ylim(floor, 30 * max(peak, floor))  # head room for the legend
-        ax.set_xlim(-lim, lim)
-        notes = [f"{finite.size:,} values"]
-        if finite.size > shown.size:
-            notes.append(f"{finite.size - shown.size:,} beyond ±{lim:.2g} not shown")
-        if noise.size > finite.size:
-            notes.append(f"{noise.size - finite.size:,} non-finite left out")
-        ax.set(
-            title=f"{label}\n({'; '.join(notes)})",
-            xlabel="noise value (minibatch − full gradient)",
-            ylabel="density (log scale)",
+        _histogram_panel(
+            ax, label, noise, alphas.get(label), "noise value (minibatch − full gradient)"
         )
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -817,3 +820,141 @@ def _detail_plots(
         path = folder / f"alpha_vs_measured_batch{suffix}.png"
         figures.append(partial(plot_alpha_vs_measured_batch, sub, path, note=note))
     return figures
+
+
+#: Most layers :func:`analysis_figure` draws one by one (beyond, only all layers together).
+FIGURE_LAYERS = 4
+#: Columns :func:`analysis_figure` estimates each column's α of (a seeded subset beyond).
+FIGURE_COLUMNS = 2048
+
+
+def _standardised_values(matrix: np.ndarray, per_example: bool) -> np.ndarray:
+    """Each non-constant column minus its mean over its standard deviation, flattened (exact
+    zeros of per-example gradients left out: their atom is not the tail)."""
+    x = np.asarray(matrix, float)
+    sd = x.std(axis=0)
+    kept = sd > 0
+    z = (x[:, kept] - x[:, kept].mean(axis=0)) / sd[kept]
+    return z[x[:, kept] != 0] if per_example else z.ravel()
+
+
+def _per_column_panel(ax, matrix: np.ndarray, seed: int) -> None:
+    """Histograms of each column's α (:func:`sgnoise.calibration.column_alpha`) and of
+    Gaussian columns' of as many rows: the estimator's own spread."""
+    from sgnoise.calibration import MIN_COLUMN_ROWS, column_alpha
+
+    n, c = matrix.shape
+    ax.set(xlabel="α of one column (its rows through the estimator)", ylabel="columns")
+    if n < MIN_COLUMN_ROWS:
+        ax.set_title("each column's α against Gaussian columns")
+        ax.text(
+            0.5,
+            0.5,
+            f"needs >= {MIN_COLUMN_ROWS} rows, got {n}\n(resample minibatches "
+            "from per-example gradients\nfor more rows)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set(xticks=[], yticks=[])
+        return
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.choice(c, min(c, FIGURE_COLUMNS), replace=False))
+    alphas = column_alpha(np.asarray(matrix)[:, cols], seed=seed)
+    gauss = column_alpha(rng.standard_normal((n, cols.size)), seed=seed)
+    alphas, gauss = alphas[np.isfinite(alphas)], gauss[np.isfinite(gauss)]
+    both = np.concatenate([alphas, gauss])
+    bins = np.linspace(min(both.min(), 1.0), max(both.max(), 2.2), 50)
+    ax.hist(gauss, bins, color="0.6", alpha=0.6, label=f"Gaussian columns ({gauss.size})")
+    ax.hist(alphas, bins, color="tab:blue", alpha=0.6, label=f"these columns ({alphas.size})")
+    ax.axvline(2, color="k", ls=":", lw=1, label="α = 2 (Gaussian)")
+    ax.set_title(f"each column's α against Gaussian columns ({n} rows)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+
+
+def _hill_panel(ax, result: Mapping) -> None:
+    """The Hill plot: tail exponent quantiles over coordinates against k = f sqrt(m), with the
+    share of coordinates credibly of infinite variance on the right axis."""
+    rows = [row for row in result["by_k"] if row["n_kept"]]
+    f = np.array([row["k_factor"] for row in rows])
+    q = {
+        p: np.array([row["tail_exponent_quantiles"][p] for row in rows], float)
+        for p in "5 25 50 75 95".split()
+    }
+    ax.fill_between(f, q["5"], q["95"], color="tab:blue", alpha=0.15, label="5-95% of coordinates")
+    ax.fill_between(f, q["25"], q["75"], color="tab:blue", alpha=0.3, label="25-75%")
+    ax.plot(f, q["50"], "o-", color="tab:blue", label="median tail exponent")
+    ax.axhline(2, color="k", ls=":", lw=1, label="2: finite variance above")
+    ax.set_xscale("log", base=2)
+    ax.set(
+        title="Hill plot: tail exponent against the threshold",
+        xlabel="k / sqrt(m)   (m: a column's non-zero values; k = sqrt(m) is the default)",
+        ylabel="tail exponent ξ (Hill)",
+    )
+    share = ax.twinx()
+    share.plot(f, [row["fraction_infinite_variance"] for row in rows], "s--", color="tab:red")
+    share.set_ylim(0, 1)
+    share.set_ylabel("share credibly of infinite variance (red)", color="tab:red")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+
+
+@_styled
+def analysis_figure(
+    matrices: Mapping[str, np.ndarray], doc: Mapping, path: str | Path, *, title: str = ""
+) -> Path:
+    """``python -m sgnoise.analyse --plot``: one row of panels per matrix analysed.
+
+    Noise: each column's α against Gaussian columns', and the histogram of the
+    standardised values with the symmetric α-stable density at the calibrated α.
+    Per-example gradients (a result with ``by_k``): the Hill plot, and the same
+    histogram at the median tail exponent (capped at 2). With several layers,
+    each layer's row (up to :data:`FIGURE_LAYERS` layers) and all layers together.
+
+    Parameters
+    ----------
+    matrices : mapping
+        ``{layer: matrix}`` as analysed.
+    doc : mapping
+        :func:`sgnoise.analyse.analyse`'s result for them.
+    path : str or Path
+        PNG to write.
+    title : str
+        Figure title (the command line: the file's name).
+    """
+    if "layers" in doc:
+        rows = (
+            [(k, matrices[k], r) for k, r in doc["layers"].items()]
+            if len(matrices) <= FIGURE_LAYERS
+            else []
+        )
+        if doc["all"] is not None:
+            rows.append(("all layers", np.concatenate(list(matrices.values()), axis=1), doc["all"]))
+    else:
+        ((name, matrix),) = matrices.items()
+        rows = [(name, matrix, doc)]
+    fig, axes = plt.subplots(
+        len(rows), 2, figsize=(13, 5 * len(rows)), squeeze=False, layout="constrained"
+    )
+    for (name, matrix, result), (left, right) in zip(rows, axes, strict=True):
+        per_example = "by_k" in result
+        if per_example:
+            _hill_panel(left, result)
+            median = result["tail_exponent_quantiles"]["50"]
+            alpha = None if median is None else min(median, 2.0)
+        else:
+            _per_column_panel(left, matrix, result["seed"])
+            alpha = result["alpha_calibrated"]
+        values = _standardised_values(matrix, per_example)
+        bound = "" if per_example else f"; |value| <= sqrt(n - 1) = {np.sqrt(len(matrix) - 1):.2g}"
+        _histogram_panel(
+            right,
+            f"{name}: {result['verdict']['conclusion']}",
+            values,
+            alpha,
+            f"value / its column's standard deviation (centred{bound})",
+        )
+        left.set_title(f"{name}: {left.get_title()}")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -326,3 +326,21 @@ def test_the_python_api_returns_the_json_keys_and_detaches_a_tensor():
         analyse(x, seed=-1)
     with pytest.raises(ValueError, match="2-D"):
         analyse(x[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("per_example", [False, True])
+def test_plot_draws_a_png_for_noise_layers_and_per_example_gradients(tmp_path, capsys, per_example):
+    rng = np.random.default_rng(0)
+    if per_example:
+        np.save(tmp_path / "x.npy", rng.standard_t(2, (400, 20)))
+        flags = ["--per-example"]
+    else:
+        np.savez(tmp_path / "x.npz", a=noise((1000, 20)), b=noise((1000, 20), seed=1))
+        flags = []
+    path = tmp_path / ("x.npy" if per_example else "x.npz")
+    code, _, err = run([path, "--plot", tmp_path / "x.png", *flags], capsys)
+    assert code == 0 and not err
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = run([path, "--plot", tmp_path / "no" / "x.png", *flags], capsys)
+    assert code == 2 and err.count("\n") == 1 and "x.png" in err
