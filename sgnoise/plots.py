@@ -839,9 +839,9 @@ def _standardised_values(matrix: np.ndarray, per_example: bool) -> np.ndarray:
 
 
 def _per_column_panel(ax, matrix: np.ndarray, seed: int) -> None:
-    """Histograms of each column's α (:func:`sgnoise.calibration.column_alpha`) and of
+    """Histograms of each column's α (:func:`sgnoise.tail_index.column_alpha`) and of
     Gaussian columns' of as many rows: the estimator's own spread."""
-    from sgnoise.calibration import MIN_COLUMN_ROWS, column_alpha
+    from sgnoise.tail_index import MIN_COLUMN_ROWS, column_alpha
 
     n, c = matrix.shape
     ax.set(xlabel="α of one column (its rows through the estimator)", ylabel="columns")
