@@ -1,9 +1,10 @@
-# Two commands for a fresh clone:  `make demo`  (the main job)  and  `make test`.
+# Two commands for a fresh clone:  `make demo`  (the main job)  and  `make test`
+# (`make test-fast` while working: the tests not marked slow).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-fast bench lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +24,13 @@ demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_lr_alpha.py
 	MPLBACKEND=Agg $(PY) test_batch_alpha.py
 
-## make test: everything the tests need, then pytest (exit code 5, "no tests", fails too).
+## make test: everything the tests need, then every test (exit code 5, "no tests", fails too).
 test: $(VENV)/.installed-dev
 	MPLBACKEND=Agg $(PY) -m pytest
+
+## make test-fast: the same without the tests marked slow, while working (exit code 5 fails too).
+test-fast: $(VENV)/.installed-dev
+	MPLBACKEND=Agg $(PY) -m pytest -m "not slow"
 
 $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -50,6 +50,7 @@ def epoch_run(tmp_path_factory):
     return cwd, cwd / "out" / "MNIST_activation" / "r1", out
 
 
+@pytest.mark.slow
 def test_epoch_driver_writes_results_and_plots_into_the_dataset_folder(epoch_run):
     cwd, folder, out = epoch_run
     for name in ("results.json", "results.csv", "noise_samples.npz", "alpha_vs_epoch.png",
@@ -64,6 +65,7 @@ def test_epoch_driver_writes_results_and_plots_into_the_dataset_folder(epoch_run
     assert "epochs" in out.stderr and "alpha=" in out.stderr  # the progress bar and its postfix
 
 
+@pytest.mark.slow
 def test_epoch_results_hold_config_provenance_and_every_checkpoint(epoch_run):
     _, folder, _ = epoch_run
     doc = strict_json(folder / "results.json")
@@ -89,6 +91,7 @@ def test_epoch_results_hold_config_provenance_and_every_checkpoint(epoch_run):
     ]
 
 
+@pytest.mark.slow
 def test_csv_is_the_records_table_of_the_json(epoch_run):
     _, folder, _ = epoch_run
     doc = strict_json(folder / "results.json")
@@ -102,6 +105,7 @@ def test_csv_is_the_records_table_of_the_json(epoch_run):
             assert float(row["alpha"]) == record["alpha"]
 
 
+@pytest.mark.slow
 def test_a_rerun_never_overwrites(epoch_run):
     cwd, folder, _ = epoch_run
     before = (folder / "results.json").read_bytes()
@@ -112,6 +116,7 @@ def test_a_rerun_never_overwrites(epoch_run):
     assert (folder / "results.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_replot_redraws_the_pngs_from_saved_results_alone(epoch_run):
     cwd, folder, _ = epoch_run
     copy = cwd / "copy"
@@ -125,6 +130,7 @@ def test_replot_redraws_the_pngs_from_saved_results_alone(epoch_run):
     )
 
 
+@pytest.mark.slow
 def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path):
     args = ["--activations", "relu", "--lr-start", "0.05", "--lr-stop", "1e36",
             "--lr-step", "1e36", "--workers", "2"]  # fmt: skip
@@ -203,6 +209,7 @@ def test_help_explains_every_constant_of_the_driver(tmp_path, script):
     assert "(default:" in out.stdout
 
 
+@pytest.mark.slow
 def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_init(tmp_path):
     args = ["--batch-sizes", "100", "250", "--reference-batch", "100", "--subset", "3000",
             "--epochs", "1", "--seeds", "0", "--activations", "relu", "--workers", "2"]  # fmt: skip

@@ -173,6 +173,7 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
         _assert_png(folder / f"{name}.png")
 
 
+@pytest.mark.slow
 def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(tmp_path):
     """A sweep hands its PNGs to its idle workers (plots.draw with n_jobs > 1)."""
     doc = _results("lr", seeds=(0,))

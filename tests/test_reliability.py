@@ -86,6 +86,7 @@ def test_degenerate_noise_mid_sweep_is_recorded_with_its_reason_and_the_sweep_go
     assert results.read_status(folder)["state"] == COMPLETE
 
 
+@pytest.mark.slow
 def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(tmp_path, capsys):
     # lr 30 at batch 200 (the case): the ReLU noise of the test split is mostly
     # exact zeros after one epoch; the estimator raises, the run and the sweep go on
@@ -157,6 +158,7 @@ def test_runs_whose_rates_agree_to_12_digits_are_refused_before_anything_is_made
 # --- interruptions and resume --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_mid_sweep_keeps_finished_runs_marks_the_folder_and_resume_completes_it(
     tmp_path, monkeypatch
 ):
@@ -192,6 +194,7 @@ def test_replot_of_an_interrupted_folder_says_so_and_how_to_finish(tmp_path, mon
     assert "the run is interrupted (1 run(s) missing); finish it with --resume" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_signal(tmp_path, sig):
     # workers 2: joblib processes, the data memory-mapped in /dev/shm (or the temp dir)
@@ -500,6 +503,7 @@ def test_a_corrupt_or_truncated_data_file_is_named(tmp_path, capsys, name, damag
 # --- the same numbers whatever the parallelism ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_workers_1_and_2_give_identical_results_files(tmp_path):
     one = sweep.run(lr_settings(tmp_path, run_name="w1", workers=1), echo=lambda _: None)
     two = sweep.run(lr_settings(tmp_path, run_name="w2", workers=2), echo=lambda _: None)

@@ -50,6 +50,7 @@ def test_data_go_to_shared_memory_only_if_it_has_room_for_them(tmp_path, monkeyp
     assert datasets._shared_memory_folder(10**6) is None
 
 
+@pytest.mark.slow
 def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit():
     # One BLAS thread per run in every mode: the summation order, so every digit, is the same.
     s = settings.make(

@@ -103,6 +103,7 @@ def kill_a_busy_worker(client, pids: dict[str, int], killed: list) -> threading.
     return thread
 
 
+@pytest.mark.slow
 def test_the_dask_backend_writes_the_results_csv_of_the_local_backend(cluster, local, tmp_path):
     folder = on_dask(cluster, tmp_path)
     frozen = [r for r in records(local) if r["mode"] == "frozen"]
@@ -114,6 +115,7 @@ def test_the_dask_backend_writes_the_results_csv_of_the_local_backend(cluster, l
     assert "backend" not in doc["config"] and "scheduler" not in doc["config"]  # LOCATION
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_run_is_rerun_and_the_results_are_those_of_a_local_run(
     cluster, client, workers, local, tmp_path
 ):
@@ -126,6 +128,7 @@ def test_a_killed_worker_s_run_is_rerun_and_the_results_are_those_of_a_local_run
     assert results.read_status(folder)["state"] == results.COMPLETE
 
 
+@pytest.mark.slow
 def test_a_run_whose_workers_all_die_is_recorded_as_failed_and_the_others_are_kept(
     cluster, client, workers, local, tmp_path
 ):
@@ -157,6 +160,7 @@ def cannot_run(*args):
     raise ModuleNotFoundError("No module named 'sgnoise'")
 
 
+@pytest.mark.slow
 def test_a_task_failing_on_the_cluster_stops_the_sweep_and_resume_finishes_it_on_any_backend(
     cluster, workers, local, tmp_path, monkeypatch
 ):
@@ -177,6 +181,7 @@ def test_a_task_failing_on_the_cluster_stops_the_sweep_and_resume_finishes_it_on
     assert sweep.run(resume, echo=print) == folder and records(folder) == records(local)
 
 
+@pytest.mark.slow
 def test_the_scheduler_defaults_to_dask_s_scheduler_address_setting(cluster, workers, monkeypatch):
     # $DASK_SCHEDULER_ADDRESS sets dask's "scheduler-address"; no LocalCluster is started then.
     monkeypatch.setattr(distributed, "LocalCluster", None)
@@ -211,6 +216,7 @@ def test_without_dask_the_dask_backend_is_a_one_line_error_before_any_folder(tmp
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_the_default_local_path_never_imports_dask():
     code = (
         "import sys\n"
@@ -228,6 +234,7 @@ def test_the_default_local_path_never_imports_dask():
     assert out.stdout.splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_sigterm_cancels_the_runs_closes_the_local_cluster_and_marks_the_folder(tmp_path):
     # 2 x 40 runs: far more than finish before the signal; no --scheduler: a LocalCluster
     # of 2 worker processes is started for the sweep, and must go with it.
