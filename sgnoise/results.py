@@ -201,6 +201,13 @@ def _blas() -> str | None:
     return f"{blas.get('name', '?')} {blas.get('version', '?')}"
 
 
+def _program() -> str:
+    """How the program was called: the script's name (``test_lr_alpha.py``, ``sgnoise``), or
+    ``python -m PACKAGE`` for a package's ``__main__``."""
+    script = Path(sys.argv[0])
+    return f"python -m {script.parent.name}" if script.name == "__main__.py" else script.name
+
+
 def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
     """Where the numbers came from: versions, platform, git state, command line, times.
 
@@ -244,7 +251,7 @@ def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "git_commit": _git("rev-parse", "HEAD") if in_checkout else None,
         "git_dirty": bool(status) if status is not None else None,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join([_program(), *sys.argv[1:]]),
         "started": (started or now).astimezone().isoformat(timespec="seconds"),
         "finished": now.isoformat(timespec="seconds"),
     }

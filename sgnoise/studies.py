@@ -219,10 +219,11 @@ def plot_run(folder: str | Path) -> list[Path]:
     return STUDIES[name].draw(results, folder)
 
 
-def replot(argv: Sequence[str] | None = None) -> None:
-    """Command line: redraw the PNGs of one or more run folders (``python replot.py FOLDER``)."""
+def replot(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    """Command line: redraw the PNGs of one or more run folders (``python replot.py FOLDER``,
+    ``sgnoise replot FOLDER``: ``prog``)."""
     parser = argparse.ArgumentParser(
-        description="Redraw a run's PNGs from its results.json and noise_samples.npz."
+        prog=prog, description="Redraw a run's PNGs from its results.json and noise_samples.npz."
     )
     parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
     for folder in parser.parse_args(argv).folders:
