@@ -58,6 +58,7 @@ from joblib import Parallel, delayed
 from sgnoise import data as datasets
 from sgnoise import measure, per_example, settings, training
 from sgnoise.data import DataError, load
+from sgnoise.run_config import RunConfig
 from sgnoise.studies import STUDIES
 
 EPOCHS, WALL_TARGET_S, MEMORY_TARGET_MIB = 50, 50.0, 1024.0
@@ -255,7 +256,7 @@ def one_core_epoch() -> float:
     return max(float(p.communicate()[0].split()[-1]) for p in procs)
 
 
-def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
+def instrumented_run(data: Any, config: RunConfig) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds (the
     patched functions restored afterwards: a worker may make several runs)."""
     spent: dict[str, float] = defaultdict(float)
@@ -283,7 +284,7 @@ def instrumented_run(data: Any, config: dict[str, Any]) -> dict[str, float]:
         setattr(owner, name, patched)
     try:
         start = time.perf_counter()
-        training.train_and_measure(data, **config)
+        training.train_and_measure(data, config)
         total = time.perf_counter() - start
     finally:
         for (owner, name), original in originals.items():

@@ -55,6 +55,7 @@ from sgnoise.results import (
     RESAMPLED,
     SPLITS,
 )
+from sgnoise.run_config import RunConfig
 from sgnoise.tail_index import (
     QUANTILES,
     per_column_alpha_by_block,
@@ -229,21 +230,19 @@ def _rows(split: str, mode: str, by_layer: Mapping[str, dict]) -> list[dict]:
 
 
 def measure(
-    model: MLP,
-    data: Dataset,
-    batch_size: int,
-    seed: int,
-    *,
-    train_reference: bool = False,
-    detail: Detail | None = None,
+    model: MLP, data: Dataset, config: RunConfig, detail: Detail | None = None
 ) -> tuple[list[dict], NoisePass, NoisePass]:
     """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
 
     Parameters
     ----------
-    train_reference : bool
-        Subtract the full *train* gradient from the test minibatch gradients
-        (the original code's convention) instead of their own mean.
+    model, data
+        The network at its current weights, and the data it is measured on.
+    config : RunConfig
+        The run: minibatches of ``config.batch_size``, ``config.seed`` for every
+        random choice; with ``config.train_reference`` the full *train* gradient
+        is subtracted from the test minibatch gradients (the original code's
+        convention) instead of their own mean.
     detail : Detail, optional
         Also the per-coordinate rows (``resampled``, ``per_example``, ``batch_scan``).
 
@@ -258,6 +257,7 @@ def measure(
         The two passes: full gradient, loss and accuracy of each split, and the noise
         of the last layer only (the noise of every layer is summarised, then freed).
     """
+    batch_size, seed = config.batch_size, config.seed
     passes, rows = [], []
     splits = ((data.x_train, data.y_train), (data.x_test, data.y_test))
     for split, (x, y) in zip(SPLITS, splits, strict=True):  # one split's matrices at a time
@@ -267,7 +267,7 @@ def measure(
             recorder = per_example.Recorder(
                 model, used, coords_per_layer=detail.coordinates, seed=seed
             )
-        reference = passes[0].gradient if train_reference and passes else None
+        reference = passes[0].gradient if config.train_reference and passes else None
         # A Dataset's images were checked (in [0, 1]) when it was made: no NaN/inf scan here.
         measured = noise_pass(
             model, x, y, batch_size, reference=reference, per_example=recorder, check_finite=False

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sgnoise.results import load_results
+from sgnoise.run_config import RunConfig
 from sgnoise.settings import Settings, batch_grid, lr_grid
-from sgnoise.training import run_key
 
 #: Settings every study has, with their defaults, in the order ``--help`` lists them.
 _COMMON_HEAD = {
@@ -88,37 +88,37 @@ class Study:
         """Every training batch size of the study's runs (the data must allow each)."""
         return sorted({b for _, b in self.grid(s)})
 
-    def runs(self, s: Settings) -> list[dict[str, Any]]:
-        """The runs to make, in order: one config per (activation, (lr, batch size), seed).
+    def runs(self, s: Settings) -> list[RunConfig]:
+        """The runs to make, in order: one :class:`RunConfig` per (activation, (lr, batch
+        size), seed), each what :func:`sgnoise.training.train_and_measure` is given.
 
-        Each config is the keyword arguments of :func:`sgnoise.training.train_and_measure`.
         The initialisation and minibatch order depend only on the seed, so runs
         that differ only in the learning rate start from identical weights.
         """
         configs = [
-            {
-                "activation": a,
-                "lr": lr,
-                "seed": seed,
-                "optimizer": s.optimizer,
-                "init": s.init,
-                "loss": s.loss,
-                "batch_size": b,
-                "epochs": s.epochs,
-                "hidden": tuple(s.hidden),
-                "checkpoint_every": s.checkpoint_every,
-                "in_flight": s.in_flight,
-                "train_reference": s.train_reference,
-                "coordinates": s.coordinates,
-                "resampled": s.resampled,
-                "detail": s.detail,
-                "batch_scan": s.batch_scan,
-            }
+            RunConfig(
+                activation=a,
+                lr=lr,
+                seed=seed,
+                optimizer=s.optimizer,
+                init=s.init,
+                loss=s.loss,
+                batch_size=b,
+                epochs=s.epochs,
+                hidden=tuple(s.hidden),
+                checkpoint_every=s.checkpoint_every,
+                in_flight=s.in_flight,
+                train_reference=s.train_reference,
+                coordinates=s.coordinates,
+                resampled=s.resampled,
+                detail=s.detail,
+                batch_scan=s.batch_scan,
+            )
             for a in s.activations
             for lr, b in self.grid(s)
             for seed in s.seeds
         ]
-        keys = [run_key(c) for c in configs]
+        keys = [c.key for c in configs]
         if len(set(keys)) != len(keys):  # rates closer than 12 digits: one name, two runs
             raise ValueError(
                 f"the {self.name} study's runs must differ, got {len(keys)} runs "
@@ -126,19 +126,19 @@ class Study:
             )
         return configs
 
-    def histogram_runs(self, configs: Sequence[Mapping], diverged: Sequence[bool]) -> list[int]:
+    def histogram_runs(self, configs: Sequence[RunConfig], diverged: Sequence[bool]) -> list[int]:
         """Indices of the runs whose noise sample the histogram shows: per activation, the
         first seed's run with the largest learning rate that did not diverge (the first
         such run in sweep order)."""
         keep = []
-        for activation in dict.fromkeys(c["activation"] for c in configs):
-            first = configs[0]["seed"]
+        for activation in dict.fromkeys(c.activation for c in configs):
+            first = configs[0].seed
             ok = [
                 i
                 for i, c in enumerate(configs)
-                if c["activation"] == activation and c["seed"] == first and not diverged[i]
+                if c.activation == activation and c.seed == first and not diverged[i]
             ]
-            keep += [max(ok, key=lambda i: configs[i]["lr"])] if ok else []
+            keep += [max(ok, key=lambda i: configs[i].lr)] if ok else []
         return keep
 
 

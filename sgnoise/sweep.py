@@ -42,9 +42,10 @@ from tqdm import tqdm
 from sgnoise import data as datasets
 from sgnoise import results, settings
 from sgnoise.results import COMPLETE, FAILED, FROZEN, INTERRUPTED, POOLED, RUNNING
+from sgnoise.run_config import RunConfig
 from sgnoise.settings import LOCATION, Settings
 from sgnoise.studies import STUDIES
-from sgnoise.training import N_CLASSES, failed_result, run_key, train_and_measure
+from sgnoise.training import N_CLASSES, failed_result, train_and_measure
 
 
 class Interrupted(BaseException):
@@ -95,20 +96,20 @@ def _stop_workers() -> None:
     get_reusable_executor().shutdown(wait=True, kill_workers=True)
 
 
-def _one_run(data: datasets.Dataset, index: int, config: Mapping[str, Any], progress=None):
+def _one_run(data: datasets.Dataset, index: int, config: RunConfig, progress=None):
     """One run with one BLAS thread (the same numbers in every process); errors recorded."""
     with threadpool_limits(limits=1, user_api="blas"):
         try:
-            return index, train_and_measure(data, **config, progress=progress)
+            return index, train_and_measure(data, config, progress=progress)
         except Exception as err:  # a bug or a fault in one run must not cost the others
             return index, failed_result(config, err)
 
 
-def _postfix(config: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, str]:
+def _postfix(config: RunConfig, status: Mapping[str, Any]) -> dict[str, str]:
     return {
-        "act": config["activation"],
-        "lr": f"{config['lr']:g}",
-        "seed": str(config["seed"]),
+        "act": config.activation,
+        "lr": f"{config.lr:g}",
+        "seed": str(config.seed),
         "loss": f"{status['loss']:.3f}",
         "alpha": f"{status['alpha']:.2f}",
         **({"diverged": "yes"} if status["diverged"] else {}),
@@ -122,7 +123,7 @@ def _latest(out: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def execute(
     data: datasets.Dataset,
-    configs: Sequence[Mapping[str, Any]],
+    configs: Sequence[RunConfig],
     *,
     workers: int = 1,
     backend: str = "local",
@@ -151,7 +152,7 @@ def execute(
         yield from _bar_over_runs(configs, _dask_runs(data, configs, workers, scheduler))
         return
     if workers == 1 or len(configs) == 1:
-        total = sum(c["epochs"] for c in configs)
+        total = sum(c.epochs for c in configs)
         with tqdm(total=total, desc="epochs", unit="epoch") as bar:
             for i, config in enumerate(configs):
                 done = bar.n
@@ -161,7 +162,7 @@ def execute(
                     bar.update(1)
 
                 yield _one_run(data, i, config, progress)
-                bar.update(done + config["epochs"] - bar.n)  # the epochs a diverged run skipped
+                bar.update(done + config.epochs - bar.n)  # the epochs a diverged run skipped
         return
     tasks = Parallel(n_jobs=workers, return_as="generator_unordered")(
         delayed(_one_run)(data, i, c) for i, c in enumerate(configs)
@@ -175,7 +176,7 @@ def execute(
 
 
 def _bar_over_runs(
-    configs: Sequence[Mapping[str, Any]], finished: Iterator[tuple[int, dict[str, Any]]]
+    configs: Sequence[RunConfig], finished: Iterator[tuple[int, dict[str, Any]]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Pass on the ``(index, result)`` pairs of parallel runs under a progress bar over runs."""
     with tqdm(total=len(configs), desc="runs", unit="run") as bar:
@@ -202,7 +203,7 @@ def _dask() -> tuple[Any, Any]:
 
 
 def _dask_runs(
-    data: datasets.Dataset, configs: Sequence[Mapping[str, Any]], workers: int, scheduler: str
+    data: datasets.Dataset, configs: Sequence[RunConfig], workers: int, scheduler: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Run every config as a task on a ``dask.distributed`` cluster; yield results as they come.
 
@@ -254,7 +255,7 @@ def _dask_runs(
             except (Exception, distributed.CancelledError) as err:  # the cluster, not the run:
                 # a worker without sgnoise, the scheduler lost, ...
                 raise SweepError(
-                    f"run {run_key(configs[i])} failed on the dask cluster, not in its own "
+                    f"run {configs[i].key} failed on the dask cluster, not in its own "
                     f"code: {type(err).__name__}: {err} (is the scheduler up, and can it and "
                     "every worker import sgnoise?)"
                 ) from None
@@ -262,7 +263,7 @@ def _dask_runs(
 
 
 def gather(
-    study: str, dataset: str, configs: Sequence[Mapping], outs: Sequence[Mapping[str, Any]]
+    study: str, dataset: str, configs: Sequence[RunConfig], outs: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Merge runs (in sweep order) into ``{"records", "runs", "noise_samples"}``.
 
@@ -437,7 +438,7 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         raise SweepError(str(err)) from None
     echo(f"study:   {study.name}, {len(configs)} runs over {study.sweeps}: {study.question}")
     echo(f"data:    {data.name} from {data.source}")
-    keys = [run_key(c) for c in configs]
+    keys = [c.key for c in configs]
     try:
         saved = {k: results.load_run(folder, k) for k in keys}
         done = {k: out for k, out in saved.items() if out and not out["run"].get("failed")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,14 +21,8 @@ from sgnoise.measure import Detail, measure, scan_sizes
 from sgnoise.mlp import MLP, all_finite
 from sgnoise.noise import InFlightNoise, shuffled_minibatches
 from sgnoise.optim import make_optimizer
-from sgnoise.results import (
-    DEGENERATE,
-    FROZEN,
-    IN_FLIGHT,
-    OK,
-    RUN_KEYS,
-    last_pooled_train,
-)
+from sgnoise.results import DEGENERATE, FROZEN, IN_FLIGHT, OK, last_pooled_train
+from sgnoise.run_config import RunConfig
 from sgnoise.tail_index import estimate_alpha
 
 #: Most noise values kept per run for the histogram plot.
@@ -37,25 +31,20 @@ HISTOGRAM_SAMPLES = 200_000
 N_CLASSES = 10
 
 
-def run_key(config: Mapping[str, Any]) -> str:
-    """A run's name, unique within a sweep: ``relu_lr0.1_b500_seed0``."""
-    return f"{config['activation']}_lr{config['lr']:g}_b{config['batch_size']}_seed{config['seed']}"
-
-
 class _Run:
     """The state of one run: model, optimiser, minibatch order, records so far."""
 
-    def __init__(self, data: Dataset, config: Mapping[str, Any]):
+    def __init__(self, data: Dataset, config: RunConfig):
         self.data, self.config = data, config
-        self.batch_size = config["batch_size"]
-        self.seed = config["seed"]
-        sizes = (data.x_train.shape[1], *config["hidden"], N_CLASSES)
+        self.batch_size = config.batch_size
+        self.seed = config.seed
+        sizes = (data.x_train.shape[1], *config.hidden, N_CLASSES)
         self.model = MLP(
-            sizes, config["activation"], init=config["init"], loss=config["loss"], seed=self.seed
+            sizes, config.activation, init=config.init, loss=config.loss, seed=config.seed
         )
-        self.opt = make_optimizer(config["optimizer"], config["lr"])
+        self.opt = make_optimizer(config.optimizer, config.lr)
         self.rng = np.random.default_rng(self.seed)
-        self.meta = {k: config[k] for k in RUN_KEYS}
+        self.meta = config.meta()
         self.status: dict[str, Any] = {
             **self.meta,
             "diverged": False,
@@ -75,17 +64,15 @@ class _Run:
     def detail(self, iteration: int) -> Detail | None:
         """The per-coordinate measurement of this checkpoint (None: off)."""
         end = iteration in self.ends
-        if not self.config["coordinates"] or (self.config["detail"] == "ends" and not end):
+        config = self.config
+        if not config.coordinates or (config.detail == "ends" and not end):
             return None
-        scan = scan_sizes(len(self.data.x_train)) if end and self.config["batch_scan"] else ()
-        return Detail(self.config["coordinates"], self.config["resampled"], scan)
+        scan = scan_sizes(len(self.data.x_train)) if end and config.batch_scan else ()
+        return Detail(config.coordinates, config.resampled, scan)
 
     def checkpoint(self, iteration: int) -> None:
         """Measure the noise at the current (frozen) weights and append the rows."""
-        rows, train, test = measure(
-            self.model, self.data, self.batch_size, self.seed,
-            train_reference=self.config["train_reference"], detail=self.detail(iteration),
-        )  # fmt: skip
+        rows, train, test = measure(self.model, self.data, self.config, self.detail(iteration))
         self.sample = {
             "values": train.noise[self.last_layer].ravel(),  # measure's copy of that layer
             "epoch": iteration / self.per_epoch,
@@ -127,7 +114,7 @@ class _Run:
             diverged=True,
             diverged_iteration=iteration,
             diverged_epoch=iteration / self.per_epoch,
-            reason=f"NaN/inf {what} at iteration {iteration} (lr={self.config['lr']:g})",
+            reason=f"NaN/inf {what} at iteration {iteration} (lr={self.config.lr:g})",
         )
 
     def latest(self) -> dict[str, Any]:
@@ -140,7 +127,7 @@ class _Run:
         for r in self.records:
             r["diverged"] = self.status["diverged"]
             r["diverged_iteration"] = self.status["diverged_iteration"]
-        key = f"{run_key(self.config)}_{self.last_layer}"
+        key = f"{self.config.key}_{self.last_layer}"
         self.status["noise_sample"] = {
             "key": key, "layer": self.last_layer, "split": "train", "epoch": self.sample["epoch"],
         }  # fmt: skip
@@ -151,62 +138,17 @@ class _Run:
 
 def train_and_measure(
     data: Dataset,
+    config: RunConfig,
     *,
-    activation: str,
-    optimizer: str,
-    lr: float,
-    batch_size: int,
-    epochs: int,
-    seed: int,
-    hidden: Sequence[int],
-    checkpoint_every: int,
-    in_flight: bool,
-    train_reference: bool,
-    init: str = "paper",
-    loss: str = "cross_entropy",
-    coordinates: int = 0,
-    resampled: int = 1000,
-    detail: str = "every",
-    batch_scan: bool = False,
     progress: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one network from a fresh initialisation and measure its gradient noise.
 
-    The initialisation and the minibatch order depend only on ``seed``: runs
-    that differ only in ``lr`` (or ``optimizer``) start from identical weights.
-
     Parameters
     ----------
     data : Dataset
-    activation, optimizer, lr, batch_size, epochs, seed
-        The run (see :class:`sgnoise.mlp.MLP`, :func:`sgnoise.optim.make_optimizer`).
-    hidden : sequence of int
-        Hidden-layer widths: the network is ``784-<hidden>-10``.
-    checkpoint_every : int
-        Measure every this many iterations; 0: after every epoch; -1: only at
-        the end. Iteration 0 (the initialisation) and the last iteration are
-        always measured.
-    in_flight : bool
-        Also record, for every epoch, the original study's in-flight estimate
-        (last layer, minibatch gradients taken while the weights move, minus
-        the full gradient at the epoch's start, blocked row-major, plain
-        Mohammadi), as rows with ``mode = "in_flight_row_major"``; the column
-        ``alpha_shuffled`` holds the same estimate after a seeded shuffle.
-    train_reference : bool
-        See :func:`sgnoise.measure.measure`.
-    init, loss : str
-        The initialisation and the training loss (see :class:`sgnoise.mlp.MLP`).
-    coordinates : int
-        Coordinates per layer of the per-coordinate measurement at every
-        checkpoint (:class:`sgnoise.measure.Detail`); 0: none.
-    resampled : int
-        Its number M of resampled minibatches.
-    detail : {"every", "ends"}
-        Make it at every checkpoint, or only at the first, the one nearest the
-        middle of training and the last.
-    batch_scan : bool
-        Also scan the measured batch size B at those three checkpoints
-        (:func:`~sgnoise.measure.scan_sizes`).
+    config : RunConfig
+        The run's settings.
     progress : callable, optional
         Called after every epoch with ``{"epoch", "loss", "alpha", "diverged"}``
         (loss and pooled train α of the last checkpoint).
@@ -228,24 +170,18 @@ def train_and_measure(
     nothing non-finite reaches the estimator. Every optimiser turns a NaN/inf
     gradient into NaN/inf weights, so checking the weights covers the gradients.
     """
-    config = {
-        "activation": activation, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
-        "seed": seed, "hidden": tuple(hidden), "train_reference": train_reference,
-        "init": init, "loss": loss,
-        "coordinates": coordinates, "resampled": resampled, "detail": detail,
-        "batch_scan": batch_scan,
-    }  # fmt: skip
     run = _Run(data, config)
+    epochs, checkpoint_every = config.epochs, config.checkpoint_every
     run.ends = _ends(run.per_epoch * epochs, checkpoint_every, run.per_epoch)
     run.checkpoint(0)
     iteration = 0
     grads = [np.empty_like(p) for p in run.model.params]  # each step's gradients, in place
     for epoch in range(1, epochs + 1):
-        recorder = InFlightNoise() if in_flight else None
+        recorder = InFlightNoise() if config.in_flight else None
         if recorder is not None:  # the last checkpoint's full gradient, if taken at these weights
             known = run.gradient if run.measured_at == iteration else None
             recorder.start(run.model, data.x_train, data.y_train, gradient=known)
-        for xb, yb in shuffled_minibatches(data.x_train, data.y_train, batch_size, run.rng):
+        for xb, yb in shuffled_minibatches(data.x_train, data.y_train, config.batch_size, run.rng):
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: reported below
                 loss, _ = run.model.batched_loss_and_grads(xb, yb, out=grads)
             iteration += 1
@@ -279,10 +215,10 @@ def _ends(total: int, every: int, per_epoch: int) -> set[int]:
     return {0, middle, total} if 0 < middle < total else {0, total}
 
 
-def failed_result(config: Mapping[str, Any], error: BaseException) -> dict[str, Any]:
+def failed_result(config: RunConfig, error: BaseException) -> dict[str, Any]:
     """What a run that raised leaves: no records, its status with the error and traceback."""
     status = {
-        **{k: config[k] for k in RUN_KEYS},
+        **config.meta(),
         "diverged": False,
         "diverged_iteration": None,
         "diverged_epoch": None,

@@ -14,12 +14,19 @@ from sgnoise.measure import Detail, measure, scan_sizes
 from sgnoise.mlp import MLP
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import Recorder, per_example_gradients
+from sgnoise.run_config import RunConfig
 from sgnoise.tail_index import summarise_noise
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _few_reps(few_reps):
     """Curves of 4 matrices per alpha (tests/conftest.py): fast tests."""
+
+
+#: The run the measured model belongs to: minibatches of 250, seed 0.
+RUN = RunConfig(
+    activation="relu", optimizer="sgd", lr=0.1, batch_size=250, epochs=1, seed=0, hidden=(20,)
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +42,7 @@ def model():
 @pytest.fixture(scope="module")
 def measured(data, model):
     detail = Detail(coordinates=40, minibatches=1000, batch_scan=(1, 16, 256))
-    return measure(model, data, 250, seed=0, detail=detail)[0]
+    return measure(model, data, RUN, detail)[0]
 
 
 def test_the_noise_pass_records_the_same_per_example_gradients_as_a_separate_pass(data, model):
@@ -57,7 +64,7 @@ def test_the_noise_pass_records_the_same_per_example_gradients_as_a_separate_pas
 
 def test_measure_returns_the_passes_with_the_last_layers_noise_only(data, model):
     """The matrix of every layer is freed once summarised (38 MB at 60,000 images)."""
-    _, train, test = measure(model, data, 250, seed=0)
+    _, train, test = measure(model, data, RUN)
     full = noise_pass(model, data.x_train, data.y_train, 250)
     last = model.layer_names[-1]
     for measured in (train, test):
@@ -95,7 +102,7 @@ def test_a_wide_matrix_is_calibrated_on_a_seeded_subset_of_its_varying_columns(m
 
 
 def test_frozen_rows_do_not_depend_on_the_per_coordinate_measurement(data, model, measured):
-    plain = measure(model, data, 250, seed=0)[0]
+    plain = measure(model, data, RUN)[0]
     frozen = [r for r in measured if r["mode"] == "frozen"]
     assert len(frozen) == len(plain) == 2 * 3
     np.testing.assert_equal(frozen, plain)

@@ -115,10 +115,10 @@ def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns
 ):
     real = sweep.train_and_measure
 
-    def flaky(data, **config):
-        if config["lr"] == 0.1:
+    def flaky(data, config, **kwargs):
+        if config.lr == 0.1:
             raise MemoryError("simulated: out of memory in one run")
-        return real(data, **config)
+        return real(data, config, **kwargs)
 
     monkeypatch.setattr(sweep, "train_and_measure", flaky)
     with pytest.raises(sweep.SweepError, match=r"1 of 2 runs failed \(relu_lr0.1_b250_seed0"):

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def key(run) -> tuple:
     """What tells a run from the others: (activation, learning rate, batch size, seed)."""
-    return run["activation"], run["lr"], run["batch_size"], run["seed"]
+    return run.activation, run.lr, run.batch_size, run.seed
 
 
 @pytest.mark.parametrize("name", STUDIES)
@@ -60,8 +60,8 @@ def test_runs_are_every_activation_grid_point_and_seed_in_that_order(name, chang
     assert [key(r) for r in runs] == expected
     assert len(set(expected)) == len(expected)
     for run in runs:
-        assert run["epochs"] == s.epochs and run["optimizer"] == s.optimizer
-        assert run["hidden"] == tuple(s.hidden) and run["coordinates"] == s.coordinates
+        assert run.epochs == s.epochs and run.optimizer == s.optimizer
+        assert run.hidden == tuple(s.hidden) and run.coordinates == s.coordinates
     assert study.batch_sizes(s) == sorted({b for _, _, b, _ in expected})
 
 
@@ -95,10 +95,10 @@ def test_rates_that_collapse_to_one_name_are_refused_with_the_fix():
 def test_the_histogram_shows_per_activation_the_first_seed_s_largest_rate_that_did_not_diverge():
     study = STUDIES["lr"]
     runs = study.runs(settings.make("lr", lr_start=0.01, lr_stop=0.03, lr_step=0.01, seeds=(1, 0)))
-    diverged = [r["lr"] == 0.03 and r["activation"] == "relu" for r in runs]
+    diverged = [r.lr == 0.03 and r.activation == "relu" for r in runs]
     shown = [key(runs[i]) for i in study.histogram_runs(runs, diverged)]
     assert shown == [("relu", 0.02, 500, 1), ("sigmoid", 0.03, 500, 1)]
-    every_relu_diverged = [r["activation"] == "relu" for r in runs]
+    every_relu_diverged = [r.activation == "relu" for r in runs]
     shown = [key(runs[i]) for i in study.histogram_runs(runs, every_relu_diverged)]
     assert shown == [("sigmoid", 0.03, 500, 1)]
 
