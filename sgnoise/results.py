@@ -488,6 +488,34 @@ def remove_runs(folder: str | Path) -> None:
 _TEXT_COLUMNS = (
     "study", "dataset", "activation", "optimizer", "mode", "split", "layer", "status", "reason",
 )  # fmt: skip
+#: Settings of a run folder that :func:`load` adds to every row, ``{setting: column}``, so
+#: that tables of several folders concatenate safely (a setting a study has not, or a folder
+#: from before the setting existed, takes the study's default; NaN if it has none).
+FOLDER_SETTINGS = {
+    "hidden": "hidden",
+    "epochs": "epochs",
+    "init": "init",
+    "loss": "loss_function",  # the record column "loss" is the loss's value
+    "model": "model",
+    "subset": "subset",
+    "train_reference": "train_reference",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def _folder_columns(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``run`` (the folder as ``<parent>/<name>``) and the :data:`FOLDER_SETTINGS` of its
+    configuration (``hidden`` as text, e.g. ``"256-128"``)."""
+    from sgnoise.studies import STUDIES  # noqa: PLC0415 (studies imports this module)
+
+    study = STUDIES.get(config.get("study"))
+    defaults = {k.lower(): v for k, v in study.defaults.items()} if study else {}
+    folder = folder.resolve()
+    out: dict[str, Any] = {"run": f"{folder.parent.name}/{folder.name}"}
+    for setting, column in FOLDER_SETTINGS.items():
+        value = config.get(setting, defaults.get(setting, np.nan))
+        out[column] = "-".join(map(str, value)) if isinstance(value, list | tuple) else value
+    return out
 
 
 def load(folder: str | Path) -> pd.DataFrame:
@@ -504,10 +532,13 @@ def load(folder: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The columns :data:`RECORD_COLUMNS` in order, then any a trainer added
+        ``run`` (the folder, ``<parent>/<name>``) and the folder's settings
+        :data:`FOLDER_SETTINGS` (the same on every row: tables of several folders
+        concatenate safely, ``pd.concat([load(a), load(b)])``), then the columns
+        :data:`RECORD_COLUMNS` in order, then any a trainer added
         (``alpha_shuffled`` on in-flight rows); empty cells (NaN, inf, not
-        measured) are NaN. Text columns are strings, ``diverged`` is boolean,
-        the others are numbers.
+        measured, an empty ``reason``) are NaN. Text columns are strings,
+        ``diverged`` is boolean, the others are numbers.
 
     Raises
     ------
@@ -542,9 +573,7 @@ def load(folder: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is damaged ({err}): {fix}") from err
     if "status" not in table.columns:  # written before degenerate noise was recorded
-        table = table.assign(status=OK, reason="")
-    text = [c for c in _TEXT_COLUMNS if c in table.columns]
-    table[text] = table[text].fillna("")  # an empty text cell is "", as in results.json
+        table = table.assign(status=OK, reason=np.nan)
     missing = [c for c in RECORD_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path} is not an sgnoise results table (no columns {missing}): {fix}")
@@ -561,7 +590,9 @@ def load(folder: str | Path) -> pd.DataFrame:
                 f"{path} is damaged: line {row + 2}, column {column!r} must be {expected}, "
                 f"got {values.iloc[row]!r}: {fix}"
             )
-    return table
+    config = load_results(folder)["config"] if (folder / RESULTS_JSON).is_file() else {}
+    added = _folder_columns(folder, config)
+    return pd.concat([pd.DataFrame(added, index=table.index), table], axis=1)
 
 
 def last_pooled_train(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from sgnoise import results
+from sgnoise.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_RUNS = ("MNIST_activation/reference", "MNIST_lr/reference")
@@ -43,20 +44,26 @@ def _saved(folder: Path) -> Path:
 def test_load_gives_the_same_table_as_results_json_on_the_reference_runs(run):
     table = results.load(ROOT / run)
     records = results.load_results(ROOT / run)["records"]
-    assert list(table.columns) == results.record_columns(records)
+    added = ["run", *results.FOLDER_SETTINGS.values()]
+    assert list(table.columns) == added + results.record_columns(records)
     assert len(table) == len(records)
-    for column in table.columns:
+    for column in table.columns[len(added) :]:
         got, want = table[column].tolist(), [r[column] for r in records]
-        if pd.api.types.is_float_dtype(table[column]):
+        if column == "reason":  # empty in results.json, NaN in the table
+            assert [w if w else "nan" for w in want] == [str(g) for g in got]
+        elif pd.api.types.is_float_dtype(table[column]):
             np.testing.assert_array_equal(got, np.asarray(want, float), err_msg=column)
         else:
             assert got == want, column
+    assert (table["run"] == run).all() and (table["hidden"] == "100").all()
 
 
 def test_load_turns_empty_cells_into_nan_and_types_text_numbers_and_flags(tmp_path):
     _saved(tmp_path)
     table = results.load(tmp_path)
-    assert list(table.columns) == [*results.RECORD_COLUMNS, "alpha_shuffled"]
+    added = ["run", *results.FOLDER_SETTINGS.values()]
+    assert list(table.columns) == [*added, *results.RECORD_COLUMNS, "alpha_shuffled"]
+    assert table["reason"].isna().all()
     first, second = table.to_dict("records")
     assert first["alpha"] == pytest.approx(1.25) and first["n_samples"] == 1000
     assert np.isnan(first["alpha_shuffled"]) and second["alpha_shuffled"] == 1.9
@@ -104,3 +111,18 @@ def test_load_names_the_file_and_the_fix_for_a_damaged_csv(tmp_path, damage, mes
     with pytest.raises(ValueError, match=message) as error:
         results.load(tmp_path)
     assert str(path) in str(error.value) and "rerun the study" in str(error.value)
+
+
+def test_tables_of_folders_with_other_settings_concatenate_with_their_run_and_settings(tmp_path):
+    for name, config in (("a", {"hidden": [100], "epochs": 5}), ("b", {"hidden": [256, 128]})):
+        folder = tmp_path / "MNIST_lr" / name
+        folder.mkdir(parents=True)
+        results.save_results(folder, {"study": "lr", **config}, _records(), [])
+    both = pd.concat([results.load(tmp_path / "MNIST_lr" / n) for n in "ab"], ignore_index=True)
+    assert both["run"].tolist() == ["MNIST_lr/a"] * 2 + ["MNIST_lr/b"] * 2
+    assert both["hidden"].tolist() == ["100", "100", "256-128", "256-128"]
+    default = STUDIES["lr"].defaults["EPOCHS"]
+    assert both["epochs"].tolist() == [5, 5, default, default]  # b: the study's default
+    assert (
+        both["init"].tolist() == ["paper"] * 4 and both["loss_function"].iloc[0] == "cross_entropy"
+    )
