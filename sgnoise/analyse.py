@@ -47,8 +47,9 @@ from sgnoise.verdict import noise_verdict, per_example_verdict
 
 EXIT_BAD_INPUT = 2
 _NPY_MAGIC, _ZIP_MAGIC, _PICKLE_MAGIC = b"\x93NUMPY", b"PK\x03\x04", b"\x80"
-#: Noise with at most this many columns and this many times as many rows looks transposed.
-TRANSPOSED_COLUMNS, TRANSPOSED_RATIO = 64, 100
+#: Noise with at most this many columns and at least this many rows looks transposed (the
+#: issue's case: 20,490 parameters x 16 minibatches saved the wrong way round).
+TRANSPOSED_COLUMNS, TRANSPOSED_ROWS = 64, 5000
 #: A per-example column with fewer non-zero values than this share of its rows is sparse.
 SPARSE_NONZERO = 0.05
 TORCH_FILE = (
@@ -383,11 +384,7 @@ MODES = {
 
 def _shape_warnings(shape: tuple[int, int], mode: str, name: str) -> list[str]:
     n_rows, n_columns = shape
-    if (
-        mode == "noise"
-        and n_columns <= TRANSPOSED_COLUMNS
-        and n_rows >= TRANSPOSED_RATIO * n_columns
-    ):
+    if mode == "noise" and n_columns <= TRANSPOSED_COLUMNS and n_rows >= TRANSPOSED_ROWS:
         return [
             f"{name}: {n_rows} rows x {n_columns} columns looks transposed: rows must be "
             "minibatches (or samples), columns coordinates; if the rows are coordinates, "
@@ -464,22 +461,31 @@ def analyse(
 
 
 def _analyse_layers(matrices: dict[str, np.ndarray], mode: str, seed: int, notes: list[str]):
-    """:func:`analyse` of checked matrices; a ValueError names the layer."""
+    """:func:`analyse` of checked matrices. A single matrix's ValueError is an
+    :class:`InputError`; a layer that cannot be analysed (e.g. a bias of too few values)
+    is ``{"skipped": why}`` and a warning, unless every layer is."""
 
-    def one(key: str, matrix: np.ndarray) -> dict:
+    def one(key: str | None, matrix: np.ndarray, shape_warnings: bool = True) -> dict:
         try:
             result = MODES[mode].run(matrix, int(seed))
         except InputError:
             raise
         except ValueError as e:
-            raise InputError(f"{key}: {e}") from None
-        return result | {"warnings": _shape_warnings(matrix.shape, mode, key)}
+            raise InputError(f"{key}: {e}" if key else str(e)) from None
+        said = _shape_warnings(matrix.shape, mode, key or "input") if shape_warnings else []
+        return result | {"warnings": said}
 
     if len(matrices) == 1:
-        ((key, matrix),) = matrices.items()
-        result = one(key, matrix)
+        result = one(None, *matrices.values())
         return result | {"warnings": notes + result["warnings"]}
-    results = {key: one(key, m) for key, m in matrices.items()}
+    results: dict[str, dict] = {}
+    for key, matrix in matrices.items():
+        try:
+            results[key] = one(key, matrix, shape_warnings=False)  # a bias has few columns
+        except InputError as e:
+            results[key] = {"skipped": str(e), "warnings": [f"skipped {e}"]}
+    if all("skipped" in r for r in results.values()):
+        raise InputError("; ".join(r["skipped"] for r in results.values()))
     rows = {m.shape[0] for m in matrices.values()}
     together = None
     if len(rows) == 1:
@@ -492,7 +498,8 @@ def _analyse_layers(matrices: dict[str, np.ndarray], mode: str, seed: int, notes
 
 def _by_layer(doc: dict) -> dict[str | None, dict]:
     if "layers" in doc:
-        return doc["layers"] | ({"all layers": doc["all"]} if doc["all"] else {})
+        kept = {k: r for k, r in doc["layers"].items() if "skipped" not in r}
+        return kept | ({"all layers": doc["all"]} if doc["all"] else {})
     return {None: doc}
 
 
@@ -540,6 +547,9 @@ def report(doc: dict, mode: str) -> list[str]:
     width = max(len(k) for k in doc["layers"])
     lines = [f"{len(doc['layers'])} layers", f"{'layer':<{width}s}  {'shape':^15s}  {m.heads}"]
     for key, r in doc["layers"].items():
+        if "skipped" in r:
+            lines.append(f"{key:<{width}s}  skipped: {r['skipped'].partition(': ')[2]}")
+            continue
         lines.append(f"{key:<{width}s}  {r['n_rows']:>6d} x {r['n_columns']:<6d}  {m.row(r)}")
     if doc["all"] is None:
         return lines

@@ -925,7 +925,7 @@ def analysis_figure(
     """
     if "layers" in doc:
         rows = (
-            [(k, matrices[k], r) for k, r in doc["layers"].items()]
+            [(k, matrices[k], r) for k, r in doc["layers"].items() if "skipped" not in r]
             if len(matrices) <= FIGURE_LAYERS
             else []
         )

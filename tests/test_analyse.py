@@ -104,6 +104,9 @@ def test_a_bad_layer_is_named_and_layers_of_other_row_counts_have_no_all(tmp_pat
     assert code == 2 and err.count("\n") == 1 and "[b]" in err and "NaN" in err
     doc = analyse({"a": noise(), "b": noise((20, 64))})
     assert doc["all"] is None and any("row counts" in w for w in doc["warnings"])
+    doc = analyse({"w": noise(), "bias": noise((16, 4))})  # 64 values: too few for alpha
+    assert "usable values" in doc["layers"]["bias"]["skipped"] and doc["all"]["n_columns"] == 68
+    assert any(w.startswith("skipped bias") for w in doc["warnings"])
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".pth"])
@@ -283,10 +286,11 @@ def test_sparse_columns_are_counted():
 
 
 def test_a_transposed_looking_matrix_is_warned_about(tmp_path, capsys):
-    np.save(tmp_path / "t.npy", noise((2000, 16)))
+    np.save(tmp_path / "t.npy", noise((6000, 16)))
     code, _, err = run([tmp_path / "t.npy"], capsys)
     assert code == 0 and "looks transposed" in err and "noise.T" in err
     assert analyse(noise())["warnings"] == []
+    assert analyse({"w": noise((6000, 200)), "b": noise((6000, 10))})["warnings"] == []
 
 
 def test_two_inputs_of_one_model_that_disagree_are_warned_about(tmp_path, capsys):
