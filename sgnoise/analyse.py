@@ -302,7 +302,9 @@ def analyse_per_example(grads: np.ndarray, seed: int = 0) -> dict:
     """Tail exponents of per-example gradients, at several thresholds k, and a verdict.
 
     :func:`sgnoise.per_example.summarise` without its per-column arrays, with
-    ``by_k`` (:func:`sgnoise.per_example.exponents_over_k`), ``sparse_share``
+    ``by_k`` (:func:`sgnoise.per_example.exponents_over_k`), ``power_law`` (the
+    threshold-free verdict's shares, :func:`sgnoise.per_example.power_law_shares`),
+    ``sparse_share``
     (columns with non-zero values in fewer than :data:`SPARSE_NONZERO` of the
     rows), ``seed`` and ``verdict`` (:func:`sgnoise.verdict.per_example_verdict`).
     """
@@ -310,6 +312,7 @@ def analyse_per_example(grads: np.ndarray, seed: int = 0) -> dict:
     nonzero = np.count_nonzero(grads, axis=0) / grads.shape[0]
     result = {k: v for k, v in result.items() if k != "per_column"} | {
         "by_k": per_example.exponents_over_k(grads),
+        "power_law": per_example.power_law_shares(grads, seed=seed),
         "sparse_share": float(np.mean(nonzero < SPARSE_NONZERO)),
         "seed": seed,
     }
@@ -318,7 +321,7 @@ def analyse_per_example(grads: np.ndarray, seed: int = 0) -> dict:
 
 def report_per_example(r: dict) -> list[str]:
     """The printed lines of :func:`analyse_per_example`'s result."""
-    q = r["tail_exponent_quantiles"]
+    q, p = r["tail_exponent_quantiles"], r["power_law"]
     lo, hi = r["fraction_infinite_variance_ci"]
     lines = [
         f"{r['n_rows']} examples x {r['n_columns']} coordinates ({r['n_dropped']} left out: "
@@ -327,6 +330,10 @@ def report_per_example(r: dict) -> list[str]:
         + "  ".join(f"{k}%: {_fmt(v)}" for k, v in q.items()),
         f"infinite variance (exponent credibly < 2): {r['fraction_infinite_variance']:.3f} "
         f"of the coordinates, 95% interval [{lo:.3f}, {hi:.3f}]",
+        f"threshold-free (power law above a data-chosen x_min, {p['n_fitted']} coordinates): "
+        f"infinite variance {_fmt(p['fraction_infinite_variance'])}, lognormal tail "
+        f"{_fmt(p['fraction_lognormal'])}, plausible power law {_fmt(p['fraction_plausible'])} "
+        f"(of {p['n_tested']} tested)",
         "over the threshold k = f sqrt(m):     f   k (fewest-most)  median  infinite  finite",
     ]
     for row in r["by_k"]:

@@ -678,3 +678,43 @@ def exponents_over_k(
             }
         )
     return out
+
+
+#: Columns whose power-law fit :func:`power_law_shares` tests by bootstrap (50 fits each).
+BOOTSTRAP_COLUMNS = 200
+
+
+def power_law_shares(grads: np.ndarray, *, seed: int = 0) -> dict:
+    """The threshold-free verdict (:func:`sgnoise.tail_index.power_law.power_law_tails`) as
+    shares of the coordinates: a Clauset-Shalizi-Newman fit of each column's |g - mean g|
+    over its non-zero values, x_min chosen by the data (no k to pick).
+
+    Returns
+    -------
+    dict
+        ``n_fitted`` (columns with enough non-zero values), ``fraction_infinite_variance``
+        (fitted columns not better described by a lognormal, exponent below 2),
+        ``fraction_lognormal`` (a lognormal tail significantly more likely),
+        ``n_tested`` and ``fraction_plausible`` (of :data:`BOOTSTRAP_COLUMNS` fitted
+        columns at most, seeded: bootstrap p >= 0.1, the tail is a plausible power law);
+        fractions NaN without a column.
+    """
+    from sgnoise.tail_index.power_law import power_law_tails
+
+    grads = _check_matrix(grads)
+    centred = np.abs(grads - grads.mean(axis=0, dtype=np.float64))
+    fits = power_law_tails(
+        centred,
+        counts=np.count_nonzero(grads, axis=0),
+        bootstrap_columns=BOOTSTRAP_COLUMNS,
+        seed=seed,
+    )
+    n_fitted, n_tested = int(fits.fitted.sum()), int(fits.tested.sum())
+    with np.errstate(invalid="ignore"):
+        return {
+            "n_fitted": n_fitted,
+            "fraction_infinite_variance": float(fits.infinite_variance.sum() / n_fitted),
+            "fraction_lognormal": float(fits.lognormal.sum() / n_fitted),
+            "n_tested": n_tested,
+            "fraction_plausible": float(fits.plausible.sum() / n_tested),
+        }

@@ -19,7 +19,10 @@ questions are the traps of reading a tail index:
   per-example gradients)? Such columns read heavy at any batch size.
 - ``variance`` (per-example input): finite or infinite variance, and the
   range of Hill thresholds k over which that call holds (a call that flips
-  with k is no verdict).
+  with k is no verdict); ``threshold_free``: the same question answered by a
+  power-law fit whose threshold the data choose
+  (:func:`sgnoise.per_example.power_law_shares`); when the two disagree there
+  is no verdict.
 """
 
 from __future__ import annotations
@@ -160,6 +163,26 @@ def _variance_call(row: dict) -> str:
     return "undecided"
 
 
+def _threshold_free(p: dict, hill_call: str) -> dict:
+    """The power-law fit with a data-chosen x_min (no k): its majority call, against Hill's."""
+    share, lognormal = p["fraction_infinite_variance"], p["fraction_lognormal"]
+    if p["n_fitted"] == 0 or math.isnan(share):
+        return {"call": "not measured", "text": "no coordinate with enough non-zero values"}
+    call = "infinite" if share > 0.5 else "finite"
+    text = (
+        f"power law above a data-chosen x_min (Clauset, Shalizi & Newman): infinite variance "
+        f"in {share:.0%} of {p['n_fitted']} coordinates, a lognormal tail (all moments finite) "
+        f"favoured in {lognormal:.0%}"
+    )
+    if not math.isnan(p["fraction_plausible"]):
+        text += (
+            f"; a plausible power law in {p['fraction_plausible']:.0%} of {p['n_tested']} tested"
+        )
+    if hill_call in ("infinite", "finite") and call != hill_call:
+        return {"call": "disagrees", "text": f"{text}: most coordinates {call}, unlike Hill's call"}
+    return {"call": call, "text": text}
+
+
 def _factor(f: float) -> str:
     return "sqrt(m)" if f == 1 else f"{f:.2g} sqrt(m)"
 
@@ -205,8 +228,12 @@ def per_example_verdict(r: dict) -> dict:
             "k_factors": [held[0]["k_factor"], held[-1]["k_factor"]],
             "k_range": [held[0]["k_range"][0], held[-1]["k_range"][1]],
         },
+        "threshold_free": _threshold_free(r["power_law"], call),
         "sparse": _sparse(r["sparse_share"], "sparse (under 5% non-zero values)"),
     }
+    if findings["threshold_free"]["call"] == "disagrees":
+        conclusion = "undecided"
+        where += "; the threshold-free fit disagrees: no verdict"
     summary = f"{words[0].upper()}{words[1:]}, {where}"
     if findings["sparse"]["call"] == "many":
         summary += f"; {r['sparse_share']:.0%} sparse coordinates"

@@ -15,6 +15,7 @@ import pytest
 from sgnoise import calibration
 from sgnoise.analyse import analyse, main
 from sgnoise.tail_index import MIN_COLUMN_ROWS
+from sgnoise.verdict import per_example_verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (16, 64)
@@ -234,6 +235,12 @@ def test_per_example_verdicts_hold_over_k_or_say_they_do_not():
     light = analyse(rng.standard_t(6, (8000, 40)), per_example=True)
     assert heavy["verdict"]["conclusion"] == "infinite variance"
     assert light["verdict"]["conclusion"] == "finite variance"
+    assert heavy["verdict"]["findings"]["threshold_free"]["call"] == "infinite"
+    assert light["verdict"]["findings"]["threshold_free"]["call"] == "finite"
+    assert heavy["power_law"]["n_fitted"] == 40 and heavy["power_law"]["n_tested"] == 40
+    disagreeing = heavy | {"power_law": light["power_law"]}
+    verdict = per_example_verdict(disagreeing)
+    assert verdict["conclusion"] == "undecided" and "disagrees" in verdict["summary"]
     assert "k = sqrt(m)" in heavy["verdict"]["summary"] or "every k" in heavy["verdict"]["summary"]
     sparse = rng.standard_normal((8000, 40)) * (rng.random((8000, 40)) < 0.02)
     mixed = analyse(np.concatenate([rng.standard_t(6, (8000, 40)), sparse], 1), per_example=True)
