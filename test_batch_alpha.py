@@ -12,8 +12,11 @@ Redraw the PNGs: python replot.py <run folder>
 """
 
 DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then dense HIDDEN layers)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
-HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 network
+HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 MLP (cnn: its dense layers)
+CHANNELS = (6, 16)  # cnn: output channels of each convolution (LeNet-5's)
+KERNEL = 5  # cnn: k x k kernels
 BATCH_SIZES = (64, 128, 256, 512)  # training batch sizes (mnist10k's test split allows <= 666)
 LR = 0.1  # the fixed learning rate, and the rate at REFERENCE_BATCH for the fixed-ratio runs
 REFERENCE_BATCH = 128  # fixed-ratio runs keep η/b = LR / REFERENCE_BATCH

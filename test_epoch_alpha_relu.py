@@ -9,8 +9,11 @@ MNIST_activation/run-20261125-101500/. Redraw the PNGs: python replot.py <run fo
 """
 
 DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then dense HIDDEN layers)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
-HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 network
+HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 MLP (cnn: its dense layers)
+CHANNELS = (6, 16)  # cnn: output channels of each convolution (LeNet-5's)
+KERNEL = 5  # cnn: k x k kernels
 EPOCHS = 20  # training epochs
 BATCH_SIZE = 500  # minibatch size, for training and for the noise partition
 LR = 0.1  # learning rate

@@ -9,8 +9,11 @@ Redraw the PNGs: python replot.py <run folder>
 """
 
 DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then dense HIDDEN layers)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
-HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 network
+HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 MLP (cnn: its dense layers)
+CHANNELS = (6, 16)  # cnn: output channels of each convolution (LeNet-5's)
+KERNEL = 5  # cnn: k x k kernels
 LR_START, LR_STOP, LR_STEP = 0.001, 0.1, 0.01  # learning rates; both ends included
 EPOCHS = 5  # training epochs per learning rate
 BATCH_SIZE = 500  # minibatch size, for training and for the noise partition

@@ -64,6 +64,9 @@ from pathlib import Path
 import numpy as np
 
 DATASETS = ("mnist10k", "mnist", "fashion_mnist")
+#: (height, width, channels) of each data set's images; a row of x is one image flattened
+#: channels-last, ((y * width + x) * channels + c).
+IMAGE_SHAPES = {"mnist10k": (28, 28, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
 
 EMBEDDED_DIR = Path(__file__).parent / "_data" / "mnist10k"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -137,8 +140,8 @@ class Dataset:
     ----------
     name : str
         One of :data:`DATASETS`.
-    x_train, x_test : ndarray of float32, shape (n, 784)
-        Images scaled to [0, 1].
+    x_train, x_test : ndarray of float32, shape (n, height * width * channels)
+        Images scaled to [0, 1], flattened channels-last (:data:`IMAGE_SHAPES`).
     y_train, y_test : ndarray of int64, shape (n,)
         Labels in 0..9.
     source : str
@@ -155,11 +158,12 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
             raise DataError(f"name must be one of {', '.join(DATASETS)}, got {self.name!r}")
+        width = int(np.prod(IMAGE_SHAPES[self.name]))
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != 784:
+            if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != width:
                 raise DataError(
-                    f"x_{split} must be float32 of shape (n, 784), got {x.dtype} {x.shape}"
+                    f"x_{split} must be float32 of shape (n, {width}), got {x.dtype} {x.shape}"
                 )
             if y.dtype != np.int64 or y.shape != (len(x),):
                 raise DataError(
@@ -169,6 +173,11 @@ class Dataset:
                 raise DataError(f"x_{split} must lie in [0, 1], got [{x.min()}, {x.max()}]")
             if y.size and not (y.min() >= 0 and y.max() <= 9):
                 raise DataError(f"y_{split} must lie in 0..9, got [{y.min()}, {y.max()}]")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of an image (a row of x, flattened channels-last)."""
+        return IMAGE_SHAPES[self.name]
 
     @property
     def display_name(self) -> str:

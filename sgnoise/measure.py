@@ -41,7 +41,7 @@ import numpy as np
 from sgnoise import per_example
 from sgnoise.calibration import MAX_VALUES, calibrate, calibrated_alpha
 from sgnoise.data import Dataset
-from sgnoise.mlp import MLP
+from sgnoise.model import Model
 from sgnoise.noise import NoisePass, n_minibatches, noise_pass
 from sgnoise.resample import resampled_noises
 from sgnoise.results import (
@@ -230,7 +230,7 @@ def _rows(split: str, mode: str, by_layer: Mapping[str, dict]) -> list[dict]:
 
 
 def measure(
-    model: MLP, data: Dataset, config: RunConfig, detail: Detail | None = None
+    model: Model, data: Dataset, config: RunConfig, detail: Detail | None = None
 ) -> tuple[list[dict], NoisePass, NoisePass]:
     """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
 

@@ -60,7 +60,7 @@ FINITE_BLOCK = 2**20
 PARALLEL_ELEMENTS = 2**18
 
 
-def _activate(z: np.ndarray, activation: str) -> np.ndarray:
+def activate(z: np.ndarray, activation: str) -> np.ndarray:
     """phi(z), computed in place on z."""
     if activation == "relu":
         # z * 1[z > 0]: twice as fast as np.maximum(z, 0) (numpy does not vectorise a scalar
@@ -76,7 +76,7 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
     return np.reciprocal(z, out=z)
 
 
-def _backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> None:
+def backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> None:
     """delta *= phi'(z), read off h = phi(z); in place, h overwritten (it is not needed after)."""
     if activation == "relu":
         np.greater(h, 0, out=h)  # 1[h > 0], as 1.0 or 0.0
@@ -113,6 +113,97 @@ def all_finite(a: np.ndarray) -> bool:
 
 def _finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
+
+
+def check_inputs(
+    x: np.ndarray, y: np.ndarray | None, n_inputs: int, n_classes: int, *, finite: bool = True
+) -> None:
+    """Raise ValueError unless x is finite, (n >= 1, n_inputs), and y ints in [0, n_classes).
+
+    ``finite=False`` skips the scan of x for NaN/inf (one pass over all of
+    x), for data known to be finite: a :class:`sgnoise.data.Dataset` is
+    checked once, when it is made, and measured at every checkpoint.
+    """
+    if x.ndim != 2 or x.shape[1] != n_inputs or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (n >= 1, {n_inputs}), got {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
+    if finite and not all_finite(x):
+        bad = x.size - np.count_nonzero(np.isfinite(x))
+        raise ValueError(f"x must be finite, got {bad} NaN/inf values")
+    if y is None:
+        return
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"y must have shape {x.shape[:1]}, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    lo, hi = y.min(), y.max()
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"y must be in [0, {n_classes}), got values in [{lo}, {hi}]")
+
+
+def cross_entropy(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
+    """Mean softmax cross-entropy over the second-to-last axis; z (contiguous) becomes delta_L.
+
+    With m = max z, e = exp(z - m), s = sum e (over the classes) and n rows:
+    loss = log s - (z_y - m) and delta_L = (e / s - onehot(y)) / n.
+    ``hits``, if given (shape of the losses), receives the number of rows
+    whose largest logit is at y.
+
+    The work is done on a class-major copy of z, shape (..., classes, n):
+    the maximum and the sum over the (10) classes then run along contiguous
+    rows of n values, several times faster than along the short last axis of z.
+    """
+    n = z.shape[-2]
+    e = z.swapaxes(-1, -2).copy()
+    e -= e.max(axis=-2, keepdims=True)
+    # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
+    first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
+    at_y = (first + y.astype(np.intp) * n + np.arange(n)).reshape(-1)  # y may be uint8
+    z_y = e.reshape(-1)[at_y].reshape(y.shape)
+    if hits is not None:
+        np.sum(e.argmax(axis=-2) == y, axis=-1, out=hits)
+    np.exp(e, out=e)
+    total = e.sum(axis=-2)
+    e /= total[..., None, :]
+    e.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
+    np.divide(e.swapaxes(-1, -2), n, out=z)
+    np.log(total, out=total)
+    total -= z_y
+    return np.add.reduce(total, axis=-1) / n
+
+
+def squared_error(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
+    """Mean over the second-to-last axis of half the squared error against onehot(y);
+    z (contiguous) becomes delta_L = (z - onehot(y)) / n. ``hits`` as :func:`cross_entropy`."""
+    n, classes = z.shape[-2:]
+    if hits is not None:
+        np.sum(z.argmax(axis=-1) == y, axis=-1, out=hits)
+    at_y = np.arange(0, z.size, classes) + y.reshape(-1).astype(np.intp)  # y may be uint8
+    z.reshape(-1)[at_y] -= 1  # z - onehot(y)
+    losses = np.add.reduce(np.square(z).sum(axis=-1), axis=-1) / (2 * n)
+    z /= n
+    return losses
+
+
+def output_loss(
+    loss: str, z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None
+) -> np.ndarray:
+    """The loss ``loss`` (one of :data:`LOSSES`) of each minibatch; z (contiguous logits)
+    becomes delta_L (:func:`cross_entropy`, :func:`squared_error`)."""
+    if loss == "mse":
+        return squared_error(z, y, hits)
+    return cross_entropy(z, y, hits)
+
+
+def init_std(init: str, init_scale: float, fan_in: int, fan_out: int) -> float:
+    """Standard deviation of a weight's normal initialisation (see :class:`MLP`'s ``init``)."""
+    return {
+        "paper": init_scale,
+        "he": np.sqrt(2.0 / fan_in),
+        "lecun": np.sqrt(1.0 / fan_in),
+        "glorot": np.sqrt(2.0 / (fan_in + fan_out)),
+    }[init]
 
 
 class MLP:
@@ -197,12 +288,7 @@ class MLP:
         rng = np.random.default_rng(seed)
         self.params: list[np.ndarray] = []
         for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            std = {
-                "paper": self.init_scale,
-                "he": np.sqrt(2.0 / fan_in),
-                "lecun": np.sqrt(1.0 / fan_in),
-                "glorot": np.sqrt(2.0 / (fan_in + fan_out)),
-            }[init]
+            std = init_std(init, self.init_scale, fan_in, fan_out)
             self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
             if self.bias:
                 self.params.append(np.zeros(fan_out, self.dtype))
@@ -215,6 +301,21 @@ class MLP:
     def n_classes(self) -> int:
         """Number of classes (width of the last layer)."""
         return self.sizes[-1]
+
+    @property
+    def n_inputs(self) -> int:
+        """Values per example (width of the first layer)."""
+        return self.sizes[0]
+
+    @property
+    def activations_per_example(self) -> int:
+        """Values a forward pass holds per example (the callers' chunks of examples)."""
+        return sum(self.sizes)
+
+    @property
+    def architecture(self) -> str:
+        """The layer widths, e.g. ``784-100-10``."""
+        return "-".join(map(str, self.sizes))
 
     def layer_params(self, layer: str) -> list[int]:
         """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
@@ -286,26 +387,9 @@ class MLP:
     ) -> None:
         """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes).
 
-        ``finite=False`` skips the scan of x for NaN/inf (one pass over all of
-        x), for data known to be finite: a :class:`sgnoise.data.Dataset` is
-        checked once, when it is made, and measured at every checkpoint.
+        ``finite=False`` skips the scan of x for NaN/inf (see :func:`check_inputs`).
         """
-        if x.ndim != 2 or x.shape[1] != self.sizes[0] or x.shape[0] < 1:
-            raise ValueError(f"x must have shape (n >= 1, {self.sizes[0]}), got {x.shape}")
-        if not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
-        if finite and not all_finite(x):
-            bad = x.size - np.count_nonzero(np.isfinite(x))
-            raise ValueError(f"x must be finite, got {bad} NaN/inf values")
-        if y is None:
-            return
-        if y.shape != x.shape[:1]:
-            raise ValueError(f"y must have shape {x.shape[:1]}, got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        lo, hi = y.min(), y.max()
-        if lo < 0 or hi >= self.n_classes:
-            raise ValueError(f"y must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
+        check_inputs(x, y, self.sizes[0], self.n_classes, finite=finite)
 
     def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
         """x and y as arrays, validated by :meth:`check_inputs`."""
@@ -324,59 +408,13 @@ class MLP:
             if b is not None:
                 z += b
             if i < len(layers) - 1:
-                _activate(z, self.activation)
+                activate(z, self.activation)
             hs.append(z)
         return hs
 
-    @staticmethod
-    def _cross_entropy(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
-        """Mean softmax cross-entropy over the second-to-last axis; z (contiguous) becomes delta_L.
-
-        With m = max z, e = exp(z - m), s = sum e (over the classes) and n rows:
-        loss = log s - (z_y - m) and delta_L = (e / s - onehot(y)) / n.
-        ``hits``, if given (shape of the losses), receives the number of rows
-        whose largest logit is at y.
-
-        The work is done on a class-major copy of z, shape (..., classes, n):
-        the maximum and the sum over the (10) classes then run along contiguous
-        rows of n values, several times faster than along the short last axis of z.
-        """
-        n = z.shape[-2]
-        e = z.swapaxes(-1, -2).copy()
-        e -= e.max(axis=-2, keepdims=True)
-        # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
-        first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
-        at_y = (first + y.astype(np.intp) * n + np.arange(n)).reshape(-1)  # y may be uint8
-        z_y = e.reshape(-1)[at_y].reshape(y.shape)
-        if hits is not None:
-            np.sum(e.argmax(axis=-2) == y, axis=-1, out=hits)
-        np.exp(e, out=e)
-        total = e.sum(axis=-2)
-        e /= total[..., None, :]
-        e.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
-        np.divide(e.swapaxes(-1, -2), n, out=z)
-        np.log(total, out=total)
-        total -= z_y
-        return np.add.reduce(total, axis=-1) / n
-
-    @staticmethod
-    def _squared_error(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
-        """Mean over the second-to-last axis of half the squared error against onehot(y);
-        z (contiguous) becomes delta_L = (z - onehot(y)) / n. ``hits`` as :meth:`_cross_entropy`."""
-        n, classes = z.shape[-2:]
-        if hits is not None:
-            np.sum(z.argmax(axis=-1) == y, axis=-1, out=hits)
-        at_y = np.arange(0, z.size, classes) + y.reshape(-1).astype(np.intp)  # y may be uint8
-        z.reshape(-1)[at_y] -= 1  # z - onehot(y)
-        losses = np.add.reduce(np.square(z).sum(axis=-1), axis=-1) / (2 * n)
-        z /= n
-        return losses
-
     def _loss(self, z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
         """The model's loss of each minibatch; z (contiguous logits) becomes delta_L."""
-        if self.loss_name == "mse":
-            return self._squared_error(z, y, hits)
-        return self._cross_entropy(z, y, hits)
+        return output_loss(self.loss_name, z, y, hits)
 
     def batched_loss_and_grads(
         self,
@@ -408,10 +446,11 @@ class MLP:
             (largest logit at y, as :meth:`predict`).
         tap : callable, optional
             ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
-            input h (..., b, sizes[i]) and its error delta (..., b, sizes[i + 1])
-            for the mean loss of each minibatch: example k's own gradient of W is
-            b * outer(h[k], delta[k]) (:mod:`sgnoise.per_example` samples it).
-            Both arrays are reused afterwards: copy what you keep.
+            input h (..., b, 1, sizes[i]) and its error delta (..., b, 1, sizes[i + 1])
+            for the mean loss of each minibatch (the axis of length 1 is the one
+            position of a dense layer, :class:`sgnoise.model.Model`): example k's own
+            gradient of W is b * outer(h[k, 0], delta[k, 0]) (:mod:`sgnoise.per_example`
+            samples it). Both arrays are reused afterwards: copy what you keep.
 
         Returns
         -------
@@ -432,46 +471,15 @@ class MLP:
             h = hs[i]
             if i in wanted:
                 if tap is not None:
-                    tap(i, h, delta)
+                    tap(i, h[..., None, :], delta[..., None, :])
                 j = per * i
                 grads[j] = np.matmul(h.swapaxes(-1, -2), delta, out=out[j])
                 if self.bias:
                     grads[j + 1] = np.sum(delta, axis=-2, out=out[j + 1])
             if i > first:
                 delta = np.matmul(delta, self.params[per * i].T, out=deltas[i - 1])
-                _backprop_activation(delta, h, self.activation)
+                backprop_activation(delta, h, self.activation)
         return losses, grads
-
-    def activations_and_deltas(
-        self, x: np.ndarray, y: np.ndarray
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Each example's layer inputs h_{l-1} and errors delta_l, for per-example gradients.
-
-        Row i of ``deltas[l - 1]`` is d loss_i / d z_l for the loss of example i
-        alone (n times the row of the mean loss's delta_l), so the gradient of
-        loss_i is h_{l-1}[i]^T delta_l[i] for W_l and delta_l[i] for b_l; their
-        mean over the rows is :meth:`loss_and_grads`' gradient (x and y as there).
-
-        Returns
-        -------
-        inputs : list of ndarray
-            [h_0 = x, h_1, ..., h_{L-1}], of shapes (n, sizes[l]), dtype :attr:`dtype`.
-        deltas : list of ndarray
-            [delta_1, ..., delta_L], of shapes (n, sizes[l + 1]), new arrays.
-        """
-        x, y = self._checked(x, y)
-        n = x.shape[0]
-        buffers = [np.empty((n, s), self.dtype) for s in self.sizes[1:]]
-        inputs = self._forward(x.astype(self.dtype, copy=False), buffers)
-        delta = inputs.pop()
-        self._loss(delta, y)
-        delta *= n
-        deltas = [delta]
-        for i in range(len(inputs) - 1, 0, -1):  # delta_{i} from delta_{i+1}, i = L-1 .. 1
-            delta = deltas[0] @ self.params[(2 if self.bias else 1) * i].T
-            _backprop_activation(delta, inputs[i].copy(), self.activation)
-            deltas.insert(0, delta)
-        return inputs, deltas
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean loss on (x, y) and its gradient for every parameter.

@@ -41,7 +41,7 @@ import numpy as np
 import threadpoolctl
 
 from sgnoise import threads
-from sgnoise.mlp import MLP
+from sgnoise.model import Model
 from sgnoise.per_example import Recorder
 
 # Activations held at once while computing minibatch gradients (elements): bounds memory.
@@ -126,7 +126,7 @@ def shuffled_minibatches(
         yield xb, yb
 
 
-def _layer_indices(model: MLP, layers: Sequence[str] | None) -> list[int]:
+def _layer_indices(model: Model, layers: Sequence[str] | None) -> list[int]:
     if isinstance(layers, str):
         raise ValueError(f"layers must be a sequence of layer names, got {layers!r}")
     names = model.layer_names if layers is None else list(layers)
@@ -175,7 +175,7 @@ class NoisePass:
         return columns
 
 
-def _columns(model: MLP, wanted: list[int]) -> list[tuple[int, slice]]:
+def _columns(model: Model, wanted: list[int]) -> list[tuple[int, slice]]:
     """(parameter index, its columns) of the gradient matrix of the layers ``wanted``, in order."""
     columns, start = [], 0
     for i in wanted:
@@ -186,7 +186,7 @@ def _columns(model: MLP, wanted: list[int]) -> list[tuple[int, slice]]:
 
 
 def _minibatch_pass(
-    model: MLP,
+    model: Model,
     x: np.ndarray,
     y: np.ndarray,
     batch_size: int,
@@ -205,7 +205,7 @@ def _minibatch_pass(
     views: list[np.ndarray | None] = [None] * len(model.params)
     for j, cols in columns:
         views[j] = matrix[:, cols].reshape(k, *model.params[j].shape)
-    most = max(1, CHUNK_ELEMENTS // (batch_size * sum(model.sizes)))
+    most = max(1, CHUNK_ELEMENTS // (batch_size * model.activations_per_example))
     n_chunks = max(-(-k // most), min(k, 2 * (threads.WORKERS + 1)))  # >= 2 per thread
     step = -(-k // n_chunks)  # chunks of equal size (the last one smaller): one workspace
     losses, hits = np.empty(k, model.dtype), np.empty(k, np.int64)
@@ -260,7 +260,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
 _BLAS: list = []
 
 
-def _per_layer(model: MLP, matrix: np.ndarray, wanted: list[int]) -> dict[str, np.ndarray]:
+def _per_layer(model: Model, matrix: np.ndarray, wanted: list[int]) -> dict[str, np.ndarray]:
     """``{layer_name: its column block of matrix}`` (views), columns as :func:`_columns`."""
     blocks, start = {}, 0
     for i in wanted:
@@ -272,7 +272,7 @@ def _per_layer(model: MLP, matrix: np.ndarray, wanted: list[int]) -> dict[str, n
 
 
 def minibatch_gradients(
-    model: MLP,
+    model: Model,
     x: np.ndarray,
     y: np.ndarray,
     batch_size: int,
@@ -283,8 +283,8 @@ def minibatch_gradients(
 
     Parameters
     ----------
-    model : MLP
-    x : ndarray, shape (n, sizes[0])
+    model : Model
+    x : ndarray, shape (n, n_inputs)
     y : ndarray of int, shape (n,)
         Split in the given order into K = floor(n / batch_size) minibatches.
     batch_size : int
@@ -304,14 +304,14 @@ def minibatch_gradients(
 
 
 def full_gradient(
-    model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 10_000
+    model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 10_000
 ) -> list[np.ndarray]:
     """The exact mean gradient (1/n) sum_i grad loss_i over all n rows of (x, y).
 
     Parameters
     ----------
-    model : MLP
-    x : ndarray, shape (n, sizes[0])
+    model : Model
+    x : ndarray, shape (n, n_inputs)
     y : ndarray of int, shape (n,)
     batch_size : int
         Rows per pass, for memory only: nothing is dropped, the chunk
@@ -336,7 +336,7 @@ def full_gradient(
     return [t.astype(model.dtype) for t in total]
 
 
-def _check_reference(model: MLP, reference: Sequence[np.ndarray]) -> None:
+def _check_reference(model: Model, reference: Sequence[np.ndarray]) -> None:
     shapes = [p.shape for p in model.params]
     got = [np.shape(r) for r in reference]
     if got != shapes:
@@ -344,7 +344,7 @@ def _check_reference(model: MLP, reference: Sequence[np.ndarray]) -> None:
 
 
 def noise_pass(
-    model: MLP,
+    model: Model,
     x: np.ndarray,
     y: np.ndarray,
     batch_size: int,
@@ -361,8 +361,8 @@ def noise_pass(
 
     Parameters
     ----------
-    model : MLP
-    x : ndarray, shape (n, sizes[0])
+    model : Model
+    x : ndarray, shape (n, n_inputs)
     y : ndarray of int, shape (n,)
         Split in the given order into K = floor(n / batch_size) disjoint
         minibatches; an incomplete last minibatch is dropped from the noise.
@@ -428,7 +428,7 @@ def noise_pass(
 
 
 def gradient_noise(
-    model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int, **options: Any
+    model: Model, x: np.ndarray, y: np.ndarray, batch_size: int, **options: Any
 ) -> dict[str, np.ndarray]:
     """Gradient noise at the current (frozen) weights, per layer.
 
@@ -476,7 +476,7 @@ class InFlightNoise:
 
     def start(
         self,
-        model: MLP,
+        model: Model,
         x: np.ndarray,
         y: np.ndarray,
         *,

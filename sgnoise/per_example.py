@@ -17,7 +17,10 @@ gradient of loss_i is
     d loss_i / d W_l[p, q] = h_{l-1}[i, p] * delta_l[i, q],    d loss_i / d b_l[q] = delta_l[i, q],
 
 one elementwise product per coordinate over the examples, after one forward
-and backward pass (:meth:`sgnoise.mlp.MLP.activations_and_deltas`). Their mean
+and backward pass (the ``tap`` of :meth:`sgnoise.model.Model.batched_loss_and_grads`).
+A convolution applies W_l at every output pixel p, so its gradient sums over them:
+d loss_i / d W_l[p', q] = sum_p X_l[i, p, p'] * delta_l[i, p, q], X_l the patches
+(:mod:`sgnoise.cnn`). Their mean
 over the examples is the full gradient. :func:`per_example_gradients` computes
 them for a seeded sample of coordinates of every layer, in chunks of examples.
 
@@ -112,7 +115,8 @@ import numpy as np
 from scipy import special
 
 from sgnoise import threads
-from sgnoise.mlp import MLP, all_finite
+from sgnoise.mlp import all_finite
+from sgnoise.model import Model
 from sgnoise.tail_index.classical import hill_interval, log_excess_moments, moment_gamma
 from sgnoise.tail_index.common import check_level, quantiles
 
@@ -153,7 +157,7 @@ class PerExampleGradients:
 
 
 def _sampled_coordinates(
-    model: MLP, coords_per_layer: int | None, rng: np.random.Generator
+    model: Model, coords_per_layer: int | None, rng: np.random.Generator
 ) -> list[tuple[int, np.ndarray]]:
     """(parameter index, sorted flat indices) per parameter, layer by layer, W before b.
 
@@ -182,14 +186,16 @@ class Recorder:
     """Per-example gradients of a seeded sample of coordinates, filled chunk by chunk.
 
     Whatever computes a layer's input h and error delta for a chunk of examples
-    (:meth:`sgnoise.mlp.MLP.activations_and_deltas`, or the noise pass through
-    :meth:`~sgnoise.mlp.MLP.batched_loss_and_grads`'s ``tap``) hands them to
-    :meth:`record`; the gradient of example i's own loss is then one product per
-    sampled coordinate: h[i, p] * delta[i, q] for W_l[p, q], delta[i, q] for b_l[q].
+    (:meth:`~sgnoise.model.Model.batched_loss_and_grads`'s ``tap``, in the noise pass
+    or :func:`per_example_gradients`) hands them to :meth:`record`; the gradient of
+    example i's own loss is then one product per sampled coordinate of a dense
+    layer, h[i, p] * delta[i, q] for W_l[p, q], delta[i, q] for b_l[q], and for a
+    convolution the sum of those products over its output pixels (one batched
+    matrix product per chunk of examples, for the sampled rows p of W_l).
 
     Parameters
     ----------
-    model : MLP
+    model : Model
     n : int
         Rows (examples) the matrix will hold.
     coords_per_layer : int or None
@@ -201,7 +207,12 @@ class Recorder:
     """
 
     def __init__(
-        self, model: MLP, n: int, *, coords_per_layer: int | None = COORDS_PER_LAYER, seed: int = 0
+        self,
+        model: Model,
+        n: int,
+        *,
+        coords_per_layer: int | None = COORDS_PER_LAYER,
+        seed: int = 0,
     ):
         if coords_per_layer is not None and (
             not isinstance(coords_per_layer, Integral) or coords_per_layer < 1
@@ -213,21 +224,29 @@ class Recorder:
         self.picked = _sampled_coordinates(model, coords_per_layer, np.random.default_rng(seed))
         self.widths = [len(idx) for _, idx in self.picked]
         self.matrix = np.empty((n, sum(self.widths)), model.dtype, order="F")  # columns contiguous
-        per = 2 if model.bias else 1
+        layer_of = {
+            j: i for i, name in enumerate(model.layer_names) for j in model.layer_params(name)
+        }
         self._by_layer: dict[int, list] = {}
         start = 0
         for (j, idx), width in zip(self.picked, self.widths, strict=True):
             cols = slice(start, start + width)
-            pq = None if j % per else np.divmod(idx, model.params[j].shape[1])
-            self._by_layer.setdefault(j // per, []).append((cols, idx, pq))
+            pq = None
+            if model.params[j].ndim == 2:  # W_l[p, q], and the distinct rows p among them
+                p, q = np.divmod(idx, model.params[j].shape[1])
+                pq = (p, q, *np.unique(p, return_inverse=True))
+            self._by_layer.setdefault(layer_of[j], []).append((cols, idx, pq))
             start += width
 
     def record(
         self, layer: int, h: np.ndarray, delta: np.ndarray, start: int, scale: float = 1.0
     ) -> None:
-        """Write rows ``start, start + 1, ...`` from one chunk's h (..., d_in) and delta
-        (..., d_out) of layer ``layer`` (0-based); ``scale`` multiplies delta (b when delta
-        is that of a minibatch's mean loss)."""
+        """Write rows ``start, start + 1, ...`` from one chunk's h (..., P, d_in) and delta
+        (..., P, d_out) of layer ``layer`` (0-based), P its positions (1: a dense layer);
+        ``scale`` multiplies delta (b when delta is that of a minibatch's mean loss)."""
+        if h.shape[-2] > 1:
+            self._record_positions(layer, h, delta, start, scale)
+            return
         h = h.reshape(-1, h.shape[-1])
         delta = delta.reshape(-1, delta.shape[-1])
         for a in range(0, len(h), RECORD_ROWS):  # gathered operands and products stay in cache
@@ -239,6 +258,29 @@ class Recorder:
                 else:
                     product = hs[:, pq[0]]
                     product *= ds[:, pq[1]]
+                if scale != 1:
+                    product *= scale
+                self.matrix[rows, cols] = product
+
+    def _record_positions(
+        self, layer: int, h: np.ndarray, delta: np.ndarray, start: int, scale: float
+    ) -> None:
+        """:meth:`record` for P > 1 positions: sum_p h[i, p, p'] delta[i, p, q], for the
+        sampled rows p' only, as a batched product (rows, p's, P) x (rows, P, d_out)."""
+        positions = h.shape[-2]
+        h = h.reshape(-1, positions, h.shape[-1])
+        delta = delta.reshape(-1, positions, delta.shape[-1])
+        step = max(1, RECORD_ROWS * 16 // positions)
+        for a in range(0, len(h), step):
+            hs, ds = h[a : a + step], delta[a : a + step]
+            rows = slice(start + a, start + a + len(hs))
+            for cols, idx, pq in self._by_layer.get(layer, ()):
+                if pq is None:  # b_l
+                    product = ds.sum(axis=1)[:, idx]
+                else:
+                    p, q, distinct, where = pq
+                    sampled = hs if len(distinct) == hs.shape[-1] else hs[:, :, distinct]
+                    product = np.matmul(sampled.swapaxes(1, 2), ds)[:, where, q]
                 if scale != 1:
                     product *= scale
                 self.matrix[rows, cols] = product
@@ -263,7 +305,7 @@ class Recorder:
 
 
 def per_example_gradients(
-    model: MLP,
+    model: Model,
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -273,16 +315,17 @@ def per_example_gradients(
     """Each example's own loss gradient at a seeded sample of coordinates, weights frozen.
 
     d loss_i / d W_l[p, q] = h_{l-1}[i, p] delta_l[i, q] and d loss_i / d b_l[q]
-    = delta_l[i, q] (module docstring), from one forward and backward pass per
-    chunk of examples (at most :data:`CHUNK_ELEMENTS` activations at once) and
-    one elementwise product per sampled coordinate. The mean of the rows is the
-    full gradient (``model.loss_and_grads(x, y)``) at those coordinates.
+    = delta_l[i, q] (summed over a convolution's pixels; module docstring), from
+    one forward and backward pass per chunk of examples (at most
+    :data:`CHUNK_ELEMENTS` activations at once), whose ``tap`` hands each layer's
+    inputs and errors to a :class:`Recorder`. The mean of the rows is the full
+    gradient (``model.loss_and_grads(x, y)``) at those coordinates.
 
     Parameters
     ----------
-    model : MLP
+    model : Model
         The network at its current (frozen) weights.
-    x : ndarray, shape (n, sizes[0])
+    x : ndarray, shape (n, n_inputs)
     y : ndarray of int, shape (n,)
     coords_per_layer, seed
         The coordinate sample, as for :class:`Recorder`.
@@ -296,12 +339,19 @@ def per_example_gradients(
     model.check_inputs(x, y)
     n = x.shape[0]
     recorder = Recorder(model, n, coords_per_layer=coords_per_layer, seed=seed)
-    rows = max(1, CHUNK_ELEMENTS // sum(model.sizes))
+    rows = max(1, CHUNK_ELEMENTS // model.activations_per_example)
     for a in range(0, n, rows):
-        inputs, deltas = model.activations_and_deltas(x[a : a + rows], y[a : a + rows])
-        for layer, (h, delta) in enumerate(zip(inputs, deltas, strict=True)):
-            recorder.record(layer, h, delta, a)
+        xc, yc = x[a : a + rows].astype(model.dtype, copy=False), y[a : a + rows]
+        # delta is that of the chunk's mean loss: len(xc) times each example's own
+        tap = functools.partial(_record_at, recorder, start=a, scale=len(xc))
+        model.batched_loss_and_grads(xc, yc, tap=tap)
     return recorder.result()
+
+
+def _record_at(
+    recorder: Recorder, layer: int, h: np.ndarray, delta: np.ndarray, *, start: int, scale: float
+) -> None:
+    recorder.record(layer, h, delta, start, scale=scale)
 
 
 @dataclass(frozen=True, eq=False)

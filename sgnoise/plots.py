@@ -206,7 +206,7 @@ def _legend(fig, activations: Sequence[str], band: str, *, marks: set[str], extr
 
 def _title(results: Mapping, what: str) -> str:
     c = results.get("config", {})
-    net = "-".join(str(s) for s in c.get("sizes", ())) or None
+    net = c.get("net") or "-".join(str(s) for s in c.get("sizes", ())) or None
     lr = f"lr {c['lr']:g}" if isinstance(c.get("lr"), int | float) else None
     parts = [
         c.get("dataset"),

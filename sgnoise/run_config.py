@@ -22,8 +22,12 @@ class RunConfig:
     ----------
     activation, optimizer, lr, batch_size, epochs, seed
         The run (see :class:`sgnoise.mlp.MLP`, :func:`sgnoise.optim.make_optimizer`).
+    model : {"mlp", "cnn"}
+        The network (:func:`sgnoise.model.make_model`).
     hidden : tuple of int
-        Hidden-layer widths: the network is ``784-<hidden>-10``.
+        Hidden-layer widths: the MLP is ``784-<hidden>-10``; the conv net's dense layers.
+    channels, kernel
+        The conv net's output channels per convolution and its kernel size.
     init, loss : str
         The initialisation and the training loss (see :class:`sgnoise.mlp.MLP`).
     checkpoint_every : int
@@ -58,6 +62,9 @@ class RunConfig:
     epochs: int
     seed: int
     hidden: tuple[int, ...]
+    model: str = "mlp"
+    channels: tuple[int, ...] = (6, 16)
+    kernel: int = 5
     init: str = "paper"
     loss: str = "cross_entropy"
     checkpoint_every: int = 0
@@ -70,6 +77,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "channels", tuple(self.channels))
 
     @property
     def key(self) -> str:

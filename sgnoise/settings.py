@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sgnoise.data import DATASETS
+from sgnoise.cnn import conv_geometry
+from sgnoise.data import DATASETS, IMAGE_SHAPES
 from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
+from sgnoise.model import MODELS
 from sgnoise.optim import OPTIMIZERS
 
 #: Most values a sweep grid (:func:`lr_grid`) may make: a guard against a mistyped step.
@@ -92,6 +94,13 @@ KNOBS: dict[str, Knob] = {
         str,
         check=_one_of(DATASETS),
     ),
+    "MODEL": Knob(
+        "network: mlp (fully connected, --hidden widths) or cnn (LeNet-style: per --channels "
+        "a --kernel convolution, the activation and 2x2 max pooling, then dense --hidden "
+        "layers)",
+        str,
+        check=_one_of(MODELS),
+    ),
     "ACTIVATIONS": _distinct_list(
         "hidden-layer nonlinearities to compare", str, check=_one_of(ACTIVATIONS)
     ),
@@ -101,6 +110,13 @@ KNOBS: dict[str, Knob] = {
         many=True,
         check=_at_least(1),
     ),
+    "CHANNELS": Knob(
+        "with --model cnn: output channels of each convolution, e.g. 6 16 (LeNet-5's)",
+        int,
+        many=True,
+        check=_at_least(1),
+    ),
+    "KERNEL": _count("with --model cnn: kernel size k of every (k x k) convolution", 1),
     "EPOCHS": _count("training epochs (per run)", 1),
     "BATCH_SIZE": _count("minibatch size, for training and for the noise partition", 1),
     "BATCH_SIZES": _distinct_list(
@@ -325,7 +341,7 @@ def make(study: str, values: Mapping[str, Any] | None = None, **changes: Any) ->
 
 def _check_together(settings: Mapping[str, Any]) -> None:
     """Checks across settings: a scheduler only for the dask backend; a learning-rate
-    grid of at most :data:`MAX_GRID` rates."""
+    grid of at most :data:`MAX_GRID` rates; a conv net that fits the data set's images."""
     if settings.get("SCHEDULER") and settings.get("BACKEND") != "dask":
         raise ValueError(
             f"--scheduler {settings['SCHEDULER']!r} needs --backend dask, got --backend "
@@ -333,6 +349,8 @@ def _check_together(settings: Mapping[str, Any]) -> None:
         )
     if "LR_START" in settings:
         lr_grid(settings["LR_START"], settings["LR_STOP"], settings["LR_STEP"])
+    if settings.get("MODEL") == "cnn":  # a kernel or pooling the images cannot hold
+        conv_geometry(IMAGE_SHAPES[settings["DATASET"]], settings["CHANNELS"], settings["KERNEL"])
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,8 +22,11 @@ from sgnoise.settings import Settings, batch_grid, lr_grid
 #: Settings every study has, with their defaults, in the order ``--help`` lists them.
 _COMMON_HEAD = {
     "DATASET": "mnist10k",
+    "MODEL": "mlp",
     "ACTIVATIONS": ("relu", "sigmoid"),
     "HIDDEN": (100,),
+    "CHANNELS": (6, 16),
+    "KERNEL": 5,
 }
 _COMMON_TAIL = {
     "COORDINATES": 250,
@@ -105,7 +108,10 @@ class Study:
                 loss=s.loss,
                 batch_size=b,
                 epochs=s.epochs,
+                model=s.model,
                 hidden=tuple(s.hidden),
+                channels=tuple(s.channels),
+                kernel=s.kernel,
                 checkpoint_every=s.checkpoint_every,
                 in_flight=s.in_flight,
                 train_reference=s.train_reference,

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from sgnoise import data as datasets
 from sgnoise import results, settings
+from sgnoise.model import make_model
 from sgnoise.results import COMPLETE, FAILED, FROZEN, INTERRUPTED, POOLED, RUNNING
 from sgnoise.run_config import RunConfig
 from sgnoise.settings import LOCATION, Settings
@@ -492,6 +493,15 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         "n_train": len(data.x_train),
         "n_test": len(data.x_test),
         "sizes": [data.x_train.shape[1], *s.hidden, N_CLASSES],
+        "net": make_model(
+            s.model,
+            data.image_shape,
+            N_CLASSES,
+            "relu",
+            hidden=s.hidden,
+            channels=s.channels,
+            kernel=s.kernel,
+        ).architecture,  # fmt: skip
         "wall_time_s": round(time.perf_counter() - clock, 1),
     }
     try:

@@ -18,7 +18,8 @@ import numpy as np
 
 from sgnoise.data import Dataset
 from sgnoise.measure import Detail, measure, scan_sizes
-from sgnoise.mlp import MLP, all_finite
+from sgnoise.mlp import all_finite
+from sgnoise.model import make_model
 from sgnoise.noise import InFlightNoise, shuffled_minibatches
 from sgnoise.optim import make_optimizer
 from sgnoise.results import DEGENERATE, FROZEN, IN_FLIGHT, OK, last_pooled_train
@@ -38,10 +39,11 @@ class _Run:
         self.data, self.config = data, config
         self.batch_size = config.batch_size
         self.seed = config.seed
-        sizes = (data.x_train.shape[1], *config.hidden, N_CLASSES)
-        self.model = MLP(
-            sizes, config.activation, init=config.init, loss=config.loss, seed=config.seed
-        )
+        self.model = make_model(
+            config.model, data.image_shape, N_CLASSES, config.activation, hidden=config.hidden,
+            channels=config.channels, kernel=config.kernel, init=config.init, loss=config.loss,
+            seed=config.seed,
+        )  # fmt: skip
         self.opt = make_optimizer(config.optimizer, config.lr)
         self.rng = np.random.default_rng(self.seed)
         self.meta = config.meta()

@@ -169,6 +169,10 @@ def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path
             "--batch-size must be at most 1/3 of the test",
         ),
         (["--dataset", "mnist", "--data-dir", "no_such_dir"], 1, "no_such_dir"),
+        (["--model", "cnn", "--kernel", "29"], 2, "--kernel 29 is larger than conv1's 28x28"),
+        (["--model", "cnn", "--channels", "6", "0"], 2, "--channels must be >= 1, got 0"),
+        (["--model", "cnn", "--kernel", "12"], 2, "--kernel 12 is larger than conv2's 8x8"),
+        (["--model", "rnn"], 2, "--model must be one of mlp, cnn"),
     ],
 )
 def test_bad_settings_give_clear_errors_before_any_training(tmp_path, args, status, message):

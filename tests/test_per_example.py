@@ -61,7 +61,7 @@ def test_layout_samples_large_layers_takes_small_ones_whole_and_follows_the_seed
 def test_chunks_of_examples_give_the_same_matrix(monkeypatch):
     model, x, y = _model_and_data(n=50)
     whole = per_example_gradients(model, x, y, coords_per_layer=25)
-    monkeypatch.setattr(per_example_module, "CHUNK_ELEMENTS", 7 * sum(model.sizes))  # 8 chunks
+    monkeypatch.setattr(per_example_module, "CHUNK_ELEMENTS", 7 * model.activations_per_example)
     chunked = per_example_gradients(model, x, y, coords_per_layer=25).matrix
     np.testing.assert_allclose(chunked, whole.matrix, rtol=1e-12, atol=1e-15)  # BLAS blocking
 
@@ -70,13 +70,14 @@ def test_the_recorder_writes_the_same_products_in_any_row_blocks(monkeypatch):
     """record's row blocks (RECORD_ROWS) change where products are made, not their values,
     scaled or not, and the matrix stays column-major."""
     model, x, y = _model_and_data(n=50)
-    inputs, deltas = model.activations_and_deltas(x, y)
+    tapped = []
+    model.batched_loss_and_grads(x, y, tap=lambda i, h, d: tapped.append((i, h.copy(), d.copy())))
 
     def recorded(rows):
         monkeypatch.setattr(per_example_module, "RECORD_ROWS", rows)
         recorder = per_example_module.Recorder(model, 100, coords_per_layer=25, seed=2)
         for start, scale in ((0, 1.0), (50, 3.0)):
-            for layer, (h, delta) in enumerate(zip(inputs, deltas, strict=True)):
+            for layer, h, delta in tapped:
                 recorder.record(layer, h, delta, start, scale=scale)
         return recorder.result().matrix
 

@@ -1,0 +1,489 @@
+"""A LeNet-style convolutional network with softmax cross-entropy, derived by hand in numpy.
+
+Layers: [conv(k x k, c_l) -> phi -> 2 x 2 max pooling] for each of the
+``channels`` c_1, c_2, ..., then dense hidden layers -> logits, as in LeCun et
+al. (1998) with max pooling. Channels-last throughout: an image is (H, W, C),
+flattened row by row, channel fastest ((y * W + x) * C + c), as the data sets
+store it.
+
+Notation (one example; conv block l = 1..L with input a_{l-1}, a_0 = the image;
+k the kernel size; P_l the output pixels of conv l, o_l x o_l of them):
+
+    im2col:  X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c]     (the patch at pixel p)
+    conv:    z_l = X_l W_l (+ b_l),   W_l of shape (k k C_{l-1}, C_l),   h_l = phi(z_l)
+    pool:    a_l[y, x, c] = max_{u, v in {0, 1}} h_l[2y + u, 2x + v, c]   (a last odd row or
+             column of h_l is dropped, as PyTorch's max_pool2d does)
+    dense:   f = a_L flattened;  then the MLP of :mod:`sgnoise.mlp` on f (hidden layers, logits)
+
+Backward pass (delta = d loss / d z, the dense layers' as in :mod:`sgnoise.mlp`):
+
+    d loss / d a_L = (delta_dense1 W_dense1^T) reshaped to (o, o, C_L)
+    delta_l[2y + u, 2x + v, c] = d loss / d a_l[y, x, c] * [(u, v) is the first position of
+                                 the window's maximum] * phi'(z_l)
+    dW_l = X_l^T delta_l  (summed over pixels and examples),  db_l = sum delta_l
+    d loss / d a_{l-1} = col2im(delta_l W_l^T)  (l >= 2: each patch's gradient added back
+                                 at the pixels it was copied from; never for the image)
+
+A conv weight's gradient for example e alone is thus sum_p outer(X_l[e, p], delta_l[e, p]):
+``tap`` hands out X_l and delta_l per example and pixel (:mod:`sgnoise.model`).
+phi' is read off h = phi(z) as in the MLP. Ties in a pooling window send the
+gradient to its first maximum in row-major order, as PyTorch does (a ReLU's
+zeros tie, but their phi' is 0; a saturated float32 sigmoid's ones tie too).
+
+Every array may carry a leading "minibatch" axis: x of shape (B, b, n_inputs)
+gives the B minibatch gradients at once; each weight gradient is then one
+batched product (B, k k C, b P) x (B, b P, C_l). Speed: the im2col copies
+and every activation and error live in buffers kept per input shape and
+thread (as the MLP's), the products are 2-D matrix products over all the
+pixels of all the examples (channels-last makes X_l and z_l plain matrices).
+``bench/bench_cnn.py`` compares an epoch with PyTorch and with the bare
+copies and products of the same shapes.
+
+References
+----------
+LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
+recognition", Proc. IEEE 86(11), 1998.
+Chellapilla, Puri & Simard, "High performance convolutional neural networks
+for document processing", 2006 (im2col: convolution as one matrix product).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from numbers import Integral
+
+import numpy as np
+
+from sgnoise.mlp import (
+    ACTIVATIONS,
+    INITS,
+    LOSSES,
+    WORKSPACE_ELEMENTS,
+    activate,
+    backprop_activation,
+    check_inputs,
+    init_std,
+    output_loss,
+)
+from sgnoise.model import Tap
+
+#: The four positions (u, v) of a 2 x 2 pooling window, in the order ties are broken.
+_WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+class CNN:
+    """LeNet-style convolutional network: [conv -> phi -> 2x2 max pool] x L -> dense -> logits.
+
+    The forward and backward equations are in the module docstring.
+
+    Parameters
+    ----------
+    image_shape : (height, width, channels)
+        Of an input image; a row of x is one image flattened channels-last.
+    activation : {"relu", "sigmoid", "tanh"}
+        Nonlinearity phi of every conv and hidden dense layer.
+    channels : sequence of int
+        Output channels of each conv layer (default (6, 16), LeNet-5's).
+    kernel : int
+        Kernel size k of every conv layer (k x k, stride 1, no padding).
+    dense : sequence of int
+        Widths of the hidden dense layers (default (120,)).
+    n_classes : int
+    bias : bool
+        Add biases. Default False, as the MLP of the studies.
+    init : {"paper", "he", "lecun", "glorot"}
+        As :class:`sgnoise.mlp.MLP`'s, with a conv layer's fan-in k k C_in and
+        fan-out k k C_out (PyTorch's convention). Default ``"paper"``,
+        N(0, init_scale^2), as the MLP's (after 3 epochs on mnist10k at lr 0.1,
+        ReLU: 80.8% test accuracy, 88.5% with ``"he"``).
+    init_scale : float
+        Standard deviation of the ``"paper"`` initialisation.
+    loss : {"cross_entropy", "mse"}
+        As :class:`sgnoise.mlp.MLP`'s.
+    dtype : numpy float dtype
+        float32 (default) or float64 (gradient checks).
+    seed : int
+        Seed of the initialisation, drawn layer by layer (W, then b at zero).
+
+    Attributes
+    ----------
+    params : list of ndarray
+        Per layer W (fan_in, fan_out) [and b]: conv l's W has one row per
+        (kernel row i, kernel column j, input channel c), (i k + j) C + c.
+    layer_names : list of str
+        ``conv1, ..., convL, dense1, ..., output``.
+
+    Raises
+    ------
+    ValueError
+        A kernel larger than its input, zero channels, or a pooling that leaves
+        no pixels: the message names the setting (``--kernel``, ``--channels``)
+        and the fix.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (28, 28, 1),
+        activation: str = "relu",
+        *,
+        channels: Sequence[int] = (6, 16),
+        kernel: int = 5,
+        dense: Sequence[int] = (120,),
+        n_classes: int = 10,
+        bias: bool = False,
+        init: str = "paper",
+        init_scale: float = 0.1,
+        loss: str = "cross_entropy",
+        dtype: type | np.dtype = np.float32,
+        seed: int = 0,
+    ):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if not (np.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.channels, self.kernel = tuple(channels), kernel
+        self.dense = tuple(dense)
+        self.geometry = conv_geometry(self.image_shape, self.channels, kernel)
+        if not all(isinstance(w, Integral) and w >= 1 for w in (*self.dense, n_classes)):
+            raise ValueError(
+                f"--hidden (the dense widths) must be integers >= 1, got {list(self.dense)}"
+            )
+        self.activation, self.bias = activation, bool(bias)
+        self.init, self.init_scale, self.seed = init, float(init_scale), seed
+        self.loss_name = loss
+        self.sizes = (self._features(), *self.dense, int(n_classes))  # the dense layers' widths
+        rng = np.random.default_rng(seed)
+        self.params: list[np.ndarray] = []
+        shapes = [(kernel * kernel * g[2], g[5]) for g in self.geometry]
+        shapes += list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        for layer, (fan_in, fan_out) in enumerate(shapes):
+            conv_out = kernel * kernel * fan_out if layer < len(self.geometry) else fan_out
+            std = init_std(init, self.init_scale, fan_in, conv_out)
+            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
+            if self.bias:
+                self.params.append(np.zeros(fan_out, self.dtype))
+        self.layer_names = [f"conv{i + 1}" for i in range(len(self.geometry))]
+        self.layer_names += [f"dense{i + 1}" for i in range(len(self.dense))] + ["output"]
+        self._workspaces: dict[tuple, dict[str, np.ndarray]] = {}
+        self._workspaces_lock = threading.Lock()
+
+    # -- structure ---------------------------------------------------------------
+    def _features(self) -> int:
+        """Values of the last pooled feature map (the first dense layer's fan-in)."""
+        g = self.geometry[-1]
+        return g[6] * g[7] * g[5]
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (width of the last layer)."""
+        return self.sizes[-1]
+
+    @property
+    def n_inputs(self) -> int:
+        """Values per example: height x width x channels."""
+        return int(np.prod(self.image_shape))
+
+    @property
+    def activations_per_example(self) -> int:
+        """Values the forward and backward passes hold per example (the workspace)."""
+        k2 = self.kernel * self.kernel
+        total = sum(self.sizes) * 2
+        for _, _, c_in, o_h, o_w, c, p_h, p_w in self.geometry:
+            total += 2 * o_h * o_w * (k2 * c_in + c) + 2 * p_h * p_w * c
+        return total
+
+    @property
+    def architecture(self) -> str:
+        """The layers in one line: ``28x28x1-conv5x5x6-pool-conv5x5x16-pool-120-10``."""
+        k = self.kernel
+        convs = [f"conv{k}x{k}x{c}-pool" for c in self.channels]
+        return "-".join(["x".join(map(str, self.image_shape)), *convs, *map(str, self.sizes[1:])])
+
+    def layer_params(self, layer: str) -> list[int]:
+        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
+        if layer not in self.layer_names:
+            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
+        per = 2 if self.bias else 1
+        i = self.layer_names.index(layer) * per
+        return list(range(i, i + per))
+
+    def __getstate__(self) -> dict:
+        """Pickled without the buffers and their lock."""
+        state = {**self.__dict__, "_workspaces": {}}
+        del state["_workspaces_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspaces_lock = threading.Lock()
+
+    def copy(self) -> CNN:
+        """A deep copy (same configuration, copied parameters)."""
+        new = object.__new__(CNN)
+        new.__setstate__(self.__getstate__())
+        new.params = [p.copy() for p in self.params]
+        new.layer_names = list(self.layer_names)
+        return new
+
+    def _workspace(self, lead: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """A dict of buffers for inputs of shape ``(*lead, n_inputs)``, per thread.
+
+        :meth:`_buffer` fills it on first use; the dicts of the most recent
+        shapes are kept, up to :data:`sgnoise.mlp.WORKSPACE_ELEMENTS` values in
+        all, so that a training loop or a noise pass allocates nothing per minibatch.
+        """
+        key = (threading.get_ident(), lead)
+        with self._workspaces_lock:
+            found = self._workspaces.pop(key, {})
+            self._workspaces[key] = found  # the most recently used last
+            kept = 0
+            for old in reversed(list(self._workspaces)):
+                kept += sum(a.size for a in self._workspaces[old].values())
+                if kept > WORKSPACE_ELEMENTS and old != key:
+                    del self._workspaces[old]
+        return found
+
+    def _buffer(self, space: dict, name: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
+        dtype = self.dtype if dtype is None else dtype
+        a = space.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = space[name] = np.empty(shape, dtype)
+        return a
+
+    # -- validation --------------------------------------------------------------
+    def check_inputs(
+        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
+    ) -> None:
+        """Raise ValueError unless x is finite, (n >= 1, n_inputs), and y ints in [0, n_classes).
+
+        ``finite=False`` skips the scan of x for NaN/inf (see :func:`sgnoise.mlp.check_inputs`).
+        """
+        check_inputs(x, y, self.n_inputs, self.n_classes, finite=finite)
+
+    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
+        x = np.asarray(x)
+        y = None if y is None else np.asarray(y)
+        self.check_inputs(x, y)
+        return x, y
+
+    # -- forward / backward ------------------------------------------------------
+    def _forward(self, x: np.ndarray, space: dict) -> tuple[list, list[np.ndarray]]:
+        """The conv blocks' (X_l, h_l, a_l) and the dense inputs [f, h_dense1, ..., z_logits].
+
+        x: (*lead, n_inputs). X_l: (N, o, o, k, k, C_in) patches, h_l: (N, o, o, C_l)
+        after phi, a_l: (N, p, p, C_l) pooled, N the examples of all leading axes.
+        """
+        n = int(np.prod(x.shape[:-1]))
+        k = self.kernel
+        a = x.reshape(n, *self.image_shape)
+        blocks = []
+        for layer, (_, _, c_in, o_h, o_w, c, p_h, p_w) in enumerate(self.geometry):
+            cols = self._buffer(space, f"X{layer}", (n, o_h, o_w, k, k, c_in))
+            for i in range(k):
+                for j in range(k):
+                    cols[:, :, :, i, j, :] = a[:, i : i + o_h, j : j + o_w, :]
+            z = self._buffer(space, f"h{layer}", (n, o_h, o_w, c))
+            np.matmul(cols.reshape(-1, k * k * c_in), self._w(layer), out=z.reshape(-1, c))
+            if self.bias:
+                z += self._b(layer)
+            activate(z, self.activation)
+            a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
+            window = [z[:, u : 2 * p_h : 2, v : 2 * p_w : 2] for u, v in _WINDOW]
+            np.maximum(window[0], window[1], out=a)
+            np.maximum(a, window[2], out=a)
+            np.maximum(a, window[3], out=a)
+            blocks.append((cols, z, a))
+        hs = [a.reshape(*x.shape[:-1], -1)]
+        n_conv, last = len(self.geometry), len(self.sizes) - 2
+        for i in range(len(self.sizes) - 1):
+            z = self._buffer(space, f"d{i}", (*x.shape[:-1], self.sizes[i + 1]))
+            np.matmul(hs[-1], self._w(n_conv + i), out=z)
+            if self.bias:
+                z += self._b(n_conv + i)
+            if i < last:
+                activate(z, self.activation)
+            hs.append(z)
+        return blocks, hs
+
+    def _w(self, layer: int) -> np.ndarray:
+        return self.params[(2 if self.bias else 1) * layer]
+
+    def _b(self, layer: int) -> np.ndarray:
+        return self.params[2 * layer + 1]
+
+    def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
+        """delta_l before phi': d_a routed to the first maximum of each window (a last odd
+        row or column of h gets 0)."""
+        p_h, p_w = a.shape[1:3]
+        delta = self._buffer(space, f"D{layer}", h.shape)
+        if h.shape[1] != 2 * p_h or h.shape[2] != 2 * p_w:
+            delta[:] = 0
+        free = self._buffer(space, f"free{layer}", a.shape, bool)  # windows not yet routed
+        free[:] = True
+        hit = self._buffer(space, f"hit{layer}", a.shape, bool)
+        for u, v in _WINDOW:
+            at = (slice(None), slice(u, 2 * p_h, 2), slice(v, 2 * p_w, 2))
+            np.equal(h[at], a, out=hit)
+            hit &= free
+            free ^= hit
+            np.multiply(d_a, hit, out=delta[at])
+        return delta
+
+    def batched_loss_and_grads(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        layers: Sequence[int] | None = None,
+        out: Sequence[np.ndarray | None] | None = None,
+        hits: np.ndarray | None = None,
+        tap: Tap | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Loss and gradients of every minibatch at once, without input checks.
+
+        Parameters and returns as :meth:`sgnoise.mlp.MLP.batched_loss_and_grads`
+        (x of shape (B, b, n_inputs) or (b, n_inputs)), except ``tap``'s
+        arrays for a conv layer: its patches X (..., b, P, k k C_in) and errors
+        delta (..., b, P, C_out), P its output pixels; example e's own gradient
+        of W is b * sum_p outer(X[e, p], delta[e, p]).
+        """
+        lead = x.shape[:-1]
+        n_conv, n_layers = len(self.geometry), len(self.layer_names)
+        wanted = set(range(n_layers)) if layers is None else set(layers)
+        out = [None] * len(self.params) if out is None else out
+        space = self._workspace(lead)
+        blocks, hs = self._forward(x, space)
+        delta = hs.pop()
+        losses = output_loss(self.loss_name, delta, y, hits)
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+        per = 2 if self.bias else 1
+        first = min(wanted)
+        batch = lead[:-1]  # the minibatch axes: a gradient per minibatch
+        for i in range(n_layers - 1, first - 1, -1):
+            if i >= n_conv:  # a dense layer: one position
+                h = hs[i - n_conv]
+                rows_h, rows_d = h[..., None, :], delta[..., None, :]
+            else:  # a conv layer: its patches and errors at each output pixel
+                cols, h, _ = blocks[i]
+                pixels = h.shape[1] * h.shape[2]
+                rows_h = cols.reshape(*lead, pixels, -1)
+                rows_d = delta.reshape(*lead, pixels, -1)
+            if i in wanted:
+                if tap is not None:
+                    tap(i, rows_h, rows_d)
+                j = per * i
+                flat_h = rows_h.reshape(*batch, -1, rows_h.shape[-1])
+                flat_d = rows_d.reshape(*batch, -1, rows_d.shape[-1])
+                grads[j] = np.matmul(flat_h.swapaxes(-1, -2), flat_d, out=out[j])
+                if self.bias:
+                    grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
+            if i <= first:
+                continue
+            w = self.params[per * i]
+            if i > n_conv:  # into the hidden dense layer whose output is this layer's input h
+                delta = np.matmul(delta, w.T, out=self._buffer(space, f"e{i}", h.shape))
+                backprop_activation(delta, h, self.activation)
+                continue
+            if i == n_conv:  # into the last pooled map
+                d_a = np.matmul(delta, w.T, out=self._buffer(space, "eF", hs[0].shape))
+            else:  # col2im of delta_i W_i^T: into the previous conv block's pooled map
+                cols, h, a_prev = blocks[i][0], blocks[i][1], blocks[i - 1][2]
+                d_cols = self._buffer(space, f"dX{i}", cols.shape)
+                np.matmul(delta.reshape(-1, w.shape[1]), w.T, out=d_cols.reshape(-1, w.shape[0]))
+                d_a = self._buffer(space, f"da{i}", a_prev.shape)
+                o_h, o_w = cols.shape[1:3]
+                d_a[:] = 0
+                for di in range(self.kernel):
+                    for dj in range(self.kernel):
+                        d_a[:, di : di + o_h, dj : dj + o_w, :] += d_cols[:, :, :, di, dj, :]
+            _, h_prev, a_prev = blocks[min(i, n_conv) - 1]
+            delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
+            backprop_activation(delta, h_prev, self.activation)
+        return losses, grads
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """Mean softmax cross-entropy on (x, y) and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, n_inputs)
+        y : ndarray of int, shape (n,), values in [0, n_classes)
+
+        Returns
+        -------
+        loss : float
+        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
+        """
+        x, y = self._checked(x, y)
+        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
+        return float(losses), grads
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """The logits for validated x."""
+        x = x.astype(self.dtype, copy=False)
+        return self._forward(x, self._workspace(x.shape[:-1]))[1][-1]
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean softmax cross-entropy on (x, y)."""
+        x, y = self._checked(x, y)
+        return float(output_loss(self.loss_name, self._logits(x), y))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class of each row of x (int64)."""
+        x, _ = self._checked(x)
+        return self._logits(x).argmax(axis=-1).astype(np.int64)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of x classified as y."""
+        x, y = self._checked(x, y)
+        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
+
+
+def conv_geometry(
+    image_shape: tuple[int, ...], channels: Sequence[int], kernel: int
+) -> list[tuple[int, int, int, int, int, int, int, int]]:
+    """Per conv block: (H_in, W_in, C_in, H_out, W_out, C_out, H_pooled, W_pooled).
+
+    Raises
+    ------
+    ValueError
+        One line naming the setting and the fix: zero (or non-integer) channels,
+        a kernel below 1 or larger than its input, a pooling that leaves no pixels.
+    """
+    if len(image_shape) != 3 or not all(isinstance(s, Integral) and s >= 1 for s in image_shape):
+        raise ValueError(f"image_shape must be (height, width, channels) >= 1, got {image_shape}")
+    if not channels or not all(isinstance(c, Integral) and c >= 1 for c in channels):
+        raise ValueError(
+            f"--channels must list conv layers' output channels, each >= 1, got "
+            f"{list(channels)}: e.g. --channels 6 16"
+        )
+    if not isinstance(kernel, Integral) or kernel < 1:
+        raise ValueError(f"--kernel must be an integer >= 1, got {kernel!r}: e.g. --kernel 5")
+    h, w, c_in = image_shape
+    geometry = []
+    for layer, c in enumerate(channels):
+        if kernel > min(h, w):
+            raise ValueError(
+                f"--kernel {kernel} is larger than conv{layer + 1}'s {h}x{w} input (image "
+                f"{image_shape[0]}x{image_shape[1]}, --channels {' '.join(map(str, channels))}):"
+                f" use --kernel {min(h, w)} or less, or fewer --channels"
+            )
+        o_h, o_w = h - kernel + 1, w - kernel + 1
+        if o_h < 2 or o_w < 2:
+            raise ValueError(
+                f"conv{layer + 1}'s {o_h}x{o_w} output leaves no pixels after 2x2 pooling "
+                f"(--kernel {kernel}, image {image_shape[0]}x{image_shape[1]}, --channels "
+                f"{' '.join(map(str, channels))}): use a smaller --kernel or fewer --channels"
+            )
+        geometry.append((h, w, c_in, o_h, o_w, int(c), o_h // 2, o_w // 2))
+        h, w, c_in = o_h // 2, o_w // 2, int(c)
+    return geometry

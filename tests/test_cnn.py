@@ -1,0 +1,283 @@
+"""sgnoise.cnn: hand-derived gradients against finite differences and PyTorch autograd,
+per-example gradients, the minibatch axis, validation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sgnoise.cnn import CNN
+from sgnoise.model import Model, make_model
+from sgnoise.noise import noise_pass
+from sgnoise.per_example import per_example_gradients
+
+FD_STEP = 1e-6
+
+
+def _small(activation="relu", bias=True, seed=1, **kwargs) -> CNN:
+    """A 9x8x2 image -> conv 2x2 (3) -> pool (odd width: a column dropped) -> conv 2x2 (4)
+    -> pool -> dense 5 -> 3 classes, float64, biases nonzero."""
+    settings = {"channels": (3, 4), "kernel": 2, "dense": (5,), "n_classes": 3}
+    model = CNN((9, 8, 2), activation, bias=bias, init="he", dtype=np.float64, seed=seed,
+                **{**settings, **kwargs})  # fmt: skip
+    rng = np.random.default_rng(seed)
+    for p in model.params:
+        if p.ndim == 1:
+            p[:] = rng.normal(0, 0.3, p.shape)
+    return model
+
+
+def _finite_differences(model: CNN, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    grads = []
+    for p in model.params:
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + FD_STEP
+            up = model.loss(x, y)
+            p[idx] = old - FD_STEP
+            down = model.loss(x, y)
+            p[idx] = old
+            g[idx] = (up - down) / (2 * FD_STEP)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
+    model = _small(activation, bias)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((4, model.n_inputs)), rng.integers(0, 3, 4)
+    _, grads = model.loss_and_grads(x, y)
+    for name, g, fd in zip(model.params, grads, _finite_differences(model, x, y), strict=True):
+        assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd), name.shape
+
+
+def test_the_model_follows_the_protocol_and_make_model_builds_both():
+    cnn = make_model("cnn", (28, 28, 1), 10, "relu", hidden=(120,), channels=(6, 16), kernel=5)
+    mlp = make_model("mlp", (28, 28, 1), 10, "relu", hidden=(100,))
+    assert isinstance(cnn, Model) and isinstance(mlp, Model)
+    assert cnn.layer_names == ["conv1", "conv2", "dense1", "output"]
+    assert [p.shape for p in cnn.params] == [(25, 6), (150, 16), (256, 120), (120, 10)]
+    assert cnn.n_inputs == mlp.n_inputs == 784
+    with pytest.raises(ValueError, match="model must be one of mlp, cnn, got 'rnn'"):
+        make_model("rnn", (28, 28, 1), 10, "relu", hidden=(100,))
+
+
+def test_minibatch_axis_gives_each_minibatchs_gradient_and_the_tap_its_rows():
+    model = _small("tanh")
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((3, 5, model.n_inputs)), rng.integers(0, 3, (3, 5))
+    tapped = {}
+    losses, grads = model.batched_loss_and_grads(
+        x, y, tap=lambda i, h, d: tapped.update({i: (h.copy(), d.copy())})
+    )
+    for k in range(3):
+        loss, own = model.loss_and_grads(x[k], y[k])
+        assert losses[k] == pytest.approx(loss, rel=1e-13)
+        for g, o in zip(grads, own, strict=True):
+            np.testing.assert_allclose(g[k], o, rtol=1e-12, atol=1e-15)
+    # conv1: 8x7 output pixels of 2x2x2 patches; dense layers: one position
+    assert tapped[0][0].shape == (3, 5, 56, 8) and tapped[0][1].shape == (3, 5, 56, 3)
+    assert tapped[3][0].shape == (3, 5, 1, 5)
+    for layer, (h, d) in tapped.items():  # b * sum over pixels of outer(patch, delta)
+        w = np.einsum("kbpi,kbpo->kbio", h, d).sum(axis=1)
+        np.testing.assert_allclose(w, grads[2 * layer], rtol=1e-12, atol=1e-15)
+
+
+def test_per_example_gradients_are_each_examples_own_and_average_to_the_full_one():
+    model = _small("relu")
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((12, model.n_inputs)), rng.integers(0, 3, 12)
+    pe = per_example_gradients(model, x, y, coords_per_layer=10, seed=0)
+    assert list(pe.layers) == ["conv1", "conv2", "dense1", "output"]
+    _, full = model.loss_and_grads(x, y)
+    at = [(j, i) for j, i in zip(pe.param, pe.index, strict=True)]
+    np.testing.assert_allclose(pe.matrix.mean(axis=0), [full[j].ravel()[i] for j, i in at],
+                               rtol=1e-10, atol=1e-14)  # fmt: skip
+    for e in (0, 7, 11):
+        _, own = model.loss_and_grads(x[e : e + 1], y[e : e + 1])
+        np.testing.assert_allclose(pe.matrix[e], [own[j].ravel()[i] for j, i in at],
+                                   rtol=1e-10, atol=1e-14)  # fmt: skip
+
+
+def test_noise_pass_of_the_conv_net_has_a_block_per_layer_and_zero_mean():
+    model = _small("sigmoid", bias=False)
+    rng = np.random.default_rng(5)
+    x, y = rng.random((40, model.n_inputs)), rng.integers(0, 3, 40)
+    measured = noise_pass(model, x, y, 8)
+    assert {k: v.shape for k, v in measured.noise.items()} == {
+        "conv1": (5, 24),
+        "conv2": (5, 48),
+        "dense1": (5, 20),
+        "output": (5, 15),
+    }
+    np.testing.assert_allclose(measured.matrix.mean(axis=0), 0, atol=1e-15)
+    _, full = model.loss_and_grads(x, y)
+    for g, f in zip(measured.gradient, full, strict=True):
+        np.testing.assert_allclose(g, f, rtol=1e-12, atol=1e-15)
+
+
+def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum_only():
+    # All 16 pixels equal: every window ties, and a pooled value is sigmoid(w) for one pixel's
+    # worth of w; routing its gradient to all four tied pixels would give 4x the derivative.
+    model = CNN((4, 4, 1), "sigmoid", channels=(1,), kernel=1, dense=(), n_classes=2,
+                dtype=np.float64)  # fmt: skip
+    assert model.layer_names == ["conv1", "output"]
+    x, y = np.ones((1, 16)), np.array([1])
+    _, grads = model.loss_and_grads(x, y)
+    for g, fd in zip(grads, _finite_differences(model, x, y), strict=True):
+        np.testing.assert_allclose(g, fd, rtol=1e-7)
+
+
+def test_float32_is_the_default_and_close_to_float64():
+    rng = np.random.default_rng(6)
+    x, y = rng.random((20, 784)), rng.integers(0, 10, 20)
+    m32, m64 = CNN(seed=3), CNN(seed=3, dtype=np.float64)
+    (l32, g32), (l64, g64) = m32.loss_and_grads(x, y), m64.loss_and_grads(x, y)
+    assert all(g.dtype == np.float32 for g in g32 + m32.params)
+    assert l32 == pytest.approx(l64, rel=1e-5)
+    for a, b in zip(g32, g64, strict=True):
+        assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(b)
+
+
+def test_copy_and_pickle_keep_the_weights_and_same_seed_same_init():
+    a, b, c = CNN(seed=4), CNN(seed=4), CNN(seed=5)
+    assert all(np.array_equal(p, q) for p, q in zip(a.params, b.params, strict=True))
+    assert not np.array_equal(a.params[0], c.params[0])
+    x, y = np.random.default_rng(0).random((3, 784)), np.array([1, 2, 3])
+    a.loss_and_grads(x, y)  # buffers made
+    for d in (a.copy(), pickle.loads(pickle.dumps(a))):
+        assert d.loss_and_grads(x, y)[0] == a.loss_and_grads(x, y)[0]
+        d.params[0][0, 0] += 1
+        assert d.params[0][0, 0] != a.params[0][0, 0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"kernel": 29}, r"--kernel 29 is larger than conv1's 28x28 input .* use --kernel 28 or"),
+        ({"kernel": 11}, r"--kernel 11 is larger than conv2's 9x9 input"),
+        ({"channels": (6, 0)}, r"--channels must list .* each >= 1, got \[6, 0\]"),
+        ({"channels": ()}, r"--channels must list .* got \[\]"),
+        ({"kernel": 0}, r"--kernel must be an integer >= 1, got 0"),
+        (
+            {"image_shape": (5, 5, 1), "channels": (2,)},
+            r"conv1's 1x1 output leaves no pixels after 2x2 pooling",
+        ),
+        ({"channels": (2, 2, 2, 2)}, r"--kernel 5 is larger than conv3's 4x4 input"),
+        ({"dense": (0,)}, r"--hidden \(the dense widths\) must be integers >= 1, got \[0\]"),
+        ({"activation": "softsign"}, r"activation must be one of"),
+    ],
+)
+def test_bad_geometry_is_one_message_naming_the_setting(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CNN(**kwargs)
+
+
+def test_bad_inputs_are_named():
+    model = CNN((6, 6, 1), channels=(2,), kernel=3, dense=(4,), n_classes=3)
+    with pytest.raises(ValueError, match=r"x must have shape \(n >= 1, 36\), got \(2, 35\)"):
+        model.loss_and_grads(np.zeros((2, 35)), np.zeros(2, int))
+    with pytest.raises(ValueError, match=r"y must be in \[0, 3\), got values in \[0, 5\]"):
+        model.loss_and_grads(np.zeros((2, 36)), np.array([0, 5]))
+
+
+# -- PyTorch autograd as the oracle (skipped without torch) ------------------------------
+def _torch_twin(model: CNN):
+    """The same network in PyTorch (NCHW), from model's weights: conv weights (C_out, C_in,
+    k, k) from rows (i k + j) C_in + c; the dense layer's inputs from channels-last order."""
+    torch = pytest.importorskip("torch")
+    k, per = model.kernel, 2 if model.bias else 1
+    n_conv = len(model.geometry)
+    weights = []
+    for layer in range(len(model.layer_names)):
+        w = model.params[per * layer]
+        if layer < n_conv:
+            c_in = model.geometry[layer][2]
+            t = w.reshape(k, k, c_in, w.shape[1]).transpose(3, 2, 0, 1)
+        else:
+            t = w.T
+            if layer == n_conv:  # torch flattens (C, H, W); our rows are (H, W, C)
+                _, _, _, _, _, c, p_h, p_w = model.geometry[-1]
+                t = t.reshape(-1, p_h, p_w, c).transpose(0, 3, 1, 2).reshape(t.shape[0], -1)
+        weights.append(torch.tensor(np.ascontiguousarray(t), requires_grad=True))
+    biases = [torch.tensor(model.params[per * i + 1], requires_grad=True) if model.bias
+              else None for i in range(len(model.layer_names))]  # fmt: skip
+    act = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[model.activation]
+
+    def forward(x):
+        a = torch.tensor(x).reshape(-1, *model.image_shape).permute(0, 3, 1, 2)
+        for layer in range(n_conv):
+            a = torch.nn.functional.max_pool2d(
+                act(torch.nn.functional.conv2d(a, weights[layer], biases[layer])), 2
+            )
+        a = a.flatten(1)
+        for layer in range(n_conv, len(weights)):
+            a = torch.nn.functional.linear(a, weights[layer], biases[layer])
+            if layer < len(weights) - 1:
+                a = act(a)
+        return a
+
+    def to_ours(layer: int, grad):
+        g = grad.numpy()
+        if layer < n_conv:
+            return g.transpose(2, 3, 1, 0).reshape(-1, g.shape[0])
+        if layer == n_conv:
+            _, _, _, _, _, c, p_h, p_w = model.geometry[-1]
+            g = g.reshape(-1, c, p_h, p_w).transpose(0, 2, 3, 1).reshape(g.shape[0], -1)
+        return g.T
+
+    params = [p for pair in zip(weights, biases, strict=True) for p in pair if p is not None]
+    return torch, forward, params, to_ours
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_minibatch_and_per_example_gradients_match_pytorch_autograd(activation):
+    model = CNN((12, 11, 2), activation, channels=(3, 4), kernel=3, dense=(6,), n_classes=4,
+                bias=True, init="he", dtype=np.float64, seed=7)  # fmt: skip
+    for p in model.params[1::2]:
+        p[:] = np.random.default_rng(8).normal(0, 0.3, p.shape)
+    torch, forward, params, to_ours = _torch_twin(model)
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((10, model.n_inputs)), rng.integers(0, 4, 10)
+    loss = torch.nn.functional.cross_entropy(forward(x), torch.tensor(y))
+    loss.backward()
+    ours_loss, ours = model.loss_and_grads(x, y)
+    assert ours_loss == pytest.approx(loss.item(), rel=1e-12)
+    per = 2
+    for j, (g, p) in enumerate(zip(ours, params, strict=True)):
+        want = to_ours(j // per, p.grad) if j % per == 0 else p.grad.numpy()
+        np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-14)
+    pe = per_example_gradients(model, x, y, coords_per_layer=15, seed=1)
+    for e in (0, 4, 9):
+        for p in params:
+            p.grad = None
+        torch.nn.functional.cross_entropy(
+            forward(x[e : e + 1]), torch.tensor(y[e : e + 1])
+        ).backward()
+        own = [to_ours(j // per, p.grad) if j % per == 0 else p.grad.numpy()
+               for j, p in enumerate(params)]  # fmt: skip
+        want = [own[j].ravel()[i] for j, i in zip(pe.param, pe.index, strict=True)]
+        np.testing.assert_allclose(pe.matrix[e], want, rtol=1e-10, atol=1e-14)
+
+
+def test_a_conv_net_run_gives_every_kind_of_row_for_every_layer(few_reps):
+    from sgnoise.data import load, subset  # noqa: PLC0415
+    from sgnoise.run_config import RunConfig  # noqa: PLC0415
+    from sgnoise.training import train_and_measure  # noqa: PLC0415
+
+    config = RunConfig(
+        activation="relu", optimizer="sgd", lr=0.1, batch_size=100, epochs=1, seed=0,
+        hidden=(20,), model="cnn", channels=(2, 3), kernel=5, checkpoint_every=-1,
+        coordinates=12, resampled=8, detail="every", batch_scan=True,
+    )  # fmt: skip
+    out = train_and_measure(subset(load("mnist10k"), 1200), config)
+    layers = ["conv1", "conv2", "dense1", "output", "all"]
+    for mode in ("frozen", "resampled", "per_example", "batch_scan"):
+        got = {r["layer"] for r in out["records"] if r["mode"] == mode}
+        assert got == set(layers), mode
+    assert all(r["status"] == "ok" for r in out["records"] if r["mode"] == "frozen")
