@@ -1,7 +1,7 @@
 """Trainer: the SGN tail index α against the learning rate.
 
 For learning rates from ``lr_start`` to ``lr_stop`` by ``lr_step`` (both ends
-included, see :func:`sgnoise.settings.lr_grid`), ``run`` trains each activation
+included, see :func:`sgnoise.studies.lr_grid`), ``run`` trains each activation
 and seed for ``epochs`` epochs and records the same measurements as
 ``model_epoch_vs_alpha.py``, saving nothing (the driver ``test_lr_alpha.py``
 runs the same study and saves and plots it). Every learning rate starts from the

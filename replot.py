@@ -3,7 +3,7 @@
 python replot.py MNIST_activation/run-20261125-101500 MNIST_lr/run-...
 """
 
-from sgnoise.studies import replot
+from sgnoise.plots import replot
 
 if __name__ == "__main__":
     replot()

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(0 if argv else 2)
     command, rest = argv[0], argv[1:]
     if command == "replot":
-        from sgnoise.studies import replot
+        from sgnoise.plots import replot
 
         replot(rest, prog=f"{PROG} replot")
     elif command in STUDIES:

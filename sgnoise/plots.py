@@ -20,6 +20,8 @@ Redraw a run's PNGs without retraining: ``python replot.py MNIST_lr/run-...``.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial, wraps
 from pathlib import Path
@@ -35,8 +37,21 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sgnoise.results import DEGENERATE, RUN_KEYS, load_noise_samples  # noqa: E402
-from sgnoise.settings import scaled_lr  # noqa: E402
+from sgnoise.results import (  # noqa: E402
+    BATCH_SCAN,
+    DEGENERATE,
+    FROZEN,
+    IN_FLIGHT,
+    PER_EXAMPLE,
+    POOLED,
+    POOLED_TRAIN,
+    RESAMPLED,
+    load_noise_samples,
+    load_results,
+    select,
+)
+from sgnoise.run_config import RUN_KEYS  # noqa: E402
+from sgnoise.studies import STUDIES  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
@@ -60,10 +75,6 @@ def _epoch_axis(ax) -> None:
     """Label an x axis "epoch", with ticks at whole epochs."""
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-
-
-def _select(records: Sequence[Mapping], **where: Any) -> list[Mapping]:
-    return [r for r in records if all(r.get(k) == v for k, v in where.items())]
 
 
 def _color(activation: str) -> str:
@@ -126,7 +137,7 @@ def _curve(
 def _alpha_panel(ax, rows: Sequence[Mapping], x: str, key: str, activations: Sequence[str]):
     """SGN α (mean, band) and its Gaussian-surrogate α (dashed), one colour per activation."""
     for act in activations:
-        sub = _select(rows, activation=act)
+        sub = select(rows, activation=act)
         _curve(ax, sub, x, key, _color(act))
         _curve(ax, sub, x, key + "_surrogate", _color(act), band=False, ls="--")
     ax.axhline(2.0, color="k", lw=1, ls=":")
@@ -219,7 +230,7 @@ def _title(results: Mapping, what: str) -> str:
 
 
 def _frozen(results: Mapping, **where: Any) -> list[Mapping]:
-    return _select(results["records"], mode="frozen", **where)
+    return select(results["records"], mode=FROZEN, **where)
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -240,7 +251,7 @@ def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str, layer: str):
     marks: set[str] = set()
     for (key, stat), row in zip(STATISTICS, axes, strict=True):
         for (split, noise), ax in zip(SPLITS, row, strict=True):
-            _alpha_panel(ax, _select(rows, split=split), x, key, acts)
+            _alpha_panel(ax, select(rows, split=split), x, key, acts)
             marks |= _mark_failures(ax, results, x, acts, split=split, layer=layer)
             ax.set_title(f"{stat}, {noise}")
     _legend(fig, acts, _band_caption(results), marks=marks)
@@ -248,7 +259,7 @@ def _alpha_grid(results: Mapping, rows: Sequence[Mapping], x: str, layer: str):
 
 
 @_styled
-def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all") -> Path:
+def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = POOLED) -> Path:
     """α of the train and test noise over training: pooled (top) and standardised (bottom).
 
     Parameters
@@ -264,7 +275,7 @@ def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = "all
     fig, axes = _alpha_grid(results, _frozen(results, layer=layer), "epoch", layer)
     for ax in axes[-1]:
         _epoch_axis(ax)
-    where = "all parameters" if layer == "all" else layer
+    where = "all parameters" if layer == POOLED else layer
     fig.suptitle(_title(results, f"SGN tail index over training ({where})"))
     return _save(fig, path)
 
@@ -274,7 +285,7 @@ def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "tra
     """Pooled and standardised α of one split's noise over training, one row per layer."""
     acts = _activations(results)
     records = _frozen(results, split=split)
-    layers = sorted({r["layer"] for r in records} - {"all"})
+    layers = sorted({r["layer"] for r in records} - {POOLED})
     fig, axes = plt.subplots(
         len(layers), 2, figsize=(12, 3.4 * len(layers) + 1), sharex=True, layout="constrained"
     )
@@ -282,7 +293,7 @@ def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "tra
     marks: set[str] = set()
     for layer, row in zip(layers, axes, strict=True):
         for (key, stat), ax in zip(STATISTICS, row, strict=True):
-            _alpha_panel(ax, _select(records, layer=layer), "epoch", key, acts)
+            _alpha_panel(ax, select(records, layer=layer), "epoch", key, acts)
             marks |= _mark_failures(ax, results, "epoch", acts, split=split, layer=layer)
             ax.set_title(f"{layer}: {stat}, {split} noise")
     for ax in axes[-1]:
@@ -302,11 +313,11 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
     measurement of the same layer's train noise (pooled α).
     """
     acts = _activations(results)
-    inflight = _select(results["records"], mode="in_flight_row_major")
-    layer = inflight[0]["layer"] if inflight else "all"
+    inflight = select(results["records"], mode=IN_FLIGHT)
+    layer = inflight[0]["layer"] if inflight else POOLED
     fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
     for act in acts:
-        rows = _select(inflight, activation=act)
+        rows = select(inflight, activation=act)
         _curve(ax, rows, "epoch", "alpha", _color(act), band=False, ls="-.")
         _curve(ax, rows, "epoch", "alpha_shuffled", _color(act), band=False, ls="--")
         _curve(ax, _frozen(results, activation=act, split="train", layer=layer), "epoch",
@@ -352,13 +363,13 @@ def _sweep_axis(ax, values: Sequence[float], x: str) -> None:
 
 @_styled
 def plot_alpha_vs_sweep(
-    results: Mapping, path: str | Path, *, x: str = "lr", layer: str = "all", note: str = ""
+    results: Mapping, path: str | Path, *, x: str = "lr", layer: str = POOLED, note: str = ""
 ) -> Path:
     """α at the end of training against the swept ``x`` (``"lr"`` or ``"batch_size"``);
     diverged runs marked at the top; ``note`` ends the title."""
     frozen = _frozen(results, layer=layer)
     final = max((r["epoch"] for r in frozen), default=0.0)
-    fig, axes = _alpha_grid(results, _select(frozen, epoch=final), x, layer)
+    fig, axes = _alpha_grid(results, select(frozen, epoch=final), x, layer)
     for ax in axes[-1]:
         _sweep_axis(ax, [r[x] for r in results["runs"]], x)
     what = f"SGN tail index against the {_SWEPT[x]}, epoch {final:g}{note}"
@@ -373,7 +384,7 @@ def _mean_by_epoch(rows: Sequence[Mapping], key: str) -> np.ndarray:
 
 @_styled
 def plot_alpha_vs_epoch_by_lr(
-    results: Mapping, path: str | Path, *, layer: str = "all", x: str = "epoch"
+    results: Mapping, path: str | Path, *, layer: str = POOLED, x: str = "epoch"
 ) -> Path:
     """Train-noise α over training, one line per learning rate (mean over seeds), per activation.
 
@@ -400,7 +411,7 @@ def plot_alpha_vs_epoch_by_lr(
     for act, col in zip(acts, axes.T, strict=True):
         for (key, stat), ax in zip(STATISTICS, col, strict=True):
             for lr in lrs:
-                rows = _select(frozen, activation=act, lr=lr)
+                rows = select(frozen, activation=act, lr=lr)
                 if x == "epoch":
                     _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
                 elif rows:
@@ -439,29 +450,22 @@ def plot_training(results: Mapping, path: str | Path, *, x: str = "epoch") -> Pa
     """Training loss and train/test accuracy: over epochs (``x="epoch"``), or at the end
     against the swept ``x`` (``"lr"``, ``"batch_size"``)."""
     acts = _activations(results)
-    rows = _frozen(results, split="train", layer="all")
-    if x != "epoch":
-        final = max((r["epoch"] for r in rows), default=0.0)
-        rows = _select(rows, epoch=final)
+    rows, when = _shown(select(results["records"], **POOLED_TRAIN), x)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     marks: set[str] = set()
     for act in acts:
-        sub = _select(rows, activation=act)
+        sub = select(rows, activation=act)
         _curve(left, sub, x, "loss", _color(act))
         _curve(right, sub, x, "train_acc", _color(act))
         _curve(right, sub, x, "test_acc", _color(act), ls="--")
     for ax in (left, right):
-        marks |= _mark_failures(ax, results, x, acts, split="train", layer="all")
+        marks |= _mark_failures(ax, results, x, acts, split="train", layer=POOLED)
         ax.grid(alpha=0.3)
-        if x != "epoch":
-            _sweep_axis(ax, [r[x] for r in results["runs"]], x)
-        else:
-            _epoch_axis(ax)
+        _x_axis(ax, results, x)
     left.set(
         ylabel=f"training loss ({_loss_unit(results)})", title="training loss (full train set)"
     )
     right.set(ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
-    when = f" at epoch {final:g}" if x != "epoch" else ""
     fig.suptitle(_title(results, f"Training{when}"))
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
     handles += [
@@ -609,7 +613,7 @@ def activation_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list
         partial(plot_alpha_by_layer, results, folder / "alpha_by_layer.png"),
         partial(plot_training, results, folder / "training.png"),
     ]
-    if _select(results["records"], mode="in_flight_row_major"):
+    if select(results["records"], mode=IN_FLIGHT):
         figures.append(partial(plot_in_flight, results, folder / "alpha_in_flight.png"))
     figures += _detail_plots(results, folder, "epoch")
     return draw([*figures, partial(_histograms, results, folder)], n_jobs)
@@ -634,10 +638,9 @@ def _rule(results: Mapping, rule: str) -> dict:
     """The batch study's runs made by one rule: ``"lr"`` (η fixed) or ``"ratio"`` (η/b fixed)."""
     c = results["config"]
 
-    def made(r: Mapping) -> bool:
-        if rule == "lr":
-            return r["lr"] == c["lr"]
-        return r["lr"] == scaled_lr(c["lr"], c["reference_batch"], r["batch_size"])
+    def made(r: Mapping) -> bool:  # the grid's other runs are at η/b; b = reference at both
+        at_lr = r["lr"] == c["lr"]
+        return at_lr if rule == "lr" else not at_lr or r["batch_size"] == c["reference_batch"]
 
     return {
         **results,
@@ -683,19 +686,29 @@ def draw(figures: Sequence[Callable[[], Path | list[Path]]], n_jobs: int = 1) ->
 
 #: Panels of :func:`plot_per_coordinate`: (mode, key, title).
 _PER_COORDINATE = (
-    ("frozen", "alpha_cal", "calibrated α, the paper's partition (K = n/b rows)"),
-    ("resampled", "alpha_cal", "calibrated α, M resampled minibatches"),
-    ("resampled", "col_alpha_50", "each coordinate's own α (M rows): median, 5-95%"),
-    ("per_example", "frac_inf_var", "per-example gradients: share with infinite variance"),
+    (FROZEN, "alpha_cal", "calibrated α, the paper's partition (K = n/b rows)"),
+    (RESAMPLED, "alpha_cal", "calibrated α, M resampled minibatches"),
+    (RESAMPLED, "col_alpha_50", "each coordinate's own α (M rows): median, 5-95%"),
+    (PER_EXAMPLE, "frac_inf_var", "per-example gradients: share with infinite variance"),
 )
 
 
-def _at_end(rows: Sequence[Mapping], x: str) -> list[Mapping]:
-    """Over training (x = epoch) every row; against a swept x, the last checkpoint's."""
+def _shown(rows: Sequence[Mapping], x: str) -> tuple[list[Mapping], str]:
+    """The rows a plot against ``x`` shows, and when they are from for its title: over
+    training (x = epoch) every row and ""; against a swept x the last checkpoint's rows
+    and " at epoch E"."""
     if x == "epoch" or not rows:
-        return list(rows)
+        return list(rows), ""
     final = max(r["epoch"] for r in rows)
-    return _select(rows, epoch=final)
+    return select(rows, epoch=final), f" at epoch {final:g}"
+
+
+def _x_axis(ax, results: Mapping, x: str) -> None:
+    """An x axis of epochs (x = epoch), or of the swept ``x`` over the runs' values."""
+    if x == "epoch":
+        _epoch_axis(ax)
+    else:
+        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
 
 
 def _quantile_band(ax, rows: Sequence[Mapping], x: str, prefix: str, color: str, **style) -> None:
@@ -720,9 +733,9 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
     acts = _activations(results)
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
     for (mode, key, title), ax in zip(_PER_COORDINATE, axes.flat, strict=True):
-        rows = _at_end(_select(results["records"], mode=mode, split="train", layer="all"), x)
+        rows = _shown(select(results["records"], mode=mode, split="train", layer=POOLED), x)[0]
         for act in acts:
-            sub = _select(rows, activation=act)
+            sub = select(rows, activation=act)
             if key == "col_alpha_50":
                 _quantile_band(ax, sub, x, "col_alpha", _color(act), alpha=0.2)
                 _quantile_band(ax, sub, x, "col_alpha_gauss", "k", alpha=0.08)
@@ -738,10 +751,7 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
-        if x == "epoch":
-            _epoch_axis(ax)
-        else:
-            _sweep_axis(ax, [r[x] for r in results["runs"]], x)
+        _x_axis(ax, results, x)
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
     handles += [
         Line2D([], [], color="k", marker="o", ms=3.5, label="mean over seeds"),
@@ -764,8 +774,8 @@ def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: st
     variance) keeps it below 2 at every B.
     """
     acts = _activations(results)
-    rows = _select(results["records"], mode="batch_scan", split="train")
-    layers = sorted({r["layer"] for r in rows} - {"all"}) + ["all"]
+    rows = select(results["records"], mode=BATCH_SCAN, split="train")
+    layers = sorted({r["layer"] for r in rows} - {POOLED}) + [POOLED]
     epochs = sorted({r["epoch"] for r in rows})
     fig, axes = plt.subplots(
         1, len(layers), figsize=(5 * len(layers) + 1, 5), sharey=True, squeeze=False,
@@ -775,12 +785,12 @@ def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: st
     for layer, ax in zip(layers, axes[0], strict=True):
         for act in acts:
             for epoch, shade in zip(epochs, shades, strict=True):
-                sub = _select(rows, activation=act, layer=layer, epoch=epoch)
+                sub = select(rows, activation=act, layer=layer, epoch=epoch)
                 color = matplotlib.colors.to_rgba(_color(act), shade)
                 _curve(ax, sub, "measured_batch", "alpha_cal", color, band=epoch == epochs[-1])
         ax.axhline(2.0, color="k", lw=1, ls=":")
         _sweep_axis(ax, [r["measured_batch"] for r in rows], "batch_size")
-        where = "all parameters" if layer == "all" else layer
+        where = "all parameters" if layer == POOLED else layer
         ax.set(title=where, xlabel="measured batch size B", ylabel="calibrated tail index α")
         ax.tick_params(axis="x", labelrotation=45)
         ax.grid(alpha=0.3)
@@ -806,15 +816,15 @@ def _detail_plots(
     :func:`draw`). In a sweep (x is the lr or the batch size) the batch scan is drawn for
     the largest swept value scanned only, so that each line is one run per seed."""
     figures: list[Callable[[], Path]] = []
-    if _select(results["records"], mode="resampled"):
+    if select(results["records"], mode=RESAMPLED):
         path = folder / f"per_coordinate{suffix}.png"
         figures.append(partial(plot_per_coordinate, results, path, x=x))
-    scans = _select(results["records"], mode="batch_scan")
+    scans = select(results["records"], mode=BATCH_SCAN)
     if scans:
         note = ""
         if x != "epoch":
             top = max(r[x] for r in scans)
-            scans = _select(scans, **{x: top})
+            scans = select(scans, **{x: top})
             note = f", {_SWEPT[x].split()[-1]} = {top:g}"
         sub = {**results, "records": scans}
         path = folder / f"alpha_vs_measured_batch{suffix}.png"
@@ -958,3 +968,38 @@ def analysis_figure(
         left.set_title(f"{name}: {left.get_title()}")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def draw_study(study: str, results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
+    """The PNGs of a run folder's results by its study's plot function
+    (:attr:`sgnoise.studies.Study.plots`), drawn by ``n_jobs`` processes (:func:`draw`)."""
+    return getattr(sys.modules[__name__], STUDIES[study].plots)(results, folder, n_jobs=n_jobs)
+
+
+def plot_run(folder: str | Path) -> list[Path]:
+    """Redraw every PNG of a run folder from its saved results, with its study's plots."""
+    folder = Path(folder)
+    results = load_results(folder)
+    name = results["config"].get("study")
+    if name not in STUDIES:
+        raise ValueError(
+            f"{folder / 'results.json'}: unknown study {name!r} (known: {', '.join(STUDIES)}); "
+            "was it written by a newer sgnoise?"
+        )
+    return draw_study(name, results, folder)
+
+
+def replot(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    """Command line: redraw the PNGs of one or more run folders (``python replot.py FOLDER``,
+    ``sgnoise replot FOLDER``: ``prog``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Redraw a run's PNGs from its results.json and noise_samples.npz."
+    )
+    parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
+    for folder in parser.parse_args(argv).folders:
+        try:
+            paths = plot_run(folder)
+        except (OSError, ValueError) as err:
+            parser.exit(1, f"error: {err}\n")
+        for path in paths:
+            print(path)

@@ -65,6 +65,9 @@ FROZEN, IN_FLIGHT = "frozen", "in_flight_row_major"
 RESAMPLED, PER_EXAMPLE, BATCH_SCAN = "resampled", "per_example", "batch_scan"
 POOLED = "all"
 SPLITS = ("train", "test")
+#: The frozen train-noise records of all parameters pooled (the paper's quantity): what
+#: progress bars and summaries show, ``select(records, **POOLED_TRAIN)``.
+POOLED_TRAIN = {"mode": FROZEN, "split": "train", "layer": POOLED}
 OK, DEGENERATE = "ok", "degenerate"
 #: Values of ``state`` in ``status.json``.
 RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
@@ -82,8 +85,6 @@ ALPHA_COLUMNS = (
     "n_samples",
     "n_dropped",
 )
-#: The record columns that identify one training run.
-RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 #: Columns of the per-coordinate rows (modes resampled, per_example, batch_scan).
 DETAIL_COLUMNS = (
     "measured_batch",  # B of the resampled minibatches
@@ -595,9 +596,12 @@ def load(folder: str | Path) -> pd.DataFrame:
     return pd.concat([pd.DataFrame(added, index=table.index), table], axis=1)
 
 
+def select(records: Sequence[Mapping[str, Any]], **where: Any) -> list[Mapping[str, Any]]:
+    """The records whose columns hold the given values, in order (e.g. ``mode=FROZEN``)."""
+    return [r for r in records if all(r.get(k) == v for k, v in where.items())]
+
+
 def last_pooled_train(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The last frozen, pooled (``"all"``), train-noise record: what progress bars show."""
-    rows = [
-        r for r in records if r["mode"] == FROZEN and r["layer"] == POOLED and r["split"] == "train"
-    ]
+    """The last of the :data:`POOLED_TRAIN` records (None without one)."""
+    rows = select(records, **POOLED_TRAIN)
     return rows[-1] if rows else None

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sgnoise.results import RUN_KEYS
+#: The record columns that identify one training run.
+RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 
 
 @dataclass(frozen=True)
@@ -85,5 +86,5 @@ class RunConfig:
         return f"{self.activation}_lr{self.lr:g}_b{self.batch_size}_seed{self.seed}"
 
     def meta(self) -> dict[str, Any]:
-        """The record columns that identify the run (:data:`sgnoise.results.RUN_KEYS`)."""
+        """The record columns that identify the run (:data:`RUN_KEYS`)."""
         return {k: getattr(self, k) for k in RUN_KEYS}

@@ -28,8 +28,6 @@ from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
 from sgnoise.model import MODELS
 from sgnoise.optim import OPTIMIZERS
 
-#: Most values a sweep grid (:func:`lr_grid`) may make: a guard against a mistyped step.
-MAX_GRID = 1000
 #: Settings that say where things are, not what is computed: left out of the saved
 #: configuration (they are machine-specific) and free to change on ``--resume``.
 LOCATION = (
@@ -348,6 +346,8 @@ def _check_together(settings: Mapping[str, Any]) -> None:
             f"{settings.get('BACKEND')!r}"
         )
     if "LR_START" in settings:
+        from sgnoise.studies import lr_grid  # noqa: PLC0415  (the table imports this module)
+
         lr_grid(settings["LR_START"], settings["LR_STOP"], settings["LR_STEP"])
     if settings.get("MODEL") == "cnn":  # a kernel or pooling the images cannot hold
         conv_geometry(IMAGE_SHAPES[settings["DATASET"]], settings["CHANNELS"], settings["KERNEL"])
@@ -445,56 +445,3 @@ def parse(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None =
         return make(study, {n.lower(): v for n, v in values.items()})
     except ValueError as err:
         parser.error(str(err))
-
-
-def lr_grid(start: float, stop: float, step: float) -> list[float]:
-    """Learning rates start, start + step, ... <= stop, then stop; both ends always included.
-
-    If stop is not on the grid it is still added as the last rate (0.001 to
-    0.1 by 0.005 ends ..., 0.091, 0.096, 0.1). Each rate is rounded to 12
-    significant digits, so 0.001 + 3 * 0.005 is 0.016, not 0.016000000000000004,
-    and a rate within that rounding of stop is stop itself.
-
-    Raises
-    ------
-    ValueError
-        A non-positive or non-finite bound or step, start > stop, or more
-        than :data:`MAX_GRID` rates.
-    """
-    for name, value in (("--lr-start", start), ("--lr-stop", stop), ("--lr-step", step)):
-        if not (value > 0 and (math.isfinite(value) or name == "--lr-step")):
-            raise ValueError(f"{name} must be > 0, got {value!r}")
-    if start > stop:
-        raise ValueError(f"--lr-start must be <= --lr-stop, got {start!r} > {stop!r}")
-    n = math.floor((stop - start) / step * (1 + 1e-12))
-    if n + 1 > MAX_GRID:
-        raise ValueError(
-            f"--lr-step {step!r} from {start!r} to {stop!r} makes {n + 1} learning rates, "
-            f"more than {MAX_GRID}: use a larger step"
-        )
-    grid = [float(f"{start + i * step:.12g}") for i in range(n + 1)]
-    if grid[-1] != float(f"{stop:.12g}"):
-        grid.append(float(stop))
-    else:
-        grid[-1] = float(stop)
-    return grid
-
-
-def scaled_lr(lr: float, reference: int, batch_size: int) -> float:
-    """The rate at batch size b that keeps η/b = lr / reference, rounded to 12 digits."""
-    return float(f"{lr * batch_size / reference:.12g}")
-
-
-def batch_grid(batch_sizes: Sequence[int], lr: float, reference: int) -> list[tuple[float, int]]:
-    """(lr, b) pairs of the batch study: every b at the fixed rate ``lr``, then every b at the
-    fixed ratio η/b = lr / reference (:func:`scaled_lr`); a pair both rules make (b =
-    reference) is run once.
-
-    References
-    ----------
-    Gurbuzbalaban, Simsekli & Zhu, "The Heavy-Tail Phenomenon in SGD", ICML 2021: the tail
-    index of SGD's iterates depends on η and b through η/b.
-    """
-    pairs = [(float(lr), b) for b in batch_sizes]
-    pairs += [(scaled_lr(lr, reference, b), b) for b in batch_sizes]
-    return list(dict.fromkeys(pairs))

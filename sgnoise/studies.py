@@ -9,15 +9,15 @@ same values as constants for the user to edit (a test keeps them equal).
 
 from __future__ import annotations
 
-import argparse
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sgnoise.results import load_results
 from sgnoise.run_config import RunConfig
-from sgnoise.settings import Settings, batch_grid, lr_grid
+
+if TYPE_CHECKING:  # settings reads the table (each study's knobs): this module must not import it
+    from sgnoise.settings import Settings
 
 #: Settings every study has, with their defaults, in the order ``--help`` lists them.
 _COMMON_HEAD = {
@@ -49,6 +49,63 @@ _COMMON_TAIL = {
 }
 
 
+#: Most values a sweep grid (:func:`lr_grid`) may make: a guard against a mistyped step.
+MAX_GRID = 1000
+
+
+def lr_grid(start: float, stop: float, step: float) -> list[float]:
+    """Learning rates start, start + step, ... <= stop, then stop; both ends always included.
+
+    If stop is not on the grid it is still added as the last rate (0.001 to
+    0.1 by 0.005 ends ..., 0.091, 0.096, 0.1). Each rate is rounded to 12
+    significant digits, so 0.001 + 3 * 0.005 is 0.016, not 0.016000000000000004,
+    and a rate within that rounding of stop is stop itself.
+
+    Raises
+    ------
+    ValueError
+        A non-positive or non-finite bound or step, start > stop, or more
+        than :data:`MAX_GRID` rates.
+    """
+    for name, value in (("--lr-start", start), ("--lr-stop", stop), ("--lr-step", step)):
+        if not (value > 0 and (math.isfinite(value) or name == "--lr-step")):
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if start > stop:
+        raise ValueError(f"--lr-start must be <= --lr-stop, got {start!r} > {stop!r}")
+    n = math.floor((stop - start) / step * (1 + 1e-12))
+    if n + 1 > MAX_GRID:
+        raise ValueError(
+            f"--lr-step {step!r} from {start!r} to {stop!r} makes {n + 1} learning rates, "
+            f"more than {MAX_GRID}: use a larger step"
+        )
+    grid = [float(f"{start + i * step:.12g}") for i in range(n + 1)]
+    if grid[-1] != float(f"{stop:.12g}"):
+        grid.append(float(stop))
+    else:
+        grid[-1] = float(stop)
+    return grid
+
+
+def scaled_lr(lr: float, reference: int, batch_size: int) -> float:
+    """The rate at batch size b that keeps η/b = lr / reference, rounded to 12 digits."""
+    return float(f"{lr * batch_size / reference:.12g}")
+
+
+def batch_grid(batch_sizes: Sequence[int], lr: float, reference: int) -> list[tuple[float, int]]:
+    """(lr, b) pairs of the batch study: every b at the fixed rate ``lr``, then every b at the
+    fixed ratio η/b = lr / reference (:func:`scaled_lr`); a pair both rules make (b =
+    reference) is run once.
+
+    References
+    ----------
+    Gurbuzbalaban, Simsekli & Zhu, "The Heavy-Tail Phenomenon in SGD", ICML 2021: the tail
+    index of SGD's iterates depends on η and b through η/b.
+    """
+    pairs = [(float(lr), b) for b in batch_sizes]
+    pairs += [(scaled_lr(lr, reference, b), b) for b in batch_sizes]
+    return list(dict.fromkeys(pairs))
+
+
 @dataclass(frozen=True)
 class Study:
     """One study: a row of :data:`STUDIES`.
@@ -68,7 +125,9 @@ class Study:
         ``settings -> list of (learning rate, batch size)`` of its runs, without repeats.
     plots : str
         The name of its function in :mod:`sgnoise.plots`, ``(results, folder, *, n_jobs)
-        -> list of PNG paths``, drawn from saved results alone (:meth:`draw`).
+        -> list of PNG paths``, drawn from saved results alone
+        (:func:`sgnoise.plots.draw_study`; this module does not import matplotlib: the
+        worker processes import it to train).
     """
 
     name: str
@@ -77,15 +136,6 @@ class Study:
     defaults: Mapping[str, Any]
     grid: Callable[[Settings], list[tuple[float, int]]]
     plots: str
-
-    def draw(self, results: Mapping, folder: Path, n_jobs: int = 1) -> list[Path]:
-        """Its PNGs of a run folder's results, drawn by ``n_jobs`` processes
-        (:func:`sgnoise.plots.draw`). matplotlib is imported here, not with this module:
-        the worker processes import it to train, and load matplotlib (about 29 MB each)
-        only if they are given figures to draw, after the runs."""
-        from sgnoise import plots
-
-        return getattr(plots, self.plots)(results, folder, n_jobs=n_jobs)
 
     def batch_sizes(self, s: Settings) -> list[int]:
         """Every training batch size of the study's runs (the data must allow each)."""
@@ -210,32 +260,3 @@ STUDIES: dict[str, Study] = {
         ),
     )
 }
-
-
-def plot_run(folder: str | Path) -> list[Path]:
-    """Redraw every PNG of a run folder from its saved results, with its study's plots."""
-    folder = Path(folder)
-    results = load_results(folder)
-    name = results["config"].get("study")
-    if name not in STUDIES:
-        raise ValueError(
-            f"{folder / 'results.json'}: unknown study {name!r} (known: {', '.join(STUDIES)}); "
-            "was it written by a newer sgnoise?"
-        )
-    return STUDIES[name].draw(results, folder)
-
-
-def replot(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
-    """Command line: redraw the PNGs of one or more run folders (``python replot.py FOLDER``,
-    ``sgnoise replot FOLDER``: ``prog``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Redraw a run's PNGs from its results.json and noise_samples.npz."
-    )
-    parser.add_argument("folders", nargs="+", help="run folders, e.g. MNIST_lr/run-...")
-    for folder in parser.parse_args(argv).folders:
-        try:
-            paths = plot_run(folder)
-        except (OSError, ValueError) as err:
-            parser.exit(1, f"error: {err}\n")
-        for path in paths:
-            print(path)

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from sgnoise import data as datasets
 from sgnoise import results, settings
 from sgnoise.model import make_model
-from sgnoise.results import COMPLETE, FAILED, FROZEN, INTERRUPTED, POOLED, RUNNING
+from sgnoise.results import COMPLETE, FAILED, INTERRUPTED, RUNNING
 from sgnoise.run_config import RunConfig
 from sgnoise.settings import LOCATION, Settings
 from sgnoise.studies import STUDIES
@@ -391,9 +391,8 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"({r['split']} noise): α not estimated: {r['reason']}"
         )
     last: dict[tuple, dict] = {}
-    for r in out["records"]:
-        if r["mode"] == FROZEN and r["split"] == "train" and r["layer"] == POOLED:
-            last[(r["activation"], r["lr"], r["batch_size"], r["seed"])] = r
+    for r in results.select(out["records"], **results.POOLED_TRAIN):
+        last[(r["activation"], r["lr"], r["batch_size"], r["seed"])] = r
     groups: dict[tuple, list[dict]] = {}
     for (activation, lr, b, _), r in last.items():
         groups.setdefault((activation, lr, b), []).append(r)
@@ -509,7 +508,10 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         results.save_results(folder, config, out["records"], out["runs"], started=started,
                              extra_provenance=where)  # fmt: skip
         results.save_noise_samples(folder, out["noise_samples"])
-        paths = study.draw(results.load_results(folder), folder, n_jobs=_draw_jobs(s, len(todo)))
+        from sgnoise import plots  # noqa: PLC0415  (matplotlib: not in the workers that train)
+
+        drawn = results.load_results(folder)
+        paths = plots.draw_study(s.study, drawn, folder, n_jobs=_draw_jobs(s, len(todo)))
         mark(COMPLETE)
     except OSError as err:
         _safely(mark, FAILED, str(err))

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from sgnoise import plots, results, studies
+from sgnoise import plots, results
+from sgnoise.results import select
 
 ACTS = ("relu", "sigmoid")
 
@@ -130,7 +131,7 @@ def test_degenerate_noise_is_marked_only_in_the_panels_of_its_split_and_layer():
 
 def test_nan_alpha_leaves_a_gap_instead_of_a_number():
     doc = _results("activation", seeds=(0,))
-    rows = plots._select(doc["records"], split="train", layer="all", activation="sigmoid")
+    rows = select(doc["records"], split="train", layer="all", activation="sigmoid")
     fig, ax = plt.subplots()
     plots._curve(ax, rows, "epoch", "alpha", "k")
     y = ax.lines[0].get_ydata()
@@ -159,7 +160,7 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
     results.save_noise_samples(
         folder, {k: np.random.default_rng(2).normal(size=3000) for k in keys}
     )
-    studies.replot([str(folder)])
+    plots.replot([str(folder)])
     printed = capsys.readouterr().out.split()
     expected = {
         "alpha_vs_lr",
@@ -190,5 +191,5 @@ def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(tmp
 
 def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        studies.replot([str(tmp_path)])
+        plots.replot([str(tmp_path)])
     assert "results.json not found" in capsys.readouterr().err

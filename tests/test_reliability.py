@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sgnoise import results, settings, studies, sweep
+from sgnoise import plots, results, settings, sweep
 from sgnoise.results import COMPLETE, DEGENERATE, FAILED, INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +188,7 @@ def test_replot_of_an_interrupted_folder_says_so_and_how_to_finish(tmp_path, mon
         sweep.run(lr_settings(tmp_path), echo=lambda _: None)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        studies.replot([str(folder_of(tmp_path))])
+        plots.replot([str(folder_of(tmp_path))])
     assert exit_info.value.code == 1
     line = one_line(capsys.readouterr().err)
     assert "the run is interrupted (1 run(s) missing); finish it with --resume" in line
@@ -430,7 +430,7 @@ def test_replot_of_a_damaged_file_names_it_in_one_line(
 ):
     copy = damaged_copy(saved_folder, tmp_path, name, contents)
     with pytest.raises(SystemExit) as exit_info:
-        studies.replot([str(copy)])
+        plots.replot([str(copy)])
     assert exit_info.value.code == 1
     line = one_line(capsys.readouterr().err)
     assert message in line and str(copy / name) in line
@@ -451,7 +451,7 @@ def test_results_load_of_a_truncated_csv_names_the_file(saved_folder, tmp_path, 
 
 def test_replot_of_a_folder_that_is_not_a_run_names_it(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        studies.replot([str(tmp_path)])
+        plots.replot([str(tmp_path)])
     assert "results.json not found: is" in one_line(capsys.readouterr().err)
 
 

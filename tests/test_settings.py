@@ -203,27 +203,3 @@ def test_every_knob_has_help_and_accepts_its_documented_example_values():
         cli.check_setting("OUT_ROOT", "")
     with pytest.raises(ValueError, match="--in-flight must be of type bool, got 1"):
         cli.check_setting("IN_FLIGHT", 1)
-
-
-def test_lr_grid_includes_both_ends_and_has_no_float_noise():
-    # 0.001, 0.006, ..., 0.096 on the grid, then the stop 0.1 off the grid
-    expected = [(1 + 5 * i) / 1000 for i in range(20)] + [0.1]
-    assert cli.lr_grid(0.001, 0.1, 0.005) == expected
-    assert cli.lr_grid(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]  # not 0.30000000000000004
-    assert cli.lr_grid(0.001, 0.1, 0.011)[-2:] == [0.089, 0.1]
-    assert cli.lr_grid(0.05, 0.05, 0.01) == [0.05]
-    assert cli.lr_grid(0.05, 1e36, 1e36) == [0.05, 1e36]
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ((0.0, 0.1, 0.01), "--lr-start must be > 0, got 0.0"),
-        ((0.1, 0.01, 0.01), "--lr-start must be <= --lr-stop"),
-        ((0.01, 0.1, -0.01), "--lr-step must be > 0, got -0.01"),
-        ((0.01, float("inf"), 0.01), "--lr-stop must be > 0, got inf"),
-    ],
-)
-def test_lr_grid_rejects_bad_bounds(args, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        cli.lr_grid(*args)

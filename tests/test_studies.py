@@ -16,7 +16,7 @@ import pytest
 from sgnoise import plots, settings
 from sgnoise.data import DATASETS, Dataset
 from sgnoise.results import RECORD_COLUMNS
-from sgnoise.studies import STUDIES
+from sgnoise.studies import STUDIES, lr_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,3 +120,27 @@ def test_output_folders_are_named_dataset_then_study():
         config = json.loads((folder / "reference" / "results.json").read_text())["config"]
         assert folder.name == f"{_display_name(config['dataset'])}_{config['study']}"
     assert {f.name.split("_", 1)[1] for f in committed} == set(STUDIES)
+
+
+def test_lr_grid_includes_both_ends_and_has_no_float_noise():
+    # 0.001, 0.006, ..., 0.096 on the grid, then the stop 0.1 off the grid
+    expected = [(1 + 5 * i) / 1000 for i in range(20)] + [0.1]
+    assert lr_grid(0.001, 0.1, 0.005) == expected
+    assert lr_grid(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]  # not 0.30000000000000004
+    assert lr_grid(0.001, 0.1, 0.011)[-2:] == [0.089, 0.1]
+    assert lr_grid(0.05, 0.05, 0.01) == [0.05]
+    assert lr_grid(0.05, 1e36, 1e36) == [0.05, 1e36]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0.0, 0.1, 0.01), "--lr-start must be > 0, got 0.0"),
+        ((0.1, 0.01, 0.01), "--lr-start must be <= --lr-stop"),
+        ((0.01, 0.1, -0.01), "--lr-step must be > 0, got -0.01"),
+        ((0.01, float("inf"), 0.01), "--lr-stop must be > 0, got inf"),
+    ],
+)
+def test_lr_grid_rejects_bad_bounds(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        lr_grid(*args)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sgnoise.data import prepare
-from sgnoise.results import FROZEN, IN_FLIGHT, PER_EXAMPLE, RESAMPLED, RUN_KEYS
-from sgnoise.run_config import RunConfig
+from sgnoise.results import FROZEN, IN_FLIGHT, PER_EXAMPLE, RESAMPLED
+from sgnoise.run_config import RUN_KEYS, RunConfig
 from sgnoise.training import HISTOGRAM_SAMPLES, failed_result, train_and_measure
 
 #: A tiny run: 784-8-10 on 1,200 images, 12 minibatches of 100 an epoch.
