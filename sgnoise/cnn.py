@@ -52,6 +52,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -66,7 +67,9 @@ from sgnoise.mlp import (
     init_std,
     output_loss,
 )
-from sgnoise.model import Tap
+
+if TYPE_CHECKING:  # model makes a CNN (make_model): this module must not import it
+    from sgnoise.model import Tap
 
 #: The four positions (u, v) of a 2 x 2 pooling window, in the order ties are broken.
 _WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
