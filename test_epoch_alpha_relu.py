@@ -8,7 +8,7 @@ commit) go to <OUT_ROOT>/<Dataset>_activation/<run>/, e.g.
 MNIST_activation/run-20261125-101500/. Redraw the PNGs: python replot.py <run folder>
 """
 
-DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist, fashion_mnist or cifar10
 MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then dense HIDDEN layers)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
 HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 MLP (cnn: its dense layers)

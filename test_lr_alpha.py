@@ -8,7 +8,7 @@ Every learning rate starts from the same initialisation (per seed). Results go t
 Redraw the PNGs: python replot.py <run folder>
 """
 
-DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist, fashion_mnist or cifar10
 MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then dense HIDDEN layers)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
 HIDDEN = (100,)  # hidden-layer widths: a 784-100-10 MLP (cnn: its dense layers)

@@ -1,7 +1,9 @@
-"""Data sets: MNIST, Fashion-MNIST and the embedded offline sample ``mnist10k``.
+"""Data sets: MNIST, Fashion-MNIST, CIFAR-10 and the embedded offline sample ``mnist10k``.
 
 ``load(name)`` returns a :class:`Dataset` with images as float32 in [0, 1] of
-shape (n, 784) and labels as int64 in 0..9.
+shape (n, height * width * channels), flattened channels-last (784 values for
+the 28 x 28 grey images, 3,072 for CIFAR-10's 32 x 32 colour ones), and labels
+as int64 in 0..9.
 
 Where the data come from, in order:
 
@@ -19,6 +21,14 @@ Where the data come from, in order:
        (``apt-get install dataset-fashion-mnist``);
     4. a download (``download=True``) from the public URLs keras uses, into
        keras's cache, verified by its hash before it is kept.
+``"cifar10"`` (50,000 / 10,000 images)
+    The official binary version, ``cifar-10-binary.tar.gz`` (Krizhevsky 2009):
+    records of 1 label byte + 3,072 pixel bytes (the red, green and blue
+    32 x 32 planes, row by row), read straight from the archive's six ``.bin``
+    members (nothing is unpacked; the python version, which needs unpickling,
+    is never read). Found in ``data_dir`` / ``SGNOISE_DATA``, then in keras's
+    cache folder, else downloaded from the authors' page into that folder; the
+    archive's SHA-256 is checked before it is read.
 
 What is verified (:data:`KNOWN_HASHES`; ``verify=False`` turns it off, for files
 changed on purpose; the IDX structure, sizes and label range are always checked):
@@ -34,6 +44,9 @@ changed on purpose; the IDX structure, sizes and label range are always checked)
   verify=False.
 - ``mnist.npz``: keras's published SHA-256 of the file. Another ``<name>.npz``: each
   array, as the payload of the IDX file it would be, where that hash is known.
+- ``cifar-10-binary.tar.gz``: the SHA-256 of the archive (its MD5 is the one the
+  authors publish), before it is read; a truncated archive, a member of the wrong size
+  or a label outside 0..9 is an error naming the file.
 - Downloads: the published SHA-256 of each file, before it is kept.
 - ``use_keras=True``: keras checks its own files; we also check each array's payload
   where that hash is known (Fashion-MNIST, the MNIST test set).
@@ -53,6 +66,7 @@ import http.client
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import warnings
@@ -63,16 +77,30 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("mnist10k", "mnist", "fashion_mnist")
+DATASETS = ("mnist10k", "mnist", "fashion_mnist", "cifar10")
 #: (height, width, channels) of each data set's images; a row of x is one image flattened
 #: channels-last, ((y * width + x) * channels + c).
-IMAGE_SHAPES = {"mnist10k": (28, 28, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
+IMAGE_SHAPES = {
+    "mnist10k": (28, 28, 1),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
 
 EMBEDDED_DIR = Path(__file__).parent / "_data" / "mnist10k"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 """keras's download folder; the environment variable ``SGNOISE_DATA_URL`` overrides it."""
 MNIST10K_TRAIN = 8000
+
+#: CIFAR-10's binary version: the archive, where it is published, and its members.
+CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
+_CIFAR_MEMBERS = {
+    "train": [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)],
+    "test": ["cifar-10-batches-bin/test_batch.bin"],
+}
+_CIFAR_RECORD = 1 + 32 * 32 * 3  # label byte, then the red, green and blue planes
 
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
 _IDX_NAMES = {
@@ -123,6 +151,14 @@ KNOWN_HASHES: dict[str, dict[str, dict[str, str]]] = {
         "t10k-labels-idx1-ubyte": {
             "gz_sha256": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
             "sha256": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+    },
+    # The archive of 170,052,171 bytes whose MD5 the authors publish
+    # (c32a1d4ab5d03f1284b67883e8d87530, https://www.cs.toronto.edu/~kriz/cifar.html);
+    # its SHA-256 as TensorFlow Datasets records it.
+    "cifar10": {
+        CIFAR_ARCHIVE: {
+            "sha256": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
         },
     },
 }
@@ -181,8 +217,8 @@ class Dataset:
 
     @property
     def display_name(self) -> str:
-        """``"MNIST"`` or ``"FashionMNIST"``: the prefix of output folders."""
-        return "FashionMNIST" if self.name == "fashion_mnist" else "MNIST"
+        """``"MNIST"``, ``"FashionMNIST"`` or ``"CIFAR10"``: the prefix of output folders."""
+        return {"fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}.get(self.name, "MNIST")
 
     def summary(self) -> str:
         """A few lines describing the data: source, shapes, per-class counts, pixel range."""
@@ -248,6 +284,62 @@ def parse_idx(payload: bytes, path: Path | str = "<bytes>", magic: int | None = 
             f"{len(payload)} bytes: it is truncated or corrupt."
         )
     return np.frombuffer(payload, np.uint8, offset=header).reshape(shape)
+
+
+def read_cifar10(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of CIFAR-10's binary archive, images channels-last (n, 32, 32, 3) uint8.
+
+    Each member ``cifar-10-batches-bin/*.bin`` is read from the archive (no file is
+    unpacked) as records of :data:`_CIFAR_RECORD` bytes: the label, then the red,
+    green and blue planes of 32 x 32 pixels, row by row; the planes are moved to
+    the last axis. ``sha256``, if given, is checked against the archive first.
+
+    Raises
+    ------
+    DataError
+        A wrong hash, a truncated or corrupt archive, a missing member, a member
+        that is not whole records, a label outside 0..9: one line naming the file and the fix.
+    """
+    if sha256 is not None:
+        got = _file_hash(path)
+        if got != sha256:
+            raise DataError(
+                f"{path}: SHA-256 is {got}, expected {sha256}. The archive is incomplete, "
+                f"corrupt or not the published {CIFAR_ARCHIVE}: download it again (we do "
+                "not delete your files), or pass verify=False if you changed it on purpose."
+            )
+    arrays = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for split, members in _CIFAR_MEMBERS.items():
+                parts = []
+                for member in members:
+                    f = archive.extractfile(member)  # KeyError if missing; None if not a file
+                    if f is None:
+                        raise KeyError(member)
+                    payload = f.read()
+                    if not payload or len(payload) % _CIFAR_RECORD:
+                        raise DataError(
+                            f"{path}: {member} has {len(payload)} bytes, not a whole number "
+                            f"of {_CIFAR_RECORD}-byte records: the archive is corrupt; "
+                            "download it again."
+                        )
+                    parts.append(np.frombuffer(payload, np.uint8).reshape(-1, _CIFAR_RECORD))
+                records = np.concatenate(parts)
+                arrays[f"y_{split}"] = records[:, 0]
+                planes = records[:, 1:].reshape(-1, 3, 32, 32)
+                arrays[f"x_{split}"] = np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
+    except KeyError as err:
+        raise DataError(
+            f"{path}: the archive has no member {err}: it is not {CIFAR_ARCHIVE} (the binary "
+            "version; the python and matlab versions are not read): replace it."
+        ) from err
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as err:
+        raise DataError(
+            f"{path}: cannot read the archive ({err}). It is truncated or corrupt: download "
+            "it again and retry."
+        ) from err
+    return arrays
 
 
 def _magic(key: str) -> int:
@@ -356,10 +448,15 @@ def _load_npz(path: Path, expected_sha256: str | None) -> dict:
 def _to_dataset(name: str, arrays: dict, source: str) -> Dataset:
     """Check shapes and counts, scale images to float32 [0, 1]."""
     out = {}
+    height, width, channels = IMAGE_SHAPES[name]
+    shape = (height, width) if channels == 1 else (height, width, channels)
     for split in ("train", "test"):
         x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
-        if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DataError(f"{source}: {split} images have shape {x.shape}, expected (n, 28, 28).")
+        if x.shape[1:] != shape:
+            raise DataError(
+                f"{source}: {split} images have shape {x.shape}, expected (n, "
+                f"{', '.join(map(str, shape))})."
+            )
         if x.dtype != np.uint8 or y.dtype.kind not in "iu":
             raise DataError(
                 f"{source}: {split} images must be uint8 (0..255) and labels integers, as "
@@ -372,7 +469,7 @@ def _to_dataset(name: str, arrays: dict, source: str) -> Dataset:
             )
         if y.size and (y.min() < 0 or y.max() > 9):
             raise DataError(f"{source}: {split} labels outside 0..9.")
-        out[f"x_{split}"] = np.divide(x.reshape(len(x), 784), 255, dtype=np.float32)
+        out[f"x_{split}"] = np.divide(x.reshape(len(x), -1), 255, dtype=np.float32)
         out[f"y_{split}"] = y.astype(np.int64)
     return Dataset(name=name, source=source, **out)
 
@@ -450,6 +547,8 @@ def _download_dataset(name: str, base_url: str, hashes: dict) -> Dataset:
     folder = _keras_cache(name)
     if name == "mnist":
         files = {"mnist.npz": hashes["mnist.npz"]["npz"]}
+    elif name == "cifar10":
+        files = {CIFAR_ARCHIVE: hashes[CIFAR_ARCHIVE]["sha256"]}
     else:
         files = {f"{stem}.gz": hashes[stem]["gz_sha256"] for stem in _IDX_NAMES.values()}
     for file_name, sha256 in files.items():
@@ -462,7 +561,16 @@ def _download_dataset(name: str, base_url: str, hashes: dict) -> Dataset:
 def _load_folder(
     name: str, folder: Path, hashes: dict, verify: bool, source: str = ""
 ) -> Dataset | None:
-    """The data set in folder (the four IDX files, or ``<name>.npz``), or None if absent."""
+    """The data set in folder (the four IDX files, or ``<name>.npz``; CIFAR-10's archive), or
+    None if absent."""
+    if name == "cifar10":
+        path = folder / CIFAR_ARCHIVE
+        if not path.is_file():
+            return None
+        want = hashes.get(CIFAR_ARCHIVE, {}).get("sha256")
+        return _to_dataset(
+            name, read_cifar10(path, want), f"{path} ({source})" if source else str(path)
+        )
     if _find_idx(folder, _IDX_NAMES["x_train"]) is not None:
         arrays, path = _load_idx_folder(folder, hashes), folder
     else:
@@ -534,6 +642,11 @@ def load(
     if name == "mnist10k":
         return _mnist10k()
     hashes = KNOWN_HASHES[name] if verify else {}
+    if use_keras and name == "cifar10":
+        raise DataError(
+            "use_keras=True is not offered for cifar10: keras reads the pickled python version, "
+            f"which sgnoise never unpickles; drop the option (sgnoise reads {CIFAR_ARCHIVE})."
+        )
     if use_keras:
         return _load_with_keras(name, hashes)
     origin = "data_dir" if data_dir is not None else "SGNOISE_DATA"
@@ -562,15 +675,19 @@ def load(
         if name == "fashion_mnist"
         else ""
     )
+    files = CIFAR_ARCHIVE if name == "cifar10" else "the four IDX .gz files or a keras .npz"
     advice = (
-        f"looked in {', '.join(str(p) for p in places)}. To get it: {how}put the four IDX "
-        ".gz files or a keras .npz in a folder and pass --data-dir / set SGNOISE_DATA, or "
-        "download it (download=True, needs the network). Offline, the embedded sample "
-        "'mnist10k' always works."
+        f"looked in {', '.join(str(p) for p in places)}. To get it: {how}put {files} in a "
+        "folder and pass --data-dir / set SGNOISE_DATA, or download it (download=True, needs "
+        "the network). Offline, the embedded sample 'mnist10k' always works."
     )
     if not download:
         raise DataError(f"{name}: no data found; {advice}")
-    base_url = base_url or os.environ.get("SGNOISE_DATA_URL") or BASE_URL
+    base_url = (
+        base_url
+        or os.environ.get("SGNOISE_DATA_URL")
+        or (CIFAR_URL if name == "cifar10" else BASE_URL)
+    )
     base_url = base_url if base_url.endswith("/") else base_url + "/"
     try:
         return _download_dataset(name, base_url, KNOWN_HASHES[name])

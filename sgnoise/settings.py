@@ -88,7 +88,8 @@ def _count(help: str, low: int) -> Knob:
 KNOBS: dict[str, Knob] = {
     "DATASET": Knob(
         "data set: mnist10k (embedded 8,000/2,000 MNIST sample, offline), mnist or "
-        "fashion_mnist (60,000/10,000; see --data-dir)",
+        "fashion_mnist (60,000/10,000 28x28 grey images), cifar10 (50,000/10,000 32x32 colour "
+        "images, cifar-10-binary.tar.gz); see --data-dir",
         str,
         check=_one_of(DATASETS),
     ),

@@ -28,7 +28,7 @@ from sgnoise.tail_index import estimate_alpha
 
 #: Most noise values kept per run for the histogram plot.
 HISTOGRAM_SAMPLES = 200_000
-#: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing types).
+#: Classes of every data set in :data:`sgnoise.data.DATASETS` (digits, clothing, objects).
 N_CLASSES = 10
 
 

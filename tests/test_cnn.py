@@ -281,3 +281,23 @@ def test_a_conv_net_run_gives_every_kind_of_row_for_every_layer(few_reps):
         got = {r["layer"] for r in out["records"] if r["mode"] == mode}
         assert got == set(layers), mode
     assert all(r["status"] == "ok" for r in out["records"] if r["mode"] == "frozen")
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_both_networks_train_on_32x32_colour_images_as_cifar10_has(model):
+    from sgnoise.data import Dataset  # noqa: PLC0415
+    from sgnoise.run_config import RunConfig  # noqa: PLC0415
+    from sgnoise.training import train_and_measure  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((300, 3072), np.float32), rng.random((150, 3072), np.float32)
+    y_train, y_test = rng.integers(0, 10, 300), rng.integers(0, 10, 150)
+    data = Dataset("cifar10", x_train, y_train, x_test, y_test, "random")
+    config = RunConfig(activation="tanh", optimizer="sgd", lr=0.05, batch_size=50, epochs=1,
+                       seed=0, hidden=(16,), model=model, channels=(4, 8))  # fmt: skip
+    out = train_and_measure(data, config)
+    first = [p.shape for p in make_model(model, (32, 32, 3), 10, "tanh", hidden=(16,),
+                                         channels=(4, 8)).params][0]  # fmt: skip
+    assert first == ((3072, 16) if model == "mlp" else (75, 4))  # 5x5 patches of 3 channels
+    assert {r["layer"] for r in out["records"]} >= {"all", "output" if model == "cnn" else "layer2"}
+    assert not out["run"]["diverged"]

@@ -431,3 +431,99 @@ def test_use_keras_without_keras_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_keras)
     with pytest.raises(DataError, match="keras cannot be imported.*drop the option"):
         load("mnist", use_keras=True)
+
+
+# -- CIFAR-10: the official binary archive, written small here ---------------------------
+def write_cifar_archive(path: Path, per_batch=4, seed=0, cut=0, members=None) -> dict:
+    """A cifar-10-binary.tar.gz of the official layout with ``per_batch`` records per member
+    (records: label byte, then the red, green and blue 32x32 planes); ``cut`` bytes dropped
+    from the end of the archive. Returns the labels and planes (n, 3, 32, 32) per split."""
+    import io  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    names = members or [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    out = {"train": ([], []), "test": ([], [])}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in names:
+            labels = rng.integers(0, 10, per_batch).astype(np.uint8)
+            planes = rng.integers(0, 256, (per_batch, 3, 32, 32)).astype(np.uint8)
+            payload = np.concatenate([labels[:, None], planes.reshape(per_batch, -1)], 1).tobytes()
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+            split = out["test" if name.startswith("test") else "train"]
+            split[0].append(labels)
+            split[1].append(planes)
+    blob = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob[: len(blob) - cut])
+    return {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in out.items() if v[0]}
+
+
+def test_cifar10_records_become_channels_last_images_and_labels(tmp_path, no_keras_home):
+    written = write_cifar_archive(tmp_path / "c" / data.CIFAR_ARCHIVE)
+    d = load("cifar10", tmp_path / "c", download=False, verify=False)
+    assert d.x_train.shape == (20, 3072) and d.x_test.shape == (4, 3072)
+    assert d.image_shape == (32, 32, 3) and d.display_name == "CIFAR10"
+    labels, planes = written["train"]
+    assert d.y_train.tolist() == labels.tolist() and d.y_train.dtype == np.int64
+    image = d.x_train[7].reshape(32, 32, 3)  # (row, column, channel)
+    assert image[5, 9, 2] == np.float32(planes[7, 2, 5, 9] / 255)  # blue plane, row 5, col 9
+    np.testing.assert_array_equal(image * 255, planes[7].transpose(1, 2, 0))
+
+
+def test_cifar10_archive_is_hash_verified_and_found_via_sgnoise_data(
+    tmp_path, no_keras_home, monkeypatch
+):
+    path = tmp_path / "c" / data.CIFAR_ARCHIVE
+    write_cifar_archive(path)
+    monkeypatch.setenv("SGNOISE_DATA", str(tmp_path / "c"))
+    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: SHA-256 is \w+, expected c4a38c"):
+        load("cifar10", download=False)  # the published hash: our small archive is not it
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(data.KNOWN_HASHES, "cifar10", {data.CIFAR_ARCHIVE: {"sha256": good}})
+    assert load("cifar10", download=False).y_test.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cut": 2000}, r"cannot read the archive .* truncated or corrupt: download it again"),
+        ({"members": ["data_batch_1.bin"]}, r"has no member .*data_batch_2.bin.*: it is not"),
+    ],
+)
+def test_truncated_or_foreign_cifar10_archive_is_one_line_naming_it(
+    tmp_path, no_keras_home, kwargs, message
+):
+    write_cifar_archive(tmp_path / "c" / data.CIFAR_ARCHIVE, **kwargs)
+    with pytest.raises(DataError, match=message) as err:
+        load("cifar10", tmp_path / "c", download=False, verify=False)
+    assert data.CIFAR_ARCHIVE in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cifar10_member_of_partial_records_is_reported(tmp_path, no_keras_home, monkeypatch):
+    monkeypatch.setattr(data, "_CIFAR_RECORD", 3072)  # as if a byte of each record were lost
+    write_cifar_archive(tmp_path / "c" / data.CIFAR_ARCHIVE, per_batch=5)
+    with pytest.raises(DataError, match=r"data_batch_1.bin has 15365 bytes, not a whole number"):
+        load("cifar10", tmp_path / "c", download=False, verify=False)
+
+
+def test_cifar10_download_keeps_the_archive_only_if_its_hash_matches(
+    server, no_keras_home, monkeypatch
+):
+    srv, www = server
+    write_cifar_archive(www / data.CIFAR_ARCHIVE)
+    with pytest.raises(DataError, match=r"download of .*cifar-10-binary.tar.gz: SHA-256 is"):
+        load("cifar10", base_url=srv.url)
+    assert list(no_keras_home.iterdir()) == []  # neither the file nor its temporary copy
+    good = hashlib.sha256((www / data.CIFAR_ARCHIVE).read_bytes()).hexdigest()
+    monkeypatch.setitem(data.KNOWN_HASHES, "cifar10", {data.CIFAR_ARCHIVE: {"sha256": good}})
+    assert load("cifar10", base_url=srv.url).x_train.shape == (20, 3072)
+    assert (no_keras_home / data.CIFAR_ARCHIVE).is_file()
+
+
+def test_cifar10_is_never_read_through_keras_which_unpickles():
+    with pytest.raises(DataError, match="use_keras=True is not offered for cifar10"):
+        load("cifar10", use_keras=True)

@@ -87,7 +87,10 @@ def test_command_line_overrides_each_constant_by_its_dashed_name():
     [
         (["--lr-step", "-0.1"], "--lr-step must be > 0, got -0.1 (from the command line)"),
         (["--lr-stop", "nan"], "--lr-stop must be > 0, got nan"),
-        (["--dataset", "cifar"], "--dataset must be one of mnist10k, mnist, fashion_mnist, got"),
+        (
+            ["--dataset", "cifar"],
+            "--dataset must be one of mnist10k, mnist, fashion_mnist, cifar10, got",
+        ),
         (["--activations", "relu", "gelu"], "--activations must be one of relu, sigmoid, tanh"),
         (["--optimizer", "rmsprop"], "--optimizer must be one of sgd, momentum, adam, adadelta"),
         (["--epochs", "0"], "--epochs must be >= 1, got 0"),

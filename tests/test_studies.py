@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sgnoise import plots, settings
-from sgnoise.data import DATASETS, Dataset
+from sgnoise.data import DATASETS, IMAGE_SHAPES, Dataset
 from sgnoise.results import RECORD_COLUMNS
 from sgnoise.studies import STUDIES, lr_grid
 
@@ -104,7 +104,8 @@ def test_the_histogram_shows_per_activation_the_first_seed_s_largest_rate_that_d
 
 
 def _display_name(dataset: str) -> str:
-    x, y = np.zeros((1, 784), np.float32), np.zeros(1, np.int64)
+    x = np.zeros((1, int(np.prod(IMAGE_SHAPES[dataset]))), np.float32)
+    y = np.zeros(1, np.int64)
     return Dataset(dataset, x, y, x, y, source="test").display_name
 
 
@@ -113,6 +114,7 @@ def test_output_folders_are_named_dataset_then_study():
         "mnist10k": "MNIST",
         "mnist": "MNIST",
         "fashion_mnist": "FashionMNIST",
+        "cifar10": "CIFAR10",
     }
     committed = sorted(p.parent.parent for p in ROOT.glob("*_*/reference/results.json"))
     assert len(committed) >= len(STUDIES)
