@@ -613,7 +613,8 @@ def _parser(prog: str = "python -m sgnoise.analyse") -> _Parser:
         metavar="OUT.png",
         help=(
             "also draw the per-column alpha against Gaussian columns, the Hill plot (with "
-            "--per-example) and the histogram with the fitted stable density (one file)"
+            "--per-example) and the histogram with the fitted stable density, of the first NOISE "
+            "file (a row per layer, up to 4, and all layers together)"
         ),
     )
     parser.add_argument(
