@@ -498,6 +498,8 @@ FOLDER_SETTINGS = {
     "init": "init",
     "loss": "loss_function",  # the record column "loss" is the loss's value
     "model": "model",
+    "channels": "channels",
+    "kernel": "kernel",
     "subset": "subset",
     "train_reference": "train_reference",
     "checkpoint_every": "checkpoint_every",
@@ -506,7 +508,7 @@ FOLDER_SETTINGS = {
 
 def _folder_columns(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
     """``run`` (the folder as ``<parent>/<name>``) and the :data:`FOLDER_SETTINGS` of its
-    configuration (``hidden`` as text, e.g. ``"256-128"``)."""
+    configuration (lists as text: ``hidden`` ``"256-128"``, ``channels`` ``"6-16"``)."""
     from sgnoise.studies import STUDIES  # noqa: PLC0415 (studies imports this module)
 
     study = STUDIES.get(config.get("study"))

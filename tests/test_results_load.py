@@ -126,3 +126,4 @@ def test_tables_of_folders_with_other_settings_concatenate_with_their_run_and_se
     assert (
         both["init"].tolist() == ["paper"] * 4 and both["loss_function"].iloc[0] == "cross_entropy"
     )
+    assert both["model"].tolist() == ["mlp"] * 4 and both["channels"].iloc[0] == "6-16"
