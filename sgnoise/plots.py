@@ -897,6 +897,7 @@ def _hill_panel(ax, result: Mapping) -> None:
     ax.plot(f, q["50"], "o-", color="tab:blue", label="median tail exponent")
     ax.axhline(2, color="k", ls=":", lw=1, label="2: finite variance above")
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")  # bounded tails read in the hundreds, the question is near 2
     ax.set(
         title="Hill plot: tail exponent against the threshold",
         xlabel="k / sqrt(m)   (m: a column's non-zero values; k = sqrt(m) is the default)",
@@ -919,8 +920,9 @@ def analysis_figure(
     Noise: each column's α against Gaussian columns', and the histogram of the
     standardised values with the symmetric α-stable density at the calibrated α.
     Per-example gradients (a result with ``by_k``): the Hill plot, and the same
-    histogram at the median tail exponent (capped at 2). With several layers,
-    each layer's row (up to :data:`FIGURE_LAYERS` layers) and all layers together.
+    histogram, with the stable density at the median tail exponent when it is below 2
+    (the law a mean of such gradients is attracted to). With several layers, each
+    layer's row (up to :data:`FIGURE_LAYERS` layers) and all layers together.
 
     Parameters
     ----------
@@ -951,8 +953,8 @@ def analysis_figure(
         per_example = "by_k" in result
         if per_example:
             _hill_panel(left, result)
-            median = result["tail_exponent_quantiles"]["50"]
-            alpha = None if median is None else min(median, 2.0)
+            median = result["tail_exponent_quantiles"]["50"]  # a stable law only below 2
+            alpha = median if median is not None and median < 2 else None
         else:
             _per_column_panel(left, matrix, result["seed"])
             alpha = result["alpha_calibrated"]
