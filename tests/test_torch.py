@@ -125,3 +125,22 @@ def test_sgnoise_never_imports_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_with_batch_norm_is_recorded_in_eval_mode_from_a_dataset_of_int_targets():
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
+    x = torch.randn(40, 5)
+    model(x)  # running statistics away from their initial values
+    data = [(x[i], int(i % 3)) for i in range(40)]  # a list: map-style, int targets
+    rec = record(model, data, F.cross_entropy, batch_size=10, coordinates=20, seed=0)
+    assert model.training  # restored
+    model.eval()
+    i = int(rec.order[0])
+    model.zero_grad()
+    F.cross_entropy(model(x[i : i + 1]), torch.tensor([i % 3])).backward()
+    for k, p in model.named_parameters():
+        want = p.grad.flatten()[rec.coordinates[k]].numpy()
+        np.testing.assert_allclose(rec.per_example[k][0], want, rtol=1e-5, atol=1e-7)
