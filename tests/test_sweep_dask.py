@@ -25,7 +25,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402  (after the skip: dask comes with distributed)
 import psutil  # noqa: E402  (a dependency of distributed)
 
-from sgnoise import results, settings, studies, sweep  # noqa: E402
+from sgnoise import plots, results, settings, sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # 3,000 training images in 12 minibatches of 250, one epoch, one seed.
@@ -38,7 +38,7 @@ SWEEP = settings.make("lr", lr_start=0.05, lr_stop=0.1, lr_step=0.05, **TINY)
 def no_plots():
     """Sweeps without their plots (drawn from the saved results; tested elsewhere): faster."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(studies.Study, "draw", lambda self, results, folder, n_jobs=1: [])
+        patch.setattr(plots, "draw_study", lambda study, results, folder, n_jobs=1: [])
         yield
 
 
