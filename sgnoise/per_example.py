@@ -407,7 +407,7 @@ class TailExponents:
         return TailExponents(**arrays, level=self.level)
 
 
-def _check_matrix(grads: np.ndarray) -> np.ndarray:
+def _check_grads(grads: np.ndarray) -> np.ndarray:
     """grads as a finite 2-D float array of at least MIN_K^2 rows, or a one-line ValueError."""
     grads = np.asarray(grads)
     if grads.ndim != 2 or grads.shape[1] < 1:
@@ -527,7 +527,7 @@ def tail_exponents(
     -------
     TailExponents
     """
-    grads = _check_matrix(grads)
+    grads = _check_grads(grads)
     n, n_columns = grads.shape
     if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
@@ -709,7 +709,7 @@ def exponents_over_k(
         column), ``fraction_infinite_variance`` (upper end of the interval < 2),
         ``fraction_finite_variance`` (lower end > 2); NaN without a kept column.
     """
-    grads = _check_matrix(grads)
+    grads = _check_grads(grads)
     out = []
     for f in sorted(factors):
         tails = tail_exponents(grads, level=level, k_factor=f)
@@ -751,7 +751,7 @@ def power_law_shares(grads: np.ndarray, *, seed: int = 0) -> dict:
     """
     from sgnoise.tail_index.power_law import power_law_tails
 
-    grads = _check_matrix(grads)
+    grads = _check_grads(grads)
     centred = np.abs(grads - grads.mean(axis=0, dtype=np.float64))
     fits = power_law_tails(
         centred,
