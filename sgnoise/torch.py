@@ -60,23 +60,38 @@ class Recording:
     batch_size: int
     seed: int
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
-        """Write the noise to ``path`` and the per-example gradients beside it.
+    def save(self, path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path, Path]:
+        """Write the noise to ``path``, the per-example gradients and the provenance beside it.
 
         ``path`` (an ``.npz``) holds one array per parameter tensor, by name,
         which ``python -m sgnoise.analyse path`` reads layer by layer;
         ``<stem>_per_example.npz`` the per-example gradients, for
-        ``--per-example``. Refuses to replace an existing file unless
-        ``overwrite``. Returns both paths.
+        ``--per-example``; ``<stem>.json`` the settings (B, seed, the sampled
+        entries' counts, n), the example order and the provenance (versions of
+        sgnoise, PyTorch and numpy, git state, command line, time). Refuses to
+        replace an existing file unless ``overwrite``. Returns the three paths.
         """
+        from sgnoise.results import provenance, write_json
+
         noise_path = Path(path).with_suffix(".npz")
         example_path = noise_path.with_name(noise_path.stem + "_per_example.npz")
-        for p in (noise_path, example_path):
+        json_path = noise_path.with_suffix(".json")
+        for p in (noise_path, example_path, json_path):
             if p.exists() and not overwrite:
                 raise FileExistsError(f"{p}: exists; pass overwrite=True or another path")
         np.savez(noise_path, **self.noise)
         np.savez(example_path, **self.per_example)
-        return noise_path, example_path
+        config = {
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "n_examples": len(self.order),
+            "n_minibatches": len(self.order) // self.batch_size,
+            "coordinates": {k: len(c) for k, c in self.coordinates.items()},
+            "order": self.order.tolist(),
+        }
+        versions = {"torch": _torch().__version__}
+        write_json(json_path, {"config": config, "provenance": provenance() | versions})
+        return noise_path, example_path, json_path
 
 
 def _torch():

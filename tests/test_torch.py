@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -92,8 +93,11 @@ def test_save_writes_layers_that_analyse_reads_and_never_overwrites(setting, tmp
     from sgnoise.analyse import load_matrix
 
     *_, rec = setting
-    noise_path, example_path = rec.save(tmp_path / "noise.npz")
+    noise_path, example_path, json_path = rec.save(tmp_path / "noise.npz")
     assert example_path.name == "noise_per_example.npz"
+    saved = json.loads(json_path.read_text())
+    assert saved["config"]["batch_size"] == 16 and saved["config"]["order"] == rec.order.tolist()
+    assert saved["provenance"]["torch"] == torch.__version__ and saved["provenance"]["sgnoise"]
     with np.load(noise_path) as npz:
         assert sorted(npz.files) == sorted(rec.noise)
     assert np.array_equal(load_matrix(noise_path, "4.weight"), rec.noise["4.weight"])
