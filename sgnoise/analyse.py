@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 import zipfile
@@ -98,6 +99,7 @@ def load_matrix(path: str | Path, key: str | None = None) -> np.ndarray:
     if magic == _NPY_MAGIC:
         if key is not None:
             raise InputError(f"{path}: --key applies to .npz files, this is a .npy file")
+        _check_npy_size(path)
         array = _read(path, lambda: np.load(path, allow_pickle=False))
     elif magic.startswith(_ZIP_MAGIC):
         array = _read(path, lambda: _npz_member(path, key))
@@ -128,6 +130,38 @@ def _names(path) -> list[str]:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return []
     return names if len(names) > 1 else []
+
+
+def _check_npy_size(path) -> None:
+    """Compare the size a .npy header announces with the file's, before anything is read
+    (a truncated file whose header claims terabytes would otherwise be allocated)."""
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"{path}: corrupt or unreadable ({e})") from None
+    if dtype.hasobject:
+        return  # np.load refuses pickled objects with its own message
+    need = math.prod(shape) * dtype.itemsize
+    have = os.path.getsize(path) - offset
+    if have < need:
+        raise InputError(
+            f"{path}: its header announces a {dtype} array of shape {shape} ({_bytes(need)}), "
+            f"but the file holds {_bytes(have)} of data: it is truncated; save it again"
+        )
+
+
+def _bytes(n: float) -> str:
+    """A size with a binary unit: "512 B", "72.8 TiB"."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = 0
+    while n >= 1024 and power < len(units) - 1:
+        n, power = n / 1024, power + 1
+    return f"{n:.1f} {units[power]}" if power else f"{n:.0f} B"
 
 
 def _read(path, load: Callable[[], np.ndarray]) -> np.ndarray:

@@ -35,7 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import os
+import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,30 +171,68 @@ def cache_dir() -> Path:
     return Path(base) / "sgnoise"
 
 
+def _cache_entry(n_rows: int, n_columns: int, seed: int, reps: int) -> dict:
+    """What made a cached curve (its file holds this and a checksum of the readings)."""
+    import sgnoise  # noqa: PLC0415  (the package imports this module)
+
+    return {
+        "sgnoise": sgnoise.__version__,
+        "simulation": CURVE_VERSION,
+        "shape": [n_rows, n_columns],
+        "grid": list(ALPHA_GRID),
+        "seed": seed,
+        "draws": reps,
+    }
+
+
+def _checksum(readings: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(readings, "<f8").tobytes()).hexdigest()
+
+
+def _cached(path: Path, entry: Mapping) -> tuple[np.ndarray | None, str]:
+    """The readings kept in ``path`` if they verify, else None and why not ('': no file)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            readings, saved = f["readings"], json.loads(f["entry"].item())
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        return None, f"unreadable ({err})"
+    checksum = saved.pop("sha256", None) if isinstance(saved, dict) else None
+    if saved != entry:
+        return None, f"made by other parameters ({saved}, not {entry})"
+    if checksum != _checksum(readings):
+        return None, "its values do not match their checksum (changed or damaged)"
+    if readings.shape != (entry["draws"], len(ALPHA_GRID)) or not (readings > 0).all():
+        return None, f"its values are not readings (shape {readings.shape}, or not all > 0)"
+    return readings, ""
+
+
 @functools.lru_cache(maxsize=128)
 def _stored_curve(n_rows: int, n_columns: int, seed: int, reps: int) -> CalibrationCurve:
     """The curve of one shape and seed: from memory, else the disk cache, else simulated.
 
     The simulation is deterministic given (shape, seed, :data:`CURVE_VERSION`), so a
-    cached file is the same curve; worker processes and later runs share it. A file that
-    cannot be read or written is ignored (the curve is simulated and kept in memory).
+    cached file is the same curve; worker processes and later runs share it. Each file
+    holds what made it (sgnoise's version, the simulation's, the shape, the alpha grid,
+    the seed and the number of draws) and a SHA-256 of its readings: a file that does
+    not verify is simulated again and replaced, with one line on stderr saying so. A
+    file that cannot be written is ignored (the curve is kept in memory).
     """
-    name = f"calibration-v{CURVE_VERSION}-{n_rows}x{n_columns}-r{reps}-seed{seed}.npy"
+    name = f"calibration-v{CURVE_VERSION}-{n_rows}x{n_columns}-r{reps}-seed{seed}.npz"
     path = cache_dir() / name
-    readings = None
-    try:
-        readings = np.load(path, allow_pickle=False)
-        if readings.shape != (reps, len(ALPHA_GRID)):
-            readings = None
-    except (OSError, ValueError, EOFError):
-        pass
+    entry = _cache_entry(n_rows, n_columns, seed, reps)
+    readings, why = _cached(path, entry)
     if readings is None:
+        if why:
+            print(f"calibration cache {path}: {why}; simulating it again", file=sys.stderr)
         readings = _simulate(n_rows, n_columns, seed, reps)
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
-                np.save(f, readings, allow_pickle=False)
+                kept = json.dumps({**entry, "sha256": _checksum(readings)})
+                np.savez(f, readings=readings, entry=np.array(kept))
             os.replace(tmp, path)
     readings.flags.writeable = False
     return CalibrationCurve(n_rows, n_columns, np.array(ALPHA_GRID), readings)

@@ -365,9 +365,10 @@ def _check_hash(
     elif "gz_sha256" in known and path.suffix == ".gz":
         got, want, kind = _file_hash(path), known["gz_sha256"], "SHA-256 of the .gz"
     else:
+        _check_count(path, payload, label)
         warnings.warn(
             f"{label}: no published hash is known for this form of the file (only for the "
-            "original .gz); it was read unverified, its IDX structure checked.",
+            "original .gz); it was read unverified, its IDX structure and count checked.",
             stacklevel=4,
         )
         return
@@ -376,6 +377,23 @@ def _check_hash(
             f"{label}: {kind} is {got}, expected {want}. The file is corrupt or not the "
             "published one: replace it with a fresh copy (we do not delete your files), or "
             "pass verify=False if you changed it on purpose."
+        )
+
+
+#: Items in the published IDX files of MNIST and Fashion-MNIST, by the names' first word.
+PUBLISHED_COUNTS = {"train": 60_000, "t10k": 10_000}
+
+
+def _check_count(path: Path, payload: bytes, label: str) -> None:
+    """An IDX file read unverified must hold the published number of items (its header's
+    first dimension): the test set unpacked under the training set's name is refused."""
+    want = PUBLISHED_COUNTS.get(path.name.split("-", 1)[0])
+    got = int.from_bytes(payload[4:8], "big")
+    if want is not None and got != want:
+        raise DataError(
+            f"{label}: holds {got:,} items, the published file {want:,}: it is not the "
+            "published file (another split under this name?): replace it with a fresh copy, "
+            "or pass verify=False if you changed it on purpose."
         )
 
 

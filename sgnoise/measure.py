@@ -57,6 +57,7 @@ from sgnoise.results import (
 )
 from sgnoise.run_config import RunConfig
 from sgnoise.tail_index import (
+    MIN_SAMPLES,
     QUANTILES,
     per_column_alpha_by_block,
     standardised_alpha,
@@ -106,14 +107,20 @@ def _empty(status: str, reason: str) -> dict:
 
 
 def _status(summary: Mapping) -> dict:
-    """``ok``, or ``degenerate`` with why when the summary has no α (every column constant)."""
+    """``ok``, or ``degenerate`` with why when the summary has no α: every column constant,
+    or fewer values than a tail estimate needs (:data:`~sgnoise.tail_index.MIN_SAMPLES`)."""
     if math.isfinite(summary["alpha"]):
         return {"status": OK, "reason": ""}
-    return {
-        "status": DEGENERATE,
-        "reason": f"no noise to describe: all {summary['n_dropped']} coordinates are constant "
-        "across minibatches (e.g. dead ReLUs)",
-    }
+    n, dropped = summary["n_samples"], summary["n_dropped"]
+    if n == 0 and dropped:
+        reason = (
+            f"no noise to describe: all {dropped} coordinates are constant across minibatches "
+            "(e.g. dead ReLUs)"
+        )
+    else:
+        reason = f"too few values ({n}) for a tail estimate (at least {MIN_SAMPLES} are needed)"
+        reason += f"; {dropped} constant coordinates left out" if dropped else ""
+    return {"status": DEGENERATE, "reason": reason}
 
 
 def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int, varying: np.ndarray) -> dict:

@@ -126,6 +126,13 @@ RECORD_COLUMNS = (
 )
 
 
+def run_name_problem(name: str) -> str | None:
+    """What a run folder's name must be, if ``name`` is not that (else None)."""
+    if name.strip() != name or name in ("", ".", "..") or any(c in name for c in "/\\"):
+        return "must be a plain folder name (not blank, no slash, no space at either end)"
+    return None
+
+
 def new_run_dir(root: str | Path, name: str | None = None, *, overwrite: bool = False) -> Path:
     """Create a fresh run folder inside ``root`` (created if missing).
 
@@ -157,18 +164,21 @@ def new_run_dir(root: str | Path, name: str | None = None, *, overwrite: bool = 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if name is not None:
-        if not name or name in (".", "..") or any(sep in name for sep in "/\\"):
-            raise ValueError(f"run name must be a plain folder name, got {name!r}")
+        problem = run_name_problem(name)
+        if problem:
+            raise ValueError(f"run name {problem}, got {name!r}")
         folder = root / name
-        if folder.exists():
+        try:
+            folder.mkdir()  # atomic: of two jobs given one name, exactly one makes it
+        except FileExistsError:
             if not overwrite:
                 raise FileExistsError(
-                    f"{folder} already exists: choose another run name, or pass --overwrite"
-                )
+                    f"{folder} already exists (made by an earlier run, or by another job "
+                    "started with this run name): choose another run name, or pass --overwrite"
+                ) from None
             for old in [*folder.glob("*.png"), *(folder / f for f in _OUTPUTS)]:
                 old.unlink(missing_ok=True)
             shutil.rmtree(folder / RUNS_DIR, ignore_errors=True)
-        folder.mkdir(exist_ok=True)
         return folder
     base = "run-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for i in range(1, 1000):

@@ -27,6 +27,7 @@ from sgnoise.data import DATASETS, IMAGE_SHAPES
 from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
 from sgnoise.model import MODELS
 from sgnoise.optim import OPTIMIZERS
+from sgnoise.results import run_name_problem
 
 #: Settings that say where things are, not what is computed: left out of the saved
 #: configuration (they are machine-specific) and free to change on ``--resume``.
@@ -222,7 +223,11 @@ KNOBS: dict[str, Knob] = {
         str,
         check=lambda v: None if v else "must be a folder name",
     ),
-    "RUN_NAME": Knob("run folder name ('': run-<date>-<time>, never reused)", str),
+    "RUN_NAME": Knob(
+        "run folder name ('': run-<date>-<time>, never reused)",
+        str,
+        check=lambda v: v and run_name_problem(v),
+    ),
     "OVERWRITE": Knob("allow reusing an existing --run-name (its old outputs are deleted)", bool),
     "RESUME": Knob(
         "a run folder to finish ('': start a new run): runs only its missing runs, with "
@@ -237,18 +242,30 @@ def flag(name: str) -> str:
     return "--" + name.lower().replace("_", "-")
 
 
+def as_typed(name: str, value: Any) -> str:
+    """A setting as it is typed: ``--epochs 5``, ``--seeds 0 1 2``, ``--no-in-flight``."""
+    if isinstance(value, bool):
+        return flag(name) if value else "--no-" + flag(name)[2:]
+    if isinstance(value, tuple | list):
+        return f"{flag(name)} {' '.join(map(str, value))}"
+    return f"{flag(name)} {value}"
+
+
 class Settings(Mapping[str, Any]):
     """A study's settings, validated, read-only: ``s["lr_step"]`` or ``s.lr_step``.
 
     Keys are the lower-case knob names of the study's row in
     :data:`sgnoise.studies.STUDIES`, and only those; list settings are tuples.
+    ``typed``: the names given on the command line (:func:`parse`), which a
+    resumed sweep checks against its saved settings even where they equal a default.
     """
 
-    __slots__ = ("study", "_values")
+    __slots__ = ("study", "_values", "typed")
 
-    def __init__(self, study: str, values: Mapping[str, Any]):
+    def __init__(self, study: str, values: Mapping[str, Any], typed: frozenset[str] = frozenset()):
         object.__setattr__(self, "study", study)
         object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "typed", frozenset(typed))
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError("Settings are read-only: make new ones with replace()")
@@ -272,7 +289,7 @@ class Settings(Mapping[str, Any]):
         return f"Settings({self.study!r}, {self._values!r})"
 
     def __reduce__(self):
-        return Settings, (self.study, self._values)
+        return Settings, (self.study, self._values, self.typed)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, validated like the rest."""
@@ -443,6 +460,8 @@ def parse(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None =
             )
             parser.error(f"{err} (from the {where})")
     try:
-        return make(study, {n.lower(): v for n, v in values.items()})
+        made = make(study, {n.lower(): v for n, v in values.items()})
     except ValueError as err:
         parser.error(str(err))
+    typed = {n.lower() for n in defaults if {flag(n), "--no-" + flag(n)[2:]} & tokens}
+    return Settings(study, made, typed)

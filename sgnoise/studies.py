@@ -72,18 +72,24 @@ def lr_grid(start: float, stop: float, step: float) -> list[float]:
             raise ValueError(f"{name} must be > 0, got {value!r}")
     if start > stop:
         raise ValueError(f"--lr-start must be <= --lr-stop, got {start!r} > {stop!r}")
-    n = math.floor((stop - start) / step * (1 + 1e-12))
-    if n + 1 > MAX_GRID:
+    steps = (stop - start) / step * (1 + 1e-12)  # inf when the step is tiny beside the span
+    if not steps + 1 <= MAX_GRID:
         raise ValueError(
-            f"--lr-step {step!r} from {start!r} to {stop!r} makes {n + 1} learning rates, "
-            f"more than {MAX_GRID}: use a larger step"
+            f"--lr-step {step!r} from {start!r} to {stop!r} makes {_count(steps + 1)} "
+            f"learning rates, more than {MAX_GRID}: use a larger step"
         )
+    n = math.floor(steps)
     grid = [float(f"{start + i * step:.12g}") for i in range(n + 1)]
     if grid[-1] != float(f"{stop:.12g}"):
         grid.append(float(stop))
     else:
         grid[-1] = float(stop)
     return grid
+
+
+def _count(n: float) -> str:
+    """A count written whole, or roughly beyond what an integer holds: "990001", "about inf"."""
+    return str(math.floor(n)) if n < 1e18 else f"about {n:.3g}"
 
 
 def scaled_lr(lr: float, reference: int, batch_size: int) -> float:

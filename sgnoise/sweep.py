@@ -338,7 +338,7 @@ def _resumed(s: Settings) -> tuple[Path, Settings]:
     status = results.read_status(folder)
     if status["study"] != s.study:
         raise SweepError(
-            f"{folder} holds a {status['study']} study, not {s.study}: resume it with its "
+            f"{folder} holds {_a(status['study'])} study, not {s.study}: resume it with its "
             "own driver"
         )
     if status["state"] == COMPLETE:
@@ -353,16 +353,24 @@ def _resumed(s: Settings) -> tuple[Path, Settings]:
     saved = settings.make(s.study, {**status["settings"], **{k: s[k] for k in LOCATION}})
     given = saved_settings(s)
     default = settings.make(s.study, {k: s[k] for k in LOCATION})
-    changed = [k for k, v in given.items() if v != saved[k] and v != default[k]]
+    # a flag typed is checked even at its default value; a driver's constant where it is
+    # not the study's default (the driver's unchanged constants must not block a resume)
+    changed = [k for k, v in given.items() if v != saved[k] and (k in s.typed or v != default[k])]
     if changed:
         what = ", ".join(
-            f"{settings.flag(k.upper())} {given[k]!r} (saved: {saved[k]!r})" for k in changed
+            f"{settings.as_typed(k, given[k])} (saved: {settings.as_typed(k, saved[k])})"
+            for k in changed
         )
         raise SweepError(
             f"--resume {folder}: {what}; a resumed sweep keeps its saved settings: drop "
             "these, or start a new run"
         )
     return folder, saved
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an activation", "a lr"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _print_summary(out: Mapping[str, Any]) -> None:

@@ -129,6 +129,13 @@ def write_truncated(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:200])
 
 
+def write_huge_header(path: Path) -> None:
+    """A truncated .npy whose header claims 72.8 TiB (read at once, a MemoryError)."""
+    np.save(path, np.zeros((100, 50)))
+    raw = path.read_bytes()
+    path.write_bytes(raw[:128].replace(b"(100, 50)", b"(100000000, 100000)") + raw[128:228])
+
+
 def write_corrupt_npz(path: Path) -> None:
     with open(path, "wb") as f:  # np.savez would append .npz to the name
         np.savez(f, a=noise())
@@ -147,7 +154,8 @@ BAD_INPUTS = {
     "all constant": (lambda p: np.save(p, np.ones((16, 64))), "constant"),
     "complex": (lambda p: np.save(p, noise() + 1j), "complex"),
     "pickle": (write_pickled, "Python objects"),
-    "truncated": (write_truncated, "corrupt"),
+    "truncated": (write_truncated, "it is truncated"),
+    "huge header": (write_huge_header, "shape (100000000, 100000) (72.8 TiB), but the file holds"),
     "corrupt npz": (write_corrupt_npz, "corrupt"),
     "not numpy": (lambda p: p.write_text("1,2,3\n4,5,6\n"), "not a .npy or .npz"),
     "empty file": (lambda p: p.write_bytes(b""), "not a .npy or .npz"),

@@ -29,6 +29,44 @@ def test_the_curve_falls_from_heavy_tails_to_the_gaussian_and_is_cached():
     assert calibration_curve(120, 127) is curve  # within 3%: one bucket
 
 
+def _fresh_curve(monkeypatch, tmp_path, shape=(16, 400)):
+    """The curve of shape, read through the disk cache in tmp_path (the memory cache cleared)."""
+    monkeypatch.setenv("SGNOISE_CACHE", str(tmp_path))
+    calibration._stored_curve.cache_clear()
+    return calibration_curve(*shape)
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda r, e: {"readings": r * 1.1, "entry": e}, "do not match their checksum"),
+        (lambda r, e: {"readings": np.full_like(r, np.nan), "entry": e}, "checksum"),
+        (
+            lambda r, e: {
+                "readings": r,
+                "entry": np.array(str(e).replace('"seed": 0', '"seed": 1')),
+            },
+            "made by other parameters",
+        ),
+        (lambda r, e: {"readings": r}, "unreadable"),
+    ],
+    ids=["scaled", "nan", "other-seed", "no-entry"],
+)
+def test_a_cached_curve_that_does_not_verify_is_simulated_again_with_one_line(
+    monkeypatch, tmp_path, capsys, damage, why
+):
+    made = _fresh_curve(monkeypatch, tmp_path)
+    (path,) = tmp_path.glob("calibration-*.npz")
+    with np.load(path) as f:
+        np.savez(path, **damage(f["readings"], f["entry"]))
+    assert _fresh_curve(monkeypatch, tmp_path).readings.tobytes() == made.readings.tobytes()
+    line = capsys.readouterr().err.strip()
+    assert line.count("\n") == 0 and f"calibration cache {path}: " in line and why in line
+    assert _fresh_curve(monkeypatch, tmp_path) is not made  # the file was replaced: now silent
+    assert capsys.readouterr().err == ""
+    calibration._stored_curve.cache_clear()
+
+
 def test_the_standardised_reading_is_pulled_towards_two_and_the_curve_says_by_how_much():
     curve = calibration_curve(*SHAPE)
     reading = 1 / curve.mean[list(curve.alphas).index(1.2)]

@@ -340,16 +340,32 @@ def test_recompressed_or_unpacked_real_files_verify_by_payload_and_warn_when_unk
     """Real MNIST test files recompressed (as Debian does) still verify by payload hash;
     unpacked training files, whose payload hash is not published, load with a warning."""
     folder = tmp_path / "mixed"
-    write_idx_folder(folder, gz=False)  # synthetic training files, uncompressed
+    folder.mkdir()
     for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        (folder / stem).unlink()
         payload = gzip.decompress((data.EMBEDDED_DIR / f"{stem}.gz").read_bytes())
         (folder / f"{stem}.gz").write_bytes(gzip.compress(payload, compresslevel=1))
+    # synthetic training files of the published count, uncompressed
+    (folder / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((60000, 28, 28))))
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(60000)))
     with pytest.warns(UserWarning, match="no published hash") as record:
         d = load("mnist", folder, download=False)
     unverified = sorted(Path(str(w.message).split(": ")[0]).name for w in record)
     assert unverified == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
     assert d.x_test.shape == (10000, 784) and d.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_the_test_set_unpacked_under_the_training_names_is_refused_by_its_count(
+    tmp_path, no_keras_home
+):
+    folder = tmp_path / "swapped"
+    folder.mkdir()
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        payload = gzip.decompress((data.EMBEDDED_DIR / f"{stem}.gz").read_bytes())
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(payload, compresslevel=1))
+        (folder / stem.replace("t10k", "train")).write_bytes(payload)
+    with pytest.raises(DataError, match="holds 10,000 items, the published file 60,000"):
+        load("mnist", folder, download=False)
+    assert load("mnist", folder, download=False, verify=False).x_train.shape == (10000, 784)
 
 
 def test_npz_other_than_keras_is_verified_array_by_array(tmp_path, no_keras_home):

@@ -143,11 +143,25 @@ def test_scan_sizes_are_powers_of_two_up_to_half_the_examples():
     assert scan_sizes(100) == (1, 2, 4, 8, 16, 32)
 
 
-def test_calibration_curves_are_cached_on_disk_and_read_back_identically(tmp_path, monkeypatch):
+def test_too_few_values_are_not_called_constant_coordinates():
+    matrix = np.random.default_rng(0).standard_normal((16, 200))
+    layers = {"layer1": slice(0, 4), "layer2": slice(4, 200)}  # layer1: 64 values
+    rows = measure_module._summaries(matrix, layers, seed=0)
+    assert rows["layer1"]["status"] == "degenerate"
+    assert rows["layer1"]["reason"].startswith("too few values (64) for a tail estimate")
+    assert rows["layer2"]["status"] == rows["all"]["status"] == "ok"
+    matrix[:, :4] = 1.0  # now every coordinate of layer1 is constant
+    rows = measure_module._summaries(matrix, layers, seed=0)
+    assert "all 4 coordinates are constant" in rows["layer1"]["reason"]
+
+
+def test_calibration_curves_are_cached_on_disk_and_read_back_identically(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("SGNOISE_CACHE", str(tmp_path))
     calibration._stored_curve.cache_clear()
     first = calibration.calibration_curve(16, 40, seed=7)
-    (saved,) = tmp_path.glob("calibration-v*-16x40-r*-seed7.npy")
+    (saved,) = tmp_path.glob("calibration-v*-16x40-r*-seed7.npz")
     calibration._stored_curve.cache_clear()
     again = calibration.calibration_curve(16, 40, seed=7)
     np.testing.assert_array_equal(first.readings, again.readings)
@@ -155,4 +169,5 @@ def test_calibration_curves_are_cached_on_disk_and_read_back_identically(tmp_pat
     calibration._stored_curve.cache_clear()
     np.testing.assert_array_equal(calibration.calibration_curve(16, 40, seed=7).readings,
                                   first.readings)  # fmt: skip
+    assert "unreadable" in capsys.readouterr().err
     calibration._stored_curve.cache_clear()

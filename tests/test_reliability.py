@@ -297,7 +297,47 @@ def test_resume_with_a_changed_setting_names_it(tmp_path, monkeypatch, capsys):
     with pytest.raises(sweep.Interrupted):
         sweep.run(lr_settings(tmp_path), echo=lambda _: None)
     line = resume_error(tmp_path, folder_of(tmp_path), capsys, argv=["--epochs", "3"])
-    assert "--epochs 3 (saved: 1)" in line and "keeps its saved settings" in line
+    assert "--epochs 3 (saved: --epochs 1)" in line and "keeps its saved settings" in line
+
+
+@pytest.fixture(scope="module")
+def interrupted_in_flight(tmp_path_factory) -> Path:
+    """An lr study folder interrupted after its first run, saved with --in-flight."""
+    tmp = tmp_path_factory.mktemp("interrupted")
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(1, patch)
+        with pytest.raises(sweep.Interrupted):
+            sweep.run(lr_settings(tmp, in_flight=True), echo=lambda _: None)
+    return folder_of(tmp)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--seeds", "0", "1", "2"],
+        ["--epochs", "5"],
+        ["--subset", "0"],
+        ["--batch-size", "500"],
+        ["--lr-step", "0.01"],
+        ["--no-in-flight"],
+    ],  # fmt: skip
+)
+def test_resume_with_a_flag_at_its_default_value_but_not_the_saved_one_is_refused(
+    tmp_path, interrupted_in_flight, capsys, argv
+):
+    # each value is the lr study's default; the folder was saved with others
+    line = resume_error(tmp_path, interrupted_in_flight, capsys, argv=argv)
+    assert f"{' '.join(argv)} (saved: " in line and "keeps its saved settings" in line
+
+
+@pytest.mark.slow
+def test_resume_with_flags_equal_to_the_saved_values_or_locations_goes_on(tmp_path, monkeypatch):
+    interrupt_after(1, monkeypatch)
+    with pytest.raises(sweep.Interrupted):
+        sweep.run(lr_settings(tmp_path), echo=lambda _: None)
+    monkeypatch.undo()
+    argv = ["--resume", str(folder_of(tmp_path)), "--epochs", "1", "--workers", "2"]
+    assert sweep.main("lr", {}, argv) == folder_of(tmp_path)
 
 
 def test_resume_with_another_study_s_driver_is_refused(tmp_path, monkeypatch, capsys):
@@ -307,6 +347,18 @@ def test_resume_with_another_study_s_driver_is_refused(tmp_path, monkeypatch, ca
     with pytest.raises(SystemExit) as exit_info:
         sweep.main("activation", {}, ["--resume", str(folder_of(tmp_path))])
     assert "holds a lr study, not activation" in str(exit_info.value.code)
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main("lr", {}, ["--resume", str(_activation_folder(tmp_path))])
+    assert "holds an activation study, not lr" in str(exit_info.value.code)
+
+
+def _activation_folder(tmp_path: Path) -> Path:
+    """A folder whose status says: an activation study, interrupted."""
+    folder = tmp_path / "act"
+    folder.mkdir()
+    results.write_status(folder, study="activation", settings={}, runs=[], state=INTERRUPTED,
+                         done=0, missing=[], message="")  # fmt: skip
+    return folder
 
 
 def test_resume_with_a_damaged_saved_run_names_the_file_and_the_fix(tmp_path, monkeypatch):

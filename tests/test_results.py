@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing
 import re
 import subprocess
 from pathlib import Path
@@ -52,7 +53,39 @@ def test_named_run_folder_is_refused_if_it_exists_unless_overwrite(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../up"])
+def _claim(root, names, start, out):
+    """In a child process: wait for the start, make every named (or generated) run folder,
+    report what it got: the folder, or the one-line refusal."""
+    got = []
+    start.wait()
+    for name in names:
+        try:
+            got.append(str(results.new_run_dir(root, name)))
+        except FileExistsError as err:
+            got.append(f"refused: {err}")
+    out.put(got)
+
+
+@pytest.mark.parametrize("generated", [False, True], ids=["given-names", "generated-names"])
+def test_two_jobs_making_run_folders_at_once_never_get_the_same_folder(tmp_path, generated):
+    # as a job array started with one --run-name: the check and the mkdir are one step
+    context = multiprocessing.get_context("fork")
+    start, out = context.Barrier(2), context.Queue()
+    names = [None] * 40 if generated else [f"r{i}" for i in range(100)]
+    jobs = [context.Process(target=_claim, args=(tmp_path, names, start, out)) for _ in "ab"]
+    for job in jobs:
+        job.start()
+    one, other = out.get(timeout=60), out.get(timeout=60)
+    for job in jobs:
+        job.join(timeout=60)
+    made = [f for f in one + other if not f.startswith("refused")]
+    assert len(made) == len(set(made)) == (80 if generated else 100)
+    refusals = [f for f in one + other if f.startswith("refused")]
+    assert len(refusals) == (0 if generated else 100)
+    assert all("already exists (made by an earlier run, or by another job" in r for r in refusals)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../up", " ", " lead", "trail "])
 def test_run_name_must_be_a_plain_folder_name(tmp_path, name):
     with pytest.raises(ValueError, match="plain folder name"):
         results.new_run_dir(tmp_path, name)

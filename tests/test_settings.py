@@ -99,6 +99,8 @@ def test_command_line_overrides_each_constant_by_its_dashed_name():
         (["--hidden", "0"], "--hidden must be >= 1, got 0"),
         (["--lr-start", "0.5"], "--lr-start must be <= --lr-stop, got 0.5 > 0.1"),
         (["--lr-step", "1e-7"], "makes 990001 learning rates, more than 1000"),
+        (["--lr-stop", "1e308", "--lr-step", "1e-300"], "makes about inf learning rates"),
+        (["--run-name", " "], "--run-name must be a plain folder name (not blank"),
         (["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
         (["--lr-ste", "0.1"], "unrecognized arguments: --lr-ste"),  # no silent abbreviations
         (["--backend", "ray"], "--backend must be one of local, dask, got 'ray'"),
