@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from sgnoise.pool import Pool  # noqa: E402
 from sgnoise.results import (  # noqa: E402
     BATCH_SCAN,
     DEGENERATE,
@@ -605,9 +606,9 @@ def _histograms(results: Mapping, folder: Path, *, swept: Sequence[str] = ()) ->
     return [plot_noise_histograms(samples, folder / "noise_histogram.png", alphas=alphas)]
 
 
-def activation_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
+def activation_plots(results: Mapping, folder: Path, *, pool: Pool | None = None) -> list[Path]:
     """The activation study's PNGs: α over training (pooled, per layer), training, in-flight,
-    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
+    histograms (``pool``: worker processes that draw them, see :func:`draw`)."""
     figures = [
         partial(plot_alpha_vs_epoch, results, folder / "alpha_vs_epoch.png"),
         partial(plot_alpha_by_layer, results, folder / "alpha_by_layer.png"),
@@ -616,12 +617,12 @@ def activation_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list
     if select(results["records"], mode=IN_FLIGHT):
         figures.append(partial(plot_in_flight, results, folder / "alpha_in_flight.png"))
     figures += _detail_plots(results, folder, "epoch")
-    return draw([*figures, partial(_histograms, results, folder)], n_jobs)
+    return draw([*figures, partial(_histograms, results, folder)], pool)
 
 
-def lr_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
+def lr_plots(results: Mapping, folder: Path, *, pool: Pool | None = None) -> list[Path]:
     """The learning-rate study's PNGs: α and training against η, α over training per η,
-    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
+    histograms (``pool``: worker processes that draw them, see :func:`draw`)."""
     figures = [
         partial(plot_alpha_vs_sweep, results, folder / "alpha_vs_lr.png", x="lr"),
         partial(plot_training, results, folder / "training_vs_lr.png", x="lr"),
@@ -631,7 +632,7 @@ def lr_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
         figures.append(partial(by_lr, folder / "alpha_vs_epoch_by_lr.png"))
         figures.append(partial(by_lr, folder / "alpha_vs_loss_by_lr.png", x="loss"))
     figures += _detail_plots(results, folder, "lr")
-    return draw([*figures, partial(_histograms, results, folder, swept=("lr",))], n_jobs)
+    return draw([*figures, partial(_histograms, results, folder, swept=("lr",))], pool)
 
 
 def _rule(results: Mapping, rule: str) -> dict:
@@ -649,9 +650,9 @@ def _rule(results: Mapping, rule: str) -> dict:
     }
 
 
-def batch_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
+def batch_plots(results: Mapping, folder: Path, *, pool: Pool | None = None) -> list[Path]:
     """The batch study's PNGs: α and training against b, at a fixed η and at a fixed η/b;
-    histograms (``n_jobs``: processes that draw them, see :func:`draw`)."""
+    histograms (``pool``: worker processes that draw them, see :func:`draw`)."""
     c = results["config"]
     figures = []
     for rule, name, note in (
@@ -665,23 +666,21 @@ def batch_plots(results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path
         figures.append(partial(plot_training, sub, path, x="batch_size"))
         figures += _detail_plots(sub, folder, "batch_size", f"_{name}")
     swept = ("lr", "batch_size")
-    return draw([*figures, partial(_histograms, results, folder, swept=swept)], n_jobs)
+    return draw([*figures, partial(_histograms, results, folder, swept=swept)], pool)
 
 
-def draw(figures: Sequence[Callable[[], Path | list[Path]]], n_jobs: int = 1) -> list[Path]:
+def draw(figures: Sequence[Callable[[], Path | list[Path]]], pool: Pool | None = None) -> list:
     """Draw the figures (calls that each save a PNG, or a list of them), in order, and
-    return the paths. With ``n_jobs`` > 1 they are shared among that many processes
-    (joblib's loky workers, which a sweep has just used for its runs): each figure
-    costs about half a second of Agg rendering, and a study's driver would otherwise
-    draw its seven or more on one core while the others idle."""
-    n_jobs = max(1, min(n_jobs, len(figures)))
-    if n_jobs == 1:
-        drawn = [figure() for figure in figures]
-    else:
-        from joblib import Parallel, delayed
-
-        drawn = Parallel(n_jobs=n_jobs)(delayed(figure)() for figure in figures)
+    return the paths. With a ``pool`` they are shared among its worker processes (a
+    sweep's, idle after its runs): each figure costs about half a second of Agg
+    rendering, and a study's driver would otherwise draw its seven or more on one core
+    while the others idle."""
+    drawn = [f() for f in figures] if pool is None else pool.map(_call, figures)
     return [p for d in drawn for p in (d if isinstance(d, list) else [d])]
+
+
+def _call(figure: Callable[[], Any]) -> Any:
+    return figure()
 
 
 #: Panels of :func:`plot_per_coordinate`: (mode, key, title).
@@ -972,10 +971,12 @@ def analysis_figure(
     return _save(fig, path)
 
 
-def draw_study(study: str, results: Mapping, folder: Path, *, n_jobs: int = 1) -> list[Path]:
+def draw_study(
+    study: str, results: Mapping, folder: Path, *, pool: Pool | None = None
+) -> list[Path]:
     """The PNGs of a run folder's results by its study's plot function
-    (:attr:`sgnoise.studies.Study.plots`), drawn by ``n_jobs`` processes (:func:`draw`)."""
-    return getattr(sys.modules[__name__], STUDIES[study].plots)(results, folder, n_jobs=n_jobs)
+    (:attr:`sgnoise.studies.Study.plots`), drawn here or by ``pool``'s workers (:func:`draw`)."""
+    return getattr(sys.modules[__name__], STUDIES[study].plots)(results, folder, pool=pool)
 
 
 def plot_run(folder: str | Path) -> list[Path]:

@@ -130,7 +130,7 @@ class Study:
     grid : callable
         ``settings -> list of (learning rate, batch size)`` of its runs, without repeats.
     plots : str
-        The name of its function in :mod:`sgnoise.plots`, ``(results, folder, *, n_jobs)
+        The name of its function in :mod:`sgnoise.plots`, ``(results, folder, *, pool)
         -> list of PNG paths``, drawn from saved results alone
         (:func:`sgnoise.plots.draw_study`; this module does not import matplotlib: the
         worker processes import it to train).

@@ -23,25 +23,28 @@ signal's number (130, 143); ``--resume FOLDER`` then runs only the missing runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import errno
 import math
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from sgnoise import data as datasets
 from sgnoise import results, settings
 from sgnoise.model import make_model
+from sgnoise.pool import Pool, WorkerDied
 from sgnoise.results import COMPLETE, FAILED, INTERRUPTED, RUNNING
 from sgnoise.run_config import RunConfig
 from sgnoise.settings import LOCATION, Settings
@@ -90,15 +93,12 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def _stop_workers() -> None:
-    """Kill joblib's worker processes now (they would finish their runs and linger)."""
-    from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
-
-    get_reusable_executor().shutdown(wait=True, kill_workers=True)
-
-
-def _one_run(data: datasets.Dataset, index: int, config: RunConfig, progress=None):
+def _one_run(
+    data: datasets.Dataset | datasets.Mapped, index: int, config: RunConfig, progress=None
+):
     """One run with one BLAS thread (the same numbers in every process); errors recorded."""
+    if isinstance(data, datasets.Mapped):  # in a worker process: map the shared files
+        data = data.open()
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             return index, train_and_measure(data, config, progress=progress)
@@ -129,16 +129,19 @@ def execute(
     workers: int = 1,
     backend: str = "local",
     scheduler: str = "",
+    pool: Pool | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Run every config; yield ``(index, result)`` as each run finishes.
 
     ``backend == "local"``: with ``workers == 1`` the runs go one after the
     other in this process with a progress bar over epochs; otherwise
-    ``workers`` processes (joblib) run them. ``backend == "dask"``: each run is
-    a task on the ``dask.distributed`` cluster at ``scheduler`` (see
-    :func:`_dask_runs`). Parallel runs come in the order they finish, under a
-    progress bar over runs. Every bar shows the pooled train-noise α and the
-    loss of the latest checkpoint.
+    ``workers`` processes run them (``pool``, else a :class:`~sgnoise.pool.Pool`
+    started here): a run whose worker dies (SIGKILL from the out-of-memory
+    killer) is recorded as failed with why, and the others go on.
+    ``backend == "dask"``: each run is a task on the ``dask.distributed``
+    cluster at ``scheduler`` (see :func:`_dask_runs`). Parallel runs come in the
+    order they finish, under a progress bar over runs. Every bar shows the
+    pooled train-noise α and the loss of the latest checkpoint.
 
     Raises
     ------
@@ -153,27 +156,36 @@ def execute(
         yield from _bar_over_runs(configs, _dask_runs(data, configs, workers, scheduler))
         return
     if workers == 1 or len(configs) == 1:
-        total = sum(c.epochs for c in configs)
-        with tqdm(total=total, desc="epochs", unit="epoch") as bar:
-            for i, config in enumerate(configs):
-                done = bar.n
-
-                def progress(status: Mapping[str, Any], config=config) -> None:
-                    bar.set_postfix(_postfix(config, status))
-                    bar.update(1)
-
-                yield _one_run(data, i, config, progress)
-                bar.update(done + config.epochs - bar.n)  # the epochs a diverged run skipped
+        yield from _runs_here(data, configs)
         return
-    tasks = Parallel(n_jobs=workers, return_as="generator_unordered")(
-        delayed(_one_run)(data, i, c) for i, c in enumerate(configs)
-    )
-    try:
-        yield from _bar_over_runs(configs, tasks)
-    except BaseException:
-        tasks.close()  # joblib stops dispatching first, so killing its workers is quiet
-        _stop_workers()
-        raise
+    with contextlib.nullcontext(pool) if pool else Pool(workers) as running:
+        yield from _bar_over_runs(configs, _pool_runs(data, configs, running))
+
+
+def _runs_here(
+    data: datasets.Dataset, configs: Sequence[RunConfig]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The runs one after the other in this process, under a progress bar over epochs."""
+    total = sum(c.epochs for c in configs)
+    with tqdm(total=total, desc="epochs", unit="epoch") as bar:
+        for i, config in enumerate(configs):
+            done = bar.n
+
+            def progress(status: Mapping[str, Any], config=config) -> None:
+                bar.set_postfix(_postfix(config, status))
+                bar.update(1)
+
+            yield _one_run(data, i, config, progress)
+            bar.update(done + config.epochs - bar.n)  # the epochs a diverged run skipped
+
+
+def _pool_runs(
+    data: datasets.Dataset, configs: Sequence[RunConfig], pool: Pool
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The runs in the pool's worker processes; a run whose worker died is a failed run."""
+    shared = datasets.by_reference(data)  # the memory-mapped files' names, not the arrays
+    for i, out in pool.run([(_one_run, (shared, i, c)) for i, c in enumerate(configs)]):
+        yield (i, failed_result(configs[i], out)) if isinstance(out, WorkerDied) else out
 
 
 def _bar_over_runs(
@@ -226,11 +238,13 @@ def _dask_runs(
     with contextlib.ExitStack() as stack:
         if address:
             try:
+                _hello(address)  # a port where something else listens would hang the client
                 client = stack.enter_context(distributed.Client(address))
             except (OSError, ValueError) as err:
                 raise SweepError(
-                    f"could not reach the dask scheduler at {address} ({err}): start it "
-                    "(dask scheduler) or fix --scheduler"
+                    f"could not reach the dask scheduler at {address} "
+                    f"({str(err) or type(err).__name__}): start it (dask scheduler) or fix "
+                    "--scheduler"
                 ) from None
         else:
             # Its workers ignore SIGINT: a terminal's Ctrl-C is for this process, which closes them.
@@ -261,6 +275,34 @@ def _dask_runs(
                     "every worker import sgnoise?)"
                 ) from None
             yield i, out
+
+
+#: Seconds a scheduler has to answer dask's handshake (a port where something else
+#: listens, such as a web server, never answers it).
+HELLO_S = 20.0
+
+
+def _hello(address: str) -> None:
+    """Open and close one connection to the scheduler at ``address``, dask's handshake
+    included, within :data:`HELLO_S` seconds; else raise OSError (TimeoutError).
+
+    ``distributed.Client`` waits for ever on a port where something other than a
+    scheduler listens. The handshake runs in a thread of its own (this thread may
+    already run an event loop, as in a notebook)."""
+    from distributed.comm import connect  # noqa: PLC0415
+
+    async def hello() -> None:
+        comm = await asyncio.wait_for(connect(address), HELLO_S)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            thread.submit(asyncio.run, hello()).result()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no dask scheduler answered within {HELLO_S:g} s: is one running there, "
+                "and is this its port (not its dashboard's)?"
+            ) from None
 
 
 def gather(
@@ -305,21 +347,21 @@ def _shared(data: datasets.Dataset, s: Settings, n_runs: int):
     Bind the result to the name that held ``data`` (``with _shared(data, ...) as data``):
     this process then keeps no copy of its own beside the shared one (220 MB of
     Fashion-MNIST), and the mapped arrays stay readable after the block (the
-    mapping outlives the removed files) but must not be handed to workers again:
-    joblib passes a memory-mapped array by its file's name.
+    mapping outlives the removed files); workers receive the files' names
+    (:func:`sgnoise.data.by_reference`).
     """
     if s.backend == "local" and s.workers > 1 and n_runs > 1:
         return datasets.memory_mapped(data)
     return contextlib.nullcontext(data)
 
 
-def _draw_jobs(s: Settings, n_ran: int) -> int:
-    """Processes that draw the PNGs: the local worker processes if this call ran its
-    runs in them (idle by then, and warm: :func:`execute` runs several runs in
-    ``workers`` processes), else this process alone (one run, ``--workers 1``, a
-    resume with nothing left, ``--backend dask``: a new pool would cost more than
-    it saves)."""
-    return s.workers if s.backend == "local" and s.workers > 1 and n_ran > 1 else 1
+def _pool_for(s: Settings, n_runs: int) -> contextlib.AbstractContextManager[Pool | None]:
+    """The local worker processes that run this call's runs, then draw its PNGs (idle by
+    then, and warm); None when the runs go here (one run, ``--workers 1``, a resume with
+    nothing left) or to dask: a new pool would cost more than it saves."""
+    if s.backend == "local" and s.workers > 1 and n_runs > 1:
+        return Pool(s.workers)
+    return contextlib.nullcontext(None)
 
 
 def _where(s: Settings) -> dict[str, Any]:
@@ -418,80 +460,159 @@ def _print_summary(out: Mapping[str, Any]) -> None:
         )
 
 
+class _Sweep:
+    """A sweep under way: its settings, runs and folder, and the runs saved so far."""
+
+    def __init__(self, s: Settings, configs: list, data: datasets.Dataset, folder: Path):
+        self.s, self.configs, self.data, self.folder = s, configs, data, folder
+        self.study = STUDIES[s.study]
+        self.keys = [c.key for c in self.configs]
+        try:
+            saved = {k: results.load_run(folder, k) for k in self.keys}
+        except (OSError, ValueError) as err:
+            raise SweepError(str(err)) from None
+        self.done = {k: out for k, out in saved.items() if out and not out["run"].get("failed")}
+        self.todo = [i for i, k in enumerate(self.keys) if k not in self.done]
+
+    def missing(self) -> list[str]:
+        """The runs not done, or failed (a resume runs them)."""
+        return [k for k in self.keys if k not in self.done or self.done[k]["run"].get("failed")]
+
+    def mark(self, state: str, message: str = "") -> None:
+        """Write ``status.json``: the state, the runs done and missing, what happened."""
+        missing = self.missing()
+        results.write_status(self.folder, study=self.s.study, settings=saved_settings(self.s),
+                             runs=self.keys, state=state, done=len(self.keys) - len(missing),
+                             missing=missing, message=message)  # fmt: skip
+
+    def saved(self) -> str:
+        """How many runs are saved: "3 of 8 runs"."""
+        return f"{len(self.keys) - len(self.missing())} of {len(self.keys)} runs"
+
+
 def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
     """Run a study as configured and save it; returns the run folder.
+
+    The steps: :func:`_begin` (resume or a new folder), :func:`_execute` (each run
+    saved as it finishes), :func:`_save_results`, :func:`_draw` and :func:`_finish`.
 
     Raises
     ------
     SweepError
-        Unusable data, run folder or resume; or results that cannot be written
-        (the runs already saved stay in the folder for ``--resume``).
+        Unusable data, run folder or resume; results that cannot be written (the
+        runs already saved stay in the folder for ``--resume``); failed runs; or
+        plots that could not be drawn (the results are saved).
     Interrupted
         SIGINT or SIGTERM: finished runs saved, folder marked interrupted.
     """
     started = dt.datetime.now().astimezone()
     clock = time.perf_counter()
+    sweep = _begin(s, echo)
+    with _pool_for(sweep.s, len(sweep.todo)) as pool:
+        _execute(sweep, pool, echo)
+        out = _save_results(sweep, started, clock)
+        paths, plot_error = _draw(sweep, pool)
+    _print_summary(out)
+    _finish(sweep, paths, plot_error, echo)
+    return sweep.folder
+
+
+def _begin(s: Settings, echo: Callable[[str], None]) -> _Sweep:
+    """The sweep's settings (saved ones on ``--resume``), data and folder, before any run.
+
+    Shared data left in memory by drivers killed with SIGKILL are removed first."""
+    datasets.remove_orphans()
     study = STUDIES[s.study]
     try:
         if s.resume:
             folder, s = _resumed(s)
         if s.backend == "dask":
             _dask()  # before a folder is made: the one-line error if dask is missing
-        configs = study.runs(s)
+        configs = study.runs(s)  # a grid that cannot be run is refused before the data are read
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
-        if not s.resume:
-            root = Path(s.out_root) / f"{data.display_name}_{study.name}"
-            folder = results.new_run_dir(root, s.run_name or None, overwrite=s.overwrite)
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
-    echo(f"study:   {study.name}, {len(configs)} runs over {study.sweeps}: {study.question}")
+    if not s.resume:
+        folder = _new_folder(s, data)
+    sweep = _Sweep(s, configs, data, folder)
+    echo(f"study:   {study.name}, {len(sweep.keys)} runs over {study.sweeps}: {study.question}")
     echo(f"data:    {data.name} from {data.source}")
-    keys = [c.key for c in configs]
+    if sweep.done:
+        echo(f"resume:  {len(sweep.done)} of {len(sweep.keys)} runs already in {folder}; "
+             f"{len(sweep.todo)} to run")  # fmt: skip
+    return sweep
+
+
+def _new_folder(s: Settings, data: datasets.Dataset) -> Path:
+    """A fresh run folder (:func:`sgnoise.results.new_run_dir`), its errors as one line."""
+    root = Path(s.out_root) / f"{data.display_name}_{STUDIES[s.study].name}"
     try:
-        saved = {k: results.load_run(folder, k) for k in keys}
-        done = {k: out for k, out in saved.items() if out and not out["run"].get("failed")}
-    except (OSError, ValueError) as err:
+        return results.new_run_dir(root, s.run_name or None, overwrite=s.overwrite)
+    except (FileExistsError, ValueError) as err:
         raise SweepError(str(err)) from None
-    status = {"study": s.study, "settings": saved_settings(s), "runs": keys}
+    except OSError as err:  # read-only, no permission, ...
+        raise SweepError(
+            f"cannot make a run folder in {root} ({err.strerror or err}): choose a folder "
+            "you can write to with --out-root"
+        ) from None
 
-    def mark(state: str, message: str = "") -> None:
-        missing = [k for k in keys if k not in done]
-        results.write_status(folder, **status, state=state, done=len(done), missing=missing,
-                             message=message)  # fmt: skip
 
-    todo = [i for i, k in enumerate(keys) if k not in done]
-    if done:
-        echo(f"resume:  {len(done)} of {len(keys)} runs already in {folder}; {len(todo)} to run")
+def _execute(sweep: _Sweep, pool: Pool | None, echo: Callable[[str], None]) -> None:
+    """Run the runs not yet saved; save each as it finishes, ``status.json`` with it.
+
+    Interrupted, a cluster error or a full disk: the folder is marked and the error
+    raised again, saying how many runs are saved and how to finish (:func:`_stopped`).
+    """
+    s, todo = sweep.s, sweep.todo
     try:
-        mark(RUNNING)
+        sweep.mark(RUNNING)
         with (
             _signals_raise(),
-            _shared(data, s, len(todo)) as data,  # (this process's own copy can go)
-            contextlib.closing(execute(data, [configs[i] for i in todo], **_where(s))) as runs,
+            _shared(sweep.data, s, len(todo)) as data,  # (this process's own copy can go)
+            contextlib.closing(
+                execute(data, [sweep.configs[i] for i in todo], **_where(s), pool=pool)
+            ) as runs,
         ):
             for j, out in runs:
-                results.save_run(folder, keys[todo[j]], out)
-                done[keys[todo[j]]] = out
-    except Interrupted as err:
-        _safely(mark, INTERRUPTED, f"stopped by {err}")
-        echo(
-            f"interrupted by {err}: {len(done)} of {len(keys)} runs saved in {folder}; "
-            f"finish with: --resume {folder}"
-        )
-        raise
-    except SweepError as err:  # dask: no scheduler, or a cluster that cannot run sgnoise
-        _safely(mark, FAILED, str(err))
+                results.save_run(sweep.folder, sweep.keys[todo[j]], out)
+                sweep.done[sweep.keys[todo[j]]] = out
+                sweep.mark(RUNNING)
+    except (Interrupted, SweepError, OSError) as err:
+        _stopped(sweep, err, echo)
+
+
+def _stopped(sweep: _Sweep, err: BaseException, echo: Callable[[str], None]) -> NoReturn:
+    """Mark the folder of a sweep that stopped before its runs were done, and raise."""
+    if isinstance(err, Interrupted):
+        _safely(sweep.mark, INTERRUPTED, f"stopped by {err}")
+        echo(f"interrupted by {err}: {sweep.saved()} saved in {sweep.folder}; "
+             f"finish with: --resume {sweep.folder}")  # fmt: skip
+        raise err
+    _safely(sweep.mark, FAILED, str(err))
+    if isinstance(err, SweepError):  # dask: no scheduler, or a cluster that cannot run sgnoise
         raise SweepError(
-            f"{err}; {len(done)} of {len(keys)} runs are saved in {folder}: fix the cluster "
-            f"and finish with --resume {folder}"
+            f"{err}; {sweep.saved()} are saved in {sweep.folder}: fix the cluster and finish with "
+            f"--resume {sweep.folder}"
         ) from None
-    except OSError as err:  # a full disk, a folder removed under us
-        _safely(mark, FAILED, str(err))
-        raise SweepError(
-            f"could not write into {folder} ({err}); {len(done)} of {len(keys)} runs are "
-            f"saved there: free space and finish with --resume {folder}"
-        ) from None
-    out = gather(s.study, data.name, configs, [done[k] for k in keys])
+    raise SweepError(  # a full disk, a folder removed or made read-only under us
+        f"could not write into {sweep.folder} ({err}); {sweep.saved()} are saved there: "
+        f"{_disk_fix(err)} and finish with --resume {sweep.folder}"
+    ) from None
+
+
+def _disk_fix(err: OSError) -> str:
+    """What to do about an error writing files."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free space"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "make it writable"
+    return "fix the cause"
+
+
+def _save_results(sweep: _Sweep, started: dt.datetime, clock: float) -> dict[str, Any]:
+    """The combined results and noise samples of every run, with their configuration."""
+    s, data = sweep.s, sweep.data
+    out = gather(s.study, data.name, sweep.configs, [sweep.done[k] for k in sweep.keys])
     config = {
         **saved_settings(s),
         "study": s.study,
@@ -513,34 +634,52 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
     }
     try:
         where = {"workers": s.workers, "backend": s.backend}
-        results.save_results(folder, config, out["records"], out["runs"], started=started,
+        results.save_results(sweep.folder, config, out["records"], out["runs"], started=started,
                              extra_provenance=where)  # fmt: skip
-        results.save_noise_samples(folder, out["noise_samples"])
-        from sgnoise import plots  # noqa: PLC0415  (matplotlib: not in the workers that train)
-
-        drawn = results.load_results(folder)
-        paths = plots.draw_study(s.study, drawn, folder, n_jobs=_draw_jobs(s, len(todo)))
-        mark(COMPLETE)
+        results.save_noise_samples(sweep.folder, out["noise_samples"])
     except OSError as err:
-        _safely(mark, FAILED, str(err))
+        _safely(sweep.mark, FAILED, str(err))
         raise SweepError(
-            f"could not write the results into {folder} ({err}); every run is saved there: "
-            f"free space and finish with --resume {folder}"
+            f"could not write the results into {sweep.folder} ({err}); every run is saved "
+            f"there: {_disk_fix(err)} and finish with --resume {sweep.folder}"
         ) from None
-    _print_summary(out)
-    failed = [k for k in keys if done[k]["run"].get("failed")]
+    return out
+
+
+def _draw(sweep: _Sweep, pool: Pool | None) -> tuple[list[Path], str]:
+    """The study's PNGs, drawn from the saved results; a failure is told, never raised:
+    the results are saved already. Returns the paths and the error ('' if none)."""
+    from sgnoise import plots  # noqa: PLC0415  (matplotlib: not in the workers that train)
+
+    try:
+        drawn = results.load_results(sweep.folder)
+        paths = plots.draw_study(sweep.s.study, drawn, sweep.folder, pool=pool)
+    except Exception as err:  # a plot must never cost the runs
+        return [], f"{type(err).__name__}: {err}".splitlines()[0]
+    return paths, ""
+
+
+def _finish(sweep: _Sweep, paths: list[Path], plot_error: str, echo: Callable[[str], None]):
+    """Mark the folder complete (or failed, with the runs that failed) and say where things
+    are; raise :class:`SweepError` for failed runs or plots that could not be drawn."""
+    failed = [k for k in sweep.keys if sweep.done[k]["run"].get("failed")]
+    replot = f"redraw them with: python replot.py {sweep.folder}"
+    drawn = f"; the plots could not be drawn ({plot_error}): fix the cause and {replot}"
     if failed:  # everything is saved; the failed runs are rerun by --resume
-        _safely(mark, FAILED, f"{len(failed)} run(s) failed: {', '.join(failed)}")
+        why = f"{len(failed)} run(s) failed: {', '.join(failed)}"
+        _safely(sweep.mark, FAILED, why + (drawn if plot_error else ""))
         raise SweepError(
-            f"{len(failed)} of {len(keys)} runs failed ({', '.join(failed)}; why: above and in "
-            f"{folder / results.STATUS_JSON}); the others are saved in {folder}: fix the cause "
-            f"and rerun the failed ones with --resume {folder}"
+            f"{len(failed)} of {len(sweep.keys)} runs failed ({', '.join(failed)}; why: above "
+            f"and in {sweep.folder / results.STATUS_JSON}); the others are saved in "
+            f"{sweep.folder}: fix the cause and rerun the failed ones with --resume {sweep.folder}"
         )
-    results.remove_runs(folder)
-    echo(f"results: {folder / results.RESULTS_JSON}, {folder / results.RESULTS_CSV}")
+    _safely(sweep.mark, COMPLETE, f"results saved{drawn}" if plot_error else "")
+    results.remove_runs(sweep.folder)
+    echo(f"results: {sweep.folder / results.RESULTS_JSON}, {sweep.folder / results.RESULTS_CSV}")
+    if plot_error:
+        raise SweepError(f"the results are saved in {sweep.folder}{drawn}")
     for path in paths:
         echo(f"plot:    {path}")
-    return folder
 
 
 def _safely(write: Callable[..., Any], *args: Any) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sgnoise import plots, results
+from sgnoise.pool import Pool
 from sgnoise.results import select
 
 ACTS = ("relu", "sigmoid")
@@ -176,13 +177,14 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(tmp_path):
-    """A sweep hands its PNGs to its idle workers (plots.draw with n_jobs > 1)."""
+    """A sweep hands its PNGs to its idle workers (plots.draw with a pool)."""
     doc = _results("lr", seeds=(0,))
     folders = [results.new_run_dir(tmp_path / str(n), "lr") for n in (1, 2)]
     for folder in folders:
         results.save_results(folder, doc["config"], doc["records"], doc["runs"])
-    serial = plots.lr_plots(results.load_results(folders[0]), folders[0], n_jobs=1)
-    parallel = plots.lr_plots(results.load_results(folders[1]), folders[1], n_jobs=2)
+    serial = plots.lr_plots(results.load_results(folders[0]), folders[0])
+    with Pool(2) as pool:
+        parallel = plots.lr_plots(results.load_results(folders[1]), folders[1], pool=pool)
     assert [p.name for p in parallel] == [p.name for p in serial] and len(serial) >= 4
     for one, other in zip(serial, parallel, strict=True):
         _assert_png(other)

@@ -7,6 +7,7 @@ lists them.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import json
@@ -14,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -562,3 +564,137 @@ def test_workers_1_and_2_give_identical_results_files(tmp_path):
     assert_same_records(one, two)
     a, b = (json.loads((f / "results.json").read_text())["runs"] for f in (one, two))
     assert a == b
+
+
+# --- killed processes: a worker, the driver ------------------------------------------------
+
+
+def _pool_workers(pid: int) -> set[int]:
+    """The sgnoise.pool worker processes of process pid."""
+    found = set()
+    for child in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(child)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_worker_killed_by_sigkill_fails_its_run_only_and_resume_reruns_it(tmp_path, capsys):
+    killed: list[int] = []
+
+    def kill_one_busy_worker() -> None:  # as the out-of-memory killer would
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for pid in _pool_workers(os.getpid()):
+                time.sleep(0.5)  # holding its run by now
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_one_busy_worker, daemon=True)
+    watcher.start()
+    s = lr_settings(tmp_path, lr_stop=0.2, workers=2)  # four runs on two workers
+    with pytest.raises(sweep.SweepError) as error:
+        sweep.run(s, echo=lambda _: None)
+    watcher.join()
+    folder = folder_of(tmp_path)
+    assert killed and "1 of 4 runs failed" in str(error.value)
+    assert f"rerun the failed ones with --resume {folder}" in str(error.value)
+    status = results.read_status(folder)
+    assert status["state"] == FAILED and status["done"] == 3 and len(status["missing"]) == 1
+    (failed,) = [r for r in results.load_results(folder)["runs"] if r.get("failed")]
+    assert failed["reason"].startswith(
+        "WorkerDied: worker killed by signal 9 (SIGKILL), likely out of memory; last seen using "
+    )
+    assert f"failed:   relu lr={failed['lr']:g}" in capsys.readouterr().err
+    assert {r["lr"] for r in results.load_results(folder)["records"]} == {
+        0.05, 0.1, 0.15, 0.2} - {failed["lr"]}  # fmt: skip
+    sweep.run(settings.make("lr", {"resume": str(folder)}), echo=lambda _: None)
+    assert results.read_status(folder)["state"] == COMPLETE
+    assert not _pool_workers(os.getpid())  # the sweep's workers went with it
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its_data(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+    args = ["--seeds", "0", "1", "2", "--workers", "2", "--subset", "3000", "--batch-size",
+            "250", "--epochs", "1", "--out-root", "out", "--run-name", "r"]  # fmt: skip
+    driver = subprocess.Popen(
+        [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), *args],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    folder = tmp_path / "out" / "MNIST_activation" / "r"
+    workers: set[int] = set()
+    shared: set[str] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        workers |= _pool_workers(driver.pid)
+        shared |= _mapped_data_folders(driver.pid)
+        with contextlib.suppress(OSError, ValueError):
+            if results.read_status(folder)["done"] >= 1:
+                break
+        time.sleep(0.05)
+    driver.kill()  # kill -9: nothing of the driver's own runs
+    driver.wait()
+    died = time.monotonic()
+    assert workers and shared, "no worker processes or shared data seen"
+    while any(_alive(p) for p in workers) and time.monotonic() < died + 10:
+        time.sleep(0.1)
+    assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
+    status = results.read_status(folder)  # rewritten at each saved run
+    assert status["state"] == "running" and status["done"] >= 1
+    assert len(list((folder / "runs").glob("*.json"))) - status["done"] in (0, 1)
+    assert all(os.path.isdir(f) for f in shared)  # SIGKILL leaves the data in memory...
+    parent = Path(next(iter(shared))).parent
+    alive = parent / f"sgnoise-data-{os.getpid()}-kept"  # ... and a live driver's stays
+    alive.mkdir()
+    try:
+        resume = subprocess.run(
+            [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--resume", str(folder)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert resume.returncode == 0, resume.stderr
+        assert not [f for f in shared if os.path.exists(f)], "the dead driver's data stayed"
+        assert alive.is_dir()
+    finally:
+        alive.rmdir()
+    assert results.read_status(folder)["state"] == COMPLETE
+
+
+def test_a_plot_that_fails_keeps_every_run_says_so_in_one_line_and_in_the_status(
+    tmp_path, monkeypatch
+):
+    def broken(study, results, folder, pool=None):
+        raise ValueError("Data has no positive values, and therefore cannot be log-scaled.")
+
+    monkeypatch.setattr(plots, "draw_study", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main("lr", {}, ["--subset", "3000", "--batch-size", "250", "--epochs", "1",
+                              "--seeds", "0", "--activations", "relu", "--lr-start", "0.05",
+                              "--lr-stop", "0.1", "--lr-step", "0.05", "--workers", "1",
+                              "--out-root", str(tmp_path), "--run-name", "r"])  # fmt: skip
+    line = one_line(exit_info.value.code)
+    folder = folder_of(tmp_path)
+    assert f"the results are saved in {folder}; the plots could not be drawn (ValueError: " in line
+    assert f"redraw them with: python replot.py {folder}" in line
+    assert len(results.load_results(folder)["runs"]) == 2 and (folder / "results.csv").is_file()
+    status = results.read_status(folder)
+    assert status["state"] == COMPLETE and "the plots could not be drawn" in status["message"]
+
+
+def test_a_read_only_output_folder_names_the_fix(tmp_path, monkeypatch):
+    def read_only(root, name=None, *, overwrite=False):
+        raise OSError(errno.EROFS, "Read-only file system", str(root))
+
+    monkeypatch.setattr(results, "new_run_dir", read_only)
+    with pytest.raises(sweep.SweepError) as error:
+        sweep.run(lr_settings(tmp_path), echo=lambda _: None)
+    assert "(Read-only file system): choose a folder you can write to with --out-root" in str(
+        error.value
+    )

@@ -12,6 +12,7 @@ import pytest
 from sgnoise import data as datasets
 from sgnoise import settings, sweep
 from sgnoise.mlp import MLP
+from sgnoise.pool import Pool
 
 FIELDS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -88,10 +89,12 @@ def test_the_engine_imports_no_matplotlib_nor_scipy_stats_nor_interpolate():
 def test_the_pngs_are_drawn_by_the_workers_only_when_they_made_the_runs():
     """A warm local pool draws; a new one (one run, a resume with nothing left, dask) not."""
     local = settings.make("activation", workers=2)
-    assert sweep._draw_jobs(local, 2) == 2
-    assert sweep._draw_jobs(local, 1) == sweep._draw_jobs(local, 0) == 1
-    assert sweep._draw_jobs(settings.make("activation", workers=1), 4) == 1
-    assert sweep._draw_jobs(settings.make("activation", workers=2, backend="dask"), 4) == 1
+    with sweep._pool_for(local, 2) as pool:
+        assert isinstance(pool, Pool) and pool.n == 2
+    for s, n_runs in ((local, 1), (local, 0), (settings.make("activation", workers=1), 4),
+                      (settings.make("activation", workers=2, backend="dask"), 4)):  # fmt: skip
+        with sweep._pool_for(s, n_runs) as pool:
+            assert pool is None
 
 
 def test_a_run_trains_the_network_its_init_and_loss_settings_name():

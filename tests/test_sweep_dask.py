@@ -38,7 +38,7 @@ SWEEP = settings.make("lr", lr_start=0.05, lr_stop=0.1, lr_step=0.05, **TINY)
 def no_plots():
     """Sweeps without their plots (drawn from the saved results; tested elsewhere): faster."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "draw_study", lambda study, results, folder, n_jobs=1: [])
+        patch.setattr(plots, "draw_study", lambda study, results, folder, pool=None: [])
         yield
 
 
