@@ -7,18 +7,21 @@ from its row in :data:`sgnoise.studies.STUDIES`. The flow is one way:
 2. :func:`sgnoise.data.prepare`: the data, loaded and checked once;
 3. a fresh run folder with ``status.json`` (or ``--resume FOLDER``: the same one);
 4. :func:`execute`: every run not yet saved, in this process, in ``WORKERS``
-   processes (joblib), or as tasks on a ``dask.distributed`` cluster
+   processes (:mod:`sgnoise.pool`), or as tasks on a ``dask.distributed`` cluster
    (``BACKEND = "dask"``), each with one BLAS thread, so the numbers do not
    depend on where they ran; each finished run is saved at once;
 5. the combined ``results.json``/``.csv``, noise samples, ``status.json``
    marked complete, and the study's plots.
 
-Nothing already computed is lost: a run that raises is recorded as failed and
-the sweep goes on; on SIGINT or SIGTERM the workers are stopped (with dask:
-the pending tasks cancelled, the client and any cluster started for the sweep
-closed), the shared copy of the data is removed, the folder is marked
-interrupted with the runs still missing, and the exit code is 128 + the
-signal's number (130, 143); ``--resume FOLDER`` then runs only the missing runs.
+Nothing already computed is lost: a run that raises, or whose worker process is
+killed (SIGKILL from the out-of-memory killer), is recorded as failed and the
+sweep goes on; a plot that fails leaves the saved results; on SIGINT or SIGTERM
+the workers are stopped (with dask: the pending tasks cancelled, the client and
+any cluster started for the sweep closed), the shared copy of the data is
+removed, the folder is marked interrupted with the runs still missing, and the
+exit code is 128 + the signal's number (130, 143); ``--resume FOLDER`` then runs
+only the missing runs. Worker processes exit when their driver is killed, and
+the next sweep removes the shared data such a driver left.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no such th
 def _thread_budget() -> int:
     """Threads for the estimator: one per core, at most 4, and at most ``OMP_NUM_THREADS``.
 
-    joblib's worker processes set ``OMP_NUM_THREADS`` to their share of the
-    cores (1 each when the trainers run one process per core), so parallel
+    A sweep's worker processes (:mod:`sgnoise.pool`) have ``OMP_NUM_THREADS`` set to
+    their share of the cores (1 each when the runs go one process per core), so parallel
     runs do not each start a thread per core and oversubscribe the machine.
     """
     budget = min(4, os.cpu_count() or 1)

@@ -199,7 +199,7 @@ def test_replot_of_an_interrupted_folder_says_so_and_how_to_finish(tmp_path, mon
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_signal(tmp_path, sig):
-    # workers 2: joblib processes, the data memory-mapped in /dev/shm (or the temp dir)
+    # workers 2: pool processes, the data memory-mapped in /dev/shm (or the temp dir)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     args = ["--epochs", "6", "--seeds", "0", "1", "2", "--workers", "2", "--out-root", "out",
             "--run-name", "r"]  # fmt: skip
@@ -229,7 +229,7 @@ def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_sign
         time.sleep(0.1)
     assert not [p for p in children if _alive(p)], "worker processes left running"
     assert not [f for f in shared if os.path.exists(f)], "shared data left behind"
-    if os.path.isdir("/dev/shm"):  # joblib's and loky's own files carry the driver's pid
+    if os.path.isdir("/dev/shm"):  # files that carry the driver's pid (sgnoise-data-<pid>-*)
         tags = (f"_{proc.pid}_", f"-{proc.pid}-")
         assert not [n for n in os.listdir("/dev/shm") if any(t in n for t in tags)]
 

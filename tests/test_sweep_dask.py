@@ -8,6 +8,7 @@ closing what the sweep started, and dask never imported on the default path.
 from __future__ import annotations
 
 import csv
+import http.server
 import json
 import os
 import re
@@ -203,6 +204,27 @@ def test_an_unreachable_scheduler_is_a_sweep_error_that_names_it(tmp_path):
             sweep.run(s, echo=print)
     (folder,) = (tmp_path / "MNIST_lr").iterdir()
     assert results.read_status(folder)["state"] == results.FAILED
+
+
+def test_a_port_where_a_web_server_listens_is_one_line_within_30_s(tmp_path, monkeypatch):
+    # distributed.Client alone waits for ever there: the handshake has a deadline
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    assert sweep.HELLO_S <= 25  # the deadline in use: one line within 30 s
+    monkeypatch.setattr(sweep, "HELLO_S", 3.0)  # the same path, sooner
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    s = SWEEP.replace(backend="dask", scheduler=address, out_root=str(tmp_path))
+    started = time.monotonic()
+    try:
+        with pytest.raises(sweep.SweepError) as error:
+            sweep.run(s, echo=print)
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 30
+    assert f"could not reach the dask scheduler at {address} (no dask scheduler answered " in (
+        str(error.value)
+    )
+    assert "\n" not in str(error.value)
 
 
 def test_without_dask_the_dask_backend_is_a_one_line_error_before_any_folder(tmp_path, monkeypatch):
