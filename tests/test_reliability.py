@@ -698,3 +698,9 @@ def test_a_read_only_output_folder_names_the_fix(tmp_path, monkeypatch):
     assert "(Read-only file system): choose a folder you can write to with --out-root" in str(
         error.value
     )
+
+
+def test_the_fault_inventory_states_how_many_faults_it_lists():
+    text = (ROOT / "docs" / "reliability.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert f"The table lists {len(rows) - 1} faults" in text  # less the header row
