@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
 import multiprocessing
@@ -32,7 +33,11 @@ def _records():
 RUNS = [{"activation": "relu", "lr": 5.0, "seed": 0, "diverged": True, "diverged_iteration": 7}]
 
 
-def test_default_run_folders_are_new_each_time_even_within_one_second(tmp_path):
+def test_default_run_folders_are_new_each_time_even_within_one_second(tmp_path, monkeypatch):
+    # Freeze the clock: on a busy machine three calls can straddle a second boundary.
+    frozen = dt.datetime(2026, 12, 6, 3, 0, 0)
+    clock = type("Frozen", (), {"now": staticmethod(lambda: frozen)})
+    monkeypatch.setattr(results, "dt", type("Dt", (), {"datetime": clock}))
     folders = [results.new_run_dir(tmp_path / "MNIST_lr") for _ in range(3)]
     assert len(set(folders)) == 3 and all(f.is_dir() for f in folders)
     assert re.fullmatch(r"run-\d{8}-\d{6}", folders[0].name)
