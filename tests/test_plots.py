@@ -152,6 +152,7 @@ def test_histogram_of_heavy_tailed_noise_with_a_fitted_stable_law(tmp_path):
     _assert_png(path)
 
 
+@pytest.mark.slow
 def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
     # the activation study's folder is redrawn end to end in tests/test_drivers.py
     doc = _results("lr", seeds=(0,))

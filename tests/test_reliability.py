@@ -74,6 +74,7 @@ def interrupt_after(n: int, monkeypatch) -> None:
 # --- runs that fail: the sweep goes on -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_degenerate_noise_mid_sweep_is_recorded_with_its_reason_and_the_sweep_goes_on(tmp_path):
     # lr 1e4 kills every ReLU: the noise is exactly zero, which no stable law describes
     s = lr_settings(tmp_path, lr_start=0.05, lr_stop=1e4, lr_step=1e4)
@@ -102,6 +103,7 @@ def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(tm
     assert results.read_status(folder)["state"] == COMPLETE
 
 
+@pytest.mark.slow
 def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path):
     s = lr_settings(tmp_path, lr_start=0.05, lr_stop=1e36, lr_step=1e36)
     folder = sweep.run(s, echo=lambda _: None)
@@ -112,6 +114,7 @@ def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path):
     assert epochs == {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns_it(
     tmp_path, monkeypatch, capsys
 ):
