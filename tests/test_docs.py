@@ -82,6 +82,11 @@ def test_every_relative_link_resolves(doc: Path):
     assert not broken, f"{doc.relative_to(ROOT)}: " + "; ".join(broken)
 
 
+def test_the_front_page_is_a_front_page():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= 250, f"README.md has {lines} lines: move detail into docs/"
+
+
 def test_the_front_page_shows_its_figure_and_points_to_the_manual():
     targets = links((ROOT / "README.md").read_text(encoding="utf-8"))
     assert any(t.endswith(".png") for t in targets)
