@@ -55,7 +55,8 @@ def main() -> None:
                 f"{mean(res, 'alpha_cal_hi'):.3f}]; per-coordinate α 5-95%: {q}; "
                 f"Gaussian 5/50/95: {g}"
             )
-        for layer in ("layer1", "layer2", "all"):
+        layers = sorted({r["layer"] for r in records if r["mode"] == "per_example"} - {"all"})
+        for layer in [*layers, "all"]:  # layer1, layer2 (MLP); conv1, conv2, dense1, output
             p = pick("per_example", layer)
             if p:
                 t = " ".join(f"{mean(p, f'tail_{q}'):.2f}" for q in ("5", "25", "50", "75", "95"))

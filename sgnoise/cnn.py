@@ -61,7 +61,6 @@ from sgnoise.mlp import (
     ACTIVATIONS,
     INITS,
     LOSSES,
-    WORKSPACE_ELEMENTS,
     activate,
     backprop_activation,
     check_inputs,
@@ -72,6 +71,10 @@ from sgnoise.mlp import (
 if TYPE_CHECKING:  # model makes a CNN (make_model): this module must not import it
     from sgnoise.model import Tap
 
+#: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
+#: batch of 500 LeNet-5 inputs holds about 23 million, and a noise pass uses one per thread
+#: besides the training loop's (fewer would free and allocate them at every minibatch).
+WORKSPACE_ELEMENTS = 2**26
 #: The four positions (u, v) of a 2 x 2 pooling window, in the order ties are broken.
 _WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -242,8 +245,7 @@ class CNN:
         """A dict of buffers for inputs of shape ``(*lead, n_inputs)``, per thread.
 
         :meth:`_buffer` fills it on first use; the dicts of the most recent
-        shapes are kept, up to :data:`sgnoise.mlp.WORKSPACE_ELEMENTS` values in
-        all, so that a training loop or a noise pass allocates nothing per minibatch.
+        shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in all, so that a training loop or a noise pass allocates nothing per minibatch.
         """
         key = (threading.get_ident(), lead)
         with self._workspaces_lock:
