@@ -87,6 +87,15 @@ def test_the_front_page_is_a_front_page():
     assert lines <= 250, f"README.md has {lines} lines: move detail into docs/"
 
 
+def test_the_layout_names_every_module():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("## Layout") :].split("\n## ", 1)[0]
+    modules = [p for p in (ROOT / "sgnoise").rglob("*.py") if p.name != "__init__.py"]
+    assert modules
+    missing = [str(p.relative_to(ROOT)) for p in modules if f"{p.name}`" not in layout]
+    assert not missing, f"README.md's layout does not name {missing}"
+
+
 def test_the_front_page_shows_its_figure_and_points_to_the_manual():
     targets = links((ROOT / "README.md").read_text(encoding="utf-8"))
     assert any(t.endswith(".png") for t in targets)
