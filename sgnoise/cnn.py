@@ -245,7 +245,8 @@ class CNN:
         """A dict of buffers for inputs of shape ``(*lead, n_inputs)``, per thread.
 
         :meth:`_buffer` fills it on first use; the dicts of the most recent
-        shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in all, so that a training loop or a noise pass allocates nothing per minibatch.
+        shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in all, so that a
+        training loop or a noise pass allocates nothing per minibatch.
         """
         key = (threading.get_ident(), lead)
         with self._workspaces_lock:

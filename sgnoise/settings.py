@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sgnoise.cnn import conv_geometry
 from sgnoise.data import DATASETS, IMAGE_SHAPES
 from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
-from sgnoise.model import MODELS
+from sgnoise.model import MODELS, make_model
 from sgnoise.optim import OPTIMIZERS
 from sgnoise.results import run_name_problem
 
@@ -367,8 +366,13 @@ def _check_together(settings: Mapping[str, Any]) -> None:
         from sgnoise.studies import lr_grid  # noqa: PLC0415  (the table imports this module)
 
         lr_grid(settings["LR_START"], settings["LR_STOP"], settings["LR_STEP"])
-    if settings.get("MODEL") == "cnn":  # a kernel or pooling the images cannot hold
-        conv_geometry(IMAGE_SHAPES[settings["DATASET"]], settings["CHANNELS"], settings["KERNEL"])
+    if "MODEL" in settings:  # built once here: a kernel or pooling the images cannot hold
+        from sgnoise.training import N_CLASSES  # noqa: PLC0415  (training imports the engine)
+
+        make_model(
+            settings["MODEL"], IMAGE_SHAPES[settings["DATASET"]], N_CLASSES, "relu",
+            hidden=settings["HIDDEN"], channels=settings["CHANNELS"], kernel=settings["KERNEL"],
+        )  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
