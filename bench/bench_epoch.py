@@ -2,8 +2,9 @@
 
 One epoch = 60,000 images (Fashion-MNIST if installed, else random data of
 that shape), batch 500, forward + backward + SGD update (lr 0.1), float32,
-THREADS threads, for a 784-100-10 and a 784-1000-1000-10 ReLU network without
-biases. The numpy epoch is the study's training loop (sgnoise.training): the
+THREADS threads, for the ReLU networks of NETS without biases (784-100-10,
+784-1000-1000-10, and the size study's widest and deepest: 784-2048-10 and
+784-128-128-128-128-10). The numpy epoch is the study's training loop (sgnoise.training): the
 seeded minibatches gathered into reused buffers, gradients written into
 reused arrays, the SGD step, the NaN/inf checks on the loss and on the
 weights after the step (a NaN/inf gradient makes the weights NaN/inf).
@@ -69,7 +70,13 @@ from sgnoise.optim import SGD  # noqa: E402
 
 torch.set_num_threads(THREADS)
 
-NETS = {"784-100-10": ((784, 100, 10), 7), "784-1000-1000-10": ((784, 1000, 1000, 10), 3)}
+NETS = {
+    "784-100-10": ((784, 100, 10), 7),
+    "784-1000-1000-10": ((784, 1000, 1000, 10), 3),
+    # the size study's widest and deepest networks
+    "784-2048-10": ((784, 2048, 10), 3),
+    "784-128-128-128-128-10": ((784, 128, 128, 128, 128, 10), 5),
+}
 BATCH_SIZE, LR, SEED, N_IMAGES = 500, 0.1, 0, 60_000
 LOSS_STEPS = 3
 TORCH_TARGET, GEMM_TARGET = 1.0, 0.85  # numpy epoch / PyTorch epoch; GEMM time / epoch time

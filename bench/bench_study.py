@@ -116,6 +116,14 @@ def _pss_kib(pid: int) -> int:
 def end_to_end(epochs: int, extra: list[str] = ()) -> tuple[float, float, float]:
     """(wall seconds, peak summed PSS in MiB, largest process's peak RSS in MiB) of the driver
     (with the flags ``extra`` added)."""
+    with tempfile.TemporaryDirectory() as out:
+        args = ["--dataset", "fashion_mnist", "--epochs", str(epochs), "--seeds", "0", *extra]
+        return run_driver("test_epoch_alpha_relu.py", args, out)
+
+
+def run_driver(script: str, args: list[str], out: str) -> tuple[float, float, float]:
+    """(wall seconds, peak summed PSS in MiB, largest process's peak RSS in MiB) of
+    ``python <script> <args>``, writing its run folder ``bench`` into ``out``."""
     peak = [0]
     done = threading.Event()
 
@@ -126,20 +134,17 @@ def end_to_end(epochs: int, extra: list[str] = ()) -> tuple[float, float, float]
                 pids, scanned = _descendants(pid), time.perf_counter()
             peak[0] = max(peak[0], sum(_pss_kib(p) for p in pids))
 
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--dataset",
-               "fashion_mnist", "--epochs", str(epochs), "--seeds", "0", "--out-root", out,
-               "--run-name", "bench", *extra]  # fmt: skip
-        env = {**os.environ, "MPLBACKEND": "Agg"}
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-        sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
-        sampler.start()
-        _, err = proc.communicate()
-        wall = time.perf_counter() - start
-        done.set()
-        sampler.join()
+    cmd = [sys.executable, str(ROOT / script), *args, "--out-root", out, "--run-name", "bench"]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
     if proc.returncode:
         raise SystemExit(f"the driver failed:\n{err}")
     largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -215,18 +220,21 @@ def _timed_epochs(spent: dict[str, float], fn: Callable) -> Callable:
     return wrapper
 
 
-#: One epoch of the study's training loop in a process of one core, as a study worker runs it.
+#: One epoch of the study's training loop in a process of one core, as a study worker runs it
+#: (the data set and the layer widths are its arguments).
 _ONE_CORE_EPOCH = """
+import sys
 import time
 import numpy as np
 from sgnoise.data import load
 from sgnoise.mlp import MLP
 from sgnoise.noise import shuffled_minibatches
 from sgnoise.optim import SGD
-data = load("fashion_mnist", download=False)
+data = load(sys.argv[1], download=False)
+sizes = tuple(int(s) for s in sys.argv[2].split("-"))
 best = float("inf")
 for _ in range(3):
-    model, opt = MLP((784, 100, 10), seed=0), SGD(0.1)
+    model, opt = MLP(sizes, seed=0), SGD(0.1)
     grads = [np.empty_like(p) for p in model.params]
     start = time.perf_counter()
     for xb, yb in shuffled_minibatches(data.x_train, data.y_train, 500, 0):
@@ -237,15 +245,15 @@ print(best)
 """
 
 
-def one_core_epoch() -> float:
-    """Seconds of the best of three epochs of the 784-100-10 net on Fashion-MNIST in a
-    process with one core's threads (OMP_NUM_THREADS=1), two such processes at once
-    (the slower one's), as a study's two workers train: this VM's speed moves by
-    10-20% within an hour, and the study's wall time with it."""
+def one_core_epoch(dataset: str = "fashion_mnist", net: str = "784-100-10") -> float:
+    """Seconds of the best of three epochs of the net (default 784-100-10) on the data set
+    (default Fashion-MNIST) in a process with one core's threads (OMP_NUM_THREADS=1), two
+    such processes at once (the slower one's), as a study's two workers train: this VM's
+    speed moves by 10-20% within an hour, and the study's wall time with it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _ONE_CORE_EPOCH],
+            [sys.executable, "-c", _ONE_CORE_EPOCH, dataset, net],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -27,17 +27,20 @@ def main() -> None:
     args = parser.parse_args()
     records = load_results(args.folder)["records"]
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
-    groups = sorted({(r["activation"], r["lr"], r["batch_size"]) for r in records})
-    for act, lr, b in groups:
+    groups = list(dict.fromkeys((r["activation"], r.get("hidden"), r["lr"], r["batch_size"])
+                                for r in records))  # fmt: skip
+    for act, hidden, lr, b in sorted(groups, key=lambda g: (g[0], g[2], g[3])):
 
-        def pick(mode, layer="all", split="train", act=act, lr=lr, b=b, **where):
+        def pick(mode, layer="all", split="train", act=act, hidden=hidden, lr=lr, b=b, **where):
             return [r for r in records if r["mode"] == mode and r["layer"] == layer
                     and r["split"] == split and r["activation"] == act and r["lr"] == lr
                     and r["batch_size"] == b and r["epoch"] == epoch
+                    and r.get("hidden") == hidden
                     and all(r.get(k) == v for k, v in where.items())]  # fmt: skip
 
         f, res = pick("frozen"), pick("resampled")
-        print(f"== {act} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
+        net = f" net 784-{hidden}-10" if hidden else ""
+        print(f"== {act}{net} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
         print(
             f"  frozen: pooled {mean(f, 'alpha'):.3f} (surr {mean(f, 'alpha_surrogate'):.3f}), "
             f"std {mean(f, 'alpha_std'):.3f} (surr {mean(f, 'alpha_std_surrogate'):.3f}), "
@@ -65,8 +68,7 @@ def main() -> None:
                     f"{mean(p, 'frac_inf_var'):.3f} [{mean(p, 'frac_inf_var_lo'):.3f}, "
                     f"{mean(p, 'frac_inf_var_hi'):.3f}]"
                 )
-        scan = [r for r in records if r["mode"] == "batch_scan" and r["activation"] == act
-                and r["lr"] == lr and r["epoch"] == epoch and r["layer"] == "all"]  # fmt: skip
+        scan = pick("batch_scan")
         if scan:
             bs = sorted({r["measured_batch"] for r in scan})
             line = ", ".join(

@@ -1,6 +1,6 @@
 """The console scripts of an installed sgnoise: ``sgnoise`` and ``sgnoise-analyse``.
 
-``sgnoise activation|lr|batch [flags]`` runs a study as its driver at the top
+``sgnoise activation|lr|batch|size [flags]`` runs a study as its driver at the top
 of the checkout does (``test_epoch_alpha_relu.py``, ``test_lr_alpha.py``,
 ``test_batch_alpha.py``): the same parser, settings (the study's defaults, a
 row of :data:`sgnoise.studies.STUDIES`), errors and exit codes, with results

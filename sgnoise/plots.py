@@ -346,14 +346,21 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
 
 
 #: Axis labels of the swept quantities.
-_SWEPT = {"lr": "learning rate η", "batch_size": "training batch size b"}
+_SWEPT = {
+    "lr": "learning rate η",
+    "batch_size": "training batch size b",
+    "width": "hidden width w",
+    "depth": "number of hidden layers d",
+}
 
 
 def _sweep_axis(ax, values: Sequence[float], x: str) -> None:
     """The swept quantity's axis: learning rates linear (log beyond three decades), batch
     sizes on a log-2 axis with a tick at each."""
     values = sorted({v for v in values if v > 0})
-    if x == "batch_size":
+    if x == "depth":
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+    elif x in ("batch_size", "width"):
         ax.set_xscale("log", base=2)
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
@@ -580,8 +587,11 @@ def _histogram_inputs(results: Mapping, folder: Path, *, swept: Sequence[str]) -
         meta = run.get("noise_sample")
         if not meta or meta["key"] not in arrays:
             continue
-        names = {"lr": "η", "batch_size": "b"}
-        lr = "".join(f", {names[k]} = {run[k]:g}" for k in swept)
+        names = {"lr": "η = ", "batch_size": "b = ", "hidden": "hidden "}
+        lr = "".join(
+            f", {names[k]}{run[k] if isinstance(run[k], str) else format(run[k], 'g')}"
+            for k in swept
+        )
         label = (
             f"{run['activation']}{lr}, seed {run['seed']}: {meta['layer']}, "
             f"{meta['split']} noise, epoch {meta['epoch']:g}"
@@ -589,7 +599,7 @@ def _histogram_inputs(results: Mapping, folder: Path, *, swept: Sequence[str]) -
         samples[label] = arrays[meta["key"]]
         match = _frozen(
             results,
-            **{k: run[k] for k in RUN_KEYS},
+            **{k: run[k] for k in (*RUN_KEYS, "hidden") if k in run},
             epoch=meta["epoch"],
             split=meta["split"],
             layer=meta["layer"],
@@ -667,6 +677,100 @@ def batch_plots(results: Mapping, folder: Path, *, pool: Pool | None = None) -> 
         figures += _detail_plots(sub, folder, "batch_size", f"_{name}")
     swept = ("lr", "batch_size")
     return draw([*figures, partial(_histograms, results, folder, swept=swept)], pool)
+
+
+def _arm(results: Mapping, x: str) -> dict:
+    """The size study's runs of one arm, each record and run given its ``x``: ``"width"``
+    (the networks of one hidden layer) or ``"depth"`` (those of ``depth_width`` units a
+    layer, 784-128-10 included as depth 1)."""
+    c = results["config"]
+
+    def position(r: Mapping) -> int | None:
+        widths = [int(w) for w in str(r.get("hidden", "")).split("-") if w]
+        if x == "width":
+            return widths[0] if len(widths) == 1 and widths[0] in c["widths"] else None
+        same = widths and set(widths) == {c["depth_width"]} and len(widths) in c["depths"]
+        return len(widths) if same else None
+
+    def keep(rows: Sequence[Mapping]) -> list[dict]:
+        return [{**r, x: position(r)} for r in rows if position(r) is not None]
+
+    return {**results, "records": keep(results["records"]), "runs": keep(results["runs"])}
+
+
+@_styled
+def plot_alpha_by_layer_vs_sweep(results: Mapping, path: str | Path, *, x: str) -> Path:
+    """Per layer at the end of training against ``x`` (width or depth), train noise: pooled
+    α, standardised α (with their Gaussian surrogates, dashed) and the calibrated α of the
+    resampled noise; one row per activation, one line per layer counted from the input,
+    the output layer (its 10 columns) apart."""
+    acts = _activations(results)
+    final = max((r["epoch"] for r in _frozen(results)), default=0.0)
+    rows = select(results["records"], split="train", epoch=final)
+    rows = [{**r, "role": _role(r)} for r in rows if r["layer"] != "all"]
+    roles = sorted({r["role"] for r in rows}, key=lambda n: (n == "output", n))
+    colors = dict(zip(roles, plt.cm.viridis(np.linspace(0, 0.9, len(roles))), strict=True))
+    panels = (
+        ("frozen", "alpha", "pooled α"),
+        ("frozen", "alpha_std", "standardised α"),
+        ("resampled", "alpha_cal", "calibrated α, M resampled minibatches"),
+    )
+    fig, axes = plt.subplots(
+        len(acts), 3, figsize=(15, 3.8 * len(acts) + 1.2), sharex=True, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for act, row in zip(acts, axes, strict=True):
+        for (mode, key, title), ax in zip(panels, row, strict=True):
+            for role in roles:
+                sub = select(rows, mode=mode, activation=act, role=role)
+                _curve(ax, sub, x, key, colors[role])
+                if mode == "frozen":
+                    _curve(ax, sub, x, key + "_surrogate", colors[role], band=False, ls="--")
+            ax.axhline(2.0, color="k", lw=1, ls=":")
+            ax.set(title=f"{act}: {title}", ylabel="tail index α")
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
+    handles = [Line2D([], [], color=colors[r], lw=3, label=_ROLES.get(r, r)) for r in roles]
+    handles += [
+        Line2D([], [], color="k", ls="--", label="Gaussian surrogate α"),
+        Patch(color="k", alpha=0.2, label=_band_caption(results)),
+        Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5))
+    fig.suptitle(_title(results, f"Per layer against the {_SWEPT[x]}, epoch {final:g}"))
+    return _save(fig, path)
+
+
+_ROLES = {"output": "output layer (hidden → 10)", "layer1": "layer1 (784 → hidden)"}
+
+
+def _role(record: Mapping) -> str:
+    """A layer's place in its network: ``"output"`` for the last, else its name."""
+    depth = len(str(record.get("hidden", "")).split("-"))
+    return "output" if record["layer"] == f"layer{depth + 1}" else record["layer"]
+
+
+def size_plots(results: Mapping, folder: Path, *, pool: Pool | None = None) -> list[Path]:
+    """The size study's PNGs, against the width and against the depth: α (pooled and
+    standardised, with surrogates), per layer, per coordinate (calibrated α, per-example
+    tails), training; histograms (``pool``: worker processes that draw them, see :func:`draw`)."""
+    c = results["config"]
+    figures = []
+    for x, note in (
+        ("width", " (one hidden layer)"),
+        ("depth", f" (hidden layers of {c['depth_width']})"),
+    ):
+        sub = _arm(results, x)
+        if not sub["runs"]:
+            continue
+        figures += [
+            partial(plot_alpha_vs_sweep, sub, folder / f"alpha_vs_{x}.png", x=x, note=note),
+            partial(plot_alpha_by_layer_vs_sweep, sub, folder / f"alpha_by_layer_vs_{x}.png", x=x),
+            partial(plot_training, sub, folder / f"training_vs_{x}.png", x=x),
+            *_detail_plots(sub, folder, x, f"_vs_{x}"),
+        ]
+    return draw([*figures, partial(_histograms, results, folder, swept=("hidden",))], pool)
 
 
 def draw(figures: Sequence[Callable[[], Path | list[Path]]], pool: Pool | None = None) -> list:

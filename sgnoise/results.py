@@ -498,6 +498,7 @@ def remove_runs(folder: str | Path) -> None:
 #: holds numbers (empty: NaN), and ``diverged`` True or False.
 _TEXT_COLUMNS = (
     "study", "dataset", "activation", "optimizer", "mode", "split", "layer", "status", "reason",
+    "hidden",  # the hidden widths, "128-128": text, also when one width reads as a number
 )  # fmt: skip
 #: Settings of a run folder that :func:`load` adds to every row, ``{setting: column}``, so
 #: that tables of several folders concatenate safely (a setting a study has not, or a folder
@@ -605,6 +606,8 @@ def load(folder: str | Path) -> pd.DataFrame:
             )
     config = load_results(folder)["config"] if (folder / RESULTS_JSON).is_file() else {}
     added = _folder_columns(folder, config)
+    for column in [c for c in added if c in table.columns]:  # a row's own value wins (the
+        added[column] = table.pop(column)  # size study's hidden: one network per run)
     return pd.concat([pd.DataFrame(added, index=table.index), table], axis=1)
 
 

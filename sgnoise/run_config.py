@@ -14,7 +14,7 @@ RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 class RunConfig:
     """The settings of one training run (:func:`sgnoise.training.train_and_measure`).
 
-    A study makes one per (activation, (learning rate, batch size), seed) from
+    A study makes one per (activation, network, (learning rate, batch size), seed) from
     its :class:`~sgnoise.settings.Settings` (:meth:`sgnoise.studies.Study.runs`).
     The initialisation and the minibatch order depend only on ``seed``: runs
     that differ only in ``lr`` (or ``optimizer``) start from identical weights.
@@ -82,9 +82,19 @@ class RunConfig:
 
     @property
     def key(self) -> str:
-        """The run's name, unique within a sweep: ``relu_lr0.1_b500_seed0``."""
-        return f"{self.activation}_lr{self.lr:g}_b{self.batch_size}_seed{self.seed}"
+        """The run's name, unique within a sweep: ``relu_h100_lr0.1_b500_seed0`` (``h256-128``:
+        two hidden layers)."""
+        return (
+            f"{self.activation}_h{hidden_name(self.hidden)}_lr{self.lr:g}_b{self.batch_size}"
+            f"_seed{self.seed}"
+        )
 
     def meta(self) -> dict[str, Any]:
-        """The record columns that identify the run (:data:`RUN_KEYS`)."""
-        return {k: getattr(self, k) for k in RUN_KEYS}
+        """The record columns that identify the run (:data:`RUN_KEYS`), and
+        its network: ``hidden``, its hidden widths as text (:func:`hidden_name`)."""
+        return {**{k: getattr(self, k) for k in RUN_KEYS}, "hidden": hidden_name(self.hidden)}
+
+
+def hidden_name(hidden: tuple[int, ...]) -> str:
+    """Hidden-layer widths as the records' ``hidden`` column writes them: ``"256-128"``."""
+    return "-".join(str(int(w)) for w in hidden)

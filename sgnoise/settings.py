@@ -116,6 +116,15 @@ KNOBS: dict[str, Knob] = {
         check=_at_least(1),
     ),
     "KERNEL": _count("with --model cnn: kernel size k of every (k x k) convolution", 1),
+    "WIDTHS": _distinct_list(
+        "size study: widths w of the networks with one hidden layer (784-w-10)", low=1
+    ),
+    "DEPTHS": _distinct_list(
+        "size study: numbers of hidden layers d of the deep networks (784-w-...-w-10, d times "
+        "--depth-width)",
+        low=1,
+    ),
+    "DEPTH_WIDTH": _count("size study: the width w of every hidden layer of the deep networks", 1),
     "EPOCHS": _count("training epochs (per run)", 1),
     "BATCH_SIZE": _count("minibatch size, for training and for the noise partition", 1),
     "BATCH_SIZES": _distinct_list(

@@ -134,6 +134,9 @@ class Study:
         -> list of PNG paths``, drawn from saved results alone
         (:func:`sgnoise.plots.draw_study`; this module does not import matplotlib: the
         worker processes import it to train).
+    networks : callable
+        ``settings -> list of hidden-layer widths`` of its networks, without repeats
+        (default: the one network ``HIDDEN``).
     """
 
     name: str
@@ -142,14 +145,15 @@ class Study:
     defaults: Mapping[str, Any]
     grid: Callable[[Settings], list[tuple[float, int]]]
     plots: str
+    networks: Callable[[Settings], list[tuple[int, ...]]] = lambda s: [tuple(s.hidden)]
 
     def batch_sizes(self, s: Settings) -> list[int]:
         """Every training batch size of the study's runs (the data must allow each)."""
         return sorted({b for _, b in self.grid(s)})
 
     def runs(self, s: Settings) -> list[RunConfig]:
-        """The runs to make, in order: one :class:`RunConfig` per (activation, (lr, batch
-        size), seed), each what :func:`sgnoise.training.train_and_measure` is given.
+        """The runs to make, in order: one :class:`RunConfig` per (activation, network, (lr,
+        batch size), seed), each what :func:`sgnoise.training.train_and_measure` is given.
 
         The initialisation and minibatch order depend only on the seed, so runs
         that differ only in the learning rate start from identical weights.
@@ -165,7 +169,7 @@ class Study:
                 batch_size=b,
                 epochs=s.epochs,
                 model=s.model,
-                hidden=tuple(s.hidden),
+                hidden=hidden,
                 channels=tuple(s.channels),
                 kernel=s.kernel,
                 checkpoint_every=s.checkpoint_every,
@@ -177,6 +181,7 @@ class Study:
                 batch_scan=s.batch_scan,
             )
             for a in s.activations
+            for hidden in self.networks(s)
             for lr, b in self.grid(s)
             for seed in s.seeds
         ]
@@ -202,6 +207,13 @@ class Study:
             ]
             keep += [max(ok, key=lambda i: configs[i].lr)] if ok else []
         return keep
+
+
+def size_networks(s: Settings) -> list[tuple[int, ...]]:
+    """The size study's networks: one hidden layer of each width, then 1, 2, ... hidden layers
+    of ``depth_width`` units (a network both arms make is run once)."""
+    nets = [(w,) for w in s.widths] + [(s.depth_width,) * d for d in s.depths]
+    return list(dict.fromkeys(nets))
 
 
 STUDIES: dict[str, Study] = {
@@ -263,6 +275,32 @@ STUDIES: dict[str, Study] = {
             },
             grid=lambda s: batch_grid(s.batch_sizes, s.lr, s.reference_batch),
             plots="batch_plots",
+        ),
+        Study(
+            name="size",
+            question="does α move with the network's width and depth?",
+            sweeps="hidden",
+            defaults={
+                **{k: v for k, v in _COMMON_HEAD.items() if k != "HIDDEN"},
+                "WIDTHS": (32, 128, 512, 2048),
+                "DEPTHS": (1, 2, 3, 4),
+                "DEPTH_WIDTH": 128,
+                "EPOCHS": 5,
+                "BATCH_SIZE": 500,
+                "LR": 0.1,
+                "IN_FLIGHT": False,
+                "DETAIL": "ends",
+                "BATCH_SCAN": False,
+                **_COMMON_TAIL,
+                # He's scale (2 / fan_in): every width and depth starts with activations of
+                # one size, where N(0, 0.1^2) would scale them with sqrt(width)
+                "INIT": "he",
+                # two seeds: the reference stays within 10 minutes on 2 cores
+                "SEEDS": (0, 1),
+            },
+            grid=lambda s: [(s.lr, s.batch_size)],
+            plots="size_plots",
+            networks=size_networks,
         ),
     )
 }

@@ -31,6 +31,7 @@ import contextlib
 import datetime as dt
 import errno
 import math
+import os
 import signal
 import sys
 import threading
@@ -49,10 +50,10 @@ from sgnoise import results, settings
 from sgnoise.model import make_model
 from sgnoise.pool import Pool, WorkerDied
 from sgnoise.results import COMPLETE, FAILED, INTERRUPTED, RUNNING
-from sgnoise.run_config import RunConfig
+from sgnoise.run_config import RunConfig, hidden_name
 from sgnoise.settings import LOCATION, Settings
 from sgnoise.studies import STUDIES
-from sgnoise.training import N_CLASSES, failed_result, train_and_measure
+from sgnoise.training import N_CLASSES, failed_result, memory_estimate, train_and_measure
 
 
 class Interrupted(BaseException):
@@ -65,6 +66,50 @@ class Interrupted(BaseException):
 
 class SweepError(Exception):
     """A sweep cannot start or cannot save: the message says what to change."""
+
+
+class TooLarge(SweepError):
+    """The study's networks would not fit in memory (a bad setting: exit code 2)."""
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give (Linux's MemAvailable; else all physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(
+    configs: Sequence[RunConfig], n_rows: int, n_inputs: int, workers: int, limit: int
+) -> None:
+    """Refuse, before any training, runs whose estimated memory (:func:`memory_estimate`),
+    for the ``workers`` largest at once, exceeds ``limit`` bytes.
+
+    Raises
+    ------
+    TooLarge
+        One line with the estimate, the limit and what to change.
+    """
+    need = [
+        memory_estimate((n_inputs, *c.hidden, N_CLASSES), n_rows, c.batch_size) for c in configs
+    ]
+    order = sorted(range(len(configs)), key=need.__getitem__, reverse=True)
+    at_once = sum(need[i] for i in order[:workers])
+    if at_once <= limit:
+        return
+    net, size = configs[order[0]].hidden, need[order[0]]
+    raise TooLarge(
+        f"the runs would need an estimated {at_once / 2**30:.1f} GiB of memory "
+        f"({min(workers, len(configs))} at once; the largest, "
+        f"{n_inputs}-{hidden_name(net)}-{N_CLASSES}, {size / 2**30:.1f} GiB: its parameters "
+        f"and noise matrices of {n_rows} examples), more than the {limit / 2**30:.1f} GiB "
+        "available: use smaller widths, fewer --workers, a larger --batch-size or a --subset"
+    )
 
 
 @contextlib.contextmanager
@@ -112,6 +157,7 @@ def _one_run(
 def _postfix(config: RunConfig, status: Mapping[str, Any]) -> dict[str, str]:
     return {
         "act": config.activation,
+        "net": hidden_name(config.hidden),
         "lr": f"{config.lr:g}",
         "seed": str(config.seed),
         "loss": f"{status['loss']:.3f}",
@@ -445,18 +491,19 @@ def _print_summary(out: Mapping[str, Any]) -> None:
         )
     last: dict[tuple, dict] = {}
     for r in results.select(out["records"], **results.POOLED_TRAIN):
-        last[(r["activation"], r["lr"], r["batch_size"], r["seed"])] = r
+        last[(r["activation"], r.get("hidden"), r["lr"], r["batch_size"], r["seed"])] = r
     groups: dict[tuple, list[dict]] = {}
-    for (activation, lr, b, _), r in last.items():
-        groups.setdefault((activation, lr, b), []).append(r)
-    for (activation, lr, b), rows in groups.items():
+    for (activation, hidden, lr, b, _), r in last.items():
+        groups.setdefault((activation, hidden, lr, b), []).append(r)
+    for (activation, hidden, lr, b), rows in groups.items():
 
         def mean(key: str, rows=rows) -> float:
             values = [r[key] for r in rows if math.isfinite(r[key])]
             return float(np.mean(values)) if values else float("nan")
 
         print(
-            f"{activation:8s} lr {lr:<8g} b {b:<5d} last checkpoint (epoch {rows[0]['epoch']:g}, "
+            f"{activation:8s} net {hidden or '?':<11s} lr {lr:<8g} b {b:<5d} last checkpoint "
+            f"(epoch {rows[0]['epoch']:g}, "
             f"{len(rows)} seed(s)): pooled α {mean('alpha'):.3f} (Gaussian surrogate "
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
@@ -533,6 +580,9 @@ def _begin(s: Settings, echo: Callable[[str], None]) -> _Sweep:
             _dask()  # before a folder is made: the one-line error if dask is missing
         configs = study.runs(s)  # a grid that cannot be run is refused before the data are read
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
+        if s.backend == "local":  # a cluster's workers have memory of their own
+            n_rows = max(len(data.x_train), len(data.x_test))
+            check_memory(configs, n_rows, data.x_train.shape[1], s.workers, available_memory())
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
     if not s.resume:
@@ -623,16 +673,7 @@ def _save_results(sweep: _Sweep, started: dt.datetime, clock: float) -> dict[str
         "data_sha256": datasets.fingerprint(data),
         "n_train": len(data.x_train),
         "n_test": len(data.x_test),
-        "sizes": [data.x_train.shape[1], *s.hidden, N_CLASSES],
-        "net": make_model(
-            s.model,
-            data.image_shape,
-            N_CLASSES,
-            "relu",
-            hidden=s.hidden,
-            channels=s.channels,
-            kernel=s.kernel,
-        ).architecture,  # fmt: skip
+        **_networks(STUDIES[s.study].networks(s), s, data),
         "wall_time_s": round(time.perf_counter() - clock, 1),
     }
     try:
@@ -685,6 +726,23 @@ def _finish(sweep: _Sweep, paths: list[Path], plot_error: str, echo: Callable[[s
         echo(f"plot:    {path}")
 
 
+def _networks(
+    hidden: Sequence[Sequence[int]], s: Settings, data: datasets.Dataset
+) -> dict[str, Any]:
+    """The configuration's networks: ``sizes`` (input, hidden and output widths) and ``net``
+    (:attr:`architecture`) of a study's one network, or ``networks`` and ``nets``, the lists
+    of them, when it has several (the size study)."""
+    sizes = [[data.x_train.shape[1], *h, N_CLASSES] for h in hidden]
+    nets = [
+        make_model(s.model, data.image_shape, N_CLASSES, "relu", hidden=h, channels=s.channels,
+                   kernel=s.kernel).architecture
+        for h in hidden
+    ]  # fmt: skip
+    if len(sizes) == 1:
+        return {"sizes": sizes[0], "net": nets[0]}
+    return {"networks": sizes, "nets": nets}
+
+
 def _safely(write: Callable[..., Any], *args: Any) -> None:
     """Try to record a state; a full disk must not hide the error being reported."""
     with contextlib.suppress(OSError):
@@ -695,12 +753,16 @@ def main(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None = 
     """A driver's entry point: parse its settings, run its study, exit with a clear status.
 
     Exit codes: 0 done; 1 unusable data, run folder or disk (one line saying
-    what to change); 2 a bad setting; 130 / 143 interrupted by SIGINT / SIGTERM
-    (finished runs kept, ``--resume FOLDER`` finishes the sweep).
+    what to change); 2 a bad setting, or runs too large for the memory; 130 / 143
+    interrupted by SIGINT / SIGTERM (finished runs kept, ``--resume FOLDER`` finishes
+    the sweep).
     """
     s = settings.parse(study, constants, argv)
     try:
         return run(s)
+    except TooLarge as err:  # a bad setting, found once the data's size is known
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     except SweepError as err:
         sys.exit(f"error: {err}")
     except Interrupted as err:

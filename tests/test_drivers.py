@@ -235,3 +235,51 @@ def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_i
         for name in (f"alpha_vs_batch_{rule}.png", f"training_vs_batch_{rule}.png"):
             assert (folder / name).stat().st_size > 0
     assert "b 250" in out.stdout
+
+
+def test_size_driver_sweeps_width_and_depth_and_draws_both_arms(tmp_path):
+    args = ["--widths", "16", "64", "--depths", "1", "3", "--depth-width", "16", "--subset",
+            "3000", "--batch-size", "250", "--epochs", "1", "--seeds", "0", "--activations",
+            "relu", "--workers", "2", "--coordinates", "20", "--resampled", "100"]  # fmt: skip
+    out = run("test_size_alpha.py", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (folder,) = (tmp_path / "MNIST_size").iterdir()
+    doc = strict_json(folder / "results.json")
+    # 784-16-10 is in both arms and run once
+    assert [r["hidden"] for r in doc["runs"]] == ["16", "64", "16-16-16"]
+    assert doc["config"]["networks"] == [[784, 16, 10], [784, 64, 10], [784, 16, 16, 16, 10]]
+    assert doc["config"]["init"] == "he" and "sizes" not in doc["config"]
+    layers = {r["hidden"]: {r["layer"] for r in doc["records"]} for r in doc["runs"]}
+    assert layers["16-16-16"] == {"layer1", "layer2", "layer3", "layer4", "all"}
+    for x in ("width", "depth"):
+        for name in (f"alpha_vs_{x}", f"alpha_by_layer_vs_{x}", f"training_vs_{x}",
+                     f"per_coordinate_vs_{x}"):  # fmt: skip
+            assert (folder / f"{name}.png").stat().st_size > 0, name
+    assert "net 16-16-16" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--widths", "0"], "--widths must be >= 1, got 0 (from the command line)"),
+        (["--widths", "-5", "32"], "--widths must be >= 1, got -5"),
+        (["--depths", "0", "1"], "--depths must be >= 1, got 0"),
+        (["--depth-width", "0"], "--depth-width must be >= 1, got 0"),
+        (["--hidden", "100"], "--hidden is not a setting of the size study"),
+    ],
+)
+def test_size_driver_refuses_an_empty_network_in_one_line(tmp_path, args, message):
+    out = run("test_size_alpha.py", *args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_size_driver_refuses_a_network_too_large_for_memory_before_training(tmp_path):
+    # 784-500000-10: 397 million parameters, 16 noise rows of them: far beyond 24 GiB
+    args = ["--widths", "500000", "--depths", "1", "--epochs", "1", "--seeds", "0"]
+    out = run("test_size_alpha.py", *args, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "784-500000-10" in out.stderr and "GiB of memory" in out.stderr
+    assert "GiB available: use smaller widths" in out.stderr
+    assert not (tmp_path / "MNIST_size").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 import sgnoise.noise as noise_module
 from sgnoise import threads
+from sgnoise.data import load
 from sgnoise.mlp import MLP
 from sgnoise.noise import (
     InFlightNoise,
@@ -264,3 +266,24 @@ def test_noise_pass_of_a_float64_model_does_not_depend_on_the_thread_count(monke
     np.testing.assert_array_equal(got.matrix, expected.matrix)
     for a, b in zip(got.gradient, expected.gradient, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_noise_pass_of_a_2048_wide_layer_holds_the_noise_and_a_bounded_rest(monkeypatch):
+    # Beyond its (K, n_params) result, a pass holds a few vectors of n_params (mean, full
+    # gradient) and chunks of at most CHUNK_ELEMENTS activations per thread, whatever K.
+    monkeypatch.setattr(noise_module, "CHUNK_ELEMENTS", 2**20)
+    d = load("mnist10k")
+    model = MLP((784, 2048, 10), init="he", seed=0)
+    n_params = sum(p.size for p in model.params)
+    bound = 8 * 4 * n_params + 4 * (threads.WORKERS + 1) * 4 * noise_module.CHUNK_ELEMENTS
+    extra = []
+    for rows in (2000, 4000):  # K = 16 and 32 minibatches of 125
+        tracemalloc.start()
+        try:
+            matrix = noise_pass(model, d.x_train[:rows], d.y_train[:rows], 125).matrix
+            extra.append(tracemalloc.get_traced_memory()[1] - matrix.nbytes)
+        finally:
+            tracemalloc.stop()
+        del matrix
+    assert max(extra) <= bound, (extra, bound)
+    assert extra[1] - extra[0] <= 4 * 4 * noise_module.CHUNK_ELEMENTS, extra  # not with K

@@ -126,7 +126,7 @@ def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns
         return real(data, config, **kwargs)
 
     monkeypatch.setattr(sweep, "train_and_measure", flaky)
-    with pytest.raises(sweep.SweepError, match=r"1 of 2 runs failed \(relu_lr0.1_b250_seed0"):
+    with pytest.raises(sweep.SweepError, match=r"1 of 2 runs failed \(relu_h100_lr0.1_b250_seed0"):
         sweep.run(lr_settings(tmp_path), echo=lambda _: None)
     folder = folder_of(tmp_path)
     runs = {r["lr"]: r for r in results.load_results(folder)["runs"]}  # nothing lost

@@ -161,7 +161,7 @@ def test_a_flag_the_study_does_not_have_is_one_line_naming_it(capsys, argv, mess
 
 def test_the_shipped_drivers_declare_exactly_their_study_s_settings_at_its_defaults():
     scripts = {"test_epoch_alpha_relu.py": "activation", "test_lr_alpha.py": "lr",
-               "test_batch_alpha.py": "batch"}  # fmt: skip
+               "test_batch_alpha.py": "batch", "test_size_alpha.py": "size"}  # fmt: skip
     assert set(scripts.values()) == set(STUDIES)
     for script, study in scripts.items():
         constants: dict = {}

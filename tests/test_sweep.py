@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from sgnoise import data as datasets
-from sgnoise import settings, sweep
+from sgnoise import settings, sweep, training
 from sgnoise.mlp import MLP
 from sgnoise.pool import Pool
+from sgnoise.run_config import RunConfig
 
 FIELDS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -108,3 +109,17 @@ def test_a_run_trains_the_network_its_init_and_loss_settings_name():
         start = next(r for r in out["records"] if r["iteration"] == 0 and r["split"] == "train")
         model = MLP((784, 100, 10), "relu", init=init, loss=loss, seed=0)
         assert start["loss"] == pytest.approx(model.loss(data.x_train, data.y_train), rel=1e-5)
+
+
+def test_memory_check_adds_the_largest_runs_that_train_at_once():
+    configs = [
+        RunConfig(activation=a, optimizer="sgd", lr=0.1, batch_size=500, epochs=1, seed=0,
+                  hidden=(w,))
+        for a, w in (("relu", 32), ("relu", 2048), ("sigmoid", 2048))
+    ]  # fmt: skip
+    one = training.memory_estimate((784, 2048, 10), 8000, 500)
+    assert one == 4 * 1_626_112 * (6 + 3 * 16) + training.RUN_OVERHEAD
+    sweep.check_memory(configs, 8000, 784, workers=2, limit=2 * one)
+    with pytest.raises(sweep.TooLarge, match=r"784-2048-10, 0.5 GiB.* than the 1.0 GiB"):
+        sweep.check_memory(configs, 8000, 784, workers=2, limit=2 * one - 1)
+    sweep.check_memory(configs, 8000, 784, workers=1, limit=one)

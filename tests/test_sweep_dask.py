@@ -170,7 +170,8 @@ def test_a_task_failing_on_the_cluster_stops_the_sweep_and_resume_finishes_it_on
         on_dask(cluster, tmp_path)
     (folder,) = (tmp_path / "MNIST_lr").iterdir()
     assert re.match(
-        r"run (relu|sigmoid)_lr0\.\d+_b250_seed0 failed on the dask cluster, not in its own code: ",
+        r"run (relu|sigmoid)_h100_lr0\.\d+_b250_seed0 failed on the dask cluster, "
+        r"not in its own code: ",
         str(err.value),
     )
     assert "ModuleNotFoundError: No module named 'sgnoise'" in str(err.value)

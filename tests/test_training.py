@@ -48,7 +48,7 @@ def test_a_run_measures_every_epoch_each_split_and_layer_and_names_itself(tiny):
     assert all(np.isfinite(r["alpha"]) and r["diverged"] is False for r in frozen)
     run = tiny["run"]
     assert not run["diverged"] and run["reason"] == ""
-    assert run["noise_sample"]["key"] == "relu_lr0.1_b100_seed3_layer2" == f"{TINY.key}_layer2"
+    assert run["noise_sample"]["key"] == "relu_h8_lr0.1_b100_seed3_layer2" == f"{TINY.key}_layer2"
     assert run["noise_sample"]["epoch"] == 2.0
     assert 0 < tiny["noise_sample"].size <= HISTOGRAM_SAMPLES
 
@@ -101,7 +101,7 @@ def test_a_failed_run_keeps_its_name_the_error_and_the_traceback():
         out = failed_result(TINY, err)
     assert out["records"] == [] and out["noise_sample"].size == 0
     run = out["run"]
-    assert {k: run[k] for k in RUN_KEYS} == TINY.meta()
+    assert {k: run[k] for k in (*RUN_KEYS, "hidden")} == TINY.meta() and run["hidden"] == "8"
     assert run["failed"] and run["reason"] == "MemoryError: simulated"
     assert "Traceback" in run["traceback"]
 
