@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-STUDIES = ("activation", "lr", "batch")  # one notebook per study, named after it
+STUDIES = ("activation", "lr", "batch", "size")  # one notebook per study, named after it
 
 
 def _read(study: str):
