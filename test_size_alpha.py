@@ -13,10 +13,13 @@ Redraw the PNGs: python replot.py <run folder>
 """
 
 DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then the dense hidden layers swept)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
 WIDTHS = (32, 128, 512, 2048)  # widths w of the one-hidden-layer networks 784-w-10
 DEPTHS = (1, 2, 3, 4)  # numbers of hidden layers of the deep networks ...
 DEPTH_WIDTH = 128  # ... each of this width
+CHANNELS = (6, 16)  # cnn: output channels of each convolution (LeNet-5's)
+KERNEL = 5  # cnn: k x k kernels
 EPOCHS = 5  # training epochs per run
 BATCH_SIZE = 500  # minibatch size, for training and for the noise partition
 LR = 0.1  # learning rate η, the same for every network
