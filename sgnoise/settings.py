@@ -378,9 +378,12 @@ def _check_together(settings: Mapping[str, Any]) -> None:
     if "MODEL" in settings:  # built once here: a kernel or pooling the images cannot hold
         from sgnoise.training import N_CLASSES  # noqa: PLC0415  (training imports the engine)
 
+        # the size study's hidden widths (its networks) leave the convolutions as they are:
+        # one unit stands for them, so that a network too large for memory is not built here
+        hidden = settings.get("HIDDEN", (1,))
         make_model(
             settings["MODEL"], IMAGE_SHAPES[settings["DATASET"]], N_CLASSES, "relu",
-            hidden=settings["HIDDEN"], channels=settings["CHANNELS"], kernel=settings["KERNEL"],
+            hidden=hidden, channels=settings["CHANNELS"], kernel=settings["KERNEL"],
         )  # fmt: skip
 
 
