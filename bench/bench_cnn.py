@@ -27,7 +27,7 @@ seconds. Prints lines ``name value target PASS|FAIL``:
 - ``tap_over_epoch``: what the per-example tap adds to the train noise pass at a
   detailed checkpoint (250 coordinates per layer: ``sgnoise.per_example.Recorder``
   filled by the pass), over an epoch (target <= 1);
-- ``detailed_checkpoint_peak_mib``: the peak resident memory of a fresh process
+- ``detailed_checkpoint_peak_mib``: the peak resident memory (VmHWM) of a fresh process
   (one BLAS thread, as a study's worker) that loads Fashion-MNIST (220 MB of it) and
   makes one detailed checkpoint (250 coordinates, M = 1,000, the batch scan)
   (target <= 1024).
@@ -206,7 +206,6 @@ def checkpoint_ratios(data) -> tuple[float, float]:
 
 #: The child process of the memory line: one BLAS thread, as a study's worker has.
 _PEAK = """
-import resource
 from sgnoise.cnn import CNN
 from sgnoise.data import load
 from sgnoise.measure import Detail, measure, scan_sizes
@@ -216,7 +215,8 @@ config = RunConfig(activation="relu", optimizer="sgd", lr=0.1, batch_size=500, e
                    hidden=(120,), model="cnn")
 net = CNN((28, 28, 1), "relu", channels=(6, 16), kernel=5, dense=(120,), seed=0)
 measure(net, data, config, Detail(250, 1000, scan_sizes(len(data.x_train))))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+with open("/proc/self/status") as f:  # this process's own peak (ru_maxrss counts the parent's)
+    print(next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024)
 """
 
 
