@@ -19,7 +19,8 @@ lines ``name value target PASS|FAIL``:
 
 The machine is shared: the figures hold for the load at the time (the 1-minute load
 average is printed first).
-Run: python bench/bench_size.py [-- more flags for the driver]   (about 10 minutes)
+Run: python bench/bench_size.py [--keep DIR] [-- more flags for the driver]   (a few minutes on
+two idle cores; ``--keep DIR`` keeps the run folder as DIR/MNIST_size/bench)
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ WALL_TARGET_S, MEMORY_TARGET_MIB = 600.0, 1024.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--keep", default="", help="keep the run folder in DIR/MNIST_size/bench")
     parser.add_argument(
         "driver_args", nargs=argparse.REMAINDER, help="after --: more flags for the driver"
     )
-    extra = [a for a in parser.parse_args().driver_args if a != "--"]
+    args = parser.parse_args()
+    extra = [a for a in args.driver_args if a != "--"]
     print(
         f"# 1-minute load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.abspath(args.keep) if args.keep else tmp
         wall, pss, _ = run_driver("test_size_alpha.py", extra, out)
         doc = load_results(Path(out) / "MNIST_size" / "bench")
     line("size_study_wall_s", wall, f"<={WALL_TARGET_S:g}", wall <= WALL_TARGET_S)
