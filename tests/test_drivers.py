@@ -237,6 +237,7 @@ def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_i
     assert "b 250" in out.stdout
 
 
+@pytest.mark.slow
 def test_size_driver_sweeps_width_and_depth_and_draws_both_arms(tmp_path):
     args = ["--widths", "16", "64", "--depths", "1", "3", "--depth-width", "16", "--subset",
             "3000", "--batch-size", "250", "--epochs", "1", "--seeds", "0", "--activations",

@@ -268,6 +268,7 @@ def test_noise_pass_of_a_float64_model_does_not_depend_on_the_thread_count(monke
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_the_noise_pass_of_a_2048_wide_layer_holds_the_noise_and_a_bounded_rest(monkeypatch):
     # Beyond its (K, n_params) result, a pass holds a few vectors of n_params (mean, full
     # gradient) and chunks of at most CHUNK_ELEMENTS activations per thread, whatever K.
