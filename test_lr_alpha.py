@@ -19,6 +19,7 @@ EPOCHS = 5  # training epochs per learning rate
 BATCH_SIZE = 500  # minibatch size, for training and for the noise partition
 COORDINATES = 250  # per layer, for the per-coordinate measurement (0: off)
 RESAMPLED = 1000  # random minibatches M it draws: M noise values per coordinate
+SPARSE = 0.05  # a coordinate with fewer non-zero per-example gradients than this share is sparse
 SEEDS = (0, 1, 2)  # one run per seed: plots show the mean and the min-max band
 OPTIMIZER = "sgd"  # sgd, momentum, adam or adadelta
 INIT = "paper"  # initial weights: paper (N(0, 0.1^2)), he or lecun (scaled by 1/fan_in)

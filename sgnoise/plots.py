@@ -125,6 +125,8 @@ def _curve(
     xs, table = _table(rows, x, key)
     mean, lo, hi = _finite_stats(table)
     ax.plot(xs, mean, ls, color=color, marker="o" if ls == "-" else None, ms=3.5, lw=1.6)
+    if key == "alpha_cal":
+        _mark_bounds(ax, rows, x, xs, mean, color)
     if not band:
         return
     if table.shape[0] == 1:
@@ -133,6 +135,39 @@ def _curve(
         lo, hi = (_table(rows, x, key + end)[1][0] for end in ("_lo", "_hi"))
         hi = np.where(np.isfinite(hi), hi, np.nan)
     ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+#: Arrow of a calibrated reading outside the curve: (flag, direction, label).
+_BOUNDS = (
+    ("below_grid", -1, "reading below the curve: α at or below the grid's edge (a bound)"),
+    ("above_grid", 1, "reading at or above the Gaussian's: α = 2 (a bound)"),
+)
+
+
+def _mark_bounds(ax, rows: Sequence[Mapping], x: str, xs, mean, color) -> None:
+    """An open marker with an arrow where a seed's calibrated reading lies outside the
+    calibration curve (``below_grid``: the true α is at or below the point; ``above_grid``:
+    at the Gaussian): the point is a bound, not an estimate."""
+    for flag, direction, _ in _BOUNDS:
+        at = sorted({r[x] for r in rows if r.get(flag) is True})
+        for value in at:
+            y = mean[list(xs).index(value)]
+            if not np.isfinite(y):
+                continue
+            ax.plot([value], [y], marker="o", ms=7, mfc="none", mec=color, ls="", zorder=4)
+            ax.annotate(
+                "", xy=(value, y + 0.12 * direction), xytext=(value, y),
+                arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2},
+            )  # fmt: skip
+
+
+def _bound_handles() -> list[Line2D]:
+    """Legend entries of :func:`_mark_bounds`."""
+    arrows = {"below_grid": "↓", "above_grid": "↑"}
+    return [
+        Line2D([], [], color="k", marker="o", mfc="none", ls="", label=f"{arrows[f]} {text}")
+        for f, _, text in _BOUNDS
+    ]
 
 
 def _alpha_panel(ax, rows: Sequence[Mapping], x: str, key: str, activations: Sequence[str]):
@@ -790,10 +825,14 @@ def _call(figure: Callable[[], Any]) -> Any:
 #: Panels of :func:`plot_per_coordinate`: (mode, key, title).
 _PER_COORDINATE = (
     (FROZEN, "alpha_cal", "calibrated α, the paper's partition (K = n/b rows)"),
-    (RESAMPLED, "alpha_cal", "calibrated α, M resampled minibatches"),
+    (RESAMPLED, "alpha_cal", "calibrated α, M resampled minibatches: all, dense, sparse"),
     (RESAMPLED, "col_alpha_50", "each coordinate's own α (M rows): median, 5-95%"),
+    (RESAMPLED, "sparse_share", "share of sparse coordinates (few non-zero per-example values)"),
     (PER_EXAMPLE, "frac_inf_var", "per-example gradients: share with infinite variance"),
+    (PER_EXAMPLE, "tail_50", "per-example gradients: median tail exponent"),
 )
+#: The Hill thresholds of the per-example rows: (factor f of k = f sqrt(m), column suffix).
+HILL_K = ((0.25, "_k025"), (0.5, "_k05"), (1.0, ""), (2.0, "_k2"), (4.0, "_k4"))
 
 
 def _shown(rows: Sequence[Mapping], x: str) -> tuple[list[Mapping], str]:
@@ -821,33 +860,65 @@ def _quantile_band(ax, rows: Sequence[Mapping], x: str, prefix: str, color: str,
     ax.fill_between(xs, _finite_stats(lo)[0], _finite_stats(hi)[0], color=color, lw=0, **style)
 
 
+def _over_k_band(ax, rows: Sequence[Mapping], x: str, key: str, color: str) -> None:
+    """The range over the Hill thresholds k = sqrt(m)/4 ... 4 sqrt(m) of ``key`` (mean over
+    seeds at each k), as a light band: how much the number depends on k."""
+    means = []
+    for _, suffix in HILL_K:
+        xs, table = _table(rows, x, key + suffix)
+        means.append(_finite_stats(table)[0])
+    means = np.array(means)
+    ok = np.isfinite(means)
+    lo = np.where(ok, means, np.inf).min(axis=0)
+    hi = np.where(ok, means, -np.inf).max(axis=0)
+    none = ~ok.any(axis=0)
+    lo[none], hi[none] = np.nan, np.nan
+    ax.fill_between(xs, lo, hi, color=color, alpha=0.1, lw=0, hatch="//")
+
+
 @_styled
 def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch") -> Path:
     """How heavy the tails are per coordinate, train noise, all parameters pooled.
 
     Calibrated α (the SaS(α) that gives the same standardised reading at the
-    matrix's shape, :mod:`sgnoise.calibration`) of the paper's partition and
-    of M resampled minibatches; the distribution of each coordinate's own α
-    against that of Gaussian columns of as many rows (grey: the estimator's
-    own spread); the share of coordinates whose per-example gradients have a
-    tail exponent credibly below 2. Against ``x``: the epoch, or the swept
-    quantity at the last checkpoint.
+    matrix's shape, :mod:`sgnoise.calibration`) of the paper's partition and of M
+    resampled minibatches, the latter also for the dense and the sparse
+    coordinates apart (per-example values non-zero in at least / fewer than the
+    ``sparse`` share of examples); the distribution of each coordinate's own α
+    against that of Gaussian columns of as many rows (grey: the estimator's own
+    spread); the share of sparse coordinates; the share of coordinates whose
+    per-example gradients have infinite variance, by Hill at k = sqrt(m) (its
+    range over k = sqrt(m)/4 ... 4 sqrt(m) hatched) and by the threshold-free
+    power-law fit (dashed); the median per-example tail exponent likewise.
+    Against ``x``: the epoch, or the swept quantity at the last checkpoint.
     """
     acts = _activations(results)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True, layout="constrained")
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9), sharex=True, layout="constrained")
     for (mode, key, title), ax in zip(_PER_COORDINATE, axes.flat, strict=True):
         rows = _shown(select(results["records"], mode=mode, split="train", layer=POOLED), x)[0]
         for act in acts:
-            sub = select(rows, activation=act)
+            sub, color = select(rows, activation=act), _color(act)
             if key == "col_alpha_50":
-                _quantile_band(ax, sub, x, "col_alpha", _color(act), alpha=0.2)
+                _quantile_band(ax, sub, x, "col_alpha", color, alpha=0.2)
                 _quantile_band(ax, sub, x, "col_alpha_gauss", "k", alpha=0.08)
-                _curve(ax, sub, x, key, _color(act), band=False)
+                _curve(ax, sub, x, key, color, band=False)
+                _curve(ax, sub, x, "col_alpha_dense_50", color, band=False, ls="--")
                 _curve(ax, sub, x, "col_alpha_gauss_50", "k", band=False, ls=":")
+            elif mode == RESAMPLED and key == "alpha_cal":
+                _curve(ax, sub, x, key, color)
+                _curve(ax, sub, x, "alpha_cal_dense", color, band=False, ls="--")
+                _curve(ax, sub, x, "alpha_cal_sparse", color, band=False, ls=":")
+            elif mode == PER_EXAMPLE:
+                _over_k_band(ax, sub, x, key, color)
+                _curve(ax, sub, x, key, color)
+                _curve(ax, sub, x, f"{key}_csn", color, band=False, ls="--")
             else:
-                _curve(ax, sub, x, key, _color(act))
-        if key == "frac_inf_var":
-            ax.set(ylabel="fraction of coordinates", ylim=(0, None))
+                _curve(ax, sub, x, key, color)
+        if key in ("frac_inf_var", "sparse_share"):
+            ax.set(ylabel="share of coordinates", ylim=(0, None))
+        elif key == "tail_50":
+            ax.axhline(2.0, color="k", lw=1, ls=":")
+            ax.set(ylabel="tail exponent ξ (variance finite iff ξ > 2)", yscale="log")
         else:
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set_ylabel("tail index α")
@@ -857,13 +928,142 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
         _x_axis(ax, results, x)
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
     handles += [
-        Line2D([], [], color="k", marker="o", ms=3.5, label="mean over seeds"),
+        Line2D([], [], color="k", marker="o", ms=3.5, label="mean over seeds (all coordinates)"),
         Patch(color="k", alpha=0.2, label=_band_caption(results) + "; per-coordinate: 5-95%"),
-        Patch(color="k", alpha=0.08, label="Gaussian columns, same rows: 5-95% (dotted: median)"),
-        Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
+        Line2D([], [], color="k", ls="--", label="dense coordinates; per-example: power-law fit"),
+        Line2D([], [], color="k", ls=":", label="sparse coordinates; Gaussian (α = 2, ξ = 2)"),
+        Patch(color="k", alpha=0.08, label="Gaussian columns, same rows: 5-95%"),
+        Patch(color="k", alpha=0.1, hatch="//", label="Hill: range over k = √m/4 ... 4√m"),
+        *_bound_handles(),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    fig.legend(handles=handles, loc="outside lower center", ncol=4)
     fig.suptitle(_title(results, "Per coordinate: calibrated α, its spread, per-example tails"))
+    return _save(fig, path)
+
+
+def _seed_mean(rows: Sequence[Mapping], key: str) -> float:
+    """Mean of ``key`` over the rows (seeds) that have a finite value, else NaN."""
+    values = np.array([r.get(key) for r in rows], float)
+    ok = np.isfinite(values)
+    return float(values[ok].mean()) if ok.any() else np.nan
+
+
+@_styled
+def plot_hill(results: Mapping, path: str | Path) -> Path:
+    """Hill plot of the per-example gradients: tail exponent against the threshold k.
+
+    Top: the median exponent over coordinates (line), its 25-75% and 5-95% quantiles
+    (bands), at k = f sqrt(m) for f = 1/4 ... 4 (m: a coordinate's non-zero values),
+    at the last detailed checkpoint (the first one dotted), one panel per layer; a
+    power tail gives the same exponent at every k. Bottom: the share of coordinates
+    credibly below 2 (infinite variance) at each k, and (dashed) the share the
+    threshold-free power-law fit calls infinite.
+    """
+    acts = _activations(results)
+    rows = select(results["records"], mode=PER_EXAMPLE, split="train")
+    layers = sorted({r["layer"] for r in rows} - {"all"}) + ["all"]
+    epochs = sorted({r["epoch"] for r in rows})
+    fig, axes = plt.subplots(
+        2, len(layers), figsize=(5 * len(layers) + 1, 8), sharex=True, sharey="row",
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    factors = np.array([f for f, _ in HILL_K])
+
+    def mean_at(sub: Sequence[Mapping], key: str) -> np.ndarray:
+        """Mean over seeds of ``key`` at each k (NaN where no seed has it)."""
+        return np.array([_seed_mean(sub, key + suffix) for _, suffix in HILL_K])
+
+    for j, layer in enumerate(layers):
+        top, bottom = axes[0, j], axes[1, j]
+        for act in acts:
+            color = _color(act)
+            for epoch, ls in ((epochs[-1], "-"), (epochs[0], ":")) if epochs else ():
+                sub = select(rows, activation=act, layer=layer, epoch=epoch)
+                last = epoch == epochs[-1]
+                top.plot(factors, mean_at(sub, "tail_50"), ls, color=color, marker="o", ms=3.5)
+                bottom.plot(factors, mean_at(sub, "frac_inf_var"), ls, color=color, marker="o",
+                            ms=3.5)  # fmt: skip
+                if last:
+                    for lo, hi, alpha in (("tail_25", "tail_75", 0.25), ("tail_5", "tail_95", 0.1)):
+                        top.fill_between(factors, mean_at(sub, lo), mean_at(sub, hi),
+                                         color=color, alpha=alpha, lw=0)  # fmt: skip
+                    csn = _seed_mean(sub, "frac_inf_var_csn")
+                    if np.isfinite(csn):
+                        bottom.axhline(csn, color=color, ls="--", lw=1.2)
+        top.axhline(2.0, color="k", lw=1, ls=":")
+        top.set(title="all parameters" if layer == "all" else layer, yscale="log")
+        bottom.set(xlabel="Hill threshold k / √m", xscale="log", ylim=(0, None))
+        bottom.set_xticks(factors, ["1/4", "1/2", "1", "2", "4"])
+        bottom.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("per-example tail exponent ξ")
+    axes[1, 0].set_ylabel("share with infinite variance")
+    handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
+    if epochs:
+        handles += [
+            Line2D([], [], color="k", marker="o", ms=3.5, label=f"epoch {epochs[-1]:g}: median"),
+            Line2D([], [], color="k", ls=":", marker="o", ms=3.5, label=f"epoch {epochs[0]:g}"),
+        ]
+    handles += [
+        Patch(color="k", alpha=0.25, label="25-75% of coordinates"),
+        Patch(color="k", alpha=0.1, label="5-95%"),
+        Line2D([], [], color="k", ls="--", label="threshold-free power-law fit (share)"),
+        Line2D([], [], color="k", lw=1, ls=":", label="ξ = 2 (finite variance above)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4)
+    fig.suptitle(_title(results, "Hill plot of the per-example gradients (mean over seeds)"))
+    return _save(fig, path)
+
+
+@_styled
+def plot_alpha_vs_activity(results: Mapping, path: str | Path) -> Path:
+    """Each sampled coordinate's own α (M resampled minibatches of the training batch size)
+    against its activity, the share of examples whose gradient there is not zero, at the
+    last detailed checkpoint; one panel per activation, every seed, one colour per layer.
+    Grey: the 5-95% of Gaussian columns of as many rows; dashed: the sparse threshold."""
+    acts = _activations(results)
+    fig, axes = plt.subplots(
+        1, len(acts), figsize=(6 * len(acts), 5), sharey=True, squeeze=False, layout="constrained"
+    )
+    layer_colors: dict[str, str] = {}
+    for act, ax in zip(acts, axes[0], strict=True):
+        xs, ys, rhos = [], [], []
+        for run in results["runs"]:
+            c = run.get("coordinates")
+            if run["activation"] != act or not c:
+                continue
+            share, alpha = np.array(c["nonzero_share"], float), np.array(c["alpha"], float)
+            for layer in dict.fromkeys(c["layer"]):
+                mine = np.array(c["layer"]) == layer
+                color = layer_colors.setdefault(layer, f"C{len(layer_colors) + 2}")
+                ax.scatter(share[mine], alpha[mine], s=6, color=color, alpha=0.4, lw=0)
+            ok = np.isfinite(alpha) & (share > 0)
+            xs.append(share[ok])
+            ys.append(alpha[ok])
+            rhos.append(stats.spearmanr(share[ok], alpha[ok]).statistic if ok.sum() > 2 else np.nan)
+            ax.axvline(c["sparse"], color="k", ls="--", lw=1)
+            gauss = c.get("gaussian")
+            if gauss:
+                ax.axhspan(gauss["5"], gauss["95"], color="k", alpha=0.08, lw=0)
+            epoch = c["epoch"]
+        rho = np.nanmean(rhos) if rhos else np.nan
+        title = f"{act}" + (f", epoch {epoch:g}: Spearman ρ = {rho:.2f}" if rhos else ": no data")
+        ax.set(xscale="log", xlabel="share of examples with a non-zero gradient", title=title)
+        ax.axhline(2.0, color="k", lw=1, ls=":")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("the coordinate's own α (M resampled minibatches)")
+    handles = [
+        Line2D([], [], color=color, marker="o", ls="", label=layer)
+        for layer, color in layer_colors.items()
+    ]
+    handles += [
+        Patch(color="k", alpha=0.08, label="Gaussian columns, same rows: 5-95%"),
+        Line2D([], [], color="k", ls="--", label="sparse threshold"),
+        Line2D([], [], color="k", ls=":", label="α = 2"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    fig.suptitle(_title(results, "Which coordinates are heavy: α against activity"))
     return _save(fig, path)
 
 
@@ -922,6 +1122,10 @@ def _detail_plots(
     if select(results["records"], mode=RESAMPLED):
         path = folder / f"per_coordinate{suffix}.png"
         figures.append(partial(plot_per_coordinate, results, path, x=x))
+    if x == "epoch" and select(results["records"], mode=PER_EXAMPLE):
+        figures.append(partial(plot_hill, results, folder / "hill_plot.png"))
+    if x == "epoch" and any(run.get("coordinates") for run in results["runs"]):
+        figures.append(partial(plot_alpha_vs_activity, results, folder / "alpha_vs_activity.png"))
     scans = select(results["records"], mode=BATCH_SCAN)
     if scans:
         note = ""

@@ -48,6 +48,9 @@ class RunConfig:
         (:class:`sgnoise.measure.Detail`); 0: none.
     resampled : int
         Its number M of resampled minibatches.
+    sparse : float
+        A coordinate whose per-example gradients are non-zero for fewer than this
+        share of the examples is sparse (:class:`sgnoise.measure.Detail`).
     detail : {"every", "ends"}
         Make it at every checkpoint, or only at the first, the one nearest the
         middle of training and the last.
@@ -73,6 +76,7 @@ class RunConfig:
     train_reference: bool = False
     coordinates: int = 0
     resampled: int = 1000
+    sparse: float = 0.05
     detail: str = "every"
     batch_scan: bool = False
 

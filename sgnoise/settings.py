@@ -192,6 +192,14 @@ KNOBS: dict[str, Knob] = {
         "gets M noise values; per-coordinate α needs >= 1000)",
         8,
     ),
+    "SPARSE": Knob(
+        "a coordinate is sparse when fewer than this share of the examples give it a "
+        "non-zero per-example gradient (a pixel rarely lit, a unit rarely active); the "
+        "per-coordinate rows give the share of sparse coordinates, and α of the dense and the "
+        "sparse ones apart",
+        float,
+        check=lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+    ),
     "DETAIL": Knob(
         "when the per-coordinate measurement runs: every checkpoint, or the first, the "
         "middle and the last (ends)",

@@ -31,6 +31,7 @@ _COMMON_HEAD = {
 _COMMON_TAIL = {
     "COORDINATES": 250,
     "RESAMPLED": 1000,
+    "SPARSE": 0.05,
     "SEEDS": (0, 1, 2),
     "OPTIMIZER": "sgd",
     "INIT": "paper",
@@ -177,6 +178,7 @@ class Study:
                 train_reference=s.train_reference,
                 coordinates=s.coordinates,
                 resampled=s.resampled,
+                sparse=s.sparse,
                 detail=s.detail,
                 batch_scan=s.batch_scan,
             )

@@ -93,11 +93,14 @@ class _Run:
         if not config.coordinates or (config.detail == "ends" and not end):
             return None
         scan = scan_sizes(len(self.data.x_train)) if end and config.batch_scan else ()
-        return Detail(config.coordinates, config.resampled, scan)
+        return Detail(config.coordinates, config.resampled, scan, sparse=config.sparse)
 
     def checkpoint(self, iteration: int) -> None:
         """Measure the noise at the current (frozen) weights and append the rows."""
-        rows, train, test = measure(self.model, self.data, self.config, self.detail(iteration))
+        detail = self.detail(iteration)
+        rows, train, test, coordinates = measure(self.model, self.data, self.config, detail)
+        if coordinates is not None:  # the last detailed checkpoint's stays in the run's status
+            self.status["coordinates"] = {"epoch": iteration / self.per_epoch, **coordinates}
         self.sample = {
             "values": train.noise[self.last_layer].ravel(),  # measure's copy of that layer
             "epoch": iteration / self.per_epoch,
@@ -184,7 +187,9 @@ def train_and_measure(
         ``records``: rows with ``mode = "frozen"`` (and in-flight rows);
         ``run``: the run's settings and status (``diverged``, ``diverged_iteration``,
         ``diverged_epoch``, ``reason``, ``noise_sample``: which layer, split
-        and epoch ``noise_sample`` holds); ``noise_sample``: up to
+        and epoch ``noise_sample`` holds; ``coordinates``: each sampled
+        coordinate's layer, non-zero share and own α at the last detailed
+        checkpoint, see :func:`sgnoise.measure.measure`); ``noise_sample``: up to
         :data:`HISTOGRAM_SAMPLES` values of the last layer's train noise at the
         last checkpoint.
 
