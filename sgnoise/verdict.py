@@ -187,11 +187,12 @@ def _factor(f: float) -> str:
     return "sqrt(m)" if f == 1 else f"{f:.2g} sqrt(m)"
 
 
-def per_example_verdict(r: dict) -> dict:
-    """The verdict on :func:`sgnoise.analyse.analyse_per_example`'s result: the variance call
-    of most coordinates at the default threshold k = sqrt(m), and the thresholds of ``by_k``
-    (k = f sqrt(m)) over which it holds."""
-    rows = [row for row in r["by_k"] if row["n_kept"]]
+def held_range(by_k: list[dict]) -> tuple[str, list[dict], list[str]]:
+    """The variance call of most coordinates at k = sqrt(m) (the factor nearest 1 with a kept
+    column), the rows of ``by_k`` (:func:`sgnoise.per_example.summarise_over_k`'s,
+    increasing k) over which that call holds without a break, and the factors where the
+    opposite call is made (a call that flips with k is no verdict)."""
+    rows = [row for row in by_k if row["n_kept"]]
     middle = min(rows, key=lambda row: abs(math.log(row["k_factor"])))
     call = _variance_call(middle)
     lo = hi = rows.index(middle)
@@ -199,7 +200,17 @@ def per_example_verdict(r: dict) -> dict:
         lo -= 1
     while hi < len(rows) - 1 and _variance_call(rows[hi + 1]) == call:
         hi += 1
-    held = rows[lo : hi + 1]
+    opposite = {"infinite": "finite", "finite": "infinite"}.get(call)
+    flips = [_factor(row["k_factor"]) for row in rows if _variance_call(row) == opposite]
+    return call, rows[lo : hi + 1], flips
+
+
+def per_example_verdict(r: dict) -> dict:
+    """The verdict on :func:`sgnoise.analyse.analyse_per_example`'s result: the variance call
+    of most coordinates at the default threshold k = sqrt(m), and the thresholds of ``by_k``
+    (k = f sqrt(m)) over which it holds (:func:`held_range`)."""
+    rows = [row for row in r["by_k"] if row["n_kept"]]
+    call, held, flips = held_range(r["by_k"])
     infinite = [row["fraction_infinite_variance"] for row in rows]
     words = {
         "infinite": "infinite variance in most coordinates",
@@ -209,7 +220,6 @@ def per_example_verdict(r: dict) -> dict:
     span = f"k = {_factor(held[0]['k_factor'])} to {_factor(held[-1]['k_factor'])}"
     tried = f"{_factor(rows[0]['k_factor'])} to {_factor(rows[-1]['k_factor'])}"
     opposite = {"infinite": "finite", "finite": "infinite"}.get(call)
-    flips = [_factor(row["k_factor"]) for row in rows if _variance_call(row) == opposite]
     conclusion = "undecided" if call == "undecided" or flips else f"{call} variance"
     if len(held) == len(rows):
         where = f"at every k tried ({span})"
