@@ -44,6 +44,7 @@ import numpy as np
 from sgnoise import per_example
 from sgnoise.calibration import MAX_VALUES, MIN_ROWS, calibrated_alpha
 from sgnoise.tail_index import MIN_COLUMN_ROWS, MIN_SAMPLES, per_column_alpha, summarise_noise
+from sgnoise.tail_index.common import ties
 from sgnoise.verdict import noise_verdict, per_example_verdict
 
 EXIT_BAD_INPUT = 2
@@ -343,7 +344,7 @@ def analyse_per_example(grads: np.ndarray, seed: int = 0) -> dict:
     rows), ``seed`` and ``verdict`` (:func:`sgnoise.verdict.per_example_verdict`).
     """
     result = per_example.summarise(grads, seed=seed)
-    nonzero = np.count_nonzero(grads, axis=0) / grads.shape[0]
+    nonzero = np.count_nonzero(~ties(grads), axis=0) / grads.shape[0]
     result = {k: v for k, v in result.items() if k != "per_column"} | {
         "by_k": per_example.exponents_over_k(grads),
         "power_law": per_example.power_law_shares(grads, seed=seed),

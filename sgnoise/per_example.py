@@ -118,7 +118,8 @@ from sgnoise import threads
 from sgnoise.mlp import all_finite
 from sgnoise.model import Model
 from sgnoise.tail_index.classical import hill_interval, log_excess_moments, moment_gamma
-from sgnoise.tail_index.common import check_level, quantiles
+from sgnoise.tail_index.common import check_level, quantiles, tie_tolerance
+from sgnoise.tail_index.power_law import PowerLawTails, power_law_tails
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
 COORDS_PER_LAYER = 250
@@ -429,21 +430,25 @@ def _check_grads(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
-def _column_census(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per column of grads: constant or not, its number of non-zero values, and its mean
-    (summed in float64, in grads' dtype); one pass, column chunks on the worker threads."""
+def _column_census(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of grads: constant or not, its number of non-zero values (values within
+    :data:`~sgnoise.tail_index.common.TIE_TOLERANCE` of its root mean square of 0 count as
+    zeros), its mean (summed in float64, in grads' dtype) and that tolerance; one pass,
+    column chunks on the worker threads."""
 
     def stats(block):
+        tolerance = tie_tolerance(block)
         return (
             block.max(axis=0) == block.min(axis=0),
-            np.count_nonzero(block, axis=0),
+            np.count_nonzero(np.abs(block) > tolerance, axis=0),
             block.mean(axis=0, dtype=np.float64),
+            tolerance,
         )
 
     chunks = threads.column_chunks(grads.shape[1], SELECT_COLUMNS)
     parts = list(threads.in_order(functools.partial(stats, grads[:, c]) for c in chunks))
-    constant, nonzero, mean = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    return constant, nonzero, mean.astype(grads.dtype)
+    constant, nonzero, mean, tolerance = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    return constant, nonzero, mean.astype(grads.dtype), tolerance
 
 
 def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -509,65 +514,98 @@ def tail_exponents(
         Rows = examples, columns = coordinates; finite, n >= MIN_K^2 (100).
     k : int, optional
         Order statistics per column. Default floor(sqrt(m)) with m the
-        column's number of non-zero values (m = n without exact zeros): the
-        undersmoothing choice of the module docstring, applied to the part of
-        the column that is not the atom at 0 (a per-example gradient is exactly
-        0 wherever its input pixel or its ReLU unit is off, and the law of the
-        mean of b examples is driven by the non-zero ones). Columns with k <
-        :data:`MIN_K` are dropped as sparse. An int: that k for every column
-        (columns with fewer than k + 2 non-zero values dropped as sparse).
+        column's number of non-zero values (m = n without zeros; values within
+        :data:`~sgnoise.tail_index.common.TIE_TOLERANCE` of the column's root
+        mean square of 0 count as zeros): the undersmoothing choice of the
+        module docstring, applied to the part of the column that is not the
+        atom at 0 (a per-example gradient is exactly 0 wherever its input
+        pixel or its ReLU unit is off, and the law of the mean of b examples
+        is driven by the non-zero ones). Columns with k < :data:`MIN_K` are
+        dropped as sparse. An int: that k for every column (columns with fewer
+        than k + 2 non-zero values dropped as sparse).
     level : float
         Two-sided confidence level of the intervals; "credibly below 2" is a one-sided
         test at level (1 + level) / 2.
     k_factor : float
         With the default k: k = floor(k_factor sqrt(m)), at most m - 2 (for a Hill
-        plot over thresholds, :func:`exponents_over_k`).
+        plot over thresholds: :func:`tail_exponents_over_k`).
 
     Returns
     -------
     TailExponents
     """
     grads = _check_grads(grads)
-    n, n_columns = grads.shape
+    n = grads.shape[0]
     if k is not None and (not isinstance(k, Integral) or not MIN_K <= k <= n - 2):
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
-    level = check_level(level)
-    if not k_factor > 0:
-        raise ValueError(f"k_factor must be > 0, got {k_factor}")
-    constant, nonzero, mean = _column_census(grads)
     if k is None:
-        ks = np.minimum(np.floor(k_factor * np.sqrt(nonzero)), nonzero - 2).astype(np.int64)
-        sparse = (ks < MIN_K) & ~constant
-    else:
-        ks = np.full(n_columns, k, np.int64)
-        sparse = (nonzero < k + 2) & ~constant
-    ks[constant | sparse] = 0
-    if not ks.any():
-        empty = np.full(n_columns, np.nan)
-        no_atom = np.zeros(n_columns, bool)
-        return TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom, level)
-    top = _largest(grads, mean, np.where(ks > 0, ks + 2, 0))  # X_(1) >= ... >= X_(k+2), NaN below
+        return tail_exponents_over_k(grads, (k_factor,), level=level)[0]
+    return _estimates(grads, _column_census(grads), [k], check_level(level))[0]
+
+
+def tail_exponents_over_k(
+    grads: np.ndarray, factors: tuple[float, ...], *, level: float = 0.95
+) -> list[TailExponents]:
+    """:func:`tail_exponents` at k = floor(f sqrt(m)) for each factor f (a Hill plot's
+    numbers), from one census of the columns and one selection of their largest values."""
+    grads = _check_grads(grads)
+    if not all(f > 0 for f in factors):
+        raise ValueError(f"k factors must be > 0, got {factors}")
+    return _estimates(grads, _column_census(grads), list(factors), check_level(level))
+
+
+def _estimates(grads: np.ndarray, census, ks_or_factors: list, level: float) -> list:
+    """TailExponents for each entry: an int k (that k for every column) or a float factor f
+    (k = floor(f sqrt(m)), at most m - 2)."""
+    constant, nonzero, mean, tolerance = census
+    n_columns = grads.shape[1]
+    plans = []
+    for entry in ks_or_factors:
+        if isinstance(entry, Integral):
+            ks = np.full(n_columns, entry, np.int64)
+            sparse = (nonzero < entry + 2) & ~constant
+        else:
+            ks = np.minimum(np.floor(entry * np.sqrt(nonzero)), nonzero - 2).astype(np.int64)
+            sparse = (ks < MIN_K) & ~constant
+        ks[constant | sparse] = 0
+        plans.append((ks, sparse))
+    deepest = np.max([ks for ks, _ in plans], axis=0)
+    top = None
+    if deepest.any():  # X_(1) >= ... >= X_(k+2) of the deepest k, NaN below
+        top = _largest(grads, mean, np.where(deepest > 0, deepest + 2, 0))
     columns = np.arange(n_columns)
-    atom = (top[ks, columns] == top[ks + 1, columns]) & (ks > 0)
-    ks[atom] = 0
-    kept = ks > 0
-    k_kept = ks[kept]
-    gamma, second = log_excess_moments(top[:, kept], k_kept)
-    out = {name: np.full(n_columns, np.nan) for name in ("exp", "lo", "hi", "mom")}
-    out["exp"][kept] = 1 / gamma
-    out["lo"][kept], out["hi"][kept] = hill_interval(gamma, k_kept, level)
-    out["mom"][kept] = moment_gamma(gamma, second)
-    return TailExponents(
-        exponent=out["exp"],
-        lower=out["lo"],
-        upper=out["hi"],
-        moment_gamma=out["mom"],
-        k=ks,
-        constant=constant,
-        sparse=sparse,
-        atom=atom,
-        level=level,
-    )
+    out = []
+    for ks, sparse in plans:
+        empty = np.full(n_columns, np.nan)
+        if not ks.any():
+            no_atom = np.zeros(n_columns, bool)
+            out.append(TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom,
+                                     level))  # fmt: skip
+            continue
+        gap = top[ks, columns] - top[ks + 1, columns]
+        atom = (gap <= tolerance) & (ks > 0)  # tied values (within TIE_TOLERANCE) at the threshold
+        ks = np.where(atom, 0, ks)
+        kept = ks > 0
+        k_kept = ks[kept]
+        gamma, second = log_excess_moments(top[:, kept], k_kept)
+        est = {name: empty.copy() for name in ("exp", "lo", "hi", "mom")}
+        est["exp"][kept] = 1 / gamma
+        est["lo"][kept], est["hi"][kept] = hill_interval(gamma, k_kept, level)
+        est["mom"][kept] = moment_gamma(gamma, second)
+        out.append(
+            TailExponents(
+                exponent=est["exp"],
+                lower=est["lo"],
+                upper=est["hi"],
+                moment_gamma=est["mom"],
+                k=ks,
+                constant=constant,
+                sparse=sparse,
+                atom=atom,
+                level=level,
+            )
+        )
+    return out
 
 
 def _floats(values: np.ndarray) -> list[float | None]:
@@ -703,26 +741,31 @@ def exponents_over_k(
     Returns
     -------
     list of dict
-        One per factor, increasing: ``k_factor``, ``k_range`` ([fewest, most]
-        order statistics of a kept column, None without one), ``n_kept``,
-        ``tail_exponent_quantiles`` (percentiles "5" ... "95", None without a kept
-        column), ``fraction_infinite_variance`` (upper end of the interval < 2),
-        ``fraction_finite_variance`` (lower end > 2); NaN without a kept column.
+        :func:`summarise_over_k`'s, one per factor, increasing.
     """
-    grads = _check_grads(grads)
+    factors = tuple(sorted(factors))
+    return summarise_over_k(tail_exponents_over_k(grads, factors, level=level), factors)
+
+
+def summarise_over_k(tails: list[TailExponents], factors: tuple[float, ...]) -> list[dict]:
+    """Per factor f (``tails[i]`` estimated at k = floor(f sqrt(m)), e.g. a layer's columns of
+    :func:`tail_exponents_over_k`'s): ``k_factor``, ``k_range`` ([fewest, most] order
+    statistics of a kept column, None without one), ``n_kept``, ``tail_exponent_quantiles``
+    (percentiles "5" ... "95", None without a kept column), ``fraction_infinite_variance``
+    (upper end of the interval < 2), ``fraction_finite_variance`` (lower end > 2); NaN
+    without a kept column."""
     out = []
-    for f in sorted(factors):
-        tails = tail_exponents(grads, level=level, k_factor=f)
-        kept = tails.kept
+    for f, t in zip(factors, tails, strict=True):
+        kept = t.kept
         n_kept = int(kept.sum())
         with np.errstate(invalid="ignore"):  # no column kept: NaN shares
-            shares = [m.sum() / n_kept for m in (tails.infinite_variance, kept & (tails.lower > 2))]
+            shares = [m.sum() / n_kept for m in (t.infinite_variance, kept & (t.lower > 2))]
         out.append(
             {
                 "k_factor": f,
-                "k_range": [int(tails.k[kept].min()), int(tails.k[kept].max())] if n_kept else None,
+                "k_range": [int(t.k[kept].min()), int(t.k[kept].max())] if n_kept else None,
                 "n_kept": n_kept,
-                "tail_exponent_quantiles": _percentiles(tails.exponent[kept]) if n_kept else None,
+                "tail_exponent_quantiles": _percentiles(t.exponent[kept]) if n_kept else None,
                 "fraction_infinite_variance": float(shares[0]),
                 "fraction_finite_variance": float(shares[1]),
             }
@@ -730,41 +773,57 @@ def exponents_over_k(
     return out
 
 
-#: Columns whose power-law fit :func:`power_law_shares` tests by bootstrap (50 fits each).
-BOOTSTRAP_COLUMNS = 200
+#: Columns whose bootstrap p-value :func:`power_law_fit` computes (a seeded sample): the
+#: bootstrap refits each of them BOOTSTRAP times, the rest of the fit costs little.
+BOOTSTRAP_COLUMNS = 128
+
+
+def power_law_fit(
+    grads: np.ndarray, *, bootstrap_columns: int | None = BOOTSTRAP_COLUMNS, seed: int = 0
+) -> PowerLawTails:
+    """The threshold-free verdict of every column (:mod:`sgnoise.tail_index.power_law`):
+    a power-law tail of |column - its mean| above an x_min chosen by KS distance, its
+    bootstrap goodness of fit (for ``bootstrap_columns`` of them, None: all) and its
+    likelihood ratio against a lognormal tail; a column's sample is its values that are not
+    zeros (within :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), as for Hill."""
+    grads = _check_grads(grads)
+    _, nonzero, mean, _ = _column_census(grads)
+    return power_law_tails(
+        np.abs(grads - mean), counts=nonzero, bootstrap_columns=bootstrap_columns, seed=seed
+    )
+
+
+def summarise_power_law(fit: PowerLawTails) -> dict:
+    """The shares of a :class:`~sgnoise.tail_index.power_law.PowerLawTails` (e.g. a layer's
+    columns, :meth:`~sgnoise.tail_index.power_law.PowerLawTails.select`), JSON-ready:
+    ``n_fitted`` (columns with enough non-zero values), ``fraction_infinite_variance`` and
+    its Wilson interval ``fraction_infinite_variance_ci`` (the verdict's share of the
+    fitted columns), ``n_tested`` and ``fraction_plausible`` (bootstrap p >= 0.1, of the
+    columns with a p-value), ``fraction_lognormal`` (a lognormal tail favoured),
+    ``tail_exponent_quantiles`` and ``k_over_sqrt_m_quantiles`` (the tail sizes chosen,
+    in units of sqrt(m)); NaN and None without a fitted column."""
+    fitted = fit.fitted
+    n_fitted, n_tested = int(fitted.sum()), int(fit.tested.sum())
+    if not n_fitted:
+        nan = float("nan")
+        return {"n_fitted": 0, "n_tested": 0, "fraction_infinite_variance": nan,
+                "fraction_infinite_variance_ci": [nan, nan], "fraction_plausible": nan,
+                "fraction_lognormal": nan, "tail_exponent_quantiles": None,
+                "k_over_sqrt_m_quantiles": None}  # fmt: skip
+    calls = int(fit.infinite_variance.sum())
+    return {
+        "n_fitted": n_fitted,
+        "n_tested": n_tested,
+        "fraction_infinite_variance": calls / n_fitted,
+        "fraction_infinite_variance_ci": _wilson(calls, n_fitted, fit.level),
+        "fraction_plausible": fit.plausible.sum() / n_tested if n_tested else float("nan"),
+        "fraction_lognormal": float(fit.lognormal.sum() / n_fitted),
+        "tail_exponent_quantiles": _percentiles(fit.exponent[fitted]),
+        "k_over_sqrt_m_quantiles": _percentiles(fit.n_tail[fitted] / np.sqrt(fit.m[fitted])),
+    }
 
 
 def power_law_shares(grads: np.ndarray, *, seed: int = 0) -> dict:
-    """The threshold-free verdict (:func:`sgnoise.tail_index.power_law.power_law_tails`) as
-    shares of the coordinates: a Clauset-Shalizi-Newman fit of each column's |g - mean g|
-    over its non-zero values, x_min chosen by the data (no k to pick).
-
-    Returns
-    -------
-    dict
-        ``n_fitted`` (columns with enough non-zero values), ``fraction_infinite_variance``
-        (fitted columns not better described by a lognormal, exponent below 2),
-        ``fraction_lognormal`` (a lognormal tail significantly more likely),
-        ``n_tested`` and ``fraction_plausible`` (of :data:`BOOTSTRAP_COLUMNS` fitted
-        columns at most, seeded: bootstrap p >= 0.1, the tail is a plausible power law);
-        fractions NaN without a column.
-    """
-    from sgnoise.tail_index.power_law import power_law_tails
-
-    grads = _check_grads(grads)
-    centred = np.abs(grads - grads.mean(axis=0, dtype=np.float64))
-    fits = power_law_tails(
-        centred,
-        counts=np.count_nonzero(grads, axis=0),
-        bootstrap_columns=BOOTSTRAP_COLUMNS,
-        seed=seed,
-    )
-    n_fitted, n_tested = int(fits.fitted.sum()), int(fits.tested.sum())
-    with np.errstate(invalid="ignore"):
-        return {
-            "n_fitted": n_fitted,
-            "fraction_infinite_variance": float(fits.infinite_variance.sum() / n_fitted),
-            "fraction_lognormal": float(fits.lognormal.sum() / n_fitted),
-            "n_tested": n_tested,
-            "fraction_plausible": float(fits.plausible.sum() / n_tested),
-        }
+    """The threshold-free verdict as shares of the coordinates (what ``analyse --per-example``
+    reports): :func:`summarise_power_law` of :func:`power_law_fit`."""
+    return summarise_power_law(power_law_fit(grads, seed=seed))

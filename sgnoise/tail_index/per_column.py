@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.common import check_int, check_seed, float_matrix, quantiles
+from sgnoise.tail_index.common import check_int, check_seed, float_matrix, quantiles, ties
 
 #: Fewest rows for the per-column estimates (about 32 blocks of 32 values each).
 MIN_COLUMN_ROWS = 1000
@@ -43,10 +43,13 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
     with Y_k the block sums (Mohammadi et al. 2015, Corollary 2.4, as in
     Simsekli et al. 2019); the estimate is 1 / mean_p(1/alpha_p). The P
     partitions are the same for every column (each column alone sees
-    uniformly random ones). Exact zeros are left out of the log means (the
-    median of an odd M is one); columns with fewer than M/2 nonzero values
-    (constant ones) give NaN. Chunks of columns are estimated on the
-    process's worker threads (:mod:`sgnoise.threads`).
+    uniformly random ones). Zeros are left out of the log means (the median
+    of an odd M is one), and so are values within
+    :data:`~sgnoise.tail_index.common.TIE_TOLERANCE` of the column's scale of
+    the median (ties with it that float rounding scattered, set to 0 first);
+    columns with fewer than M/2 nonzero values (constant ones) give NaN.
+    Chunks of columns are estimated on the process's worker threads
+    (:mod:`sgnoise.threads`).
 
     Parameters
     ----------
@@ -94,6 +97,7 @@ def column_alpha(x, axis: int = 0, *, n_partitions: int = 16, seed: int = 0) -> 
 def _inverse_alpha_by_column(x: np.ndarray, partitions, k1: int, k2: int) -> np.ndarray:
     """1/alpha-hat of each column of x (see :func:`column_alpha`)."""
     x = x - np.median(x, axis=0)
+    x[ties(x)] = 0  # values within TIE_TOLERANCE of the median are ties with it, as zeros are
     nonzero = x != 0
     count = nonzero.sum(axis=0)
     with np.errstate(divide="ignore"):

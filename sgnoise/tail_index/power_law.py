@@ -92,7 +92,7 @@ import numpy as np
 from scipy import special
 
 from sgnoise import threads
-from sgnoise.tail_index.common import check_level
+from sgnoise.tail_index.common import check_level, ties
 
 #: Smallest tail size fitted (CSN's fits of fewer values are too noisy to tell anything).
 K_LOW = 10
@@ -134,6 +134,8 @@ class PowerLawTails:
         the power law) and its two-sided p-value.
     fitted : ndarray of bool
         Columns with at least 2 K_LOW usable values.
+    m : ndarray of int64
+        Each column's sample size (its values that were fitted from).
     level : float
     """
 
@@ -147,6 +149,7 @@ class PowerLawTails:
     lr: np.ndarray
     lr_p: np.ndarray
     fitted: np.ndarray
+    m: np.ndarray
     level: float
 
     @property
@@ -347,7 +350,8 @@ def power_law_tails(
     counts : array_like of int, shape (n_columns,), optional
         m, the values of each column that are its sample: its m largest (the
         others, e.g. the atom of a mostly-zero column, are left out). Default:
-        the positive values.
+        the values that are not ties with 0
+        (:data:`~sgnoise.tail_index.common.TIE_TOLERANCE`).
     bootstrap : int
         Synthetic samples per column for the p-value (0: no p-value, NaN).
     bootstrap_columns : int, optional
@@ -377,7 +381,10 @@ def power_law_tails(
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value}")
     level = check_level(level)
-    m = np.count_nonzero(x > 0, axis=0) if counts is None else np.asarray(counts, np.int64)
+    if counts is None:
+        m = np.count_nonzero(~ties(x), axis=0)
+    else:
+        m = np.asarray(counts, np.int64)
     if m.shape != (x.shape[1],) or (m < 0).any() or (m > x.shape[0]).any():
         raise ValueError(f"counts must be {x.shape[1]} integers in [0, {x.shape[0]}]")
     n_cols = x.shape[1]
@@ -385,7 +392,7 @@ def power_law_tails(
     k = np.zeros(n_cols, np.int64)
     high = _largest_candidate(m, k_span)
     if not high.any():
-        return PowerLawTails(**out, n_tail=k, fitted=k > 0, level=float(level))
+        return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=float(level))
     sizes = _candidates(int(high.max()), candidates)
     stored = np.minimum(m, min(x.shape[0], 2 * int(high.max()) + 8))
     logs = np.full((int(stored.max()), n_cols), -np.inf)
@@ -414,7 +421,7 @@ def power_law_tails(
         out["p_value"][f] = _p_values(
             logs[:, f], m[f], stored[f], high[f], k[f], gamma[f], d[f], sizes, bootstrap, rng
         )
-    return PowerLawTails(**out, n_tail=k, fitted=k > 0, level=float(level))
+    return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=float(level))
 
 
 _KEYS = ("exponent", "lower", "upper", "xmin", "distance", "p_value", "lr", "lr_p")
