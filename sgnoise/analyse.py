@@ -247,7 +247,7 @@ def analyse_noise(noise: np.ndarray, seed: int = 0) -> dict:
         JSON-ready: ``n_rows, n_columns, n_dropped, alpha_pooled, alpha_pooled_ci,
         surrogate_pooled, alpha_standardised, alpha_standardised_ci,
         surrogate_standardised, alpha_calibrated, alpha_calibrated_ci,
-        at_gaussian, below_grid, n_columns_calibrated,
+        above_grid, below_grid, n_columns_calibrated,
         alpha_per_column_quantiles, alpha_per_column_gaussian_quantiles,
         n_columns_per_column, sparse_share, seed, verdict``; the per-column
         entries are None with fewer than
@@ -282,7 +282,7 @@ def analyse_noise(noise: np.ndarray, seed: int = 0) -> dict:
         "surrogate_standardised": s["alpha_std_surrogate"],
         "alpha_calibrated": c["alpha_calibrated"],
         "alpha_calibrated_ci": [c["alpha_calibrated_lo"], c["alpha_calibrated_hi"]],
-        "at_gaussian": c["at_gaussian"],
+        "above_grid": c["above_grid"],
         "below_grid": c["below_grid"],
         "n_columns_calibrated": c["n_columns_calibrated"],
         "alpha_per_column_quantiles": per_column and per_column["quantiles"],
@@ -309,10 +309,11 @@ def report_noise(r: dict) -> list[str]:
         f"calibrated alpha    {r['alpha_calibrated']:.3f} {_ci(r['alpha_calibrated_ci'])}"
         "   per coordinate (the SaS alpha that reads the same)",
     ]
-    if r["at_gaussian"]:
+    if r["above_grid"]:
         lines.append("  the standardised alpha reads at or above a Gaussian's: no heavier tail")
     if r["below_grid"]:
-        lines.append("  below the calibrated range: about 0.6 or heavier")
+        edge = r["alpha_calibrated"]
+        lines.append(f"  below the calibrated range: about {edge:.2f} or heavier (a bound)")
     if r["n_columns_calibrated"] < r["n_columns"] - r["n_dropped"]:
         lines.append(f"  (calibrated on {r['n_columns_calibrated']} random columns)")
     if r["alpha_per_column_quantiles"] is None:

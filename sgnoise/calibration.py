@@ -11,11 +11,24 @@ an alpha:
 - :func:`calibration_curve`: the reading that columns of a symmetric
   alpha-stable law SaS(alpha) give, through the same :func:`standardise` and
   default :func:`estimate_alpha`, for the matrix's own shape, over a grid of
-  alpha in [0.6, 2], by simulation (deterministic given the seed, kept in
+  alpha in [0.5, 2], by simulation (deterministic given the seed, kept in
   memory and on disk, :func:`cache_dir`);
 - :func:`calibrate`: the alpha whose curve value equals the reading, with an
   interval that holds both the reading's interval and the curve's Monte-Carlo
   scatter; :func:`calibrated_alpha` reads a matrix and calibrates it.
+
+Centred or not. A column centred on its sample mean cannot be read below
+alpha ~ 1: for a stable law with alpha <= 1 the sample mean is itself
+dominated by the extremes, and the centred reading saturates near 1.07
+(SaS(0.6), (0.8), (1.0) read 1.08, 1.07, 1.13 at 1,000 x 250: the curve turns
+back). Noise whose mean is known to be zero, as resampled minibatch noise is
+(minibatch gradient minus the full gradient of the examples drawn from), is
+read without centring (``centred=False``: each column divided by its root mean
+square), and its curve rises over the whole grid (0.49, 0.59, 0.80, 0.99 for
+alpha = 0.5, 0.6, 0.8, 1.0). A reading beyond the part of the curve that rises
+(below its lightest alpha, or at or above the Gaussian's) is a bound, not a
+point: :func:`calibrate` says so (``below_grid``, ``above_grid``) and leaves
+the interval open on that side.
 
 The rows are typically resampled minibatches (:mod:`sgnoise.resample`); each
 column's own alpha is :mod:`sgnoise.tail_index.per_column`'s.
@@ -57,7 +70,7 @@ from sgnoise.tail_index import (
 from sgnoise.tail_index.common import check_int, check_level, check_seed, float_matrix
 
 #: Alphas at which the calibration curve is simulated (finer near 2, where it bends).
-ALPHA_GRID = (0.6, 0.8, 1.0, 1.2, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.95, 2.0)
+ALPHA_GRID = (0.5, 0.6, 0.8, 1.0, 1.2, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.95, 2.0)
 #: Values simulated per alpha for a curve: CALIBRATION_VALUES // (n_rows x n_columns)
 #: matrices, clipped to [MIN_REPS, MAX_REPS]. With R matrices the curve's scatter is
 #: 1/sqrt(R) of one reading's standard deviation, and that deviation (a floor under the
@@ -101,12 +114,15 @@ class CalibrationCurve:
         1 / (standardised alpha) of each simulated matrix; row r uses the same
         uniform draws, column scales and estimator seed for every alpha
         (common random numbers: each row is a smooth curve).
+    centred : bool
+        Whether the simulated columns were centred before standardising.
     """
 
     n_rows: int
     n_columns: int
     alphas: np.ndarray
     readings: np.ndarray
+    centred: bool = True
 
     @property
     def mean(self) -> np.ndarray:
@@ -139,7 +155,7 @@ def _reps(n_rows: int, n_columns: int) -> int:
     return int(np.clip(CALIBRATION_VALUES // (n_rows * n_columns), MIN_REPS, MAX_REPS))
 
 
-def _simulate(n_rows: int, n_columns: int, seed: int, reps: int) -> np.ndarray:
+def _simulate(n_rows: int, n_columns: int, seed: int, reps: int, centred: bool) -> np.ndarray:
     """The readings of :class:`CalibrationCurve` (R x A), simulated."""
     streams = np.random.SeedSequence((seed, n_rows, n_columns)).spawn(reps)
     readings = np.empty((reps, len(ALPHA_GRID)))
@@ -154,12 +170,13 @@ def _simulate(n_rows: int, n_columns: int, seed: int, reps: int) -> np.ndarray:
         for a, alpha in enumerate(ALPHA_GRID):
             x = _symmetric_stable(alpha, v, w).astype(np.float64)
             x *= scales
-            readings[r, a] = 1 / estimate_alpha(standardise(x)[0], seed=estimator_seed)
+            z = standardise(x, centred=centred)[0]
+            readings[r, a] = 1 / estimate_alpha(z, seed=estimator_seed)
     return readings
 
 
 #: Version of the simulation in the names of cached curves: change it with the simulation.
-CURVE_VERSION = 1
+CURVE_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -171,7 +188,7 @@ def cache_dir() -> Path:
     return Path(base) / "sgnoise"
 
 
-def _cache_entry(n_rows: int, n_columns: int, seed: int, reps: int) -> dict:
+def _cache_entry(n_rows: int, n_columns: int, seed: int, reps: int, centred: bool) -> dict:
     """What made a cached curve (its file holds this and a checksum of the readings)."""
     import sgnoise  # noqa: PLC0415  (the package imports this module)
 
@@ -182,6 +199,7 @@ def _cache_entry(n_rows: int, n_columns: int, seed: int, reps: int) -> dict:
         "grid": list(ALPHA_GRID),
         "seed": seed,
         "draws": reps,
+        "centred": centred,
     }
 
 
@@ -209,7 +227,9 @@ def _cached(path: Path, entry: Mapping) -> tuple[np.ndarray | None, str]:
 
 
 @functools.lru_cache(maxsize=128)
-def _stored_curve(n_rows: int, n_columns: int, seed: int, reps: int) -> CalibrationCurve:
+def _stored_curve(
+    n_rows: int, n_columns: int, seed: int, reps: int, centred: bool
+) -> CalibrationCurve:
     """The curve of one shape and seed: from memory, else the disk cache, else simulated.
 
     The simulation is deterministic given (shape, seed, :data:`CURVE_VERSION`), so a
@@ -219,14 +239,15 @@ def _stored_curve(n_rows: int, n_columns: int, seed: int, reps: int) -> Calibrat
     not verify is simulated again and replaced, with one line on stderr saying so. A
     file that cannot be written is ignored (the curve is kept in memory).
     """
-    name = f"calibration-v{CURVE_VERSION}-{n_rows}x{n_columns}-r{reps}-seed{seed}.npz"
+    kind = "centred" if centred else "uncentred"
+    name = f"calibration-v{CURVE_VERSION}-{kind}-{n_rows}x{n_columns}-r{reps}-seed{seed}.npz"
     path = cache_dir() / name
-    entry = _cache_entry(n_rows, n_columns, seed, reps)
+    entry = _cache_entry(n_rows, n_columns, seed, reps, centred)
     readings, why = _cached(path, entry)
     if readings is None:
         if why:
             print(f"calibration cache {path}: {why}; simulating it again", file=sys.stderr)
-        readings = _simulate(n_rows, n_columns, seed, reps)
+        readings = _simulate(n_rows, n_columns, seed, reps, centred)
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -235,10 +256,12 @@ def _stored_curve(n_rows: int, n_columns: int, seed: int, reps: int) -> Calibrat
                 np.savez(f, readings=readings, entry=np.array(kept))
             os.replace(tmp, path)
     readings.flags.writeable = False
-    return CalibrationCurve(n_rows, n_columns, np.array(ALPHA_GRID), readings)
+    return CalibrationCurve(n_rows, n_columns, np.array(ALPHA_GRID), readings, centred)
 
 
-def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> CalibrationCurve:
+def calibration_curve(
+    n_rows: int, n_columns: int, *, seed: int = 0, centred: bool = True
+) -> CalibrationCurve:
     """The standardised reading of SaS(alpha) columns of this shape, against alpha.
 
     For each alpha in :data:`ALPHA_GRID`, R matrices (R = 8 to 32, see
@@ -257,6 +280,10 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
         octave (:func:`_simulated_columns`): the curve's ``n_columns``.
     seed : int
         Seed of the simulation; the same seed gives the same curve.
+    centred : bool
+        Columns centred on their mean before they are divided by their standard
+        deviation (as :func:`summarise_noise` does), or divided by their root mean
+        square only (noise known to have mean zero; see the module docstring).
 
     Returns
     -------
@@ -282,7 +309,7 @@ def calibration_curve(n_rows: int, n_columns: int, *, seed: int = 0) -> Calibrat
             f"{n_columns}: read a random subset of the columns (calibrated_alpha does)"
         )
     columns = _simulated_columns(n_rows, n_columns)
-    return _stored_curve(n_rows, columns, int(seed), _reps(n_rows, columns))
+    return _stored_curve(n_rows, columns, int(seed), _reps(n_rows, columns), bool(centred))
 
 
 def calibrate(
@@ -291,6 +318,7 @@ def calibrate(
     *,
     seed: int = 0,
     level: float = 0.95,
+    centred: bool = True,
 ) -> dict[str, float | bool]:
     """Calibrated alpha of a standardised reading: the SaS(alpha) whose reading is the same.
 
@@ -312,10 +340,14 @@ def calibrate(
     256 columns it gave the calibrated interval a coverage of 0.82-0.89, not
     0.95 (``bench/validate_calibration.py``).
 
-    A reading at or above the Gaussian's (u <= f(2)) gives 2.0 and an
-    interval whose upper end is 2 (``at_gaussian``); one below the lightest
-    tail the grid reaches gives its edge, 0.6 (``below_grid``: "about 0.6 or
-    heavier").
+    Only the part of the curve where the reading rises with alpha is read
+    (all of it for an uncentred curve; from about alpha = 1 up for a centred
+    one, which turns back below, see the module docstring): its lightest alpha
+    is the edge. A reading at or above the Gaussian's (u <= f(2)) gives 2.0,
+    ``above_grid`` and an interval open above (``alpha_calibrated_hi`` NaN: no
+    alpha fits better than 2, the bound); one below the edge gives the edge,
+    ``below_grid`` and an interval open below (``alpha_calibrated_lo`` NaN:
+    "the edge or heavier"). Neither is a point estimate.
 
     Parameters
     ----------
@@ -323,7 +355,8 @@ def calibrate(
         What :func:`summarise_noise` (or one entry of
         :func:`~sgnoise.tail_index.summarise_layers`) returns for the noise:
         ``alpha_std``, ``alpha_std_lo``, ``alpha_std_hi`` and ``n_dropped``,
-        at the same ``level``.
+        at the same ``level``; :func:`~sgnoise.tail_index.standardised_alpha`'s
+        with ``centred=False`` for an uncentred reading.
     shape : (int, int)
         Shape of the noise matrix that was read (constant columns included:
         ``n_dropped`` of them are subtracted).
@@ -331,6 +364,8 @@ def calibrate(
         Seed of the calibration curve.
     level : float
         Coverage of the interval, in (0, 1).
+    centred : bool
+        Whether the reading centred the columns (:func:`calibration_curve`).
 
     Returns
     -------
@@ -338,7 +373,7 @@ def calibrate(
         ``alpha_calibrated``, ``alpha_calibrated_lo``, ``alpha_calibrated_hi``
         (NaN if the reading is NaN, with too few values, or if there are
         fewer than :data:`MIN_ROWS` rows: a study can call it on every
-        matrix), ``at_gaussian``, ``below_grid``.
+        matrix; NaN on the open side of a bound), ``above_grid``, ``below_grid``.
     """
     level = check_level(level)
     n_rows, n_columns = shape
@@ -347,29 +382,32 @@ def calibrate(
     if not np.isfinite(reading) or n_rows < MIN_ROWS or n_rows * n_kept < MIN_SAMPLES:
         nan = float("nan")
         keys = ("alpha_calibrated", "alpha_calibrated_lo", "alpha_calibrated_hi")
-        return dict.fromkeys(keys, nan) | {"at_gaussian": False, "below_grid": False}
-    curve = calibration_curve(n_rows, n_kept, seed=seed)
+        return dict.fromkeys(keys, nan) | {"above_grid": False, "below_grid": False}
+    curve = calibration_curve(n_rows, n_kept, seed=seed, centred=centred)
     grid = np.round(np.linspace(ALPHA_GRID[0], ALPHA_GRID[-1], _FINE), 3)
     # imported here: scipy.interpolate (with scipy.optimize, 0.2-0.3 s) only where a reading
     # is calibrated, not in a driver that imports the engine and hands its runs to workers
     from scipy.interpolate import PchipInterpolator  # noqa: PLC0415
 
     f = PchipInterpolator(curve.alphas, curve.mean)(grid)
+    rising = np.flatnonzero(np.diff(f) >= 0)  # 1/reading must fall as alpha grows
+    edge = rising[-1] + 1 if rising.size else 0
+    grid, f = grid[edge:], f[edge:]
     reps = curve.readings.shape[0]
     ts = special.stdtrit(reps - 1, (1 + level) / 2) * np.interp(grid, curve.alphas, curve.sd)
     u, h = 1 / reading, (1 / lo - 1 / hi) / 2
     distance = np.abs(u - f)
     inside = grid[distance <= np.sqrt(np.maximum(h, ts) ** 2 + ts**2 / reps)]
-    at_gaussian = bool(u <= f[-1])
-    alpha = 2.0 if at_gaussian else float(grid[np.argmin(distance)])
+    above, below = bool(u <= f[-1]), bool(u >= f[0])
+    alpha = 2.0 if above else float(grid[0]) if below else float(grid[np.argmin(distance)])
     low = float(inside.min()) if inside.size else alpha
-    high = 2.0 if at_gaussian else float(inside.max()) if inside.size else alpha
+    high = float(inside.max()) if inside.size else alpha
     return {
         "alpha_calibrated": alpha,
-        "alpha_calibrated_lo": min(low, alpha),
-        "alpha_calibrated_hi": max(high, alpha),
-        "at_gaussian": at_gaussian,
-        "below_grid": bool(u >= f[0]),
+        "alpha_calibrated_lo": float("nan") if below else min(low, alpha),
+        "alpha_calibrated_hi": float("nan") if above else max(high, alpha),
+        "above_grid": above,
+        "below_grid": below,
     }
 
 
@@ -379,6 +417,7 @@ def calibrated_alpha(
     summary: Mapping[str, float] | None = None,
     seed: int = 0,
     level: float = 0.95,
+    centred: bool = True,
 ) -> dict[str, float | bool | int]:
     """Read a noise matrix's standardised alpha and calibrate it (:func:`calibrate`).
 
@@ -390,12 +429,16 @@ def calibrated_alpha(
         (seeded) is read instead: the reading's interval is then wider, the
         calibration as cheap as for that shape.
     summary : mapping, optional
-        ``summarise_noise(noise, seed=seed, level=level)`` if already
-        computed (used only when the whole matrix is read).
+        ``standardised_alpha(noise, seed=seed, level=level, centred=centred)`` (or
+        :func:`summarise_noise`'s, centred) if already computed (used only when the
+        whole matrix is read).
     seed : int
         Seed of the reading, of the column subset and of the curve.
     level : float
         Coverage of the interval.
+    centred : bool
+        Centre the columns (False: noise known to have mean zero, e.g. resampled
+        minibatch noise; see the module docstring).
 
     Returns
     -------
@@ -411,7 +454,7 @@ def calibrated_alpha(
         columns = np.sort(np.random.default_rng(seed).choice(n_columns, keep, replace=False))
         noise, summary = noise[:, columns], None
     if summary is None:
-        summary = standardised_alpha(noise, seed=seed, level=level)
-    return calibrate(summary, noise.shape, seed=seed, level=level) | {
+        summary = standardised_alpha(noise, seed=seed, level=level, centred=centred)
+    return calibrate(summary, noise.shape, seed=seed, level=level, centred=centred) | {
         "n_columns_calibrated": noise.shape[1]
     }

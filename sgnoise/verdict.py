@@ -85,8 +85,11 @@ def _calibrated(r: dict) -> dict:
         else ""
     )
     if r["below_grid"]:
-        return {"call": "below 2", "text": f"{reading}: below the calibrated range, ~0.6 or less"}
-    if r["at_gaussian"] or hi is None or hi >= 2:
+        return {
+            "call": "below 2",
+            "text": f"{reading}: below the calibrated range, about {_f(c)} or less (a bound)",
+        }
+    if r["above_grid"] or hi is None or hi >= 2:
         return {
             "call": "consistent with 2",
             "text": f"{reading}{few}: its interval reaches 2, each coordinate's noise is "

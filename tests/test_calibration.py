@@ -24,9 +24,13 @@ def stable(alpha, shape, seed):
 
 def test_the_curve_falls_from_heavy_tails_to_the_gaussian_and_is_cached():
     curve = calibration_curve(*SHAPE)
-    assert (np.diff(curve.mean) < 0).all()  # 1/reading falls as alpha rises
+    light = curve.alphas >= 1.2  # centred, it turns back below alpha ~ 1 (module docstring)
+    assert (np.diff(curve.mean[light]) < 0).all()  # 1/reading falls as alpha rises
     assert calibration_curve(*SHAPE) is curve
     assert calibration_curve(120, 127) is curve  # within 3%: one bucket
+    uncentred = calibration_curve(*SHAPE, centred=False)
+    assert uncentred is not curve
+    assert (np.diff(uncentred.mean) < 0).all()  # over the whole grid, from alpha = 0.5
 
 
 def _fresh_curve(monkeypatch, tmp_path, shape=(16, 400)):
@@ -83,15 +87,37 @@ def test_calibrated_alpha_recovers_sas_1_5_at_120_rows():
 def test_gaussian_columns_give_an_interval_holding_two():
     noise = np.random.default_rng(20).standard_normal(SHAPE) * np.exp(np.arange(128) / 50)
     r = calibrated_alpha(noise)
-    assert r["alpha_calibrated_lo"] <= 2.0 <= r["alpha_calibrated_hi"] == 2.0
+    assert r["alpha_calibrated_lo"] <= 2.0
+    assert r["alpha_calibrated_hi"] == 2.0 or (
+        r["above_grid"] and np.isnan(r["alpha_calibrated_hi"])
+    )
     assert r["alpha_calibrated"] > 1.85
 
 
 def test_a_reading_above_the_gaussians_is_said_to_be_gaussian():
     summary = {"alpha_std": 2.3, "alpha_std_lo": 2.25, "alpha_std_hi": 2.35, "n_dropped": 0}
     r = calibrate(summary, SHAPE)
-    assert r["at_gaussian"] and not r["below_grid"]
-    assert r["alpha_calibrated"] == r["alpha_calibrated_hi"] == 2.0
+    assert r["above_grid"] and not r["below_grid"]
+    assert r["alpha_calibrated"] == 2.0 and np.isnan(r["alpha_calibrated_hi"])  # a bound
+
+
+def test_a_centred_reading_below_the_curve_is_a_bound_not_a_zero_width_point():
+    """The reading of issue #26 (resampled noise at B = 1, centred): it used to give 0.80
+    [0.80, 0.80]; the centred curve turns back below alpha ~ 1, so it is 'that or heavier'."""
+    summary = {"alpha_std": 1.032, "alpha_std_lo": 1.019, "alpha_std_hi": 1.044, "n_dropped": 81}
+    r = calibrate(summary, (1000, 250))
+    assert r["below_grid"] and not r["above_grid"]
+    assert np.isnan(r["alpha_calibrated_lo"])  # open below
+    assert r["alpha_calibrated"] <= r["alpha_calibrated_hi"] <= 1.2  # "the edge or heavier"
+
+
+@pytest.mark.parametrize("alpha", [0.6, 0.8, 1.0])
+def test_uncentred_reading_recovers_alpha_below_one(alpha):
+    """Noise of known mean zero read without centring: SaS(alpha < 1) is not saturated."""
+    noise = stable(alpha, (1000, 64), seed=int(alpha * 10))
+    r = calibrated_alpha(noise, centred=False, seed=1)
+    assert abs(r["alpha_calibrated"] - alpha) <= 0.1
+    assert r["alpha_calibrated_lo"] <= alpha <= r["alpha_calibrated_hi"]
 
 
 def test_a_wider_reading_interval_gives_a_wider_calibrated_interval():

@@ -22,13 +22,16 @@ def check_matrix(noise) -> np.ndarray:
     return noise
 
 
-def column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def column_stats(
+    m: np.ndarray, *, centred: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column means, standard deviations (ddof 0) in m's dtype, non-constant and zero-free columns.
 
     A column counts as constant if its standard deviation is within 100
     rounding errors of its mean (a constant column's float mean need not be
     exactly its value). Raises if m is not finite (seen in the means).
-    Blocks of columns go to the worker threads.
+    Blocks of columns go to the worker threads. ``centred=False``: the centre
+    is 0 and the scale the root mean square (noise known to have mean zero).
     """
     width = max(1, threads.CHUNK // m.shape[0])
     starts = range(0, max(1, m.shape[1]), width)
@@ -36,7 +39,11 @@ def column_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     mean, std, nonzero = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     if not np.isfinite(mean).all():
         check_finite(m, "noise")
-    return mean, std, std > 100 * np.finfo(m.dtype).eps * np.abs(mean), nonzero
+    varying = std > 100 * np.finfo(m.dtype).eps * np.abs(mean)
+    if not centred:
+        std = np.sqrt(np.square(std, dtype=np.float64) + np.square(mean, dtype=np.float64))
+        mean, std = np.zeros_like(mean), std.astype(m.dtype)
+    return mean, std, varying, nonzero
 
 
 def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,13 +54,17 @@ def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0]), m.all(axis=0)
 
 
-def standardise(noise) -> tuple[np.ndarray, int]:
+def standardise(noise, *, centred: bool = True) -> tuple[np.ndarray, int]:
     """Each column centred and divided by its standard deviation across rows.
 
     Parameters
     ----------
     noise : array_like, shape (n_rows, n_coords)
         E.g. gradient noise, one row per minibatch. Finite, n_rows >= 2.
+    centred : bool
+        False: each column divided by its root mean square, not centred (noise
+        whose mean is known to be zero, as resampled minibatch noise's is: its
+        sample mean would be dominated by the extremes when alpha <= 1).
 
     Returns
     -------
@@ -75,7 +86,7 @@ def standardise(noise) -> tuple[np.ndarray, int]:
     standardised alpha is pulled towards 2.
     """
     noise = check_matrix(noise)
-    mean, std, keep, _ = column_stats(noise)
+    mean, std, keep, _ = column_stats(noise, centred=centred)
     if not keep.all():
         noise, mean, std = noise[:, keep], mean[keep], std[keep]
     z = noise - mean

@@ -242,7 +242,9 @@ def summarise_noise(
     return summarise_layers(noise, method=method, seed=seed, level=level)["all"]
 
 
-def standardised_alpha(noise, *, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def standardised_alpha(
+    noise, *, seed: int = 0, level: float = 0.95, centred: bool = True
+) -> dict[str, float]:
     """The standardised alpha of :func:`summarise_noise` alone, at about half its cost.
 
     Returns ``alpha_std``, ``alpha_std_lo``, ``alpha_std_hi``, ``n_samples`` and
@@ -250,10 +252,12 @@ def standardised_alpha(noise, *, seed: int = 0, level: float = 0.95) -> dict[str
     level=level)`` (default method): the standardised values, exact zeros of the
     noise left out, get the labels of the same seeded stream, but neither the
     noise itself nor a surrogate is estimated. What a calibration needs
-    (:func:`sgnoise.calibration.calibrate`).
+    (:func:`sgnoise.calibration.calibrate`). ``centred=False``: each column divided by
+    its root mean square, not centred (noise known to have mean zero, see
+    :func:`~sgnoise.tail_index.standardise`).
     """
     noise = check_matrix(noise)
-    mean, std, keep, zero_free = column_stats(noise)
+    mean, std, keep, zero_free = column_stats(noise, centred=centred)
     k = np.flatnonzero(keep)
     block = ColumnBlock(
         noise, mean[k], std[k], zero_free[k], None if k.size == noise.shape[1] else k
