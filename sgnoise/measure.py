@@ -63,6 +63,7 @@ from sgnoise.tail_index import (
     standardised_alpha,
     summarise_layers,
 )
+from sgnoise.verdict import held_range
 
 #: Seed of every calibration curve: the curve belongs to the estimator and the matrix's
 #: shape, not to a run, so all runs share it (and its cache).
@@ -84,11 +85,18 @@ class Detail:
         M, resampled minibatches per measurement (>= 1000 for per-column α).
     batch_scan : tuple of int
         Measured batch sizes B of the ``batch_scan`` rows (empty: none).
+
+    sparse : float
+        A coordinate whose per-example gradients are non-zero (beyond
+        :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`) for fewer than this share
+        of the examples is sparse; the resampled rows give the dense and the sparse
+        coordinates' calibrated α and per-column quantiles apart.
     """
 
     coordinates: int = 250
     minibatches: int = 1000
     batch_scan: tuple[int, ...] = ()
+    sparse: float = 0.05
 
 
 def scan_sizes(n: int, largest: int = 2048) -> tuple[int, ...]:
@@ -98,12 +106,23 @@ def scan_sizes(n: int, largest: int = 2048) -> tuple[int, ...]:
 
 #: The calibrated standardised α's columns.
 CAL = ("alpha_cal", "alpha_cal_lo", "alpha_cal_hi")
+#: The Hill thresholds of the per-example rows: k = f sqrt(m) for these f, and the column
+#: suffix of each (f = 1, the default k, has the plain names).
+HILL_K = ((0.25, "_k025"), (0.5, "_k05"), (1.0, ""), (2.0, "_k2"), (4.0, "_k4"))
 
 
 def _empty(status: str, reason: str) -> dict:
     """A row without α: every α column NaN, with the status and why."""
     nan = {k: math.nan for k in (*ALPHA_COLUMNS, *CAL) if k not in ("n_samples", "n_dropped")}
     return {**nan, "n_samples": 0, "n_dropped": 0, "status": status, "reason": reason}
+
+
+def _bounds(cal: Mapping) -> dict:
+    """The calibrated α's columns (NaN on the open side of a bound) and whether the reading
+    lay below or above the calibration curve (:func:`~sgnoise.calibration.calibrate`)."""
+    ends = zip(CAL, ("", "_lo", "_hi"), strict=True)
+    out = {name: cal[f"alpha_calibrated{end}"] for name, end in ends}
+    return out | {"below_grid": cal["below_grid"], "above_grid": cal["above_grid"]}
 
 
 def _status(summary: Mapping) -> dict:
@@ -123,8 +142,12 @@ def _status(summary: Mapping) -> dict:
     return {"status": DEGENERATE, "reason": reason}
 
 
-def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int, varying: np.ndarray) -> dict:
-    """The calibrated standardised α of ``matrix`` (whose summary is given), with its interval.
+def _calibrated(
+    summary: Mapping | None, matrix: np.ndarray, seed: int, varying: np.ndarray | None,
+    centred: bool = True,
+) -> dict:  # fmt: skip
+    """The calibrated standardised α of ``matrix`` (whose centred summary is given), with its
+    interval and bounds (:func:`_bounds`).
 
     A matrix with more than :data:`CALIBRATED_COLUMNS` non-constant columns is read
     again on a seeded random subset of exactly that many of them (``varying``: the
@@ -132,27 +155,28 @@ def _calibrated(summary: Mapping, matrix: np.ndarray, seed: int, varying: np.nda
     number of rows shares one calibration curve (a new curve is a simulation of
     seconds; the kept columns change as units die during training). Only its
     standardised α is read (:func:`~sgnoise.tail_index.standardised_alpha`).
+    ``centred=False``: the reading and the curve without centring (noise known to have
+    mean zero, as resampled noise is; :mod:`sgnoise.calibration`).
     """
-    if matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
+    if summary is not None and matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
         rng = np.random.default_rng(seed)
         kept = np.flatnonzero(varying)
         picked = np.sort(rng.choice(kept, CALIBRATED_COLUMNS, replace=False))
         # column-major, as fancy indexing makes it: the standardisation's float sums
         # follow the layout (np.take's row-major copy moves alpha_cal by a grid step at times)
-        subset = matrix[:, picked]
-        summary = standardised_alpha(subset, seed=seed)
-        matrix = subset
+        matrix, summary = matrix[:, picked], None
     if matrix.size > MAX_VALUES:  # more than 128 rows: a subset of MAX_VALUES / n_rows columns
-        cal = calibrated_alpha(matrix, seed=CURVE_SEED)
-    else:
-        cal = calibrate(summary, matrix.shape, seed=CURVE_SEED)
-    return dict(
-        zip(CAL, (cal[f"alpha_calibrated{end}"] for end in ("", "_lo", "_hi")), strict=True)
-    )
+        return _bounds(calibrated_alpha(matrix, seed=CURVE_SEED, centred=centred))
+    if summary is None or not centred:
+        summary = standardised_alpha(matrix, seed=seed, centred=centred)
+    return _bounds(calibrate(summary, matrix.shape, seed=CURVE_SEED, centred=centred))
 
 
-def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> dict[str, dict]:
-    """Per layer and pooled: the summary, its status and its calibration (NaN if degenerate)."""
+def _summaries(
+    matrix: np.ndarray, columns: Mapping[str, slice], seed: int, centred: bool = True
+) -> dict[str, dict]:
+    """Per layer and pooled: the summary, its status and its calibration (NaN if degenerate;
+    ``centred``: see :func:`_calibrated`)."""
     try:
         summaries = summarise_layers(matrix, columns, seed=seed)
     except ValueError as err:  # noise no stable law describes (zeros, constant columns)
@@ -162,56 +186,126 @@ def _summaries(matrix: np.ndarray, columns: Mapping[str, slice], seed: int) -> d
     out = {}
     for layer, s in summaries.items():
         status = _status(s)
-        cal = dict.fromkeys(CAL, math.nan)
+        cal = dict.fromkeys(CAL, math.nan) | {"below_grid": False, "above_grid": False}
         if status["status"] == OK:
             block = matrix[:, blocks[layer]]
             if varying is None and block.shape[1] - s["n_dropped"] > CALIBRATED_COLUMNS:
                 varying = np.ptp(matrix, axis=0) > 0
-            cal = _calibrated(s, block, seed, None if varying is None else varying[blocks[layer]])
+            mine = None if varying is None else varying[blocks[layer]]
+            cal = _calibrated(s, block, seed, mine, centred)
         out[layer] = {**s, **cal, **status}
     return out
 
 
+def _quantile_columns(spread: Mapping | None, names: Mapping[str, str]) -> dict:
+    """``{f"{name}_{q}": quantile}`` of a per-column spread (NaN without one), for
+    ``names = {column prefix: key of the spread}``."""
+    return {
+        f"{name}_{q}": spread[key][str(q)] if spread else math.nan
+        for name, key in names.items()
+        for q in QUANTILES
+    }
+
+
 def _resampled(
-    noise: np.ndarray, layers: Mapping[str, slice], batch_size: int, seed: int
-) -> dict[str, dict]:
+    noise: np.ndarray,
+    layers: Mapping[str, slice],
+    batch_size: int,
+    seed: int,
+    sparse: np.ndarray,
+    split_kinds: bool = False,
+) -> tuple[dict[str, dict], np.ndarray | None]:
     """Per layer and pooled: the measurement of the noise of M resampled minibatches of
-    ``batch_size`` (:func:`~sgnoise.resample.resampled_noise`)."""
-    summaries = _summaries(noise, layers, seed)
+    ``batch_size`` (:func:`~sgnoise.resample.resampled_noise`), calibrated without
+    centring (the noise's mean is known to be zero); the share of sparse coordinates
+    (``sparse``: a flag per column, NaN-free); with ``split_kinds``, the calibrated α and
+    the per-column quantiles of the dense and of the sparse coordinates apart. Also each
+    column's own α (NaN where not estimated), or None below MIN_COLUMN_ROWS rows."""
+    summaries = _summaries(noise, layers, seed, centred=False)
     blocks = {POOLED: slice(None), **layers}
+    every = np.arange(noise.shape[1])
+    varying = np.ptp(noise, axis=0) > 0
     measured = {layer: blocks[layer] for layer, s in summaries.items() if s["status"] == OK}
-    spreads = per_column_alpha_by_block(noise, measured, seed=seed)
+    kinds = {}
+    if split_kinds:
+        for layer, cols in measured.items():
+            index = every[cols][varying[cols]]
+            kinds[layer] = {"dense": index[~sparse[index]], "sparse": index[sparse[index]]}
+    by_block = dict(measured)
+    by_block |= {f"{layer} {kind}": i for layer, d in kinds.items() for kind, i in d.items()}
+    spreads = per_column_alpha_by_block(noise, by_block, seed=seed)
     rows = {}
     for layer, summary in summaries.items():
-        spread = spreads.get(layer)
-        quantiles = {}
-        for name, key in (("col_alpha", "quantiles"), ("col_alpha_gauss", "gaussian_quantiles")):
-            for q in QUANTILES:
-                quantiles[f"{name}_{q}"] = spread[key][str(q)] if spread else math.nan
-        rows[layer] = {**summary, **quantiles, "measured_batch": batch_size}
-    return rows
+        names = {"col_alpha": "quantiles", "col_alpha_gauss": "gaussian_quantiles"}
+        row = {**summary, **_quantile_columns(spreads.get(layer), names)}
+        mine = every[blocks[layer]][varying[blocks[layer]]]
+        row["sparse_share"] = float(sparse[mine].mean()) if mine.size else math.nan
+        for kind, index in kinds.get(layer, {}).items():
+            cal = dict.fromkeys(CAL, math.nan)
+            if index.size * noise.shape[0] >= MIN_SAMPLES:
+                cal = _calibrated(None, noise[:, index], seed, None, centred=False)
+            ends = zip(CAL, ("", "_lo", "_hi"), strict=True)
+            row |= {f"alpha_cal_{kind}{end}": cal[name] for name, end in ends}
+            spread = spreads.get(f"{layer} {kind}")
+            row |= _quantile_columns(spread, {f"col_alpha_{kind}": "quantiles"})
+        rows[layer] = {**row, "measured_batch": batch_size}
+    pooled = spreads.get(POOLED)
+    return rows, None if pooled is None else pooled["alphas"]
 
 
-def _tails(grads: np.ndarray, layers: Mapping[str, slice]) -> dict[str, dict]:
+def _tails(
+    grads: np.ndarray, layers: Mapping[str, slice], seed: int, sparse: np.ndarray,
+    constant: np.ndarray,
+) -> dict[str, dict]:  # fmt: skip
     """Per layer and pooled: the per-example tail exponents' quantiles and the fraction of
-    coordinates with infinite variance (each column sorted once)."""
+    coordinates with infinite variance, at each Hill threshold of :data:`HILL_K` (one
+    selection of each column's largest values), the range of thresholds over which the
+    call of most coordinates holds (:func:`sgnoise.verdict.held_range`), the
+    threshold-free verdict's shares (:func:`sgnoise.per_example.power_law_fit`) and the
+    share of sparse coordinates among the non-constant ones."""
+    factors = tuple(f for f, _ in HILL_K)
     try:
-        tails = per_example.tail_exponents(grads)
+        tails = per_example.tail_exponents_over_k(grads, factors)
+        fit = per_example.power_law_fit(grads, seed=seed)
     except ValueError as err:  # too few examples, or not finite
         return {layer: _empty(DEGENERATE, str(err)) for layer in [*layers, POOLED]}
+    default = factors.index(1.0)
     rows = {}
     for layer, cols in [*layers.items(), (POOLED, slice(None))]:
+        mine = [t.select(cols) for t in tails]
         try:
-            s = per_example.summarise_exponents(tails.select(cols), len(grads))
+            s = per_example.summarise_exponents(mine[default], len(grads))
         except ValueError as err:  # every column constant (a dead layer)
             rows[layer] = _empty(DEGENERATE, str(err))
             continue
         lo, hi = s["fraction_infinite_variance_ci"]
-        rows[layer] = {
+        row = {
             **{f"tail_{q}": _nan(s["tail_exponent_quantiles"][str(q)]) for q in QUANTILES},
             "frac_inf_var": _nan(s["fraction_infinite_variance"]),
             "frac_inf_var_lo": lo,
             "frac_inf_var_hi": hi,
+        }
+        over_k = per_example.summarise_over_k(mine, factors)
+        for (_, suffix), by_k in zip(HILL_K, over_k, strict=True):
+            if suffix:
+                q_at_k = by_k["tail_exponent_quantiles"] or {}
+                row |= {f"tail_{q}{suffix}": _nan(q_at_k.get(str(q))) for q in QUANTILES}
+                row[f"frac_inf_var{suffix}"] = by_k["fraction_infinite_variance"]
+        call, held, _ = held_range(over_k)
+        power = per_example.summarise_power_law(fit.select(cols))
+        p_lo, p_hi = power["fraction_infinite_variance_ci"]
+        rows[layer] = row | {
+            "variance_call": call,
+            "k_holds_lo": held[0]["k_factor"],
+            "k_holds_hi": held[-1]["k_factor"],
+            "frac_inf_var_csn": power["fraction_infinite_variance"],
+            "frac_inf_var_csn_lo": p_lo,
+            "frac_inf_var_csn_hi": p_hi,
+            "frac_power_law": _nan(power["fraction_plausible"]),
+            "frac_lognormal": power["fraction_lognormal"],
+            "tail_50_csn": _nan((power["tail_exponent_quantiles"] or {}).get("50")),
+            "k_csn_50": _nan((power["k_over_sqrt_m_quantiles"] or {}).get("50")),
+            "sparse_share": float(sparse[cols][~constant[cols]].mean()),
             "n_samples": s["n_rows"] * s["n_kept"],
             "n_dropped": s["n_dropped"],
             "status": OK,
@@ -238,7 +332,7 @@ def _rows(split: str, mode: str, by_layer: Mapping[str, dict]) -> list[dict]:
 
 def measure(
     model: Model, data: Dataset, config: RunConfig, detail: Detail | None = None
-) -> tuple[list[dict], NoisePass, NoisePass]:
+) -> tuple[list[dict], NoisePass, NoisePass, dict | None]:
     """α of the train and test gradient noise, per layer and pooled (``"all"``), weights frozen.
 
     Parameters
@@ -263,9 +357,14 @@ def measure(
     train, test : NoisePass
         The two passes: full gradient, loss and accuracy of each split, and the noise
         of the last layer only (the noise of every layer is summarised, then freed).
+    coordinates : dict or None
+        With ``detail``, each sampled train coordinate's ``layer``, ``nonzero_share``
+        (share of examples with a non-zero gradient there) and own ``alpha`` (of the
+        resampled noise at the training batch size; None where not estimated), and the
+        ``sparse`` threshold: what ``alpha_vs_activity.png`` draws.
     """
     batch_size, seed = config.batch_size, config.seed
-    passes, rows = [], []
+    passes, rows, coordinates = [], [], None
     splits = ((data.x_train, data.y_train), (data.x_test, data.y_test))
     for split, (x, y) in zip(SPLITS, splits, strict=True):  # one split's matrices at a time
         recorder = None
@@ -286,12 +385,24 @@ def measure(
             continue
         grads = recorder.result()
         del recorder
+        share, constant = per_example.activity(grads.matrix)
+        sparse = (share < detail.sparse) & ~constant
         scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
         noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
-        rows += _rows(split, RESAMPLED, _resampled(next(noises), grads.layers, batch_size, seed))
+        measured, alphas = _resampled(next(noises), grads.layers, batch_size, seed, sparse, True)
+        rows += _rows(split, RESAMPLED, measured)
         if split == "train":
-            rows += _rows(split, PER_EXAMPLE, _tails(grads.matrix, grads.layers))
+            tails = _tails(grads.matrix, grads.layers, seed, sparse, constant)
+            rows += _rows(split, PER_EXAMPLE, tails)
+            names = np.repeat(list(grads.layers), [c.stop - c.start for c in grads.layers.values()])
+            coordinates = {
+                "sparse": detail.sparse,
+                "layer": names.tolist(),
+                "nonzero_share": share.tolist(),
+                "alpha": [None if a is None or not np.isfinite(a) else float(a)
+                          for a in (alphas if alphas is not None else [None] * share.size)],
+            }  # fmt: skip
         for b, noise in zip(scan, noises, strict=True):
-            rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed))
+            rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed, sparse)[0])
         del noises, grads
-    return rows, passes[0], passes[1]
+    return rows, passes[0], passes[1], coordinates

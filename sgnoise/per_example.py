@@ -773,6 +773,16 @@ def summarise_over_k(tails: list[TailExponents], factors: tuple[float, ...]) -> 
     return out
 
 
+def activity(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's share of rows (examples) with a non-zero value (beyond
+    :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), and whether it is constant: a pixel
+    rarely lit or a unit rarely active gives a sparse column, whose minibatch noise reads
+    heavy at any batch size."""
+    grads = _check_matrix(grads)
+    constant, nonzero, _, _ = _column_census(grads)
+    return nonzero / grads.shape[0], constant
+
+
 #: Columns whose bootstrap p-value :func:`power_law_fit` computes (a seeded sample): the
 #: bootstrap refits each of them BOOTSTRAP times, the rest of the fit costs little.
 BOOTSTRAP_COLUMNS = 128

@@ -94,6 +94,25 @@ DETAIL_COLUMNS = (
     "frac_inf_var",  # fraction of coordinates whose exponent is credibly below 2
     "frac_inf_var_lo",
     "frac_inf_var_hi",
+    # the same at the Hill thresholds k = f sqrt(m), f = 1/4, 1/2, 2, 4 (f = 1: the above)
+    *(f"tail_{q}{k}" for k in ("_k025", "_k05", "_k2", "_k4") for q in QUANTILES),
+    *(f"frac_inf_var{k}" for k in ("_k025", "_k05", "_k2", "_k4")),
+    "variance_call",  # the per-example call of most coordinates at k = sqrt(m)
+    "k_holds_lo",  # ... which holds for k = f sqrt(m) from this f ...
+    "k_holds_hi",  # ... to this one (of 1/4 ... 4, without a break)
+    "frac_inf_var_csn",  # share called infinite-variance by the threshold-free power-law fit
+    "frac_inf_var_csn_lo",
+    "frac_inf_var_csn_hi",
+    "frac_power_law",  # share whose tail is a plausible power law (bootstrap p >= 0.1)
+    "frac_lognormal",  # share where a lognormal tail is favoured (Vuong)
+    "tail_50_csn",  # median exponent at the x_min the fit chose
+    "k_csn_50",  # median tail size it chose, in units of sqrt(m)
+    "sparse_share",  # share of sparse coordinates (non-zero for < SPARSE of the examples)
+    "below_grid",  # the standardised reading lies below the calibration curve: alpha_cal is
+    "above_grid",  # an upper bound (alpha_cal_lo empty) / above it: alpha_cal = 2 (_hi empty)
+    # the resampled rows' calibrated α and per-column α of the dense and the sparse ones
+    *(f"alpha_cal_{kind}{end}" for kind in ("dense", "sparse") for end in ("", "_lo", "_hi")),
+    *(f"col_alpha_{kind}_{q}" for kind in ("dense", "sparse") for q in QUANTILES),
 )
 #: The columns of the records table (CSV header), in order; extra keys a trainer
 #: adds (e.g. ``alpha_shuffled`` of in-flight rows) follow, in first-seen order.

@@ -40,9 +40,15 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def measured(data, model):
+def measured_and_coordinates(data, model):
     detail = Detail(coordinates=40, minibatches=1000, batch_scan=(1, 16, 256))
-    return measure(model, data, RUN, detail)[0]
+    rows, _, _, coordinates = measure(model, data, RUN, detail)
+    return rows, coordinates
+
+
+@pytest.fixture(scope="module")
+def measured(measured_and_coordinates):
+    return measured_and_coordinates[0]
 
 
 def test_the_noise_pass_records_the_same_per_example_gradients_as_a_separate_pass(data, model):
@@ -64,7 +70,7 @@ def test_the_noise_pass_records_the_same_per_example_gradients_as_a_separate_pas
 
 def test_measure_returns_the_passes_with_the_last_layers_noise_only(data, model):
     """The matrix of every layer is freed once summarised (38 MB at 60,000 images)."""
-    _, train, test = measure(model, data, RUN)
+    _, train, test, _ = measure(model, data, RUN)
     full = noise_pass(model, data.x_train, data.y_train, 250)
     last = model.layer_names[-1]
     for measured in (train, test):
@@ -120,7 +126,16 @@ def test_the_detail_rows_cover_every_layer_split_and_scanned_batch_size(measured
 def test_resampled_rows_hold_a_calibrated_alpha_and_per_coordinate_quantiles(measured):
     for r in (r for r in measured if r["mode"] == "resampled"):
         assert r["status"] == "ok" and r["n_samples"] > 0
-        assert r["alpha_cal_lo"] <= r["alpha_cal"] <= r["alpha_cal_hi"] <= 2.0
+        if r["above_grid"]:  # a bound: alpha = 2, open above
+            assert r["alpha_cal"] == 2.0 and math.isnan(r["alpha_cal_hi"])
+        elif r["below_grid"]:  # a bound: the grid's edge or heavier, open below
+            assert math.isnan(r["alpha_cal_lo"]) and r["alpha_cal"] <= r["alpha_cal_hi"]
+        else:
+            assert r["alpha_cal_lo"] <= r["alpha_cal"] <= r["alpha_cal_hi"] <= 2.0
+        assert 0 <= r["sparse_share"] <= 1
+        for kind in ("dense", "sparse"):  # NaN where there is no such coordinate
+            lo, mid = r[f"alpha_cal_{kind}_lo"], r[f"alpha_cal_{kind}"]
+            assert math.isnan(mid) or math.isnan(lo) or lo <= mid
         quantiles = [r[f"col_alpha_{q}"] for q in ("5", "25", "50", "75", "95")]
         assert quantiles == sorted(quantiles) and all(math.isfinite(q) for q in quantiles)
         assert r["col_alpha_gauss_5"] < r["col_alpha_gauss_50"] < r["col_alpha_gauss_95"]
@@ -130,6 +145,23 @@ def test_per_example_rows_hold_tail_quantiles_and_an_interval_for_the_fraction(m
     for r in (r for r in measured if r["mode"] == "per_example"):
         assert r["frac_inf_var_lo"] <= r["frac_inf_var"] <= r["frac_inf_var_hi"]
         assert r["tail_5"] <= r["tail_50"] <= r["tail_95"]
+        for k in ("_k025", "_k05", "_k2", "_k4"):  # the Hill plot's thresholds
+            assert math.isnan(r[f"tail_50{k}"]) or r[f"tail_5{k}"] <= r[f"tail_50{k}"]
+            assert math.isnan(r[f"frac_inf_var{k}"]) or 0 <= r[f"frac_inf_var{k}"] <= 1
+        assert r["variance_call"] in ("finite", "infinite", "undecided")
+        assert r["k_holds_lo"] <= 1.0 <= r["k_holds_hi"]
+        assert r["frac_inf_var_csn_lo"] <= r["frac_inf_var_csn"] <= r["frac_inf_var_csn_hi"]
+        assert 0 <= r["frac_lognormal"] <= 1 and 0 <= r["sparse_share"] <= 1
+        assert r["tail_50_csn"] > 0 and r["k_csn_50"] > 0
+
+
+def test_the_coordinates_of_the_activity_figure_are_returned(measured_and_coordinates):
+    _, c = measured_and_coordinates
+    n = len(c["layer"])
+    assert n == len(c["nonzero_share"]) == len(c["alpha"]) and c["sparse"] == 0.05
+    assert set(c["layer"]) == {"layer1", "layer2"}
+    assert all(0 <= s <= 1 for s in c["nonzero_share"])
+    assert sum(a is not None for a in c["alpha"]) > n / 2
 
 
 def test_the_frozen_train_noise_is_calibrated_and_too_few_test_rows_are_not(measured):

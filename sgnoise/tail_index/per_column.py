@@ -170,9 +170,10 @@ def per_column_alpha_by_block(
     and of all of them), each column estimated once.
 
     ``{name: per_column_alpha(noise[:, columns], max_columns=max_columns, seed=seed)}``
-    for ``blocks = {name: columns}``: the column subsets are drawn block by block as
-    there, and :func:`column_alpha` runs once on the union of the columns they keep
-    (a column's estimate does not depend on the columns beside it).
+    for ``blocks = {name: columns}`` (a slice or an index array each): the column subsets
+    are drawn block by block as there, and :func:`column_alpha` runs once on the union
+    of the columns they keep (a column's estimate does not depend on the columns beside
+    it). Each block's dict also holds ``alphas``, the estimates of its columns.
     """
     noise = float_matrix(noise, "noise")
     max_columns = check_int(max_columns, "max_columns", 1)
@@ -203,5 +204,6 @@ def per_column_alpha_by_block(
             "gaussian_quantiles": _gaussian_column_quantiles(n_rows, index.size, seed),
             "n_columns": int(index.size),
             "n_rows": int(n_rows),
+            "alphas": alphas[index],
         }
     return out
