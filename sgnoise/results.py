@@ -518,6 +518,7 @@ def remove_runs(folder: str | Path) -> None:
 _TEXT_COLUMNS = (
     "study", "dataset", "activation", "optimizer", "mode", "split", "layer", "status", "reason",
     "hidden",  # the hidden widths, "128-128": text, also when one width reads as a number
+    "variance_call",
 )  # fmt: skip
 #: Settings of a run folder that :func:`load` adds to every row, ``{setting: column}``, so
 #: that tables of several folders concatenate safely (a setting a study has not, or a folder
@@ -549,6 +550,10 @@ def _folder_columns(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
         value = config.get(setting, defaults.get(setting, np.nan))
         out[column] = "-".join(map(str, value)) if isinstance(value, list | tuple) else value
     return out
+
+
+#: True/False columns ("diverged" always has a value; the others may be empty).
+_BOOL_COLUMNS = ("diverged", "below_grid", "above_grid")
 
 
 def load(folder: str | Path) -> pd.DataFrame:
@@ -607,13 +612,21 @@ def load(folder: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} is damaged ({err}): {fix}") from err
     if "status" not in table.columns:  # written before degenerate noise was recorded
         table = table.assign(status=OK, reason=np.nan)
+    later = [c for c in DETAIL_COLUMNS if c not in table.columns]
+    if later:  # written before these were measured: empty, in their place
+        table = table.assign(**dict.fromkeys(later, np.nan))
+        known = [c for c in RECORD_COLUMNS if c in table.columns]
+        table = table[known + [c for c in table.columns if c not in RECORD_COLUMNS]]
     missing = [c for c in RECORD_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path} is not an sgnoise results table (no columns {missing}): {fix}")
     for column in (c for c in RECORD_COLUMNS if c not in _TEXT_COLUMNS):
         values = table[column]
-        if column == "diverged":
-            bad, expected = ~values.isin([True, False, "True", "False"]), "True or False"
+        if column in _BOOL_COLUMNS:
+            bad = ~values.isin([True, False, "True", "False"])
+            if column != "diverged":
+                bad &= values.notna()
+            expected = "True or False"
         else:
             bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
             expected = "a number or empty"

@@ -127,3 +127,13 @@ def test_tables_of_folders_with_other_settings_concatenate_with_their_run_and_se
         both["init"].tolist() == ["paper"] * 4 and both["loss_function"].iloc[0] == "cross_entropy"
     )
     assert both["model"].tolist() == ["mlp"] * 4 and both["channels"].iloc[0] == "6-16"
+
+
+def test_a_table_from_before_the_per_coordinate_columns_loads_with_them_empty(tmp_path):
+    path = _saved(tmp_path)
+    table = pd.read_csv(path)
+    old = table.drop(columns=["sparse_share", "variance_call", "below_grid"])
+    old.to_csv(path, index=False)
+    loaded = results.load(tmp_path)
+    assert list(loaded.columns)[-len(table.columns) :] == list(table.columns)
+    assert loaded["sparse_share"].isna().all() and loaded["variance_call"].isna().all()
