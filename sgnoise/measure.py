@@ -214,13 +214,14 @@ def _resampled(
     seed: int,
     sparse: np.ndarray,
     split_kinds: bool = False,
-) -> tuple[dict[str, dict], np.ndarray | None]:
+) -> tuple[dict[str, dict], dict | None]:
     """Per layer and pooled: the measurement of the noise of M resampled minibatches of
     ``batch_size`` (:func:`~sgnoise.resample.resampled_noise`), calibrated without
     centring (the noise's mean is known to be zero); the share of sparse coordinates
     (``sparse``: a flag per column, NaN-free); with ``split_kinds``, the calibrated α and
-    the per-column quantiles of the dense and of the sparse coordinates apart. Also each
-    column's own α (NaN where not estimated), or None below MIN_COLUMN_ROWS rows."""
+    the per-column quantiles of the dense and of the sparse coordinates apart. Also the
+    pooled block's per-column spread (with each column's own α, ``alphas``), or None below
+    MIN_COLUMN_ROWS rows."""
     summaries = _summaries(noise, layers, seed, centred=False)
     blocks = {POOLED: slice(None), **layers}
     every = np.arange(noise.shape[1])
@@ -249,8 +250,7 @@ def _resampled(
             spread = spreads.get(f"{layer} {kind}")
             row |= _quantile_columns(spread, {f"col_alpha_{kind}": "quantiles"})
         rows[layer] = {**row, "measured_batch": batch_size}
-    pooled = spreads.get(POOLED)
-    return rows, None if pooled is None else pooled["alphas"]
+    return rows, spreads.get(POOLED)
 
 
 def _tails(
@@ -361,7 +361,8 @@ def measure(
         With ``detail``, each sampled train coordinate's ``layer``, ``nonzero_share``
         (share of examples with a non-zero gradient there) and own ``alpha`` (of the
         resampled noise at the training batch size; None where not estimated), and the
-        ``sparse`` threshold: what ``alpha_vs_activity.png`` draws.
+        ``sparse`` threshold and the ``gaussian`` quantiles of Gaussian columns of as
+        many rows: what ``alpha_vs_activity.png`` draws.
     """
     batch_size, seed = config.batch_size, config.seed
     passes, rows, coordinates = [], [], None
@@ -389,7 +390,7 @@ def measure(
         sparse = (share < detail.sparse) & ~constant
         scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
         noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
-        measured, alphas = _resampled(next(noises), grads.layers, batch_size, seed, sparse, True)
+        measured, spread = _resampled(next(noises), grads.layers, batch_size, seed, sparse, True)
         rows += _rows(split, RESAMPLED, measured)
         if split == "train":
             tails = _tails(grads.matrix, grads.layers, seed, sparse, constant)
@@ -399,8 +400,9 @@ def measure(
                 "sparse": detail.sparse,
                 "layer": names.tolist(),
                 "nonzero_share": share.tolist(),
-                "alpha": [None if a is None or not np.isfinite(a) else float(a)
-                          for a in (alphas if alphas is not None else [None] * share.size)],
+                "alpha": [None] * share.size if spread is None else
+                         [float(a) if np.isfinite(a) else None for a in spread["alphas"]],
+                "gaussian": None if spread is None else spread["gaussian_quantiles"],
             }  # fmt: skip
         for b, noise in zip(scan, noises, strict=True):
             rows += _rows(split, BATCH_SCAN, _resampled(noise, grads.layers, b, seed, sparse)[0])

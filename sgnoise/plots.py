@@ -156,7 +156,7 @@ def _mark_bounds(ax, rows: Sequence[Mapping], x: str, xs, mean, color) -> None:
                 continue
             ax.plot([value], [y], marker="o", ms=7, mfc="none", mec=color, ls="", zorder=4)
             ax.annotate(
-                "", xy=(value, y + 0.12 * direction), xytext=(value, y),
+                "", xy=(value, y + 0.12 * direction), xytext=(value, y), annotation_clip=False,
                 arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2},
             )  # fmt: skip
 
