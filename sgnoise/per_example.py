@@ -119,7 +119,7 @@ from sgnoise.mlp import all_finite
 from sgnoise.model import Model
 from sgnoise.tail_index.classical import hill_interval, log_excess_moments, moment_gamma
 from sgnoise.tail_index.common import check_level, quantiles, tie_tolerance
-from sgnoise.tail_index.power_law import PowerLawTails, power_law_tails
+from sgnoise.tail_index.power_law import PowerLawTails, power_law_tails_of_top, stored_depth
 
 #: Coordinates sampled per layer by default; a layer with at most this many is taken whole.
 COORDS_PER_LAYER = 250
@@ -550,7 +550,7 @@ def tail_exponents_over_k(
     numbers), from one census of the columns and one selection of their largest values."""
     grads = _check_grads(grads)
     if not all(f > 0 for f in factors):
-        raise ValueError(f"k factors must be > 0, got {factors}")
+        raise ValueError(f"k_factor (each of them) must be > 0, got {factors}")
     return _estimates(grads, _column_census(grads), list(factors), check_level(level))
 
 
@@ -798,9 +798,9 @@ def power_law_fit(
     zeros (within :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), as for Hill."""
     grads = _check_grads(grads)
     _, nonzero, mean, _ = _column_census(grads)
-    return power_law_tails(
-        np.abs(grads - mean), counts=nonzero, bootstrap_columns=bootstrap_columns, seed=seed
-    )
+    depth = stored_depth(nonzero)
+    top = _largest(grads, mean, depth) if depth.any() else np.zeros((0, grads.shape[1]))
+    return power_law_tails_of_top(top, nonzero, bootstrap_columns=bootstrap_columns, seed=seed)
 
 
 def summarise_power_law(fit: PowerLawTails) -> dict:

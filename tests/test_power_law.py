@@ -13,7 +13,7 @@ from sgnoise.tail_index.power_law import (
     K_LOW,
     PowerLawTails,
     _synthetic,
-    _top_logs,
+    _top_values,
     _truncated_lognormal,
     power_law_tails,
 )
@@ -88,7 +88,7 @@ def test_synthetic_top_values_have_the_law_of_sorted_semiparametric_samples():
     rng = np.random.default_rng(1)
     m, depth, reps = 2000, 60, 4000
     data = np.abs(rng.standard_t(3, m))
-    logs = _top_logs(data[:, None], m)
+    logs = np.log(_top_values(data[:, None], m))
     k, gamma = np.array([40]), np.array([0.4])
     fast = _synthetic(logs, np.array([m]), np.array([m]), k, gamma, reps, depth, rng)
     body = np.sort(data)[::-1][k[0] :]

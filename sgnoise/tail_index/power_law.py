@@ -321,13 +321,11 @@ def _vuong(logs: np.ndarray, k: np.ndarray, gamma: np.ndarray):
     return r, np.where(var > 0, p, 1.0)
 
 
-def _top_logs(x: np.ndarray, depth: int) -> np.ndarray:
-    """log of the ``depth`` largest values of every column, in decreasing order (-inf for 0)."""
+def _top_values(x: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` largest values of every column, in decreasing order."""
     if depth < x.shape[0]:
         x = -np.partition(-x, depth - 1, axis=0)[:depth]
-    top = -np.sort(-x, axis=0)
-    with np.errstate(divide="ignore"):
-        return np.log(top.astype(np.float64))
+    return -np.sort(-x, axis=0)
 
 
 def power_law_tails(
@@ -387,22 +385,49 @@ def power_law_tails(
         m = np.asarray(counts, np.int64)
     if m.shape != (x.shape[1],) or (m < 0).any() or (m > x.shape[0]).any():
         raise ValueError(f"counts must be {x.shape[1]} integers in [0, {x.shape[0]}]")
-    n_cols = x.shape[1]
+    depth = min(x.shape[0], int(2 * _largest_candidate(m, k_span).max()) + 8)
+    chunks = threads.column_chunks(x.shape[1])
+    jobs = (functools.partial(_top_values, x[:, c], depth) for c in chunks)
+    top = np.concatenate([np.empty((depth, 0)), *threads.in_order(jobs)], axis=1)
+    return power_law_tails_of_top(
+        top, m, bootstrap=bootstrap, bootstrap_columns=bootstrap_columns, k_span=k_span,
+        candidates=candidates, seed=seed, level=level,
+    )  # fmt: skip
+
+
+def stored_depth(m: np.ndarray, k_span: float | None = K_SPAN) -> np.ndarray:
+    """How many of its largest values :func:`power_law_tails_of_top` needs of a column of m
+    values: the largest candidate tail size, twice (the bootstrap's body draws), and 8."""
+    return np.minimum(m, 2 * _largest_candidate(m, k_span) + 8)
+
+
+def power_law_tails_of_top(
+    top: np.ndarray,
+    m,
+    *,
+    bootstrap: int = BOOTSTRAP,
+    bootstrap_columns: int | None = None,
+    k_span: float | None = K_SPAN,
+    candidates: int | None = CANDIDATES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> PowerLawTails:
+    """:func:`power_law_tails` from each column's largest values alone: ``top[:, c]`` holds
+    column c's :func:`stored_depth` largest values in decreasing order (NaN or 0 below),
+    ``m[c]`` its number of values (as selected by :func:`sgnoise.per_example._largest`,
+    without a copy of the whole matrix)."""
+    level = check_level(level)
+    m = np.asarray(m, np.int64)
+    n_cols = top.shape[1]
     out = {name: np.full(n_cols, np.nan) for name in _KEYS}
     k = np.zeros(n_cols, np.int64)
     high = _largest_candidate(m, k_span)
     if not high.any():
-        return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=float(level))
+        return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=level)
     sizes = _candidates(int(high.max()), candidates)
-    stored = np.minimum(m, min(x.shape[0], 2 * int(high.max()) + 8))
-    logs = np.full((int(stored.max()), n_cols), -np.inf)
-    chunks = threads.column_chunks(n_cols)
-    for c, top in zip(
-        chunks,
-        threads.in_order(functools.partial(_top_logs, x[:, c], int(stored.max())) for c in chunks),
-        strict=True,
-    ):
-        logs[:, c] = top
+    stored = np.minimum(stored_depth(m, k_span), top.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(np.where(np.isnan(top), 0.0, top).astype(np.float64))
     k, gamma, d = _search(logs, high, sizes)
     f = np.flatnonzero(k > 0)
     if f.size:
@@ -421,7 +446,7 @@ def power_law_tails(
         out["p_value"][f] = _p_values(
             logs[:, f], m[f], stored[f], high[f], k[f], gamma[f], d[f], sizes, bootstrap, rng
         )
-    return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=float(level))
+    return PowerLawTails(**out, n_tail=k, fitted=k > 0, m=m, level=level)
 
 
 _KEYS = ("exponent", "lower", "upper", "xmin", "distance", "p_value", "lr", "lr_p")
