@@ -31,7 +31,16 @@ then the results and plots saved. Prints lines ``name value target PASS|FAIL``:
   estimator (``summarise_layers``), the calibrated α of the frozen rows, the
   per-coordinate measurement where it runs, the in-flight estimate, and the rest
   (bookkeeping, the histogram sample, set-up); ``breakdown_<part>_s_per_<unit>``
-  the same in seconds per worker and per epoch, checkpoint or run.
+  the same in seconds per worker and per epoch, checkpoint or run;
+- ``new_measurements_over_study``: what issue #26's measurements add to the study's
+  wall time, (their seconds per detailed checkpoint in the breakdown x the detailed
+  checkpoints a worker makes) / (the study's wall time without them); target <= 0.10.
+  Counted (``_new``): the threshold-free power-law fit with its bootstrap, the Hill
+  estimates at the five thresholds k = sqrt(m)/4 ... 4 sqrt(m) (all of them: the one
+  at sqrt(m) was made before too, so this is an upper bound), the census of each
+  coordinate's activity, and every reading and calibration without centring (the
+  resampled rows' and the dense and sparse coordinates'). Not counted: the dense and
+  sparse per-column quantiles (a second quantile of estimates already made).
 
 Run: python bench/bench_study.py [--epochs 50] [--breakdown-epochs 3]
 (about two minutes at 50 epochs; needs Fashion-MNIST installed, see sgnoise.data).
@@ -264,13 +273,38 @@ def one_core_epoch(dataset: str = "fashion_mnist", net: str = "784-100-10") -> f
     return max(float(p.communicate()[0].split()[-1]) for p in procs)
 
 
+def _new(spent: dict[str, float], fn: Callable, uncentred_only: bool = False) -> Callable:
+    """fn, its time added to spent["new_measurements"] (besides any part it counts for);
+    ``uncentred_only``: only its calls with ``centred=False``."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if uncentred_only and kwargs.get("centred", True):
+            return fn(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent["new_measurements"] += time.perf_counter() - start
+
+    return wrapper
+
+
 def instrumented_run(data: Any, config: RunConfig) -> dict[str, float]:
     """One ``train_and_measure`` run (in a worker) with its parts timed, in seconds (the
     patched functions restored afterwards: a worker may make several runs)."""
     spent: dict[str, float] = defaultdict(float)
     active: list[str] = []
     recorder = per_example.Recorder
+    new = {
+        (per_example, name): _new(spent, getattr(per_example, name))
+        for name in ("power_law_fit", "tail_exponents_over_k", "activity")
+    }
+    new |= {
+        (measure, name): _new(spent, getattr(measure, name), uncentred_only=True)
+        for name in ("standardised_alpha", "calibrate", "calibrated_alpha")
+    }
     patches = {
+        **new,
         (measure, "noise_pass"): _timed(spent, "noise_passes", measure.noise_pass, active),
         (measure, "summarise_layers"): _timed(
             spent, "summarise_layers", measure.summarise_layers, active
@@ -297,11 +331,12 @@ def instrumented_run(data: Any, config: RunConfig) -> dict[str, float]:
     finally:
         for (owner, name), original in originals.items():
             setattr(owner, name, original)
+    added = spent.pop("new_measurements", 0.0)
     spent["other"] = total - sum(spent.values())
-    return {**spent, "total": total}
+    return {**spent, "total": total, "new_measurements": added}
 
 
-def breakdown(epochs: int) -> None:
+def breakdown(epochs: int) -> float:
     s = settings.make("activation", dataset="fashion_mnist", epochs=epochs, seeds=(0,))
     data = datasets.prepare(s.dataset, None, 0, s.batch_size)
     configs = STUDIES["activation"].runs(s)
@@ -316,6 +351,9 @@ def breakdown(epochs: int) -> None:
         seconds = sum(r[part] for r in runs)
         line(f"breakdown_{part}_share", seconds / total, "(info)", True)
         line(f"breakdown_{part}_s_per_{unit}", seconds / len(runs) / count[unit], "(info)", True)
+    added = sum(r["new_measurements"] for r in runs) / len(runs) / detailed
+    line("breakdown_new_measurements_s_per_detailed_checkpoint", added, "(info)", True)
+    return added * detailed * len(runs) / s.workers  # per worker, over a study of ``epochs``
 
 
 def main() -> None:
@@ -350,7 +388,9 @@ def main() -> None:
     line("machine_epoch_one_core_s", speed, "(this machine's speed now)", True)
     line("study_wall_over_epoch_one_core", wall / speed, "(information)", True)
     if args.breakdown_epochs:
-        breakdown(args.breakdown_epochs)
+        added = breakdown(args.breakdown_epochs)  # detailed checkpoints do not grow with epochs
+        ratio = added / (wall - added)
+        line("new_measurements_over_study", ratio, "<=0.10", ratio <= 0.10)
 
 
 if __name__ == "__main__":
