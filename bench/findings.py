@@ -11,8 +11,11 @@ import argparse
 import math
 
 import numpy as np
+from scipy import stats
 
 from sgnoise.results import load_results
+
+K_SUFFIXES = (("1/4", "_k025"), ("1/2", "_k05"), ("1", ""), ("2", "_k2"), ("4", "_k4"))
 
 
 def mean(rows, key):
@@ -20,12 +23,54 @@ def mean(rows, key):
     return float(np.mean(values)) if values else float("nan")
 
 
+def bounded(rows, key="alpha_cal"):
+    """Mean over seeds with its interval, "<=" when a seed's reading lay below the curve (its
+    interval open below: a bound) and ">=G" when one lay at or above the Gaussian's (open
+    above)."""
+
+    def is_open(end):
+        return any(
+            math.isfinite(r.get(key) or math.nan)
+            and not math.isfinite(
+                r.get(key + end) if isinstance(r.get(key + end), float) else math.nan
+            )
+            for r in rows
+        )
+
+    lo, hi = mean(rows, key + "_lo"), mean(rows, key + "_hi")
+    text = f"{mean(rows, key):.2f} [{lo:.2f}, {hi:.2f}]"
+    return ("<=" if is_open("_lo") else "") + text + (" >=G" if is_open("_hi") else "")
+
+
+def activity(runs, act, lr, b):
+    """Spearman correlation of each coordinate's own α with its non-zero share, and the share
+    of coordinates below the Gaussian columns' 5% quantile that are sparse, over seeds."""
+    rhos, sparse_among_heavy = [], []
+    for run in runs:
+        c = run.get("coordinates")
+        if not c or (run["activation"], run["lr"], run["batch_size"]) != (act, lr, b):
+            continue
+        share, alpha = np.array(c["nonzero_share"], float), np.array(c["alpha"], float)
+        ok = np.isfinite(alpha) & (share > 0)
+        rhos.append(stats.spearmanr(share[ok], alpha[ok]).statistic)
+        heavy = ok & (alpha < (c.get("gaussian") or {"5": np.nan})["5"])
+        if heavy.any():
+            sparse_among_heavy.append(np.mean(share[heavy] < c["sparse"]))
+    if not rhos:
+        return ""
+    return (
+        f"Spearman(α, non-zero share) {np.mean(rhos):+.2f}; of the coordinates below the "
+        f"Gaussian columns' 5%, {np.mean(sparse_among_heavy):.0%} are sparse"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder")
     parser.add_argument("--epoch", type=float, default=None)
     args = parser.parse_args()
-    records = load_results(args.folder)["records"]
+    results = load_results(args.folder)
+    records = results["records"]
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
     groups = list(dict.fromkeys((r["activation"], r.get("hidden"), r["lr"], r["batch_size"])
                                 for r in records))  # fmt: skip
@@ -47,6 +92,7 @@ def main() -> None:
             f"cal {mean(f, 'alpha_cal'):.3f} [{mean(f, 'alpha_cal_lo'):.3f}, "
             f"{mean(f, 'alpha_cal_hi'):.3f}], loss {mean(f, 'loss'):.3f}"
         )
+        layers = sorted({r["layer"] for r in records if r["mode"] == "per_example"} - {"all"})
         if res:
             q = " ".join(
                 f"{mean(res, f'col_alpha_{p}'):.2f}" for p in ("5", "25", "50", "75", "95")
@@ -54,11 +100,21 @@ def main() -> None:
             g = " ".join(f"{mean(res, f'col_alpha_gauss_{p}'):.2f}" for p in ("5", "50", "95"))
             print(
                 f"  resampled (M rows): std {mean(res, 'alpha_std'):.3f}, cal "
-                f"{mean(res, 'alpha_cal'):.3f} [{mean(res, 'alpha_cal_lo'):.3f}, "
-                f"{mean(res, 'alpha_cal_hi'):.3f}]; per-coordinate α 5-95%: {q}; "
+                f"{bounded(res)}; per-coordinate α 5-95%: {q}; "
                 f"Gaussian 5/50/95: {g}"
             )
-        layers = sorted({r["layer"] for r in records if r["mode"] == "per_example"} - {"all"})
+            for layer in [*layers, "all"]:
+                r = pick("resampled", layer)
+                kinds = "; ".join(
+                    f"{kind}: cal {bounded(r, f'alpha_cal_{kind}')}, per-coordinate 5/50/95 "
+                    + " ".join(f"{mean(r, f'col_alpha_{kind}_{q}'):.2f}" for q in ("5", "50", "95"))
+                    for kind in ("dense", "sparse")
+                )
+                print(
+                    f"  resampled {layer}: sparse share {mean(r, 'sparse_share'):.3f}; {kinds}; "
+                    f"all: per-coordinate 5% {mean(r, 'col_alpha_5'):.2f}"
+                )
+            print(f"  {activity(results['runs'], act, lr, b)}")
         for layer in [*layers, "all"]:  # layer1, layer2 (MLP); conv1, conv2, dense1, output
             p = pick("per_example", layer)
             if p:
@@ -68,12 +124,27 @@ def main() -> None:
                     f"{mean(p, 'frac_inf_var'):.3f} [{mean(p, 'frac_inf_var_lo'):.3f}, "
                     f"{mean(p, 'frac_inf_var_hi'):.3f}]"
                 )
+                by_k = ", ".join(
+                    f"{f}: {mean(p, 'frac_inf_var' + k):.3f} (median {mean(p, 'tail_50' + k):.2f})"
+                    for f, k in K_SUFFIXES
+                )
+                calls = sorted({r["variance_call"] for r in p})
+                held = f"{min(r['k_holds_lo'] for r in p):g}-{max(r['k_holds_hi'] for r in p):g}"
+                print(f"    infinite-variance share at k = f sqrt(m), f = {by_k}")
+                print(
+                    f"    call {'/'.join(calls)} holding over f = {held} (widest over seeds); "
+                    f"threshold-free: infinite {mean(p, 'frac_inf_var_csn'):.3f} "
+                    f"[{mean(p, 'frac_inf_var_csn_lo'):.3f}, {mean(p, 'frac_inf_var_csn_hi'):.3f}]"
+                    f", plausible power law {mean(p, 'frac_power_law'):.2f}, lognormal favoured "
+                    f"{mean(p, 'frac_lognormal'):.2f}, median exponent "
+                    f"{mean(p, 'tail_50_csn'):.2f} at k = {mean(p, 'k_csn_50'):.2f} sqrt(m); "
+                    f"sparse share {mean(p, 'sparse_share'):.3f}"
+                )
         scan = pick("batch_scan")
         if scan:
             bs = sorted({r["measured_batch"] for r in scan})
             line = ", ".join(
-                f"B={B:g}: {mean([r for r in scan if r['measured_batch'] == B], 'alpha_cal'):.2f}"
-                for B in bs
+                f"B={B:g}: {bounded([r for r in scan if r['measured_batch'] == B])}" for B in bs
             )
             print(f"  batch scan (calibrated α): {line}")
 
