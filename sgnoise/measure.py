@@ -156,9 +156,18 @@ def _calibrated(
     seconds; the kept columns change as units die during training). Only its
     standardised α is read (:func:`~sgnoise.tail_index.standardised_alpha`).
     ``centred=False``: the reading and the curve without centring (noise known to have
-    mean zero, as resampled noise is; :mod:`sgnoise.calibration`).
+    mean zero, as resampled noise is; :mod:`sgnoise.calibration`), on a seeded subset of
+    2^floor(log2 n) of its n non-constant columns (:func:`_power_of_two`): the resampled
+    rows' column counts change with the layer, the measured batch size and the checkpoint
+    (dead units, dense and sparse coordinates), and each new count would be a new curve,
+    seconds to simulate, where these few sizes share a handful.
     """
-    if summary is not None and matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
+    if not centred:  # a power-of-two subset of the non-constant columns: a handful of curves
+        matrix, summary = (
+            matrix[:, _power_of_two(np.flatnonzero(np.ptp(matrix, axis=0)), seed)],
+            None,
+        )
+    elif summary is not None and matrix.shape[1] - summary["n_dropped"] > CALIBRATED_COLUMNS:
         rng = np.random.default_rng(seed)
         kept = np.flatnonzero(varying)
         picked = np.sort(rng.choice(kept, CALIBRATED_COLUMNS, replace=False))
@@ -209,11 +218,9 @@ def _quantile_columns(spread: Mapping | None, names: Mapping[str, str]) -> dict:
 
 def _power_of_two(index: np.ndarray, seed: int) -> np.ndarray:
     """A seeded subset of 2^floor(log2 n) of the n columns ``index`` (all of them if n is a
-    power of two): the dense and sparse coordinates' numbers change with every layer and
-    checkpoint, and each new number would be a new calibration curve (seconds to simulate),
-    where these few sizes share a handful; at least half the columns are read."""
-    size = 1 << (int(index.size).bit_length() - 1)
-    if size == index.size:
+    power of two; none if n is 0): at least half the columns are read."""
+    size = 1 << max(int(index.size).bit_length() - 1, 0)
+    if size >= index.size:
         return index
     return np.sort(np.random.default_rng(seed).choice(index, size, replace=False))
 
@@ -229,9 +236,8 @@ def _resampled(
     """Per layer and pooled: the measurement of the noise of M resampled minibatches of
     ``batch_size`` (:func:`~sgnoise.resample.resampled_noise`), calibrated without
     centring (the noise's mean is known to be zero); the share of sparse coordinates
-    (``sparse``: a flag per column, NaN-free); with ``split_kinds``, the calibrated α (read
-    on :func:`_power_of_two` of their columns) and the per-column quantiles of the dense and
-    of the sparse coordinates apart. Also the
+    (``sparse``: a flag per column, NaN-free); with ``split_kinds``, the calibrated α and
+    the per-column quantiles of the dense and of the sparse coordinates apart. Also the
     pooled block's per-column spread (with each column's own α, ``alphas``), or None below
     MIN_COLUMN_ROWS rows."""
     summaries = _summaries(noise, layers, seed, centred=False)
@@ -256,7 +262,7 @@ def _resampled(
         for kind, index in kinds.get(layer, {}).items():
             cal = dict.fromkeys(CAL, math.nan)
             if index.size * noise.shape[0] >= MIN_SAMPLES:
-                cal = _calibrated(None, noise[:, _power_of_two(index, seed)], seed, None, False)
+                cal = _calibrated(None, noise[:, index], seed, None, centred=False)
             ends = zip(CAL, ("", "_lo", "_hi"), strict=True)
             row |= {f"alpha_cal_{kind}{end}": cal[name] for name, end in ends}
             spread = spreads.get(f"{layer} {kind}")
