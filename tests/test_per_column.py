@@ -103,6 +103,10 @@ def test_per_column_alpha_by_block_is_per_column_alpha_of_each_block():
     for max_columns in (4096, 12):
         together = per_column_alpha_by_block(noise, blocks, max_columns=max_columns, seed=3)
         alone = {name: _plain_spread(noise[:, cols], max_columns) for name, cols in blocks.items()}
+        for spread in together.values():  # each block's own estimates, NaN where constant
+            if spread is not None:
+                alphas = spread.pop("alphas")
+                assert alphas.size == spread["n_columns"]
         assert together == alone
         assert per_column_alpha(noise, max_columns=max_columns, seed=3) == alone["all"]
         assert together["c"] is None and together["a"]["n_columns"] == min(25, max_columns)

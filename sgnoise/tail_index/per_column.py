@@ -160,7 +160,7 @@ def per_column_alpha(
     (spread,) = per_column_alpha_by_block(
         noise, {"all": slice(None)}, max_columns=max_columns, seed=seed
     ).values()
-    return spread
+    return None if spread is None else {k: v for k, v in spread.items() if k != "alphas"}
 
 
 def per_column_alpha_by_block(
