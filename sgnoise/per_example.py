@@ -778,7 +778,7 @@ def activity(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), and whether it is constant: a pixel
     rarely lit or a unit rarely active gives a sparse column, whose minibatch noise reads
     heavy at any batch size."""
-    grads = _check_matrix(grads)
+    grads = _check_grads(grads)
     constant, nonzero, _, _ = _column_census(grads)
     return nonzero / grads.shape[0], constant
 
