@@ -28,6 +28,7 @@ BATCH_SCAN = False  # α against the measured batch size B at the first, middle 
 IN_FLIGHT = False  # also record the original study's in-flight, row-major last-layer α
 COORDINATES = 250  # per layer, for the per-coordinate measurement (0: off)
 RESAMPLED = 1000  # random minibatches M it draws: M noise values per coordinate
+SPARSE = 0.05  # a coordinate with fewer non-zero per-example gradients than this share is sparse
 SEEDS = (0, 1)  # one run per seed: plots show the mean and the min-max band
 OPTIMIZER = "sgd"  # sgd, momentum, adam or adadelta
 INIT = "he"  # initial weights: he (N(0, 2/fan_in)), lecun (N(0, 1/fan_in)) or paper (N(0, 0.1^2))
