@@ -16,6 +16,7 @@ import pytest
 from sgnoise import plots, settings
 from sgnoise.data import DATASETS, IMAGE_SHAPES, Dataset
 from sgnoise.results import RECORD_COLUMNS
+from sgnoise.run_config import RunConfig
 from sgnoise.studies import STUDIES, lr_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,10 @@ def test_each_row_is_named_by_its_key_and_its_defaults_make_valid_settings(name)
 @pytest.mark.parametrize("name", STUDIES)
 def test_each_row_sweeps_a_record_column_and_names_a_plot_function(name):
     study = STUDIES[name]
-    assert study.sweeps == "epoch" or study.sweeps in RECORD_COLUMNS
+    run = RunConfig(activation="relu", optimizer="sgd", lr=0.1, batch_size=1, epochs=1, seed=0,
+                    hidden=(1,))  # fmt: skip
+    # every record has the RECORD_COLUMNS and its run's meta() (the network: hidden)
+    assert study.sweeps == "epoch" or study.sweeps in {*RECORD_COLUMNS, *run.meta()}
     assert callable(getattr(plots, study.plots))
 
 
