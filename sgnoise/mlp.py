@@ -206,7 +206,162 @@ def init_std(init: str, init_scale: float, fan_in: int, fan_out: int) -> float:
     }[init]
 
 
-class MLP:
+class Network:
+    """What the noise pass, the per-example recorder, the optimisers and training need of a
+    network, and the methods :class:`MLP` and :class:`sgnoise.cnn.CNN` share.
+
+    A network is a list of parameter arrays grouped into named layers (the
+    layout of :mod:`sgnoise.model`). A subclass sets its structure, calls
+    :meth:`_setup` and :meth:`_draw_weights`, and provides ``n_inputs``,
+    ``activations_per_example``, ``architecture``, ``_workspace``, ``_logits``
+    and ``batched_loss_and_grads(x, y, *, layers=None, out=None, hits=None, tap=None)``
+    (see :meth:`MLP.batched_loss_and_grads`): loss and gradients of B minibatches
+    at once, x of shape (B, b, n_inputs) or (b, n_inputs), without input checks.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        Every parameter array, layer by layer (W, then b if the layer has one);
+        weights are 2-D (fan_in, fan_out), biases 1-D. Updated in place by the optimisers.
+    layer_names : list of str
+        The layers, input first.
+    dtype : numpy dtype
+        float32 or float64: of the parameters, activations and gradients.
+    sizes : tuple of int
+        The dense layers' widths, their input first, classes last.
+    n_inputs, n_classes : int
+        Values per example (a row of x) and classes.
+    activations_per_example : int
+        Values a forward and backward pass holds per example (callers size
+        their chunks of examples with it).
+    architecture : str
+        The layers in one line (plot titles, the saved configuration).
+    """
+
+    params: list[np.ndarray]
+    layer_names: list[str]
+    dtype: np.dtype
+    sizes: tuple[int, ...]
+
+    def _setup(
+        self, activation: str, bias: bool, init: str, init_scale: float, loss: str, dtype, seed
+    ) -> None:
+        """Check and keep the settings both networks take (see :class:`MLP`)."""
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if not (np.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.activation, self.bias = activation, bool(bias)
+        self.init, self.init_scale, self.seed = init, float(init_scale), seed
+        self.loss_name = loss
+        self._workspaces: dict[tuple, object] = {}
+        self._workspaces_lock = threading.Lock()
+
+    def _draw_weights(
+        self, shapes: Sequence[tuple[int, int]], init_fan_outs: Sequence[int]
+    ) -> None:
+        """:attr:`params` drawn layer by layer from the seed: W of each of ``shapes``
+        (fan_in, fan_out), with ``init_fan_outs`` the fan-outs :func:`init_std` reads,
+        then b at zero."""
+        rng = np.random.default_rng(self.seed)
+        self.params = []
+        for (fan_in, fan_out), init_out in zip(shapes, init_fan_outs, strict=True):
+            std = init_std(self.init, self.init_scale, fan_in, init_out)
+            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
+            if self.bias:
+                self.params.append(np.zeros(fan_out, self.dtype))
+
+    # -- structure ---------------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (width of the last layer)."""
+        return self.sizes[-1]
+
+    def layer_params(self, layer: str) -> list[int]:
+        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
+        if layer not in self.layer_names:
+            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
+        per = 2 if self.bias else 1
+        i = self.layer_names.index(layer) * per
+        return list(range(i, i + per))
+
+    def __getstate__(self) -> dict:
+        """Pickled without the buffers and their lock."""
+        state = {**self.__dict__, "_workspaces": {}}
+        del state["_workspaces_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspaces_lock = threading.Lock()
+
+    def copy(self):
+        """A deep copy (same configuration, copied parameters, no buffers)."""
+        new = object.__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        new.params = [p.copy() for p in self.params]
+        new.layer_names = list(self.layer_names)
+        return new
+
+    # -- validation --------------------------------------------------------------
+    def check_inputs(
+        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
+    ) -> None:
+        """Raise ValueError unless x is finite, (n >= 1, n_inputs), and y ints in [0, n_classes).
+
+        ``finite=False`` skips the scan of x for NaN/inf (see :func:`check_inputs`).
+        """
+        check_inputs(x, y, self.n_inputs, self.n_classes, finite=finite)
+
+    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """x and y as arrays, validated by :meth:`check_inputs`."""
+        x = np.asarray(x)
+        y = None if y is None else np.asarray(y)
+        self.check_inputs(x, y)
+        return x, y
+
+    # -- loss, gradients, predictions (on batched_loss_and_grads and _logits) ----
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """Mean loss on (x, y) and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, n_inputs)
+        y : ndarray of int, shape (n,), values in [0, n_classes)
+
+        Returns
+        -------
+        loss : float
+        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
+        """
+        x, y = self._checked(x, y)
+        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
+        return float(losses), grads
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean loss on (x, y)."""
+        x, y = self._checked(x, y)
+        return float(output_loss(self.loss_name, self._logits(x), y))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class of each row of x (int64)."""
+        x, _ = self._checked(x)
+        return self._logits(x).argmax(axis=-1).astype(np.int64)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of x classified as y."""
+        x, y = self._checked(x, y)
+        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
+
+
+class MLP(Network):
     """Fully connected network with softmax cross-entropy or squared-error loss.
 
     The forward and backward equations are in the module docstring.
@@ -270,38 +425,13 @@ class MLP:
         sizes = tuple(sizes)
         if len(sizes) < 2 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError(f"sizes must list >= 2 positive integer layer widths, got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not (np.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._setup(activation, bias, init, init_scale, loss, dtype, seed)
         self.sizes = tuple(int(s) for s in sizes)
-        self.activation, self.bias = activation, bool(bias)
-        self.init, self.init_scale, self.seed = init, float(init_scale), seed
-        self.loss_name = loss
-        rng = np.random.default_rng(seed)
-        self.params: list[np.ndarray] = []
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            std = init_std(init, self.init_scale, fan_in, fan_out)
-            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
-            if self.bias:
-                self.params.append(np.zeros(fan_out, self.dtype))
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        self._draw_weights(shapes, [fan_out for _, fan_out in shapes])
         self.layer_names = [f"layer{i + 1}" for i in range(len(self.sizes) - 1)]
-        self._workspaces: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        self._workspaces_lock = threading.Lock()
 
     # -- structure ---------------------------------------------------------------
-    @property
-    def n_classes(self) -> int:
-        """Number of classes (width of the last layer)."""
-        return self.sizes[-1]
-
     @property
     def n_inputs(self) -> int:
         """Values per example (width of the first layer)."""
@@ -317,38 +447,11 @@ class MLP:
         """The layer widths, e.g. ``784-100-10``."""
         return "-".join(map(str, self.sizes))
 
-    def layer_params(self, layer: str) -> list[int]:
-        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
-        if layer not in self.layer_names:
-            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
-        per = 2 if self.bias else 1
-        i = self.layer_names.index(layer) * per
-        return list(range(i, i + per))
-
     def _weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """[(W_1, b_1), ..., (W_L, b_L)], b_l None without biases."""
         if self.bias:
             return list(zip(self.params[::2], self.params[1::2], strict=True))
         return [(w, None) for w in self.params]
-
-    def __getstate__(self) -> dict:
-        """Pickled without the buffers and their lock."""
-        state = {**self.__dict__, "_workspaces": {}}
-        del state["_workspaces_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._workspaces_lock = threading.Lock()
-
-    def copy(self) -> MLP:
-        """A deep copy (same configuration, copied parameters)."""
-        new = object.__new__(MLP)
-        new.__dict__.update(self.__dict__)
-        new.params = [p.copy() for p in self.params]
-        new.layer_names = list(self.layer_names)
-        new._workspaces, new._workspaces_lock = {}, threading.Lock()
-        return new
 
     def _workspace(self, lead: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Buffers for inputs of shape ``(*lead, sizes[0])``: [h_1, ..., z_L], [delta_1, ...].
@@ -381,23 +484,6 @@ class MLP:
             if kept > WORKSPACE_ELEMENTS:
                 del self._workspaces[key]
 
-    # -- validation --------------------------------------------------------------
-    def check_inputs(
-        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
-    ) -> None:
-        """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes).
-
-        ``finite=False`` skips the scan of x for NaN/inf (see :func:`check_inputs`).
-        """
-        check_inputs(x, y, self.sizes[0], self.n_classes, finite=finite)
-
-    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
-        """x and y as arrays, validated by :meth:`check_inputs`."""
-        x = np.asarray(x)
-        y = None if y is None else np.asarray(y)
-        self.check_inputs(x, y)
-        return x, y
-
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, buffers: list[np.ndarray]) -> list[np.ndarray]:
         """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L], written into ``buffers`` (h_1 on)."""
@@ -411,10 +497,6 @@ class MLP:
                 activate(z, self.activation)
             hs.append(z)
         return hs
-
-    def _loss(self, z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
-        """The model's loss of each minibatch; z (contiguous logits) becomes delta_L."""
-        return output_loss(self.loss_name, z, y, hits)
 
     def batched_loss_and_grads(
         self,
@@ -463,7 +545,7 @@ class MLP:
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
-        losses = self._loss(delta, y, hits)
+        losses = output_loss(self.loss_name, delta, y, hits)
         grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
         first = min(wanted)
@@ -481,38 +563,6 @@ class MLP:
                 backprop_activation(delta, h, self.activation)
         return losses, grads
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        """Mean loss on (x, y) and its gradient for every parameter.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n, sizes[0])
-        y : ndarray of int, shape (n,), values in [0, n_classes)
-
-        Returns
-        -------
-        loss : float
-        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
-        """
-        x, y = self._checked(x, y)
-        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
-        return float(losses), grads
-
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """z_L for validated x."""
         return self._forward(x.astype(self.dtype, copy=False), self._workspace(x.shape[:-1])[0])[-1]
-
-    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean loss on (x, y)."""
-        x, y = self._checked(x, y)
-        return float(self._loss(self._logits(x), y))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class of each row of x (int64)."""
-        x, _ = self._checked(x)
-        return self._logits(x).argmax(axis=-1).astype(np.int64)
-
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Fraction of rows of x classified as y."""
-        x, y = self._checked(x, y)
-        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
