@@ -52,15 +52,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from numbers import Integral
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from sgnoise.mlp import Network, activate, backprop_activation, output_loss
-
-if TYPE_CHECKING:  # model makes a CNN (make_model): this module must not import it
-    from sgnoise.model import Tap
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
 #: batch of 500 LeNet-5 inputs holds about 23 million, and a noise pass uses one per thread
@@ -291,36 +287,19 @@ class CNN(Network):
             np.multiply(d_a, hit, out=delta[at])
         return delta
 
-    def batched_loss_and_grads(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        *,
-        layers: Sequence[int] | None = None,
-        out: Sequence[np.ndarray | None] | None = None,
-        hits: np.ndarray | None = None,
-        tap: Tap | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """Loss and gradients of every minibatch at once, without input checks.
-
-        Parameters and returns as :meth:`sgnoise.mlp.MLP.batched_loss_and_grads`
-        (x of shape (B, b, n_inputs) or (b, n_inputs)), except ``tap``'s
-        arrays for a conv layer: its patches X (..., b, P, k k C_in) and errors
-        delta (..., b, P, C_out), P its output pixels; example e's own gradient
-        of W is b * sum_p outer(X[e, p], delta[e, p]).
-        """
+    def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
+        """The forward pass, the losses (returned) and the backward pass of the module
+        docstring down to the first wanted layer, the gradients into ``grads``
+        (:meth:`sgnoise.mlp.Network.batched_loss_and_grads`; ``tap`` gets a conv layer's
+        patches X (..., b, P, k k C_in) and errors delta (..., b, P, C_out), P its pixels)."""
         lead = x.shape[:-1]
         n_conv, n_layers = len(self.geometry), len(self.layer_names)
-        wanted = set(range(n_layers)) if layers is None else set(layers)
-        out = [None] * len(self.params) if out is None else out
         space = self._workspace(lead)
         blocks, hs = self._forward(x, space)
         delta = hs.pop()
         losses = output_loss(self.loss_name, delta, y, hits)
-        grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
         first = min(wanted)
-        batch = lead[:-1]  # the minibatch axes: a gradient per minibatch
         for i in range(n_layers - 1, first - 1, -1):
             if i >= n_conv:  # a dense layer: one position
                 h = hs[i - n_conv]
@@ -330,15 +309,8 @@ class CNN(Network):
                 pixels = h.shape[1] * h.shape[2]
                 rows_h = cols.reshape(*lead, pixels, -1)
                 rows_d = delta.reshape(*lead, pixels, -1)
-            if i in wanted:
-                if tap is not None:
-                    tap(i, rows_h, rows_d)
-                j = per * i
-                flat_h = rows_h.reshape(*batch, -1, rows_h.shape[-1])
-                flat_d = rows_d.reshape(*batch, -1, rows_d.shape[-1])
-                grads[j] = np.matmul(flat_h.swapaxes(-1, -2), flat_d, out=out[j])
-                if self.bias:
-                    grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
+            if i in wanted:  # dW_l = X_l^T delta_l, summed over pixels and examples
+                self._weight_grads(i, rows_h, rows_d, grads, out, tap)
             if i <= first:
                 continue
             w = self.params[per * i]
@@ -353,7 +325,7 @@ class CNN(Network):
             _, h_prev, a_prev = blocks[min(i, n_conv) - 1]
             delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
             backprop_activation(delta, h_prev, self.activation)
-        return losses, grads
+        return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """The logits for validated x."""

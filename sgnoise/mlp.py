@@ -58,6 +58,9 @@ FINITE_BLOCK = 2**20
 #: Arrays of at least twice this many values are updated (:class:`sgnoise.optim.SGD`) and
 #: checked (:func:`all_finite`) in pieces of this size on the worker threads as well.
 PARALLEL_ELEMENTS = 2**18
+#: ``tap(layer, h, delta)``: a layer's inputs (..., b, P, fan_in) and errors (..., b, P, fan_out)
+#: (:meth:`Network.batched_loss_and_grads`).
+Tap = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 def activate(z: np.ndarray, activation: str) -> np.ndarray:
@@ -214,9 +217,7 @@ class Network:
     layout of :mod:`sgnoise.model`). A subclass sets its structure, calls
     :meth:`_setup` and :meth:`_draw_weights`, and provides ``n_inputs``,
     ``activations_per_example``, ``architecture``, ``_workspace``, ``_logits``
-    and ``batched_loss_and_grads(x, y, *, layers=None, out=None, hits=None, tap=None)``
-    (see :meth:`MLP.batched_loss_and_grads`): loss and gradients of B minibatches
-    at once, x of shape (B, b, n_inputs) or (b, n_inputs), without input checks.
+    and ``_backward`` (:meth:`batched_loss_and_grads`).
 
     Attributes
     ----------
@@ -328,6 +329,75 @@ class Network:
         return x, y
 
     # -- loss, gradients, predictions (on batched_loss_and_grads and _logits) ----
+    def batched_loss_and_grads(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        layers: Sequence[int] | None = None,
+        out: Sequence[np.ndarray | None] | None = None,
+        hits: np.ndarray | None = None,
+        tap: Tap | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Loss and gradients of every minibatch at once, without input checks.
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, b, n_inputs) or (b, n_inputs)
+            B minibatches of b examples (validated by the caller), in :attr:`dtype`.
+        y : ndarray of int, shape (B, b) or (b,)
+        layers : sequence of int, optional
+            Layer indices (0-based) whose gradients are wanted (default all);
+            the others are returned as None, and the backward pass stops at
+            the first wanted layer.
+        out : sequence aligned with :attr:`params`, optional
+            Arrays of shape (B, *param.shape) to write the wanted gradients
+            into (None entries: allocate): a training loop reuses its own, a
+            noise pass writes straight into its larger result.
+        hits : ndarray of int, shape (B,) or (), optional
+            Receives the number of correctly classified examples per minibatch
+            (largest logit at y, as :meth:`predict`).
+        tap : callable, optional
+            ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
+            input rows h (..., b, P, fan_in) and its errors delta (..., b, P, fan_out)
+            for the mean loss of each minibatch at its P positions (1 for a dense
+            layer; a conv layer's output pixels, h its patches, :mod:`sgnoise.model`):
+            example k's own gradient of W is b * sum_p outer(h[k, p], delta[k, p])
+            (:mod:`sgnoise.per_example` samples it). Both arrays are reused
+            afterwards: copy what you keep.
+
+        Returns
+        -------
+        losses : ndarray, shape (B,) or ()
+        grads : list aligned with :attr:`params`, each of shape (B, *param.shape) or None
+        """
+        wanted = set(range(len(self.layer_names))) if layers is None else set(layers)
+        out = [None] * len(self.params) if out is None else out
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+        losses = self._backward(x, y, wanted, out, grads, hits, tap)
+        return losses, grads
+
+    def _weight_grads(
+        self,
+        i: int,
+        rows_h: np.ndarray,
+        rows_d: np.ndarray,
+        grads: list,
+        out: Sequence[np.ndarray | None],
+        tap: Tap | None,
+    ) -> None:
+        """Layer i's dW = sum over rows and positions of outer(h, delta) per minibatch (and
+        db = the sum of delta) into ``grads`` (``out``'s arrays where given), after ``tap``
+        is handed rows_h (..., b, P, fan_in) and rows_d (..., b, P, fan_out)."""
+        if tap is not None:
+            tap(i, rows_h, rows_d)
+        j = (2 if self.bias else 1) * i
+        flat_h = rows_h.reshape(*rows_h.shape[:-3], -1, rows_h.shape[-1])
+        flat_d = rows_d.reshape(*rows_d.shape[:-3], -1, rows_d.shape[-1])
+        grads[j] = np.matmul(flat_h.swapaxes(-1, -2), flat_d, out=out[j])
+        if self.bias:
+            grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
+
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean loss on (x, y) and its gradient for every parameter.
 
@@ -498,70 +568,24 @@ class MLP(Network):
             hs.append(z)
         return hs
 
-    def batched_loss_and_grads(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        *,
-        layers: Sequence[int] | None = None,
-        out: Sequence[np.ndarray | None] | None = None,
-        hits: np.ndarray | None = None,
-        tap: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """Loss and gradients of every minibatch at once, without input checks.
-
-        Parameters
-        ----------
-        x : ndarray, shape (B, b, d_in) or (b, d_in)
-            B minibatches of b examples (validated by the caller), in :attr:`dtype`.
-        y : ndarray of int, shape (B, b) or (b,)
-        layers : sequence of int, optional
-            Layer indices (0-based) whose gradients are wanted (default all);
-            the others are returned as None, and the backward pass stops at
-            the first wanted layer.
-        out : sequence aligned with :attr:`params`, optional
-            Arrays of shape (B, *param.shape) to write the wanted gradients
-            into (None entries: allocate): a training loop reuses its own, a
-            noise pass writes straight into its larger result.
-        hits : ndarray of int, shape (B,) or (), optional
-            Receives the number of correctly classified examples per minibatch
-            (largest logit at y, as :meth:`predict`).
-        tap : callable, optional
-            ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
-            input h (..., b, 1, sizes[i]) and its error delta (..., b, 1, sizes[i + 1])
-            for the mean loss of each minibatch (the axis of length 1 is the one
-            position of a dense layer, :class:`sgnoise.model.Model`): example k's own
-            gradient of W is b * outer(h[k, 0], delta[k, 0]) (:mod:`sgnoise.per_example`
-            samples it). Both arrays are reused afterwards: copy what you keep.
-
-        Returns
-        -------
-        losses : ndarray, shape (B,) or ()
-        grads : list aligned with :attr:`params`, each of shape (B, *param.shape) or None
-        """
-        n_layers = len(self.sizes) - 1
-        wanted = set(range(n_layers)) if layers is None else set(layers)
-        out = [None] * len(self.params) if out is None else out
+    def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
+        """The forward pass, the losses (returned) and the backward pass of the module
+        docstring down to the first wanted layer, dW_l = h_{l-1}^T delta_l (and db_l)
+        into ``grads`` (:meth:`Network.batched_loss_and_grads`)."""
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
         losses = output_loss(self.loss_name, delta, y, hits)
-        grads: list[np.ndarray | None] = [None] * len(self.params)
-        per = 2 if self.bias else 1
         first = min(wanted)
-        for i in range(n_layers - 1, first - 1, -1):
+        for i in range(len(self.sizes) - 2, first - 1, -1):
             h = hs[i]
-            if i in wanted:
-                if tap is not None:
-                    tap(i, h[..., None, :], delta[..., None, :])
-                j = per * i
-                grads[j] = np.matmul(h.swapaxes(-1, -2), delta, out=out[j])
-                if self.bias:
-                    grads[j + 1] = np.sum(delta, axis=-2, out=out[j + 1])
-            if i > first:
-                delta = np.matmul(delta, self.params[per * i].T, out=deltas[i - 1])
+            if i in wanted:  # one position: h[..., None, :]
+                self._weight_grads(i, h[..., None, :], delta[..., None, :], grads, out, tap)
+            if i > first:  # delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
+                w = self.params[(2 if self.bias else 1) * i]
+                delta = np.matmul(delta, w.T, out=deltas[i - 1])
                 backprop_activation(delta, h, self.activation)
-        return losses, grads
+        return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """z_L for validated x."""

@@ -21,7 +21,7 @@ needs for each example's own gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,10 +29,6 @@ from sgnoise.mlp import MLP, Network
 
 #: The networks a study can train (``MODEL`` / ``--model``).
 MODELS = ("mlp", "cnn")
-
-#: ``tap(layer, h, delta)``: a layer's inputs (..., b, P, fan_in) and errors (..., b, P, fan_out).
-Tap = Callable[[int, np.ndarray, np.ndarray], None]
-
 
 #: What the noise pass, the per-example recorder, the optimisers and training use of a network
 #: (attributes and methods: :class:`sgnoise.mlp.Network`, the base of both networks).
