@@ -39,7 +39,7 @@ def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
         assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd), name.shape
 
 
-def test_the_model_follows_the_protocol_and_make_model_builds_both():
+def test_both_networks_are_a_model_and_make_model_builds_both():
     cnn = make_model("cnn", (28, 28, 1), 10, "relu", hidden=(120,), channels=(6, 16), kernel=5)
     mlp = make_model("mlp", (28, 28, 1), 10, "relu", hidden=(100,))
     assert isinstance(cnn, Model) and isinstance(mlp, Model)
