@@ -40,16 +40,16 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 bench: $(VENV)/.installed-bench
 	for f in bench/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
 
-## make references: regenerate every committed */reference/ folder (MNIST: activation, lr, batch;
-## Fashion-MNIST, from Debian's dataset-fashion-mnist: activation, lr), each with the
+## make references: regenerate every committed */reference/ folder (MNIST: activation, lr, batch,
+## size; Fashion-MNIST, from Debian's dataset-fashion-mnist: activation, lr), each with the
 ## drivers' constants as shipped and --run-name reference. Refuses a git tree with uncommitted
 ## changes (each results.json records the commit it ran from, clean); the runs write to
 ## .references/ and replace the committed folders only once all of them succeeded: the one
-## place that replaces them. About 20 min on 2 idle cores. PY=/path/to/python: that
+## place that replaces them. About 25 min on 2 idle cores. PY=/path/to/python: that
 ## interpreter instead of the .venv (e.g. make references PY=/work/venv/bin/python).
 REFERENCE_RUNS := MNIST_activation=test_epoch_alpha_relu.py MNIST_lr=test_lr_alpha.py \
 	MNIST_batch=test_batch_alpha.py FashionMNIST_activation=test_epoch_alpha_relu.py \
-	FashionMNIST_lr=test_lr_alpha.py
+	FashionMNIST_lr=test_lr_alpha.py MNIST_size=test_size_alpha.py
 references: $(if $(filter command line,$(origin PY)),,$(VENV)/.installed)
 	$(if $(shell git status --porcelain --untracked-files=no),$(error make references: the git tree has uncommitted changes (git status): commit or stash them first, the references must come from a clean commit))
 	rm -rf .references
