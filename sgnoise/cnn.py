@@ -52,24 +52,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from numbers import Integral
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sgnoise.mlp import (
-    ACTIVATIONS,
-    INITS,
-    LOSSES,
-    activate,
-    backprop_activation,
-    check_inputs,
-    init_std,
-    output_loss,
-)
-
-if TYPE_CHECKING:  # model makes a CNN (make_model): this module must not import it
-    from sgnoise.model import Tap
+from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
 #: batch of 500 LeNet-5 inputs holds about 23 million, and a noise pass uses one per thread
@@ -79,7 +66,7 @@ WORKSPACE_ELEMENTS = 2**26
 _WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-class CNN:
+class CNN(Network):
     """LeNet-style convolutional network: [conv -> phi -> 2x2 max pool] x L -> dense -> logits.
 
     The forward and backward equations are in the module docstring.
@@ -145,17 +132,7 @@ class CNN:
         dtype: type | np.dtype = np.float32,
         seed: int = 0,
     ):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not (np.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._setup(activation, bias, init, init_scale, loss, dtype, seed)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.channels, self.kernel = tuple(channels), kernel
         self.dense = tuple(dense)
@@ -164,35 +141,20 @@ class CNN:
             raise ValueError(
                 f"--hidden (the dense widths) must be integers >= 1, got {list(self.dense)}"
             )
-        self.activation, self.bias = activation, bool(bias)
-        self.init, self.init_scale, self.seed = init, float(init_scale), seed
-        self.loss_name = loss
         self.sizes = (self._features(), *self.dense, int(n_classes))  # the dense layers' widths
-        rng = np.random.default_rng(seed)
-        self.params: list[np.ndarray] = []
         shapes = [(kernel * kernel * g[2], g[5]) for g in self.geometry]
         shapes += list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
-        for layer, (fan_in, fan_out) in enumerate(shapes):
-            conv_out = kernel * kernel * fan_out if layer < len(self.geometry) else fan_out
-            std = init_std(init, self.init_scale, fan_in, conv_out)
-            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
-            if self.bias:
-                self.params.append(np.zeros(fan_out, self.dtype))
+        # a conv layer's fan-out for the initialisation is k k C_out (PyTorch's convention)
+        fan_outs = [kernel * kernel * g[5] for g in self.geometry] + list(self.sizes[1:])
+        self._draw_weights(shapes, fan_outs)
         self.layer_names = [f"conv{i + 1}" for i in range(len(self.geometry))]
         self.layer_names += [f"dense{i + 1}" for i in range(len(self.dense))] + ["output"]
-        self._workspaces: dict[tuple, dict[str, np.ndarray]] = {}
-        self._workspaces_lock = threading.Lock()
 
     # -- structure ---------------------------------------------------------------
     def _features(self) -> int:
         """Values of the last pooled feature map (the first dense layer's fan-in)."""
         g = self.geometry[-1]
         return g[6] * g[7] * g[5]
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes (width of the last layer)."""
-        return self.sizes[-1]
 
     @property
     def n_inputs(self) -> int:
@@ -214,32 +176,6 @@ class CNN:
         k = self.kernel
         convs = [f"conv{k}x{k}x{c}-pool" for c in self.channels]
         return "-".join(["x".join(map(str, self.image_shape)), *convs, *map(str, self.sizes[1:])])
-
-    def layer_params(self, layer: str) -> list[int]:
-        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
-        if layer not in self.layer_names:
-            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
-        per = 2 if self.bias else 1
-        i = self.layer_names.index(layer) * per
-        return list(range(i, i + per))
-
-    def __getstate__(self) -> dict:
-        """Pickled without the buffers and their lock."""
-        state = {**self.__dict__, "_workspaces": {}}
-        del state["_workspaces_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._workspaces_lock = threading.Lock()
-
-    def copy(self) -> CNN:
-        """A deep copy (same configuration, copied parameters)."""
-        new = object.__new__(CNN)
-        new.__setstate__(self.__getstate__())
-        new.params = [p.copy() for p in self.params]
-        new.layer_names = list(self.layer_names)
-        return new
 
     def _workspace(self, lead: tuple[int, ...]) -> dict[str, np.ndarray]:
         """A dict of buffers for inputs of shape ``(*lead, n_inputs)``, per thread.
@@ -265,22 +201,6 @@ class CNN:
         if a is None or a.shape != shape or a.dtype != dtype:
             a = space[name] = np.empty(shape, dtype)
         return a
-
-    # -- validation --------------------------------------------------------------
-    def check_inputs(
-        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
-    ) -> None:
-        """Raise ValueError unless x is finite, (n >= 1, n_inputs), and y ints in [0, n_classes).
-
-        ``finite=False`` skips the scan of x for NaN/inf (see :func:`sgnoise.mlp.check_inputs`).
-        """
-        check_inputs(x, y, self.n_inputs, self.n_classes, finite=finite)
-
-    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
-        x = np.asarray(x)
-        y = None if y is None else np.asarray(y)
-        self.check_inputs(x, y)
-        return x, y
 
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, space: dict) -> tuple[list, list[np.ndarray]]:
@@ -367,36 +287,19 @@ class CNN:
             np.multiply(d_a, hit, out=delta[at])
         return delta
 
-    def batched_loss_and_grads(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        *,
-        layers: Sequence[int] | None = None,
-        out: Sequence[np.ndarray | None] | None = None,
-        hits: np.ndarray | None = None,
-        tap: Tap | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """Loss and gradients of every minibatch at once, without input checks.
-
-        Parameters and returns as :meth:`sgnoise.mlp.MLP.batched_loss_and_grads`
-        (x of shape (B, b, n_inputs) or (b, n_inputs)), except ``tap``'s
-        arrays for a conv layer: its patches X (..., b, P, k k C_in) and errors
-        delta (..., b, P, C_out), P its output pixels; example e's own gradient
-        of W is b * sum_p outer(X[e, p], delta[e, p]).
-        """
+    def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
+        """The forward pass, the losses (returned) and the backward pass of the module
+        docstring down to the first wanted layer, the gradients into ``grads``
+        (:meth:`sgnoise.mlp.Network.batched_loss_and_grads`; ``tap`` gets a conv layer's
+        patches X (..., b, P, k k C_in) and errors delta (..., b, P, C_out), P its pixels)."""
         lead = x.shape[:-1]
         n_conv, n_layers = len(self.geometry), len(self.layer_names)
-        wanted = set(range(n_layers)) if layers is None else set(layers)
-        out = [None] * len(self.params) if out is None else out
         space = self._workspace(lead)
         blocks, hs = self._forward(x, space)
         delta = hs.pop()
         losses = output_loss(self.loss_name, delta, y, hits)
-        grads: list[np.ndarray | None] = [None] * len(self.params)
         per = 2 if self.bias else 1
         first = min(wanted)
-        batch = lead[:-1]  # the minibatch axes: a gradient per minibatch
         for i in range(n_layers - 1, first - 1, -1):
             if i >= n_conv:  # a dense layer: one position
                 h = hs[i - n_conv]
@@ -406,15 +309,8 @@ class CNN:
                 pixels = h.shape[1] * h.shape[2]
                 rows_h = cols.reshape(*lead, pixels, -1)
                 rows_d = delta.reshape(*lead, pixels, -1)
-            if i in wanted:
-                if tap is not None:
-                    tap(i, rows_h, rows_d)
-                j = per * i
-                flat_h = rows_h.reshape(*batch, -1, rows_h.shape[-1])
-                flat_d = rows_d.reshape(*batch, -1, rows_d.shape[-1])
-                grads[j] = np.matmul(flat_h.swapaxes(-1, -2), flat_d, out=out[j])
-                if self.bias:
-                    grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
+            if i in wanted:  # dW_l = X_l^T delta_l, summed over pixels and examples
+                self._weight_grads(i, rows_h, rows_d, grads, out, tap)
             if i <= first:
                 continue
             w = self.params[per * i]
@@ -429,44 +325,12 @@ class CNN:
             _, h_prev, a_prev = blocks[min(i, n_conv) - 1]
             delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
             backprop_activation(delta, h_prev, self.activation)
-        return losses, grads
-
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        """Mean softmax cross-entropy on (x, y) and its gradient for every parameter.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n, n_inputs)
-        y : ndarray of int, shape (n,), values in [0, n_classes)
-
-        Returns
-        -------
-        loss : float
-        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
-        """
-        x, y = self._checked(x, y)
-        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
-        return float(losses), grads
+        return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """The logits for validated x."""
         x = x.astype(self.dtype, copy=False)
         return self._forward(x, self._workspace(x.shape[:-1]))[1][-1]
-
-    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean softmax cross-entropy on (x, y)."""
-        x, y = self._checked(x, y)
-        return float(output_loss(self.loss_name, self._logits(x), y))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class of each row of x (int64)."""
-        x, _ = self._checked(x)
-        return self._logits(x).argmax(axis=-1).astype(np.int64)
-
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Fraction of rows of x classified as y."""
-        x, y = self._checked(x, y)
-        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
 
 
 def conv_geometry(

@@ -58,6 +58,9 @@ FINITE_BLOCK = 2**20
 #: Arrays of at least twice this many values are updated (:class:`sgnoise.optim.SGD`) and
 #: checked (:func:`all_finite`) in pieces of this size on the worker threads as well.
 PARALLEL_ELEMENTS = 2**18
+#: ``tap(layer, h, delta)``: a layer's inputs (..., b, P, fan_in) and errors (..., b, P, fan_out)
+#: (:meth:`Network.batched_loss_and_grads`).
+Tap = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 def activate(z: np.ndarray, activation: str) -> np.ndarray:
@@ -206,7 +209,229 @@ def init_std(init: str, init_scale: float, fan_in: int, fan_out: int) -> float:
     }[init]
 
 
-class MLP:
+class Network:
+    """What the noise pass, the per-example recorder, the optimisers and training need of a
+    network, and the methods :class:`MLP` and :class:`sgnoise.cnn.CNN` share.
+
+    A network is a list of parameter arrays grouped into named layers (the
+    layout of :mod:`sgnoise.model`). A subclass sets its structure, calls
+    :meth:`_setup` and :meth:`_draw_weights`, and provides ``n_inputs``,
+    ``activations_per_example``, ``architecture``, ``_workspace``, ``_logits``
+    and ``_backward`` (:meth:`batched_loss_and_grads`).
+
+    Attributes
+    ----------
+    params : list of ndarray
+        Every parameter array, layer by layer (W, then b if the layer has one);
+        weights are 2-D (fan_in, fan_out), biases 1-D. Updated in place by the optimisers.
+    layer_names : list of str
+        The layers, input first.
+    dtype : numpy dtype
+        float32 or float64: of the parameters, activations and gradients.
+    sizes : tuple of int
+        The dense layers' widths, their input first, classes last.
+    n_inputs, n_classes : int
+        Values per example (a row of x) and classes.
+    activations_per_example : int
+        Values a forward and backward pass holds per example (callers size
+        their chunks of examples with it).
+    architecture : str
+        The layers in one line (plot titles, the saved configuration).
+    """
+
+    params: list[np.ndarray]
+    layer_names: list[str]
+    dtype: np.dtype
+    sizes: tuple[int, ...]
+
+    def _setup(
+        self, activation: str, bias: bool, init: str, init_scale: float, loss: str, dtype, seed
+    ) -> None:
+        """Check and keep the settings both networks take (see :class:`MLP`)."""
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if not (np.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.activation, self.bias = activation, bool(bias)
+        self.init, self.init_scale, self.seed = init, float(init_scale), seed
+        self.loss_name = loss
+        self._workspaces: dict[tuple, object] = {}
+        self._workspaces_lock = threading.Lock()
+
+    def _draw_weights(
+        self, shapes: Sequence[tuple[int, int]], init_fan_outs: Sequence[int]
+    ) -> None:
+        """:attr:`params` drawn layer by layer from the seed: W of each of ``shapes``
+        (fan_in, fan_out), with ``init_fan_outs`` the fan-outs :func:`init_std` reads,
+        then b at zero."""
+        rng = np.random.default_rng(self.seed)
+        self.params = []
+        for (fan_in, fan_out), init_out in zip(shapes, init_fan_outs, strict=True):
+            std = init_std(self.init, self.init_scale, fan_in, init_out)
+            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
+            if self.bias:
+                self.params.append(np.zeros(fan_out, self.dtype))
+
+    # -- structure ---------------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (width of the last layer)."""
+        return self.sizes[-1]
+
+    def layer_params(self, layer: str) -> list[int]:
+        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
+        if layer not in self.layer_names:
+            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
+        per = 2 if self.bias else 1
+        i = self.layer_names.index(layer) * per
+        return list(range(i, i + per))
+
+    def __getstate__(self) -> dict:
+        """Pickled without the buffers and their lock."""
+        state = {**self.__dict__, "_workspaces": {}}
+        del state["_workspaces_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspaces_lock = threading.Lock()
+
+    def copy(self):
+        """A deep copy (same configuration, copied parameters, no buffers)."""
+        new = object.__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        new.params = [p.copy() for p in self.params]
+        new.layer_names = list(self.layer_names)
+        return new
+
+    # -- validation --------------------------------------------------------------
+    def check_inputs(
+        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
+    ) -> None:
+        """Raise ValueError unless x is finite, (n >= 1, n_inputs), and y ints in [0, n_classes).
+
+        ``finite=False`` skips the scan of x for NaN/inf (see :func:`check_inputs`).
+        """
+        check_inputs(x, y, self.n_inputs, self.n_classes, finite=finite)
+
+    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """x and y as arrays, validated by :meth:`check_inputs`."""
+        x = np.asarray(x)
+        y = None if y is None else np.asarray(y)
+        self.check_inputs(x, y)
+        return x, y
+
+    # -- loss, gradients, predictions (on batched_loss_and_grads and _logits) ----
+    def batched_loss_and_grads(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        layers: Sequence[int] | None = None,
+        out: Sequence[np.ndarray | None] | None = None,
+        hits: np.ndarray | None = None,
+        tap: Tap | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Loss and gradients of every minibatch at once, without input checks.
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, b, n_inputs) or (b, n_inputs)
+            B minibatches of b examples (validated by the caller), in :attr:`dtype`.
+        y : ndarray of int, shape (B, b) or (b,)
+        layers : sequence of int, optional
+            Layer indices (0-based) whose gradients are wanted (default all);
+            the others are returned as None, and the backward pass stops at
+            the first wanted layer.
+        out : sequence aligned with :attr:`params`, optional
+            Arrays of shape (B, *param.shape) to write the wanted gradients
+            into (None entries: allocate): a training loop reuses its own, a
+            noise pass writes straight into its larger result.
+        hits : ndarray of int, shape (B,) or (), optional
+            Receives the number of correctly classified examples per minibatch
+            (largest logit at y, as :meth:`predict`).
+        tap : callable, optional
+            ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
+            input rows h (..., b, P, fan_in) and its errors delta (..., b, P, fan_out)
+            for the mean loss of each minibatch at its P positions (1 for a dense
+            layer; a conv layer's output pixels, h its patches, :mod:`sgnoise.model`):
+            example k's own gradient of W is b * sum_p outer(h[k, p], delta[k, p])
+            (:mod:`sgnoise.per_example` samples it). Both arrays are reused
+            afterwards: copy what you keep.
+
+        Returns
+        -------
+        losses : ndarray, shape (B,) or ()
+        grads : list aligned with :attr:`params`, each of shape (B, *param.shape) or None
+        """
+        wanted = set(range(len(self.layer_names))) if layers is None else set(layers)
+        out = [None] * len(self.params) if out is None else out
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+        losses = self._backward(x, y, wanted, out, grads, hits, tap)
+        return losses, grads
+
+    def _weight_grads(
+        self,
+        i: int,
+        rows_h: np.ndarray,
+        rows_d: np.ndarray,
+        grads: list,
+        out: Sequence[np.ndarray | None],
+        tap: Tap | None,
+    ) -> None:
+        """Layer i's dW = sum over rows and positions of outer(h, delta) per minibatch (and
+        db = the sum of delta) into ``grads`` (``out``'s arrays where given), after ``tap``
+        is handed rows_h (..., b, P, fan_in) and rows_d (..., b, P, fan_out)."""
+        if tap is not None:
+            tap(i, rows_h, rows_d)
+        j = (2 if self.bias else 1) * i
+        flat_h = rows_h.reshape(*rows_h.shape[:-3], -1, rows_h.shape[-1])
+        flat_d = rows_d.reshape(*rows_d.shape[:-3], -1, rows_d.shape[-1])
+        grads[j] = np.matmul(flat_h.swapaxes(-1, -2), flat_d, out=out[j])
+        if self.bias:
+            grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """Mean loss on (x, y) and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, n_inputs)
+        y : ndarray of int, shape (n,), values in [0, n_classes)
+
+        Returns
+        -------
+        loss : float
+        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
+        """
+        x, y = self._checked(x, y)
+        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
+        return float(losses), grads
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean loss on (x, y)."""
+        x, y = self._checked(x, y)
+        return float(output_loss(self.loss_name, self._logits(x), y))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class of each row of x (int64)."""
+        x, _ = self._checked(x)
+        return self._logits(x).argmax(axis=-1).astype(np.int64)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of x classified as y."""
+        x, y = self._checked(x, y)
+        return float(np.mean(self._logits(x).argmax(axis=-1) == y))
+
+
+class MLP(Network):
     """Fully connected network with softmax cross-entropy or squared-error loss.
 
     The forward and backward equations are in the module docstring.
@@ -270,38 +495,13 @@ class MLP:
         sizes = tuple(sizes)
         if len(sizes) < 2 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError(f"sizes must list >= 2 positive integer layer widths, got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not (np.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._setup(activation, bias, init, init_scale, loss, dtype, seed)
         self.sizes = tuple(int(s) for s in sizes)
-        self.activation, self.bias = activation, bool(bias)
-        self.init, self.init_scale, self.seed = init, float(init_scale), seed
-        self.loss_name = loss
-        rng = np.random.default_rng(seed)
-        self.params: list[np.ndarray] = []
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            std = init_std(init, self.init_scale, fan_in, fan_out)
-            self.params.append((rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype))
-            if self.bias:
-                self.params.append(np.zeros(fan_out, self.dtype))
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        self._draw_weights(shapes, [fan_out for _, fan_out in shapes])
         self.layer_names = [f"layer{i + 1}" for i in range(len(self.sizes) - 1)]
-        self._workspaces: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        self._workspaces_lock = threading.Lock()
 
     # -- structure ---------------------------------------------------------------
-    @property
-    def n_classes(self) -> int:
-        """Number of classes (width of the last layer)."""
-        return self.sizes[-1]
-
     @property
     def n_inputs(self) -> int:
         """Values per example (width of the first layer)."""
@@ -317,38 +517,11 @@ class MLP:
         """The layer widths, e.g. ``784-100-10``."""
         return "-".join(map(str, self.sizes))
 
-    def layer_params(self, layer: str) -> list[int]:
-        """Indices into :attr:`params` of one layer's arrays: [W] or [W, b]."""
-        if layer not in self.layer_names:
-            raise ValueError(f"layer must be one of {self.layer_names}, got {layer!r}")
-        per = 2 if self.bias else 1
-        i = self.layer_names.index(layer) * per
-        return list(range(i, i + per))
-
     def _weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """[(W_1, b_1), ..., (W_L, b_L)], b_l None without biases."""
         if self.bias:
             return list(zip(self.params[::2], self.params[1::2], strict=True))
         return [(w, None) for w in self.params]
-
-    def __getstate__(self) -> dict:
-        """Pickled without the buffers and their lock."""
-        state = {**self.__dict__, "_workspaces": {}}
-        del state["_workspaces_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._workspaces_lock = threading.Lock()
-
-    def copy(self) -> MLP:
-        """A deep copy (same configuration, copied parameters)."""
-        new = object.__new__(MLP)
-        new.__dict__.update(self.__dict__)
-        new.params = [p.copy() for p in self.params]
-        new.layer_names = list(self.layer_names)
-        new._workspaces, new._workspaces_lock = {}, threading.Lock()
-        return new
 
     def _workspace(self, lead: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Buffers for inputs of shape ``(*lead, sizes[0])``: [h_1, ..., z_L], [delta_1, ...].
@@ -381,23 +554,6 @@ class MLP:
             if kept > WORKSPACE_ELEMENTS:
                 del self._workspaces[key]
 
-    # -- validation --------------------------------------------------------------
-    def check_inputs(
-        self, x: np.ndarray, y: np.ndarray | None = None, *, finite: bool = True
-    ) -> None:
-        """Raise ValueError unless x is finite, (n >= 1, sizes[0]), and y ints in [0, n_classes).
-
-        ``finite=False`` skips the scan of x for NaN/inf (see :func:`check_inputs`).
-        """
-        check_inputs(x, y, self.sizes[0], self.n_classes, finite=finite)
-
-    def _checked(self, x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
-        """x and y as arrays, validated by :meth:`check_inputs`."""
-        x = np.asarray(x)
-        y = None if y is None else np.asarray(y)
-        self.check_inputs(x, y)
-        return x, y
-
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, buffers: list[np.ndarray]) -> list[np.ndarray]:
         """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L], written into ``buffers`` (h_1 on)."""
@@ -412,107 +568,25 @@ class MLP:
             hs.append(z)
         return hs
 
-    def _loss(self, z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
-        """The model's loss of each minibatch; z (contiguous logits) becomes delta_L."""
-        return output_loss(self.loss_name, z, y, hits)
-
-    def batched_loss_and_grads(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        *,
-        layers: Sequence[int] | None = None,
-        out: Sequence[np.ndarray | None] | None = None,
-        hits: np.ndarray | None = None,
-        tap: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """Loss and gradients of every minibatch at once, without input checks.
-
-        Parameters
-        ----------
-        x : ndarray, shape (B, b, d_in) or (b, d_in)
-            B minibatches of b examples (validated by the caller), in :attr:`dtype`.
-        y : ndarray of int, shape (B, b) or (b,)
-        layers : sequence of int, optional
-            Layer indices (0-based) whose gradients are wanted (default all);
-            the others are returned as None, and the backward pass stops at
-            the first wanted layer.
-        out : sequence aligned with :attr:`params`, optional
-            Arrays of shape (B, *param.shape) to write the wanted gradients
-            into (None entries: allocate): a training loop reuses its own, a
-            noise pass writes straight into its larger result.
-        hits : ndarray of int, shape (B,) or (), optional
-            Receives the number of correctly classified examples per minibatch
-            (largest logit at y, as :meth:`predict`).
-        tap : callable, optional
-            ``tap(i, h, delta)`` for each wanted layer i (0-based), with its
-            input h (..., b, 1, sizes[i]) and its error delta (..., b, 1, sizes[i + 1])
-            for the mean loss of each minibatch (the axis of length 1 is the one
-            position of a dense layer, :class:`sgnoise.model.Model`): example k's own
-            gradient of W is b * outer(h[k, 0], delta[k, 0]) (:mod:`sgnoise.per_example`
-            samples it). Both arrays are reused afterwards: copy what you keep.
-
-        Returns
-        -------
-        losses : ndarray, shape (B,) or ()
-        grads : list aligned with :attr:`params`, each of shape (B, *param.shape) or None
-        """
-        n_layers = len(self.sizes) - 1
-        wanted = set(range(n_layers)) if layers is None else set(layers)
-        out = [None] * len(self.params) if out is None else out
+    def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
+        """The forward pass, the losses (returned) and the backward pass of the module
+        docstring down to the first wanted layer, dW_l = h_{l-1}^T delta_l (and db_l)
+        into ``grads`` (:meth:`Network.batched_loss_and_grads`)."""
         buffers, deltas = self._workspace(x.shape[:-1])
         hs = self._forward(x, buffers)
         delta = hs.pop()
-        losses = self._loss(delta, y, hits)
-        grads: list[np.ndarray | None] = [None] * len(self.params)
-        per = 2 if self.bias else 1
+        losses = output_loss(self.loss_name, delta, y, hits)
         first = min(wanted)
-        for i in range(n_layers - 1, first - 1, -1):
+        for i in range(len(self.sizes) - 2, first - 1, -1):
             h = hs[i]
-            if i in wanted:
-                if tap is not None:
-                    tap(i, h[..., None, :], delta[..., None, :])
-                j = per * i
-                grads[j] = np.matmul(h.swapaxes(-1, -2), delta, out=out[j])
-                if self.bias:
-                    grads[j + 1] = np.sum(delta, axis=-2, out=out[j + 1])
-            if i > first:
-                delta = np.matmul(delta, self.params[per * i].T, out=deltas[i - 1])
+            if i in wanted:  # one position: h[..., None, :]
+                self._weight_grads(i, h[..., None, :], delta[..., None, :], grads, out, tap)
+            if i > first:  # delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
+                w = self.params[(2 if self.bias else 1) * i]
+                delta = np.matmul(delta, w.T, out=deltas[i - 1])
                 backprop_activation(delta, h, self.activation)
-        return losses, grads
-
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        """Mean loss on (x, y) and its gradient for every parameter.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n, sizes[0])
-        y : ndarray of int, shape (n,), values in [0, n_classes)
-
-        Returns
-        -------
-        loss : float
-        grads : list of ndarray aligned with :attr:`params` (dtype :attr:`dtype`)
-        """
-        x, y = self._checked(x, y)
-        losses, grads = self.batched_loss_and_grads(x.astype(self.dtype, copy=False), y)
-        return float(losses), grads
+        return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """z_L for validated x."""
         return self._forward(x.astype(self.dtype, copy=False), self._workspace(x.shape[:-1])[0])[-1]
-
-    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean loss on (x, y)."""
-        x, y = self._checked(x, y)
-        return float(self._loss(self._logits(x), y))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class of each row of x (int64)."""
-        x, _ = self._checked(x)
-        return self._logits(x).argmax(axis=-1).astype(np.int64)
-
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Fraction of rows of x classified as y."""
-        x, y = self._checked(x, y)
-        return float(np.mean(self._logits(x).argmax(axis=-1) == y))

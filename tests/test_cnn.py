@@ -7,13 +7,12 @@ import pickle
 
 import numpy as np
 import pytest
+from _helpers import finite_difference_grads
 
 from sgnoise.cnn import CNN
 from sgnoise.model import Model, make_model
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import per_example_gradients
-
-FD_STEP = 1e-6
 
 
 def _small(activation="relu", bias=True, seed=1, **kwargs) -> CNN:
@@ -29,22 +28,6 @@ def _small(activation="relu", bias=True, seed=1, **kwargs) -> CNN:
     return model
 
 
-def _finite_differences(model: CNN, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    grads = []
-    for p in model.params:
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + FD_STEP
-            up = model.loss(x, y)
-            p[idx] = old - FD_STEP
-            down = model.loss(x, y)
-            p[idx] = old
-            g[idx] = (up - down) / (2 * FD_STEP)
-        grads.append(g)
-    return grads
-
-
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
@@ -52,11 +35,11 @@ def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((4, model.n_inputs)), rng.integers(0, 3, 4)
     _, grads = model.loss_and_grads(x, y)
-    for name, g, fd in zip(model.params, grads, _finite_differences(model, x, y), strict=True):
+    for name, g, fd in zip(model.params, grads, finite_difference_grads(model, x, y), strict=True):
         assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd), name.shape
 
 
-def test_the_model_follows_the_protocol_and_make_model_builds_both():
+def test_both_networks_are_a_model_and_make_model_builds_both():
     cnn = make_model("cnn", (28, 28, 1), 10, "relu", hidden=(120,), channels=(6, 16), kernel=5)
     mlp = make_model("mlp", (28, 28, 1), 10, "relu", hidden=(100,))
     assert isinstance(cnn, Model) and isinstance(mlp, Model)
@@ -129,7 +112,7 @@ def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum_only():
     assert model.layer_names == ["conv1", "output"]
     x, y = np.ones((1, 16)), np.array([1])
     _, grads = model.loss_and_grads(x, y)
-    for g, fd in zip(grads, _finite_differences(model, x, y), strict=True):
+    for g, fd in zip(grads, finite_difference_grads(model, x, y), strict=True):
         np.testing.assert_allclose(g, fd, rtol=1e-7)
 
 

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import FD_STEP, finite_difference_grads
 
 import sgnoise.mlp as mlp_module
 from sgnoise.data import load
 from sgnoise.mlp import LOSSES, MLP, all_finite
 from sgnoise.noise import iterate_minibatches
 from sgnoise.optim import SGD
-
-FD_STEP = 1e-6
-
-
-def finite_difference_grads(model: MLP, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """Central differences (f(p + h) - f(p - h)) / 2h, one coordinate at a time."""
-    grads = []
-    for p in model.params:
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + FD_STEP
-            up = model.loss(x, y)
-            p[idx] = old - FD_STEP
-            down = model.loss(x, y)
-            p[idx] = old
-            g[idx] = (up - down) / (2 * FD_STEP)
-        grads.append(g)
-    return grads
 
 
 @pytest.mark.parametrize("loss", LOSSES)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _helpers import child_pids, pid_alive
 
 from sgnoise.pool import Pool, WorkerDied
 
@@ -74,25 +75,6 @@ def call(function):
     return function()
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_workers_exit_within_ten_seconds_of_their_driver_s_sigkill(tmp_path):
     code = (
@@ -109,15 +91,15 @@ def test_workers_exit_within_ten_seconds_of_their_driver_s_sigkill(tmp_path):
     deadline = time.monotonic() + 60
     workers: set[int] = set()
     while len(workers) < 2 and time.monotonic() < deadline:
-        workers = {p for p in _children(driver.pid) if "spawn_main" in _cmdline(p)}
+        workers = {p for p in child_pids(driver.pid) if "spawn_main" in _cmdline(p)}
         time.sleep(0.1)
     assert len(workers) == 2, "the workers did not start"
     driver.kill()
     driver.wait()
     killed = time.monotonic()
-    while any(_alive(p) for p in workers) and time.monotonic() < killed + 10:
+    while any(pid_alive(p) for p in workers) and time.monotonic() < killed + 10:
         time.sleep(0.1)
-    assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
+    assert not [p for p in workers if pid_alive(p)], "workers outlived their driver by 10 s"
 
 
 def _cmdline(pid: int) -> str:

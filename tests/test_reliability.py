@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import child_pids, pid_alive
 
 from sgnoise import plots, results, settings, sweep
 from sgnoise.results import COMPLETE, DEGENERATE, FAILED, INTERRUPTED
@@ -215,10 +216,10 @@ def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_sign
     shared: set[str] = set()  # the driver's memory-mapped copy of the data
     deadline = time.monotonic() + 120
     while not list(runs.glob("*.json")) and time.monotonic() < deadline:
-        children |= _children(proc.pid)
+        children |= child_pids(proc.pid)
         shared |= _mapped_data_folders(proc.pid)
         time.sleep(0.05)
-    children |= _children(proc.pid)
+    children |= child_pids(proc.pid)
     assert children and shared, "no worker processes or shared data seen"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -228,9 +229,9 @@ def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_sign
     assert state["state"] == INTERRUPTED and state["done"] >= 1 and state["missing"]
     assert len(list(runs.glob("*.json"))) == state["done"]  # every finished run kept
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in children if _alive(p)], "worker processes left running"
+    assert not [p for p in children if pid_alive(p)], "worker processes left running"
     assert not [f for f in shared if os.path.exists(f)], "shared data left behind"
     if os.path.isdir("/dev/shm"):  # files that carry the driver's pid (sgnoise-data-<pid>-*)
         tags = (f"_{proc.pid}_", f"-{proc.pid}-")
@@ -246,25 +247,6 @@ def _mapped_data_folders(pid: int) -> set[str]:
     return {
         os.path.dirname(line.split()[-1]) for line in maps.splitlines() if "sgnoise-data-" in line
     }
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def resume_error(tmp_path: Path, folder, capsys, argv=()) -> str:
@@ -575,7 +557,7 @@ def test_workers_1_and_2_give_identical_results_files(tmp_path):
 def _pool_workers(pid: int) -> set[int]:
     """The sgnoise.pool worker processes of process pid."""
     found = set()
-    for child in _children(pid):
+    for child in child_pids(pid):
         try:
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.add(child)
@@ -647,9 +629,9 @@ def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its
     driver.wait()
     died = time.monotonic()
     assert workers and shared, "no worker processes or shared data seen"
-    while any(_alive(p) for p in workers) and time.monotonic() < died + 10:
+    while any(pid_alive(p) for p in workers) and time.monotonic() < died + 10:
         time.sleep(0.1)
-    assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
+    assert not [p for p in workers if pid_alive(p)], "workers outlived their driver by 10 s"
     status = results.read_status(folder)  # rewritten at each saved run
     assert status["state"] == "running" and status["done"] >= 1
     assert len(list((folder / "runs").glob("*.json"))) - status["done"] in (0, 1)

@@ -60,8 +60,9 @@ def client(cluster):
 
 @pytest.fixture
 def workers(client):
-    """Both workers up (a killed one is restarted by its nanny): their pids by address."""
-    client.wait_for_workers(2, timeout=60)
+    """Both workers up (a killed one is restarted by its nanny: on a loaded 2-core machine that
+    took over 60 s): their pids by address."""
+    client.wait_for_workers(2, timeout=300)
     return client.run(os.getpid)
 
 

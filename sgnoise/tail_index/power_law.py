@@ -328,17 +328,7 @@ def _top_values(x: np.ndarray, depth: int) -> np.ndarray:
     return -np.sort(-x, axis=0)
 
 
-def power_law_tails(
-    x,
-    *,
-    counts=None,
-    bootstrap: int = BOOTSTRAP,
-    bootstrap_columns: int | None = None,
-    k_span: float | None = K_SPAN,
-    candidates: int | None = CANDIDATES,
-    seed: int = 0,
-    level: float = 0.95,
-) -> PowerLawTails:
+def power_law_tails(x, *, counts=None, k_span: float | None = K_SPAN, **options) -> PowerLawTails:
     """CSN's power-law fit, bootstrap goodness of fit and lognormal comparison of every column.
 
     Parameters
@@ -350,17 +340,10 @@ def power_law_tails(
         others, e.g. the atom of a mostly-zero column, are left out). Default:
         the values that are not ties with 0
         (:data:`~sgnoise.tail_index.common.TIE_TOLERANCE`).
-    bootstrap : int
-        Synthetic samples per column for the p-value (0: no p-value, NaN).
-    bootstrap_columns : int, optional
-        The p-value of at most this many fitted columns, a seeded uniform sample
-        (NaN for the others): the bootstrap costs ``bootstrap`` fits per column.
-        Default: every fitted column.
-    k_span, candidates : see the module docstring ("Candidate tail sizes").
-    seed : int
-        Seed of the bootstrap and of the column sample.
-    level : float
-        Confidence level of the exponent's interval.
+    k_span : see the module docstring ("Candidate tail sizes").
+    **options
+        ``bootstrap``, ``bootstrap_columns``, ``candidates``, ``seed``, ``level``:
+        see :func:`power_law_tails_of_top`.
 
     Returns
     -------
@@ -375,10 +358,6 @@ def power_law_tails(
         x = x.astype(np.float64)
     if not np.isfinite(x).all() or (x < 0).any():
         raise ValueError("x must be finite and non-negative (magnitudes)")
-    for value, name in ((bootstrap, "bootstrap"), (bootstrap_columns or 0, "bootstrap_columns")):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value}")
-    level = check_level(level)
     if counts is None:
         m = np.count_nonzero(~ties(x), axis=0)
     else:
@@ -389,10 +368,7 @@ def power_law_tails(
     chunks = threads.column_chunks(x.shape[1])
     jobs = (functools.partial(_top_values, x[:, c], depth) for c in chunks)
     top = np.concatenate([np.empty((depth, 0)), *threads.in_order(jobs)], axis=1)
-    return power_law_tails_of_top(
-        top, m, bootstrap=bootstrap, bootstrap_columns=bootstrap_columns, k_span=k_span,
-        candidates=candidates, seed=seed, level=level,
-    )  # fmt: skip
+    return power_law_tails_of_top(top, m, k_span=k_span, **options)
 
 
 def stored_depth(m: np.ndarray, k_span: float | None = K_SPAN) -> np.ndarray:
@@ -415,7 +391,25 @@ def power_law_tails_of_top(
     """:func:`power_law_tails` from each column's largest values alone: ``top[:, c]`` holds
     column c's :func:`stored_depth` largest values in decreasing order (NaN or 0 below),
     ``m[c]`` its number of values (as selected by :func:`sgnoise.per_example._largest`,
-    without a copy of the whole matrix)."""
+    without a copy of the whole matrix).
+
+    Parameters
+    ----------
+    bootstrap : int
+        Synthetic samples per column for the p-value (0: no p-value, NaN).
+    bootstrap_columns : int, optional
+        The p-value of at most this many fitted columns, a seeded uniform sample
+        (NaN for the others): the bootstrap costs ``bootstrap`` fits per column.
+        Default: every fitted column.
+    k_span, candidates : see the module docstring ("Candidate tail sizes").
+    seed : int
+        Seed of the bootstrap and of the column sample.
+    level : float
+        Confidence level of the exponent's interval.
+    """
+    for value, name in ((bootstrap, "bootstrap"), (bootstrap_columns or 0, "bootstrap_columns")):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value}")
     level = check_level(level)
     m = np.asarray(m, np.int64)
     n_cols = top.shape[1]
