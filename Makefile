@@ -40,29 +40,33 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 bench: $(VENV)/.installed-bench
 	for f in bench/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
 
-## make references: regenerate every committed */reference/ folder (MNIST: activation, lr, batch,
-## size; Fashion-MNIST, from Debian's dataset-fashion-mnist: activation, lr), each with the
-## drivers' constants as shipped and --run-name reference. Refuses a git tree with uncommitted
-## changes (each results.json records the commit it ran from, clean); the runs write to
-## .references/ and replace the committed folders only once all of them succeeded: the one
-## place that replaces them. About 25 min on 2 idle cores. PY=/path/to/python: that
-## interpreter instead of the .venv (e.g. make references PY=/work/venv/bin/python).
-REFERENCE_RUNS := MNIST_activation=test_epoch_alpha_relu.py MNIST_lr=test_lr_alpha.py \
-	MNIST_batch=test_batch_alpha.py FashionMNIST_activation=test_epoch_alpha_relu.py \
-	FashionMNIST_lr=test_lr_alpha.py MNIST_size=test_size_alpha.py
+## make references: regenerate every committed reference folder (MNIST: activation, lr, batch,
+## size, and the conv net's activation study; Fashion-MNIST, from Debian's dataset-fashion-mnist:
+## activation, lr), each with the drivers' constants as shipped plus the entry's flags. An entry is
+## <Dataset>_<study>/<run name>=<driver>[,<flag>,<value>...]: the run goes to that folder (the
+## MLP's is reference/, another network's reference_<model>/), with the commas as spaces.
+## Refuses a git tree with uncommitted changes (each results.json records the commit it ran
+## from, clean); the runs write to .references/ and replace the committed folders only once all
+## of them succeeded: the one place that replaces them. About 50 min on 2 idle cores (the
+## conv net's 20 epochs about 25 of them). PY=/path/to/python: that interpreter instead of the
+## .venv (e.g. make references PY=/work/venv/bin/python).
+REFERENCE_RUNS := MNIST_activation/reference=test_epoch_alpha_relu.py \
+	MNIST_lr/reference=test_lr_alpha.py MNIST_batch/reference=test_batch_alpha.py \
+	FashionMNIST_activation/reference=test_epoch_alpha_relu.py \
+	FashionMNIST_lr/reference=test_lr_alpha.py MNIST_size/reference=test_size_alpha.py \
+	MNIST_activation/reference_cnn=test_epoch_alpha_relu.py,--model,cnn,--hidden,120,--epochs,20
 references: $(if $(filter command line,$(origin PY)),,$(VENV)/.installed)
 	$(if $(shell git status --porcelain --untracked-files=no),$(error make references: the git tree has uncommitted changes (git status): commit or stash them first, the references must come from a clean commit))
 	rm -rf .references
 	@set -e; for run in $(REFERENCE_RUNS); do \
-		folder=$${run%%=*}; driver=$${run#*=}; \
-		case $$folder in FashionMNIST_*) data="--dataset fashion_mnist";; *) data="";; esac; \
-		echo "== $$folder: $(PY) $$driver $$data --run-name reference"; \
-		MPLBACKEND=Agg $(PY) $$driver $$data --out-root .references --run-name reference; \
+		target=$${run%%=*}; command=$$(echo "$${run#*=}" | tr , ' '); \
+		case $$target in FashionMNIST_*) data="--dataset fashion_mnist";; *) data="";; esac; \
+		echo "== $$target: $(PY) $$command $$data --run-name $${target#*/}"; \
+		MPLBACKEND=Agg $(PY) $$command $$data --out-root .references --run-name $${target#*/}; \
 	done
-	@for run in $(REFERENCE_RUNS); do folder=$${run%%=*}; \
-		rm -rf $$folder/reference && mv .references/$$folder/reference $$folder/reference \
-		&& rmdir .references/$$folder && echo "replaced $$folder/reference"; done
-	rmdir .references
+	@set -e; for run in $(REFERENCE_RUNS); do target=$${run%%=*}; \
+		rm -rf $$target; mv .references/$$target $$target; echo "replaced $$target"; done
+	rmdir .references/*/ .references
 
 clean:
 	rm -rf $(VENV) .pytest_cache
