@@ -464,8 +464,14 @@ def _a(word: str) -> str:
     return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
+#: Train accuracy at the last checkpoint below this (twice chance): the summary says the network
+#: did not train (e.g. the sigmoid conv net at η = 0.1: its noise is an untrained network's).
+UNTRAINED_ACCURACY = 2 / N_CLASSES
+
+
 def _print_summary(out: Mapping[str, Any]) -> None:
-    """Diverged and failed runs, then the last pooled train-noise α per activation and lr."""
+    """Diverged and failed runs, then the last pooled train-noise α per activation and lr, and
+    whether that network trained at all (:data:`UNTRAINED_ACCURACY`)."""
     for run in out["runs"]:
         if run.get("failed"):
             print(
@@ -508,6 +514,12 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
         )
+        if mean("train_acc") < UNTRAINED_ACCURACY:
+            print(
+                f"{'':8s} did not train: train accuracy {mean('train_acc'):.3f} at the last "
+                f"checkpoint (chance {1 / N_CLASSES:g}); its α is an untrained network's noise "
+                "(try more epochs, a larger --lr or another --init)"
+            )
 
 
 class _Sweep:

@@ -123,3 +123,18 @@ def test_memory_check_adds_the_largest_runs_that_train_at_once():
     with pytest.raises(sweep.TooLarge, match=r"784-2048-10, 0.5 GiB.* than the 1.0 GiB"):
         sweep.check_memory(configs, 8000, 784, workers=2, limit=2 * one - 1)
     sweep.check_memory(configs, 8000, 784, workers=1, limit=one)
+
+
+def test_the_summary_says_which_networks_did_not_train(capsys):
+    def row(activation, acc):
+        return {
+            **dict(activation=activation, hidden="120", lr=0.1, batch_size=500, seed=0),
+            **dict(mode="frozen", split="train", layer="all", epoch=10.0, status="ok"),
+            **dict(alpha=1.3, alpha_surrogate=1.35, alpha_std=1.9, alpha_std_surrogate=2.0),
+            **dict(loss=2.3, train_acc=acc),
+        }
+
+    sweep._print_summary({"runs": [], "records": [row("relu", 0.95), row("sigmoid", 0.11)]})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["relu", "sigmoid", "did"]
+    assert "train accuracy 0.110" in lines[2]
