@@ -1,8 +1,10 @@
 """Print the figures docs/findings.md quotes, from a run folder's results.
 
 python bench/findings.py MNIST_activation/reference [--epoch E]
+python bench/findings.py MNIST_activation/reference_cnn      (the conv net's, layer by layer)
 Means over seeds at the last checkpoint (or epoch E), train noise, all parameters pooled
-unless a layer is named in the row.
+unless a layer is named in the row (MLP: layer1, layer2; conv net: conv1, conv2, dense1,
+output). A column the folder's results do not carry (an older run's) prints as nan.
 """
 
 import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
@@ -84,15 +86,26 @@ def main() -> None:
                     and all(r.get(k) == v for k, v in where.items())]  # fmt: skip
 
         f, res = pick("frozen"), pick("resampled")
-        net = f" net 784-{hidden}-10" if hidden else ""
+        config = results["config"]
+        net = f" net {config['net']}" if config.get("model") == "cnn" else ""
+        net = f" net 784-{hidden}-10" if hidden and not net else net
         print(f"== {act}{net} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
         print(
             f"  frozen: pooled {mean(f, 'alpha'):.3f} (surr {mean(f, 'alpha_surrogate'):.3f}), "
             f"std {mean(f, 'alpha_std'):.3f} (surr {mean(f, 'alpha_std_surrogate'):.3f}), "
             f"cal {mean(f, 'alpha_cal'):.3f} [{mean(f, 'alpha_cal_lo'):.3f}, "
-            f"{mean(f, 'alpha_cal_hi'):.3f}], loss {mean(f, 'loss'):.3f}"
+            f"{mean(f, 'alpha_cal_hi'):.3f}], loss {mean(f, 'loss'):.3f}, train accuracy "
+            f"{mean(f, 'train_acc'):.3f}"
         )
-        layers = sorted({r["layer"] for r in records if r["mode"] == "per_example"} - {"all"})
+        layers = list(dict.fromkeys(r["layer"] for r in records if r["mode"] == "per_example"))
+        layers = [layer for layer in layers if layer != "all"]
+        for layer in layers:
+            fl = pick("frozen", layer)
+            print(
+                f"  frozen {layer}: pooled {mean(fl, 'alpha'):.3f} (surr "
+                f"{mean(fl, 'alpha_surrogate'):.3f}), std {mean(fl, 'alpha_std'):.3f} (surr "
+                f"{mean(fl, 'alpha_std_surrogate'):.3f}), cal {bounded(fl)}"
+            )
         if res:
             q = " ".join(
                 f"{mean(res, f'col_alpha_{p}'):.2f}" for p in ("5", "25", "50", "75", "95")
@@ -128,8 +141,12 @@ def main() -> None:
                     f"{f}: {mean(p, 'frac_inf_var' + k):.3f} (median {mean(p, 'tail_50' + k):.2f})"
                     for f, k in K_SUFFIXES
                 )
-                calls = sorted({r["variance_call"] for r in p})
-                held = f"{min(r['k_holds_lo'] for r in p):g}-{max(r['k_holds_hi'] for r in p):g}"
+                calls = sorted({str(r.get("variance_call")) for r in p})
+                held = f"{mean(p, 'k_holds_lo'):g}-{mean(p, 'k_holds_hi'):g}"
+                if all(isinstance(r.get("k_holds_lo"), float) for r in p):
+                    held = (
+                        f"{min(r['k_holds_lo'] for r in p):g}-{max(r['k_holds_hi'] for r in p):g}"
+                    )
                 print(f"    infinite-variance share at k = f sqrt(m), f = {by_k}")
                 print(
                     f"    call {'/'.join(calls)} holding over f = {held} (widest over seeds); "
@@ -140,13 +157,15 @@ def main() -> None:
                     f"{mean(p, 'tail_50_csn'):.2f} at k = {mean(p, 'k_csn_50'):.2f} sqrt(m); "
                     f"sparse share {mean(p, 'sparse_share'):.3f}"
                 )
-        scan = pick("batch_scan")
-        if scan:
-            bs = sorted({r["measured_batch"] for r in scan})
-            line = ", ".join(
-                f"B={B:g}: {bounded([r for r in scan if r['measured_batch'] == B])}" for B in bs
-            )
-            print(f"  batch scan (calibrated α): {line}")
+        for layer in ["all", *layers]:
+            scan = pick("batch_scan", layer)
+            if scan:
+                bs = sorted({r["measured_batch"] for r in scan})
+                line = ", ".join(
+                    f"B={B:g}: {bounded([r for r in scan if r['measured_batch'] == B])}" for B in bs
+                )
+                where = "" if layer == "all" else f" {layer}"
+                print(f"  batch scan{where} (calibrated α): {line}")
 
 
 if __name__ == "__main__":
