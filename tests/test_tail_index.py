@@ -542,3 +542,21 @@ def test_tail_index_modules_share_only_public_names():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sgnoise"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+@pytest.mark.parametrize("method", ["mohammadi_avg", "mohammadi"])
+def test_pooled_alphas_do_not_move_with_1e15_jitter_on_zeros(method):
+    """30% exact zeros (inactive coordinates), then the same scattered by 1e-15 (float sums
+    of another order): near-ties with 0 are left out as the zeros are (TIE_TOLERANCE), in
+    the pooled, standardised and uncentred readings alike."""
+    rng = np.random.default_rng(5)
+    noise = stable(1.5, (40, 2000), 5) * rng.lognormal(0, 1, 2000)
+    noise[rng.random(noise.shape) < 0.3] = 0.0
+    jittered = noise + 1e-15 * rng.standard_normal(noise.shape) * (noise == 0)
+    plain, moved = (summarise_noise(m, method=method) for m in (noise, jittered))
+    assert moved["n_samples"] == plain["n_samples"] < noise.size
+    for key in ("alpha", "alpha_std"):
+        assert abs(moved[key] - plain[key]) <= 0.02, (key, plain[key], moved[key])
+    for centred in (True, False):
+        plain, moved = (standardised_alpha(m, centred=centred) for m in (noise, jittered))
+        assert abs(moved["alpha_std"] - plain["alpha_std"]) <= 0.02

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.common import as_float, check_finite
+from sgnoise.tail_index.common import TIE_TOLERANCE, as_float, check_finite, ties
 from sgnoise.threads import in_order
 
 _NORMAL_BLOCK = 1 << 18  # values per Gaussian stream of the surrogate (part of its definition)
@@ -26,6 +26,10 @@ def column_stats(
     m: np.ndarray, *, centred: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column means, standard deviations (ddof 0) in m's dtype, non-constant and zero-free columns.
+
+    Zero-free: no value within :func:`tie_tolerance_of` of 0 (exact zeros and the near-ties
+    of :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`, which the pooled estimators leave
+    out).
 
     A column counts as constant if its standard deviation is within 100
     rounding errors of its mean (a constant column's float mean need not be
@@ -51,7 +55,14 @@ def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not np.isfinite(mean).all():  # NaN or inf in m: the caller raises
         return mean, mean, mean
     d = m - mean
-    return mean, np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0]), m.all(axis=0)
+    std = np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
+    return mean, std, ~ties(m, tolerance=tie_tolerance_of(mean, std)).any(axis=0)
+
+
+def tie_tolerance_of(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """:func:`~sgnoise.tail_index.common.tie_tolerance` of columns of this mean and standard
+    deviation (their root mean square about 0 is hypot(mean, std)), in float64."""
+    return TIE_TOLERANCE * np.hypot(mean.astype(np.float64), std.astype(np.float64))
 
 
 def standardise(noise, *, centred: bool = True) -> tuple[np.ndarray, int]:

@@ -31,9 +31,15 @@ def tie_tolerance(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return TIE_TOLERANCE * np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=axis))
 
 
-def ties(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Where x (centred) is within :func:`tie_tolerance` of 0: exact zeros and near-ties."""
-    return np.abs(x) <= np.expand_dims(tie_tolerance(x, axis), axis)
+def ties(x: np.ndarray, axis: int = 0, tolerance: np.ndarray | None = None) -> np.ndarray:
+    """Where x (centred) is within :func:`tie_tolerance` of 0: exact zeros and near-ties.
+
+    ``tolerance``: the tolerance of each column (axis 0) or row (axis 1) if already known
+    (:data:`TIE_TOLERANCE` times the root mean square of the whole column or row, when x is
+    only a piece of it)."""
+    if tolerance is None:
+        tolerance = tie_tolerance(x, axis)
+    return np.abs(x) <= np.expand_dims(np.asarray(tolerance, x.dtype), axis)
 
 
 def check_level(level: float) -> float:

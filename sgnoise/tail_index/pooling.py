@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.common import MIN_SAMPLES
+from sgnoise.tail_index.columns import tie_tolerance_of
+from sgnoise.tail_index.common import MIN_SAMPLES, ties
 from sgnoise.tail_index.streaming import (
     AlphaAccumulator,
     Words,
@@ -20,10 +21,11 @@ class ColumnBlock:
 
     Jobs are whole rows, or pieces of one row when a row is longer than a
     job. :meth:`parts` gives a job's values and (if ``mean`` is given) their
-    standardised values, exact zeros left out (``sizes[j]`` values remain in
-    job j; ``zero_free``: columns known to have none; without ``mean`` zeros
-    stay, as samples without a log); :meth:`null_parts` gives the pooled
-    Gaussian surrogate, the first columns of ``null`` (a standardised
+    standardised values, exact zeros and near-ties with 0 left out
+    (:func:`~sgnoise.tail_index.common.ties`, tolerance from the column's ``mean`` and
+    ``std``; ``sizes[j]`` values remain in job j; ``zero_free``: columns known to have
+    none; without ``mean`` zeros stay, as samples without a log); :meth:`null_parts`
+    gives the pooled Gaussian surrogate, the first columns of ``null`` (a standardised
     Gaussian matrix) scaled to the kept columns' standard deviations and
     shifted to their means. Neither array is ever held whole.
     """
@@ -52,9 +54,10 @@ class ColumnBlock:
             bounds = [*range(0, n, chunk // cols * cols), n]
         zeros = np.zeros(len(bounds) - 1, int)
         if mean is not None:
+            self.tolerance = tie_tolerance_of(mean, std).astype(noise.dtype)
             zero_cols = np.flatnonzero(~zero_free)
             x = noise[:, zero_cols if kept is None else kept[zero_cols]]
-            r, j = np.nonzero(x == 0)
+            r, j = np.nonzero(ties(x, tolerance=self.tolerance[zero_cols]))
             zeros = np.diff(np.searchsorted(r * cols + zero_cols[j], bounds))
         self.bounds, self.sizes = bounds, np.diff(bounds) - zeros
         self.n_x = int(self.sizes.sum())
@@ -74,7 +77,7 @@ class ColumnBlock:
         z = x - self.mean[c]
         z *= self.inverse_std[c]
         if self._zeros[start]:
-            nonzero = x != 0
+            nonzero = ~ties(x, tolerance=self.tolerance[c])
             return [x[nonzero], z[nonzero]]
         return [x, z]
 

@@ -8,8 +8,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from sgnoise.tail_index import nulls
-from sgnoise.tail_index.columns import check_matrix, column_stats, standardised_gaussian
-from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse
+from sgnoise.tail_index.columns import (
+    check_matrix,
+    column_stats,
+    standardised_gaussian,
+    tie_tolerance_of,
+)
+from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse, ties
 from sgnoise.tail_index.estimators import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
@@ -52,7 +57,7 @@ def _plain_fits(noise, mean, std, kept, method: str, seed) -> tuple[list[tuple],
     z = x - mean
     z *= 1 / std  # as standardise() and the default method's ColumnBlock.parts do it
     z = z.ravel()
-    nonzero = x.ravel() != 0
+    nonzero = ~ties(x, tolerance=tie_tolerance_of(mean, std)).ravel()
     x, z = x.ravel()[nonzero], z[nonzero]
     if x.size < MIN_SAMPLES:
         return [], x.size
