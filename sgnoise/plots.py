@@ -1105,8 +1105,9 @@ def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: st
     handles += [
         Patch(color="k", alpha=0.2, label=_band_caption(results) + " (last checkpoint)"),
         Line2D([], [], color="k", ls=":", label="Gaussian: the CLT limit if variances are finite"),
+        *_bound_handles(),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
     what = f"α against the measured batch size (resampled, weights frozen){note}"
     fig.suptitle(_title(results, what))
     return _save(fig, path)
