@@ -124,7 +124,8 @@ def main() -> None:
                     for kind in ("dense", "sparse")
                 )
                 print(
-                    f"  resampled {layer}: sparse share {mean(r, 'sparse_share'):.3f}; {kinds}; "
+                    f"  resampled {layer}: cal {bounded(r)}, sparse share "
+                    f"{mean(r, 'sparse_share'):.3f}; {kinds}; "
                     f"all: per-coordinate 5% {mean(r, 'col_alpha_5'):.2f}"
                 )
             print(f"  {activity(results['runs'], act, lr, b)}")
