@@ -1,6 +1,6 @@
 """Print the figures docs/findings.md quotes, from a run folder's results.
 
-python bench/findings.py MNIST_activation/reference [--epoch E]
+python bench/findings.py MNIST_activation/reference [--epoch E] [--seeds S ...]
 python bench/findings.py MNIST_activation/reference_cnn      (the conv net's, layer by layer)
 Means over seeds at the last checkpoint (or epoch E), train noise, all parameters pooled
 unless a layer is named in the row (MLP: layer1, layer2; conv net: conv1, conv2, dense1,
@@ -70,9 +70,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder")
     parser.add_argument("--epoch", type=float, default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
     args = parser.parse_args()
     results = load_results(args.folder)
     records = results["records"]
+    if args.seeds:
+        records = [r for r in records if r["seed"] in args.seeds]
+        results["runs"] = [r for r in results["runs"] if r["seed"] in args.seeds]
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
     groups = list(dict.fromkeys((r["activation"], r.get("hidden"), r["lr"], r["batch_size"])
                                 for r in records))  # fmt: skip
