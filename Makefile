@@ -42,19 +42,21 @@ bench: $(VENV)/.installed-bench
 
 ## make references: regenerate every committed reference folder (MNIST: activation, lr, batch,
 ## size, and the conv net's activation study; Fashion-MNIST, from Debian's dataset-fashion-mnist:
-## activation, lr), each with the drivers' constants as shipped plus the entry's flags. An entry is
+## activation, lr, and size on its first 8,000 / 2,000 images, the size of mnist10k), each with the
+## drivers' constants as shipped plus the entry's flags. An entry is
 ## <Dataset>_<study>/<run name>=<driver>[,<flag>,<value>...]: the run goes to that folder (the
 ## MLP's is reference/, another network's reference_<model>/), with the commas as spaces.
 ## Refuses a git tree with uncommitted changes (each results.json records the commit it ran
 ## from, clean); the runs write to .references/ and replace the committed folders only once all
-## of them succeeded: the one place that replaces them. About 50 min on 2 idle cores (the
+## of them succeeded: the one place that replaces them. About 55 min on 2 idle cores (the
 ## conv net's 20 epochs about 25 of them). PY=/path/to/python: that interpreter instead of the
 ## .venv (e.g. make references PY=/work/venv/bin/python).
 REFERENCE_RUNS := MNIST_activation/reference=test_epoch_alpha_relu.py \
 	MNIST_lr/reference=test_lr_alpha.py MNIST_batch/reference=test_batch_alpha.py \
 	FashionMNIST_activation/reference=test_epoch_alpha_relu.py \
 	FashionMNIST_lr/reference=test_lr_alpha.py MNIST_size/reference=test_size_alpha.py \
-	MNIST_activation/reference_cnn=test_epoch_alpha_relu.py,--model,cnn,--hidden,120,--epochs,20
+	MNIST_activation/reference_cnn=test_epoch_alpha_relu.py,--model,cnn,--hidden,120,--epochs,20 \
+	FashionMNIST_size/reference=test_size_alpha.py,--subset,8000
 references: $(if $(filter command line,$(origin PY)),,$(VENV)/.installed)
 	$(if $(shell git status --porcelain --untracked-files=no),$(error make references: the git tree has uncommitted changes (git status): commit or stash them first, the references must come from a clean commit))
 	rm -rf .references

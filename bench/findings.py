@@ -4,7 +4,10 @@ python bench/findings.py MNIST_activation/reference [--epoch E] [--seeds S ...]
 python bench/findings.py MNIST_activation/reference_cnn      (the conv net's, layer by layer)
 Means over seeds at the last checkpoint (or epoch E), train noise, all parameters pooled
 unless a layer is named in the row (MLP: layer1, layer2; conv net: conv1, conv2, dense1,
-output). A column the folder's results do not carry (an older run's) prints as nan.
+output). A column the folder's results do not carry (an older run's) prints as nan. A folder
+whose runs differ in their hidden layers (the size study: MNIST_size/reference,
+FashionMNIST_size/reference, or any run of test_size_alpha.py) starts with one table per
+activation, a row per network: the numbers findings.md quotes for width and depth.
 """
 
 import _root  # noqa: F401, I001  (the project root on sys.path: runs without PYTHONPATH)
@@ -66,6 +69,45 @@ def activity(runs, act, lr, b):
     )
 
 
+def _net_order(hidden: str) -> tuple[int, int]:
+    """Networks by depth, then width: the width arm (one hidden layer) first."""
+    widths = [int(w) for w in str(hidden).split("-")]
+    return len(widths), widths[0]
+
+
+def size_table(records: list[dict], epoch: float, model: str) -> None:
+    """One row per network (hidden layers) and activation, means over seeds at ``epoch``: pooled
+    and standardised α of the frozen noise with their Gaussian surrogates, the calibrated α of
+    resampled noise (all coordinates, then dense and sparse ones), the share of sparse
+    coordinates, the per-example infinite-variance share, training loss and accuracy."""
+    nets = sorted({r["hidden"] for r in records}, key=_net_order)
+    print(
+        "net: pooled (surrogate) | standardised (surrogate) | resampled calibrated α [interval] |"
+        " sparse share | dense, sparse calibrated α | per-example infinite-variance share"
+        " [interval] | train loss, accuracy"
+    )
+    for act in dict.fromkeys(r["activation"] for r in records):
+        print(f"== size study, {act}, epoch {epoch:g}")
+        for hidden in nets:
+            where = {"activation": act, "hidden": hidden, "epoch": epoch, "layer": "all"}
+            rows = [r for r in records if r["split"] == "train"
+                    and all(r[k] == v for k, v in where.items())]  # fmt: skip
+            f, res, p = ([r for r in rows if r["mode"] == m]
+                         for m in ("frozen", "resampled", "per_example"))  # fmt: skip
+            if not f:
+                continue
+            net = f"784-{hidden}-10" if model == "mlp" else f"convolutions-{hidden}-10"
+            print(
+                f"  {net} ({len(f)} seeds): {mean(f, 'alpha'):.2f} "
+                f"({mean(f, 'alpha_surrogate'):.2f}) | {mean(f, 'alpha_std'):.2f} "
+                f"({mean(f, 'alpha_std_surrogate'):.2f}) | {bounded(res)} | "
+                f"{mean(res, 'sparse_share'):.3f} | {bounded(res, 'alpha_cal_dense')}, "
+                f"{bounded(res, 'alpha_cal_sparse')} | {mean(p, 'frac_inf_var'):.3f} "
+                f"[{mean(p, 'frac_inf_var_lo'):.3f}, {mean(p, 'frac_inf_var_hi'):.3f}] | "
+                f"{mean(f, 'loss'):.3f}, {mean(f, 'train_acc'):.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder")
@@ -78,6 +120,13 @@ def main() -> None:
         records = [r for r in records if r["seed"] in args.seeds]
         results["runs"] = [r for r in results["runs"] if r["seed"] in args.seeds]
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
+    config = results["config"]
+    print(
+        f"{args.folder}: {config['dataset']} ({config.get('n_train')} / {config.get('n_test')}), "
+        f"loss {config.get('loss', 'cross_entropy')}, init {config.get('init', 'paper')}"
+    )
+    if len({r.get("hidden") for r in records}) > 1:
+        size_table(records, epoch, config.get("model", "mlp"))
     groups = list(dict.fromkeys((r["activation"], r.get("hidden"), r["lr"], r["batch_size"])
                                 for r in records))  # fmt: skip
     for act, hidden, lr, b in sorted(groups, key=lambda g: (g[0], g[2], g[3])):
@@ -90,7 +139,6 @@ def main() -> None:
                     and all(r.get(k) == v for k, v in where.items())]  # fmt: skip
 
         f, res = pick("frozen"), pick("resampled")
-        config = results["config"]
         net = f" net {config['net']}" if config.get("model") == "cnn" else ""
         net = f" net 784-{hidden}-10" if hidden and not net else net
         print(f"== {act}{net} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
@@ -101,8 +149,9 @@ def main() -> None:
             f"{mean(f, 'alpha_cal_hi'):.3f}], loss {mean(f, 'loss'):.3f}, train accuracy "
             f"{mean(f, 'train_acc'):.3f}"
         )
-        layers = list(dict.fromkeys(r["layer"] for r in records if r["mode"] == "per_example"))
-        layers = [layer for layer in layers if layer != "all"]
+        group = [r for r in records if r["mode"] == "per_example"
+                 and (r["activation"], r.get("hidden")) == (act, hidden)]  # fmt: skip
+        layers = [layer for layer in dict.fromkeys(r["layer"] for r in group) if layer != "all"]
         for layer in layers:
             fl = pick("frozen", layer)
             print(
