@@ -105,8 +105,13 @@ BOOTSTRAP = 50
 #: CSN's threshold: the power law is plausible when its bootstrap p-value is at least this,
 #: and the lognormal is favoured when Vuong's p-value is below it (with R < 0).
 PLAUSIBLE = 0.1
-#: Column-replicates fitted at once (bounds the temporaries of the bootstrap).
+#: Column-replicates drawn from one random stream in the bootstrap (part of its definition:
+#: another value draws other synthetic samples).
 _BLOCK_COLUMNS = 4096
+#: Columns (or column-replicates) whose candidates are searched, or whose synthetic body
+#: values are looked up, at once: bounds the temporaries (K x this many values; numbers
+#: do not depend on it).
+_SEARCH_COLUMNS = 512
 #: Grid of a = (mu - log x_min) / sigma of the truncated lognormal's profile likelihood.
 _A_GRID = np.concatenate([-np.geomspace(400, 0.05, 160), np.linspace(0, 12, 60)])
 _GOLDEN = 40  # golden-section steps refining the profile's maximum
@@ -197,7 +202,17 @@ def _search(logs: np.ndarray, high: np.ndarray, sizes: np.ndarray):
     decreasing order): (k, gamma = 1/xi, D), k = 0 and D = inf where no candidate fits.
 
     ``high[c]``: column c's largest candidate; ``sizes``: the candidates (ascending).
+    Columns are searched :data:`_SEARCH_COLUMNS` at a time (each on its own: the same
+    numbers, temporaries of K x _SEARCH_COLUMNS).
     """
+    starts = range(0, max(1, logs.shape[1]), _SEARCH_COLUMNS)
+    parts = [_search_columns(logs[:, a : a + _SEARCH_COLUMNS], high[a : a + _SEARCH_COLUMNS],
+                             sizes) for a in starts]  # fmt: skip
+    return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
+
+
+def _search_columns(logs: np.ndarray, high: np.ndarray, sizes: np.ndarray):
+    """:func:`_search` of a few columns."""
     n_cols = logs.shape[1]
     best_d = np.full(n_cols, np.inf)
     best_k = np.zeros(n_cols, np.int64)
@@ -237,30 +252,36 @@ def _synthetic(logs, m, stored, k, gamma, reps: int, depth: int, rng: np.random.
     n_pl = rng.binomial(m, k / m)
     top = np.minimum(n_pl, depth)
     rows = np.arange(1, depth + 1)[:, None]
-    z = rng.standard_exponential((depth, cols.size), np.float32) / rows.astype(np.float32)
-    z[rows > top] = 0
-    spacings = np.cumsum(z[::-1], axis=0)[::-1]  # sum_{j >= i} Z_j / j over j <= top
+    # In place (float32, the same operations in the same order): z becomes the output.
+    out = rng.standard_exponential((depth, cols.size), np.float32)
+    out /= rows.astype(np.float32)
+    out[rows > top] = 0
+    np.cumsum(out[::-1], axis=0, out=out[::-1])  # sum_{j >= i} Z_j / j over j <= top
     beyond = n_pl > depth
     threshold = np.zeros(cols.size)
     threshold[beyond] = -np.log(rng.beta(depth + 1, n_pl[beyond] - depth))
-    xmin = logs[k - 1, cols].astype(np.float32)
-    out = xmin + gamma.astype(np.float32) * (threshold.astype(np.float32) + spacings)
+    out += threshold.astype(np.float32)
+    out *= gamma.astype(np.float32)
+    out += logs[k - 1, cols].astype(np.float32)  # log x_min
     first = int(top.min())  # rows from here on may hold body values
     if first < depth:
         below = rows[first:] > top  # (depth - first, C R)
         rest = m - n_pl
         s = rng.standard_exponential(below.shape, np.float32)
         s[~below] = 0
-        s = np.cumsum(s, axis=0)  # S_l at the l-th body row of each sample
+        np.cumsum(s, axis=0, out=s)  # S_l at the l-th body row of each sample
         q = np.minimum(depth - top, rest)  # body values that are drawn at all among the rows
         need = q > 0
         total = np.full(cols.size, np.inf, np.float32)
         last = s[top[need] + q[need] - 1 - first, np.flatnonzero(need)]
         total[need] = last + rng.standard_gamma(rest[need] + 1 - q[need])
-        rank = np.floor(s / total * (m - k).astype(np.float32)).astype(np.int64)
-        index = np.minimum(k + rank, stored - 1)  # beyond the stored values: the last
-        body = logs[index, cols].astype(np.float32)
-        out[first:] = np.where(below, body, out[first:])
+        scale = (m - k).astype(np.float32)
+        for a in range(0, cols.size, _SEARCH_COLUMNS):  # the look-ups, a few columns at a time
+            c = slice(a, a + _SEARCH_COLUMNS)
+            rank = np.floor(s[:, c] / total[c] * scale[c]).astype(np.int64)
+            index = np.minimum(k[c] + rank, stored[c] - 1)  # beyond the stored values: the last
+            body = logs[index, cols[c]].astype(np.float32)
+            np.copyto(out[first:, c], body, where=below[:, c])
     return out
 
 
