@@ -160,3 +160,18 @@ def test_a_matrix_above_max_values_is_calibrated_on_a_column_subset(monkeypatch)
 def test_calibration_curve_rejects_shapes_it_cannot_simulate(args, match):
     with pytest.raises(ValueError, match=match):
         calibration_curve(*args)
+
+
+def test_the_curves_spread_is_the_sd_of_normal_readings_and_ignores_one_far_reading():
+    """calibration.biweight_scale: a normal column's standard deviation (its quadrature
+    constant makes it so), and one of 16 values 10 sd away moves it by little, where it
+    doubles the standard deviation."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200_000, 2))
+    np.testing.assert_allclose(calibration.biweight_scale(x), 1, atol=0.01)
+    few = rng.standard_normal((16, 200))
+    spiked = few.copy()
+    spiked[0] = 10.0
+    moved = calibration.biweight_scale(spiked) / calibration.biweight_scale(few)
+    assert np.median(moved) < 1.15 and np.median(spiked.std(axis=0) / few.std(axis=0)) > 2
+    assert calibration.biweight_scale(np.ones((8, 3))).tolist() == [0, 0, 0]  # MAD = 0
