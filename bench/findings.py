@@ -2,6 +2,7 @@
 
 python bench/findings.py MNIST_activation/reference [--epoch E] [--seeds S ...]
 python bench/findings.py MNIST_activation/reference_cnn      (the conv net's, layer by layer)
+python bench/findings.py RUN_SEED0 RUN_SEEDS12   (one configuration run in parts: seeds pooled)
 Means over seeds at the last checkpoint (or epoch E), train noise, all parameters pooled
 unless a layer is named in the row (MLP: layer1, layer2; conv net: conv1, conv2, dense1,
 output). A column the folder's results do not carry (an older run's) prints as nan. A folder
@@ -108,13 +109,37 @@ def size_table(records: list[dict], epoch: float, model: str) -> None:
             )
 
 
+def pooled_seeds(folders: list[str]) -> dict:
+    """The results of ``folders`` as one: runs of one configuration but their seeds (a study
+    run as ``--seeds 0``, then ``--seeds 1 2``), records and runs concatenated."""
+    results = [load_results(folder) for folder in folders]
+    first = results[0]
+    same = {k: v for k, v in first["config"].items() if k not in ("seeds", "wall_time_s")}
+    seeds: list[int] = []
+    for folder, r in zip(folders, results, strict=True):
+        other = {k: v for k, v in r["config"].items() if k not in ("seeds", "wall_time_s")}
+        if other != same:
+            differ = sorted(k for k in same.keys() | other.keys() if same.get(k) != other.get(k))
+            raise SystemExit(f"{folder}: its configuration differs from {folders[0]}'s in {differ}")
+        if set(r["config"]["seeds"]) & set(seeds):
+            raise SystemExit(f"{folder}: a seed of {r['config']['seeds']} is in an earlier folder")
+        seeds += r["config"]["seeds"]
+    return {
+        **first,
+        "config": {**first["config"], "seeds": seeds},
+        "records": [x for r in results for x in r["records"]],
+        "runs": [x for r in results for x in r["runs"]],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("folder")
+    parser.add_argument("folder", nargs="+", help="a run folder, or several runs of one "
+                        "configuration with different seeds (their seeds are pooled)")  # fmt: skip
     parser.add_argument("--epoch", type=float, default=None)
     parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
     args = parser.parse_args()
-    results = load_results(args.folder)
+    results = pooled_seeds(args.folder)
     records = results["records"]
     if args.seeds:
         records = [r for r in records if r["seed"] in args.seeds]
@@ -122,7 +147,8 @@ def main() -> None:
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
     config = results["config"]
     print(
-        f"{args.folder}: {config['dataset']} ({config.get('n_train')} / {config.get('n_test')}), "
+        f"{' + '.join(args.folder)}: {config['dataset']} "
+        f"({config.get('n_train')} / {config.get('n_test')}), "
         f"loss {config.get('loss', 'cross_entropy')}, init {config.get('init', 'paper')}"
     )
     if len({r.get("hidden") for r in records}) > 1:
