@@ -15,6 +15,7 @@ import _root  # noqa: F401, I001  (the project root on sys.path: runs without PY
 
 import argparse
 import math
+import sys
 
 import numpy as np
 from scipy import stats
@@ -109,6 +110,12 @@ def size_table(records: list[dict], epoch: float, model: str) -> None:
             )
 
 
+def _refuse(message: str) -> None:
+    """One line naming the problem and the fix, exit 2 (bad input)."""
+    print(f"findings.py: {message}: name runs of one configuration only", file=sys.stderr)
+    sys.exit(2)
+
+
 def pooled_seeds(folders: list[str]) -> dict:
     """The results of ``folders`` as one: runs of one configuration but their seeds (a study
     run as ``--seeds 0``, then ``--seeds 1 2``), records and runs concatenated."""
@@ -120,9 +127,9 @@ def pooled_seeds(folders: list[str]) -> dict:
         other = {k: v for k, v in r["config"].items() if k not in ("seeds", "wall_time_s")}
         if other != same:
             differ = sorted(k for k in same.keys() | other.keys() if same.get(k) != other.get(k))
-            raise SystemExit(f"{folder}: its configuration differs from {folders[0]}'s in {differ}")
+            _refuse(f"{folder}: its configuration differs from {folders[0]}'s in {differ}")
         if set(r["config"]["seeds"]) & set(seeds):
-            raise SystemExit(f"{folder}: a seed of {r['config']['seeds']} is in an earlier folder")
+            _refuse(f"{folder}: a seed of {r['config']['seeds']} is in an earlier folder")
         seeds += r["config"]["seeds"]
     return {
         **first,
