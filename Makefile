@@ -24,13 +24,17 @@ demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_lr_alpha.py
 	MPLBACKEND=Agg $(PY) test_batch_alpha.py
 
-## make test: everything the tests need, then every test (exit code 5, "no tests", fails too).
+## make test: everything the tests need, then every test (exit code 5, "no tests", fails too),
+## in TEST_WORKERS test processes (pytest-xdist; tests sharing a module's fixture are kept in
+## one process by their xdist_group mark). TEST_WORKERS=0: one process, as plain pytest.
+TEST_WORKERS ?= 2
+PYTEST := MPLBACKEND=Agg $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 test: $(VENV)/.installed-dev
-	MPLBACKEND=Agg $(PY) -m pytest
+	$(PYTEST)
 
 ## make test-fast: the same without the tests marked slow, while working (exit code 5 fails too).
 test-fast: $(VENV)/.installed-dev
-	MPLBACKEND=Agg $(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt

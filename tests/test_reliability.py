@@ -626,8 +626,11 @@ def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its
                 break
         time.sleep(0.05)
     driver.kill()  # kill -9: nothing of the driver's own runs
-    driver.wait()
+    # Not reaped yet: while the dead driver is a zombie its pid counts as alive, so a sweep
+    # another test process starts meanwhile (pytest -n 2) leaves its data to this test.
     died = time.monotonic()
+    while pid_alive(driver.pid) and time.monotonic() < died + 10:
+        time.sleep(0.01)
     assert workers and shared, "no worker processes or shared data seen"
     while any(pid_alive(p) for p in workers) and time.monotonic() < died + 10:
         time.sleep(0.1)
@@ -636,6 +639,7 @@ def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its
     assert status["state"] == "running" and status["done"] >= 1
     assert len(list((folder / "runs").glob("*.json"))) - status["done"] in (0, 1)
     assert all(os.path.isdir(f) for f in shared)  # SIGKILL leaves the data in memory...
+    driver.wait()  # reaped: its pid is gone, and the next sweep clears its data
     parent = Path(next(iter(shared))).parent
     alive = parent / f"sgnoise-data-{os.getpid()}-kept"  # ... and a live driver's stays
     alive.mkdir()
