@@ -25,10 +25,10 @@ demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_batch_alpha.py
 
 ## make test: everything the tests need, then every test (exit code 5, "no tests", fails too),
-## in TEST_WORKERS test processes (pytest-xdist; tests sharing a module's fixture are kept in
-## one process by their xdist_group mark). TEST_WORKERS=0: one process, as plain pytest.
+## in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them (its module
+## fixtures made once), the longest files first (tests/conftest.py). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-PYTEST := MPLBACKEND=Agg $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := MPLBACKEND=Agg $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.installed-dev
 	$(PYTEST)
 

@@ -18,3 +18,21 @@ def few_reps():
         calibration._stored_curve.cache_clear()
         yield
     calibration._stored_curve.cache_clear()
+
+
+#: The test files that take longest (``pytest --durations=0``), longest first. ``make test``
+#: runs the files in 2 processes (``pytest -n 2 --dist loadfile``: a file's tests, and its
+#: module fixtures, in one process); started first, the long files end together.
+LONGEST_FIRST = (
+    "test_reliability.py",
+    "test_sweep_dask.py",
+    "test_drivers.py",
+    "test_sweep.py",
+    "test_notebooks.py",
+    "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as before

@@ -42,8 +42,7 @@ def strict_json(path):
 
 @pytest.fixture(scope="module")
 def epoch_run(tmp_path_factory):
-    """One tiny run of the epoch driver: relu and sigmoid, checkpoints every half epoch (its
-    tests share one test process, xdist_group "epoch_run", so it runs once)."""
+    """One tiny run of the epoch driver: relu and sigmoid, checkpoints every half epoch."""
     cwd = tmp_path_factory.mktemp("epoch")
     args = [*TINY, "--checkpoint-every", "8", "--in-flight", "--workers", "1"]
     out = run("test_epoch_alpha_relu.py", *args, "--run-name", "r1", "--out-root", "out", cwd=cwd)
@@ -52,7 +51,6 @@ def epoch_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("epoch_run")
 def test_epoch_driver_writes_results_and_plots_into_the_dataset_folder(epoch_run):
     cwd, folder, out = epoch_run
     for name in ("results.json", "results.csv", "noise_samples.npz", "alpha_vs_epoch.png",
@@ -68,7 +66,6 @@ def test_epoch_driver_writes_results_and_plots_into_the_dataset_folder(epoch_run
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("epoch_run")
 def test_epoch_results_hold_config_provenance_and_every_checkpoint(epoch_run):
     _, folder, _ = epoch_run
     doc = strict_json(folder / "results.json")
@@ -95,7 +92,6 @@ def test_epoch_results_hold_config_provenance_and_every_checkpoint(epoch_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("epoch_run")
 def test_csv_is_the_records_table_of_the_json(epoch_run):
     _, folder, _ = epoch_run
     doc = strict_json(folder / "results.json")
@@ -110,7 +106,6 @@ def test_csv_is_the_records_table_of_the_json(epoch_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("epoch_run")
 def test_a_rerun_never_overwrites(epoch_run):
     cwd, folder, _ = epoch_run
     before = (folder / "results.json").read_bytes()
@@ -122,7 +117,6 @@ def test_a_rerun_never_overwrites(epoch_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("epoch_run")
 def test_replot_redraws_the_pngs_from_saved_results_alone(epoch_run):
     cwd, folder, _ = epoch_run
     copy = cwd / "copy"

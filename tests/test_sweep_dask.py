@@ -23,8 +23,6 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
-# One test process (pytest -n 2, --dist loadgroup) holds this module's cluster and local sweep.
-pytestmark = pytest.mark.xdist_group("dask")
 import dask  # noqa: E402  (after the skip: dask comes with distributed)
 import psutil  # noqa: E402  (a dependency of distributed)
 
