@@ -28,8 +28,10 @@ from sgnoise.results import COMPLETE, DEGENERATE, FAILED, INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_OPEN = open
-#: 3,000 training images in 12 minibatches of 250, 750 test images in 3: a run takes ~0.5 s.
-TINY = {"subset": 3000, "batch_size": 250, "epochs": 1, "seeds": (0,), "workers": 1}
+#: 3,000 training images in 12 minibatches of 250, 750 test images in 3, the per-coordinate
+#: measurement on 20 coordinates a layer from 100 resampled minibatches: a run takes ~0.5 s.
+TINY = {"subset": 3000, "batch_size": 250, "epochs": 1, "seeds": (0,), "workers": 1,
+        "coordinates": 20, "resampled": 100}  # fmt: skip
 
 
 def lr_settings(tmp_path: Path, **values) -> settings.Settings:

@@ -56,8 +56,9 @@ def test_data_go_to_shared_memory_only_if_it_has_room_for_them(tmp_path, monkeyp
 def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit():
     # One BLAS thread per run in every mode: the summation order, so every digit, is the same.
     s = settings.make(
-        "activation", epochs=1, seeds=(0,), subset=3000, batch_size=250, checkpoint_every=4
-    )
+        "activation", epochs=1, seeds=(0,), subset=3000, batch_size=250, checkpoint_every=4,
+        coordinates=20, resampled=100,
+    )  # fmt: skip
     serial = sweep.compute(s.replace(workers=1))
     parallel = sweep.compute(s.replace(workers=2))
     assert serial["runs"] == parallel["runs"]
