@@ -29,10 +29,8 @@ import psutil  # noqa: E402  (a dependency of distributed)
 from sgnoise import plots, results, settings, sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# 3,000 training images in 12 minibatches of 250, one epoch, one seed; the per-coordinate
-# measurement on 20 coordinates a layer from 100 resampled minibatches.
-TINY = {"subset": 3000, "batch_size": 250, "epochs": 1, "seeds": (0,), "coordinates": 20,
-        "resampled": 100}  # fmt: skip
+# 3,000 training images in 12 minibatches of 250, one epoch, one seed.
+TINY = {"subset": 3000, "batch_size": 250, "epochs": 1, "seeds": (0,)}
 # 2 activations x 2 learning rates: 4 runs, 2 per worker.
 SWEEP = settings.make("lr", lr_start=0.05, lr_stop=0.1, lr_step=0.05, **TINY)
 
