@@ -17,8 +17,10 @@ import pytest
 from sgnoise.results import RECORD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
-# 4,000 training images in 16 minibatches of 250; 1,000 test images in 4.
-TINY = ["--epochs", "1", "--seeds", "0", "--subset", "4000", "--batch-size", "250"]
+# 4,000 training images in 16 minibatches of 250; 1,000 test images in 4; the per-coordinate
+# measurement on 20 coordinates a layer from 100 resampled minibatches.
+TINY = ["--epochs", "1", "--seeds", "0", "--subset", "4000", "--batch-size", "250",
+        "--coordinates", "20", "--resampled", "100"]  # fmt: skip
 
 
 def run(script, *args, cwd):
