@@ -441,6 +441,7 @@ def plot_alpha_vs_epoch_by_lr(
     """
     if x not in ("epoch", "loss"):
         raise ValueError(f"x must be 'epoch' or 'loss', got {x!r}")
+    by_epoch = x == "epoch"
     acts = _activations(results)
     frozen = _frozen(results, split="train", layer=layer)
     lrs = sorted({r["lr"] for r in results["runs"]})
@@ -455,7 +456,7 @@ def plot_alpha_vs_epoch_by_lr(
         for (key, stat), ax in zip(STATISTICS, col, strict=True):
             for lr in lrs:
                 rows = select(frozen, activation=act, lr=lr)
-                if x == "epoch":
+                if by_epoch:
                     _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
                 elif rows:
                     loss, alpha = _mean_by_epoch(rows, "loss"), _mean_by_epoch(rows, key)
@@ -463,7 +464,7 @@ def plot_alpha_vs_epoch_by_lr(
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set(title=f"{act}: {stat}, train noise", ylabel="tail index α")
             ax.grid(alpha=0.3)
-        if x == "epoch":
+        if by_epoch:
             _epoch_axis(col[-1])
         else:
             col[-1].invert_xaxis()
@@ -471,7 +472,7 @@ def plot_alpha_vs_epoch_by_lr(
     fig.colorbar(
         plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
     )
-    what = "over training" if x == "epoch" else "against the training loss"
+    what = "over training" if by_epoch else "against the training loss"
     fig.suptitle(_title(results, f"SGN tail index {what}, per learning rate"))
     handles = [
         Line2D([], [], color="k", marker="o", ms=3.5, label="SGN α (mean over seeds)"),
