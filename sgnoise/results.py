@@ -238,23 +238,45 @@ def _program() -> str:
     return f"python -m {script.parent.name}" if script.name == "__main__.py" else script.name
 
 
-def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
+def git_state() -> dict[str, Any]:
+    """The sgnoise checkout's ``git_commit`` and ``git_dirty`` now (both None when sgnoise
+    does not run from a git checkout or git is missing; dirty means tracked files differ
+    from the commit). A run reads it when it starts (:func:`provenance`'s ``git``): the
+    checkout may move while it runs."""
+    import sgnoise
+
+    toplevel = _git("rev-parse", "--show-toplevel")
+    in_checkout = toplevel is not None and Path(toplevel) == Path(sgnoise.__file__).parents[1]
+    status = _git("status", "--porcelain", "--untracked-files=no") if in_checkout else None
+    return {
+        "git_commit": _git("rev-parse", "HEAD") if in_checkout else None,
+        "git_dirty": bool(status) if status is not None else None,
+    }
+
+
+def provenance(
+    started: dt.datetime | None = None, git: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Where the numbers came from: versions, platform, git state, command line, times.
 
     Parameters
     ----------
     started : datetime, optional
         When the run started (default: now).
+    git : mapping, optional
+        :func:`git_state` when the run started (default: now). If the checkout is in
+        another state now (a commit or an edit landed while the run ran), that state is
+        recorded too, as ``git_at_finish``.
 
     Returns
     -------
     dict
         ``format``, package versions (``sgnoise``, ``python``, ``numpy``, ``scipy``,
         ``matplotlib``, ``joblib``, ``tqdm``), ``blas``, ``platform``,
-        ``cpu_count``, ``git_commit`` and ``git_dirty`` (None when sgnoise does
-        not run from a git checkout or git is missing; dirty means tracked files
-        differ from the commit), ``command`` (the command line),
-        ``started`` and ``finished`` (ISO 8601 with time zone).
+        ``cpu_count``, ``git_commit`` and ``git_dirty`` (:func:`git_state`, at the
+        start), ``git_at_finish`` (only when that state changed during the run),
+        ``command`` (the command line), ``started`` and ``finished`` (ISO 8601 with
+        time zone).
     """
     import joblib
     import matplotlib
@@ -264,9 +286,8 @@ def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
     import sgnoise
 
     now = dt.datetime.now().astimezone()
-    toplevel = _git("rev-parse", "--show-toplevel")
-    in_checkout = toplevel is not None and Path(toplevel) == Path(sgnoise.__file__).parents[1]
-    status = _git("status", "--porcelain", "--untracked-files=no") if in_checkout else None
+    finish = git_state()
+    start = dict(git) if git is not None else finish
     return {
         "format": FORMAT,
         "sgnoise": sgnoise.__version__,
@@ -279,8 +300,8 @@ def provenance(started: dt.datetime | None = None) -> dict[str, Any]:
         "blas": _blas(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "git_commit": _git("rev-parse", "HEAD") if in_checkout else None,
-        "git_dirty": bool(status) if status is not None else None,
+        **start,
+        **({"git_at_finish": finish} if finish != start else {}),
         "command": " ".join([_program(), *sys.argv[1:]]),
         "started": (started or now).astimezone().isoformat(timespec="seconds"),
         "finished": now.isoformat(timespec="seconds"),
@@ -364,6 +385,7 @@ def save_results(
     runs: Sequence[Mapping[str, Any]],
     *,
     started: dt.datetime | None = None,
+    git: Mapping[str, Any] | None = None,
     extra_provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``results.json`` and ``results.csv`` into ``folder`` (atomically).
@@ -381,6 +403,8 @@ def save_results(
         Per-run status (``diverged``, ``diverged_iteration``, ``reason``, ...).
     started : datetime, optional
         Start time for the provenance.
+    git : mapping, optional
+        :func:`git_state` at the start, for the provenance.
     extra_provenance : mapping, optional
         More provenance entries (e.g. the number of worker processes).
 
@@ -393,7 +417,7 @@ def save_results(
     columns = record_columns(records)
     doc = {
         "config": config,
-        "provenance": {**provenance(started), **(extra_provenance or {})},
+        "provenance": {**provenance(started, git), **(extra_provenance or {})},
         "records": [{c: row.get(c) for c in columns} for row in records],
         "runs": list(runs),
     }

@@ -568,11 +568,12 @@ def run(s: Settings, *, echo: Callable[[str], None] = print) -> Path:
         SIGINT or SIGTERM: finished runs saved, folder marked interrupted.
     """
     started = dt.datetime.now().astimezone()
+    git = results.git_state()  # the code this run starts from: the checkout may move under it
     clock = time.perf_counter()
     sweep = _begin(s, echo)
     with _pool_for(sweep.s, len(sweep.todo)) as pool:
         _execute(sweep, pool, echo)
-        out = _save_results(sweep, started, clock)
+        out = _save_results(sweep, started, git, clock)
         paths, plot_error = _draw(sweep, pool)
     _print_summary(out)
     _finish(sweep, paths, plot_error, echo)
@@ -674,7 +675,9 @@ def _disk_fix(err: OSError) -> str:
     return "fix the cause"
 
 
-def _save_results(sweep: _Sweep, started: dt.datetime, clock: float) -> dict[str, Any]:
+def _save_results(
+    sweep: _Sweep, started: dt.datetime, git: dict[str, Any], clock: float
+) -> dict[str, Any]:
     """The combined results and noise samples of every run, with their configuration."""
     s, data = sweep.s, sweep.data
     out = gather(s.study, data.name, sweep.configs, [sweep.done[k] for k in sweep.keys])
@@ -691,7 +694,7 @@ def _save_results(sweep: _Sweep, started: dt.datetime, clock: float) -> dict[str
     try:
         where = {"workers": s.workers, "backend": s.backend}
         results.save_results(sweep.folder, config, out["records"], out["runs"], started=started,
-                             extra_provenance=where)  # fmt: skip
+                             git=git, extra_provenance=where)  # fmt: skip
         results.save_noise_samples(sweep.folder, out["noise_samples"])
     except OSError as err:
         _safely(sweep.mark, FAILED, str(err))

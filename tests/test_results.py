@@ -170,6 +170,18 @@ def test_provenance_git_commit_is_the_checkout_head():
     assert isinstance(prov["git_dirty"], bool)
 
 
+def test_provenance_records_the_git_state_the_run_started_from(monkeypatch):
+    """A commit landing while a run runs: the commit it started from is its git_commit, and
+    the state at the end is kept beside it (only when it differs)."""
+    now = {"git_commit": "b" * 40, "git_dirty": False}
+    monkeypatch.setattr(results, "git_state", lambda: dict(now))
+    start = {"git_commit": "a" * 40, "git_dirty": False}
+    prov = results.provenance(git=start)
+    assert prov["git_commit"] == "a" * 40 and prov["git_at_finish"] == now
+    assert "git_at_finish" not in results.provenance(git=now)
+    assert results.provenance()["git_commit"] == "b" * 40
+
+
 def test_provenance_without_git_says_unknown_instead_of_failing(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     prov = results.provenance()
