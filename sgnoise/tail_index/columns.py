@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.common import TIE_TOLERANCE, as_float, check_finite, ties
+from sgnoise.tail_index.common import as_float, check_finite, tie_tolerance_of, ties
 from sgnoise.threads import in_order
 
 _NORMAL_BLOCK = 1 << 18  # values per Gaussian stream of the surrogate (part of its definition)
@@ -57,12 +57,6 @@ def _block_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = m - mean
     std = np.sqrt(np.einsum("ij,ij->j", d, d) / m.shape[0])
     return mean, std, ~ties(m, tolerance=tie_tolerance_of(mean, std)).any(axis=0)
-
-
-def tie_tolerance_of(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """:func:`~sgnoise.tail_index.common.tie_tolerance` of columns of this mean and standard
-    deviation (their root mean square about 0 is hypot(mean, std)), in float64."""
-    return TIE_TOLERANCE * np.hypot(mean.astype(np.float64), std.astype(np.float64))
 
 
 def standardise(noise, *, centred: bool = True) -> tuple[np.ndarray, int]:

@@ -31,6 +31,12 @@ def tie_tolerance(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return TIE_TOLERANCE * np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=axis))
 
 
+def tie_tolerance_of(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """:func:`tie_tolerance` of columns of this mean and standard deviation, known without
+    the values (their root mean square about 0 is hypot(mean, std)), in float64."""
+    return TIE_TOLERANCE * np.hypot(mean.astype(np.float64), std.astype(np.float64))
+
+
 def ties(x: np.ndarray, axis: int = 0, tolerance: np.ndarray | None = None) -> np.ndarray:
     """Where x (centred) is within :func:`tie_tolerance` of 0: exact zeros and near-ties.
 

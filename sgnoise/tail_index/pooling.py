@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.tail_index.columns import tie_tolerance_of
-from sgnoise.tail_index.common import MIN_SAMPLES, ties
+from sgnoise.tail_index.common import MIN_SAMPLES, tie_tolerance_of, ties
 from sgnoise.tail_index.streaming import (
     AlphaAccumulator,
     Words,

@@ -12,9 +12,8 @@ from sgnoise.tail_index.columns import (
     check_matrix,
     column_stats,
     standardised_gaussian,
-    tie_tolerance_of,
 )
-from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse, ties
+from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse, tie_tolerance_of, ties
 from sgnoise.tail_index.estimators import (
     DEFAULT_METHOD,
     INTERVAL_METHODS,
