@@ -514,11 +514,13 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
         )
-        if mean("train_acc") < UNTRAINED_ACCURACY:
+        untrained = [r for r in rows if r["train_acc"] < UNTRAINED_ACCURACY]  # NaN: not flagged
+        if untrained:
+            accuracy = ", ".join(f"{r['train_acc']:.3f} (seed {r['seed']})" for r in untrained)
             print(
-                f"{'':8s} did not train: train accuracy {mean('train_acc'):.3f} at the last "
-                f"checkpoint (chance {1 / N_CLASSES:g}); its α is an untrained network's noise "
-                "(try more epochs, a larger --lr or another --init)"
+                f"{'':8s} did not train: {len(untrained)} of {len(rows)} seed(s), train accuracy "
+                f"{accuracy} at the last checkpoint (chance {1 / N_CLASSES:g}); their α is an "
+                "untrained network's noise (try more epochs, a larger --lr or another --init)"
             )
 
 
