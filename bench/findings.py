@@ -77,7 +77,13 @@ def _net_order(hidden: str) -> tuple[int, int]:
     return len(widths), widths[0]
 
 
-def size_table(records: list[dict], epoch: float, model: str) -> None:
+def inputs(config: dict) -> int:
+    """The networks' number of inputs (784 for MNIST's 28 x 28 images, 3,072 for CIFAR-10)."""
+    sizes = config.get("sizes") or (config.get("networks") or [[784]])[0]
+    return sizes[0]
+
+
+def size_table(records: list[dict], epoch: float, model: str, n_in: int) -> None:
     """One row per network (hidden layers) and activation, means over seeds at ``epoch``: pooled
     and standardised α of the frozen noise with their Gaussian surrogates, the calibrated α of
     resampled noise (all coordinates, then dense and sparse ones), the share of sparse
@@ -98,7 +104,7 @@ def size_table(records: list[dict], epoch: float, model: str) -> None:
                          for m in ("frozen", "resampled", "per_example"))  # fmt: skip
             if not f:
                 continue
-            net = f"784-{hidden}-10" if model == "mlp" else f"convolutions-{hidden}-10"
+            net = f"{n_in}-{hidden}-10" if model == "mlp" else f"convolutions-{hidden}-10"
             print(
                 f"  {net} ({len(f)} seeds): {mean(f, 'alpha'):.2f} "
                 f"({mean(f, 'alpha_surrogate'):.2f}) | {mean(f, 'alpha_std'):.2f} "
@@ -110,9 +116,9 @@ def size_table(records: list[dict], epoch: float, model: str) -> None:
             )
 
 
-def _refuse(message: str) -> None:
+def _refuse(message: str, fix: str = "name runs of one configuration only") -> None:
     """One line naming the problem and the fix, exit 2 (bad input)."""
-    print(f"findings.py: {message}: name runs of one configuration only", file=sys.stderr)
+    print(f"findings.py: {message}: {fix}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -131,6 +137,15 @@ def pooled_seeds(folders: list[str]) -> dict:
         if set(r["config"]["seeds"]) & set(seeds):
             _refuse(f"{folder}: a seed of {r['config']['seeds']} is in an earlier folder")
         seeds += r["config"]["seeds"]
+    commits = {
+        folder: (r["provenance"].get("git_commit") or "?")[:7]
+        + (" (dirty)" if r["provenance"].get("git_dirty") else "")
+        for folder, r in zip(folders, results, strict=True)
+    }
+    if len(set(commits.values())) > 1:  # the same settings, perhaps not the same estimators
+        made = ", ".join(f"{folder} at {commit}" for folder, commit in commits.items())
+        print(f"warning: these runs were made from different code ({made}): check that "
+              "`git diff` between them leaves the estimators alone", file=sys.stderr)  # fmt: skip
     return {
         **first,
         "config": {**first["config"], "seeds": seeds},
@@ -151,6 +166,9 @@ def main() -> None:
     if args.seeds:
         records = [r for r in records if r["seed"] in args.seeds]
         results["runs"] = [r for r in results["runs"] if r["seed"] in args.seeds]
+        if not records:
+            _refuse(f"--seeds {args.seeds}: no such seed in {args.folder}",
+                    f"choose among the recorded seeds {results['config']['seeds']}")  # fmt: skip
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
     config = results["config"]
     print(
@@ -159,7 +177,7 @@ def main() -> None:
         f"loss {config.get('loss', 'cross_entropy')}, init {config.get('init', 'paper')}"
     )
     if len({r.get("hidden") for r in records}) > 1:
-        size_table(records, epoch, config.get("model", "mlp"))
+        size_table(records, epoch, config.get("model", "mlp"), inputs(config))
     groups = list(dict.fromkeys((r["activation"], r.get("hidden"), r["lr"], r["batch_size"])
                                 for r in records))  # fmt: skip
     for act, hidden, lr, b in sorted(groups, key=lambda g: (g[0], g[2], g[3])):
@@ -173,7 +191,7 @@ def main() -> None:
 
         f, res = pick("frozen"), pick("resampled")
         net = f" net {config['net']}" if config.get("model") == "cnn" else ""
-        net = f" net 784-{hidden}-10" if hidden and not net else net
+        net = f" net {inputs(config)}-{hidden}-10" if hidden and not net else net
         print(f"== {act}{net} lr {lr:g} b {b} epoch {epoch:g} ({len(f)} seeds)")
         print(
             f"  frozen: pooled {mean(f, 'alpha'):.3f} (surr {mean(f, 'alpha_surrogate'):.3f}), "
