@@ -67,10 +67,12 @@ references: $(if $(filter command line,$(origin PY)),,$(VENV)/.installed)
 	@set -e; for run in $(REFERENCE_RUNS); do \
 		target=$${run%%=*}; command=$$(echo "$${run#*=}" | tr , ' '); \
 		case $$target in FashionMNIST_*) data="--dataset fashion_mnist";; *) data="";; esac; \
-		echo "== $$target: $(PY) $$command $$data --run-name $${target#*/}"; \
+		echo "== $$target: $(PY) $$command $$data --out-root .references --run-name $${target#*/}"; \
 		MPLBACKEND=Agg $(PY) $$command $$data --out-root .references --run-name $${target#*/}; \
 	done
-	@set -e; for run in $(REFERENCE_RUNS); do target=$${run%%=*}; \
+	@for run in $(REFERENCE_RUNS); do target=$${run%%=*}; test -f .references/$$target/results.json \
+		|| { echo "make references: .references/$$target/results.json is missing: nothing was replaced; look at the run's output above" >&2; exit 2; }; done
+	@set -e; for run in $(REFERENCE_RUNS); do target=$${run%%=*}; mkdir -p $$(dirname $$target); \
 		rm -rf $$target; mv .references/$$target $$target; echo "replaced $$target"; done
 	rmdir .references/*/ .references
 
