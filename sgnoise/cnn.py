@@ -252,21 +252,25 @@ class CNN(Network):
         """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): each patch's
         gradient (delta W^T) added back at the pixels it was copied from.
 
-        Computed channel-first, as (W delta^T) of shape (k, k, C, N, o, o), so that the k^2
-        shifted additions run over contiguous rows of o pixels (2.6x the channels-last
-        loop's speed), then copied to channels-last.
+        Computed channel-first and example-last, as (W delta^T) of shape (k, k, C, o, o, N)
+        (delta's rows first copied to pixel-major order), so that each of the k^2 shifted
+        additions runs over contiguous runs of o N values (3.5x the channel-first,
+        example-major loop's speed over rows of o pixels, itself 2.6x the channels-last
+        loop's), then copied to channels-last. Each pixel's sum keeps its order (i, then j).
         """
         k, (n, h, w_in, c_in) = self.kernel, shape
-        o_h, o_w = delta.shape[1:3]
-        d_cols = self._buffer(space, f"dX{layer}", (k, k, c_in, n, o_h, o_w))
-        np.matmul(w, delta.reshape(-1, w.shape[1]).T, out=d_cols.reshape(k * k * c_in, -1))
-        d_first = self._buffer(space, f"dA{layer}", (c_in, n, h, w_in))
+        o_h, o_w, c_out = delta.shape[1:]
+        pixel_major = self._buffer(space, f"dT{layer}", (o_h, o_w, n, c_out))
+        np.copyto(pixel_major, delta.transpose(1, 2, 0, 3))
+        d_cols = self._buffer(space, f"dX{layer}", (k, k, c_in, o_h, o_w, n))
+        np.matmul(w, pixel_major.reshape(-1, c_out).T, out=d_cols.reshape(k * k * c_in, -1))
+        d_first = self._buffer(space, f"dA{layer}", (c_in, h, w_in, n))
         d_first[:] = 0
         for i in range(k):
             for j in range(k):
-                d_first[:, :, i : i + o_h, j : j + o_w] += d_cols[i, j]
+                d_first[:, i : i + o_h, j : j + o_w] += d_cols[i, j]
         d_a = self._buffer(space, f"da{layer}", shape)
-        np.copyto(d_a, d_first.transpose(1, 2, 3, 0))
+        np.copyto(d_a, d_first.transpose(3, 1, 2, 0))
         return d_a
 
     def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
