@@ -274,12 +274,22 @@ class CNN(Network):
         return d_a
 
     def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
-        """delta_l before phi': d_a routed to the first maximum of each window (a last odd
-        row or column of h gets 0)."""
+        """delta_l: d_a routed to the first maximum of each window (a last odd row or column
+        of h gets 0), times phi'(z_l) read off h (h overwritten).
+
+        For ReLU the routing is phi' at once: a window whose maximum is 0 (phi' = 0
+        wherever it routes) matches nothing, its target a / [a > 0] being 0 / 0 = NaN, so
+        delta is d_a * 1 or d_a * 0, the values (and signs of zero) of d_a * hit * phi'.
+        """
         p_h, p_w = a.shape[1:3]
         delta = self._buffer(space, f"D{layer}", h.shape)
         if h.shape[1] != 2 * p_h or h.shape[2] != 2 * p_w:
             delta[:] = 0
+        relu = self.activation == "relu"
+        if relu:
+            positive = np.greater(a, 0, out=self._buffer(space, f"pos{layer}", a.shape, bool))
+            with np.errstate(invalid="ignore"):
+                a = np.divide(a, positive, out=self._buffer(space, f"tgt{layer}", a.shape))
         free = self._buffer(space, f"free{layer}", a.shape, bool)  # windows not yet routed
         free[:] = True
         hit = self._buffer(space, f"hit{layer}", a.shape, bool)
@@ -289,6 +299,8 @@ class CNN(Network):
             hit &= free
             free ^= hit
             np.multiply(d_a, hit, out=delta[at])
+        if not relu:
+            backprop_activation(delta, h, self.activation)
         return delta
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
@@ -328,7 +340,6 @@ class CNN(Network):
                 d_a = self._col2im(delta, w, blocks[i - 1][2].shape, space, i)
             _, h_prev, a_prev = blocks[min(i, n_conv) - 1]
             delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
-            backprop_activation(delta, h_prev, self.activation)
         return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
