@@ -254,9 +254,9 @@ class CNN(Network):
 
         Computed channel-first and example-last, as (W delta^T) of shape (k, k, C, o, o, N)
         (delta's rows first copied to pixel-major order), so that each of the k^2 shifted
-        additions runs over contiguous runs of o N values (3.5x the channel-first,
-        example-major loop's speed over rows of o pixels, itself 2.6x the channels-last
-        loop's), then copied to channels-last. Each pixel's sum keeps its order (i, then j).
+        additions runs over contiguous runs of o N values (about 6x as fast as over rows of
+        o pixels, example-major; col2im 2.5x as fast in all), then copied to channels-last.
+        Each pixel's sum keeps its order (i, then j), whatever the layout: the same numbers.
         """
         k, (n, h, w_in, c_in) = self.kernel, shape
         o_h, o_w, c_out = delta.shape[1:]
