@@ -200,7 +200,7 @@ def main() -> None:
             f"{mean(f, 'alpha_cal_hi'):.3f}], loss {mean(f, 'loss'):.3f}, train accuracy "
             f"{mean(f, 'train_acc'):.3f}"
         )
-        group = [r for r in records if r["mode"] == "per_example"
+        group = [r for r in records if r["mode"] == "frozen"  # every checkpoint has its layers
                  and (r["activation"], r.get("hidden")) == (act, hidden)]  # fmt: skip
         layers = [layer for layer in dict.fromkeys(r["layer"] for r in group) if layer != "all"]
         for layer in layers:
