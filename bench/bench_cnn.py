@@ -53,15 +53,13 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_epoch import SETTLE_S, images, line, settled  # noqa: E402
+from bench_epoch import SETTLE_S, images, line, numpy_epoch, settled  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 from sgnoise.cnn import CNN  # noqa: E402
 from sgnoise.data import load  # noqa: E402
 from sgnoise.measure import measure  # noqa: E402
-from sgnoise.mlp import all_finite  # noqa: E402
-from sgnoise.noise import iterate_minibatches, noise_pass, shuffled_minibatches  # noqa: E402
-from sgnoise.optim import SGD  # noqa: E402
+from sgnoise.noise import iterate_minibatches, noise_pass  # noqa: E402
 from sgnoise.per_example import Recorder  # noqa: E402
 from sgnoise.run_config import RunConfig  # noqa: E402
 
@@ -74,23 +72,6 @@ TORCH_TARGET, FLOOR_TARGET, NOISE_TARGET, TAP_TARGET, MEMORY_TARGET_MIB = 1.5, 1
 
 def model() -> CNN:
     return CNN((28, 28, 1), "relu", channels=CHANNELS, kernel=KERNEL, dense=DENSE, seed=SEED)
-
-
-def numpy_epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """(seconds, per-step losses) of one epoch of the study's training loop with the conv net."""
-    net, opt = model(), SGD(LR)
-    grads = [np.empty_like(p) for p in net.params]
-    losses = []
-    start = time.perf_counter()
-    for xb, yb in shuffled_minibatches(x, y, BATCH_SIZE, SEED):
-        loss, _ = net.batched_loss_and_grads(xb, yb, out=grads)
-        if not np.isfinite(loss):
-            raise FloatingPointError("non-finite loss")
-        opt.step(net.params, grads)
-        if not all(all_finite(p) for p in net.params):
-            raise FloatingPointError("non-finite gradient or weights after the step")
-        losses.append(float(loss))
-    return time.perf_counter() - start, np.array(losses)
 
 
 def torch_net() -> torch.nn.Module:
@@ -187,7 +168,7 @@ def checkpoint_ratios(data) -> tuple[float, float]:
     x, y = data.x_train, data.y_train
     checkpoint, tap = [], []
     for _ in range(REPEATS):
-        epoch = settled(numpy_epoch, x, y)[0]
+        epoch = settled(numpy_epoch, model(), x, y)[0]
         time.sleep(SETTLE_S)
         start = time.perf_counter()
         measure(net, data, config, None)
@@ -227,7 +208,7 @@ def main() -> None:
     xt, yt = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
     t_numpy, t_torch, t_floor = [], [], []
     for _ in range(REPEATS):
-        seconds, loss_numpy = settled(numpy_epoch, x, y)
+        seconds, loss_numpy = settled(numpy_epoch, model(), x, y)
         t_numpy.append(seconds)
         seconds, loss_torch = settled(torch_epoch, xt, yt)
         t_torch.append(seconds)

@@ -64,7 +64,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sgnoise.data import DataError, load  # noqa: E402
-from sgnoise.mlp import MLP, all_finite  # noqa: E402
+from sgnoise.mlp import MLP, Network, all_finite  # noqa: E402
 from sgnoise.noise import iterate_minibatches, shuffled_minibatches  # noqa: E402
 from sgnoise.optim import SGD  # noqa: E402
 
@@ -98,9 +98,10 @@ def images() -> tuple[np.ndarray, np.ndarray, str]:
         return x, rng.integers(0, 10, N_IMAGES), "random (Fashion-MNIST not installed)"
 
 
-def numpy_epoch(sizes: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """(seconds, per-step losses) of one epoch of the study's training loop."""
-    model, opt = MLP(sizes, seed=SEED), SGD(LR)
+def numpy_epoch(model: Network, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """(seconds, per-step losses) of one epoch of the study's training loop, from ``model``'s
+    weights (trained in place: pass a fresh one; bench_cnn.py times its conv net with it)."""
+    opt = SGD(LR)
     grads = [np.empty_like(p) for p in model.params]
     losses = []
     start = time.perf_counter()
@@ -187,7 +188,7 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     t_numpy, t_torch, t_gemm, t_torch_gemm, t_gathered = [], [], [], [], []
     for _ in range(repeats):
-        seconds, loss_numpy = settled(numpy_epoch, sizes, x, y)
+        seconds, loss_numpy = settled(numpy_epoch, MLP(sizes, seed=SEED), x, y)
         t_numpy.append(seconds)
         seconds, loss_torch = settled(torch_epoch, sizes, xt, yt)
         t_torch.append(seconds)
