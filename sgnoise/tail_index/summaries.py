@@ -8,11 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sgnoise.tail_index import nulls
-from sgnoise.tail_index.columns import (
-    check_matrix,
-    column_stats,
-    standardised_gaussian,
-)
+from sgnoise.tail_index.columns import check_matrix, column_stats, standardised_gaussian
 from sgnoise.tail_index.common import MIN_SAMPLES, interval, inverse, tie_tolerance_of, ties
 from sgnoise.tail_index.estimators import (
     DEFAULT_METHOD,
