@@ -54,8 +54,8 @@ bench: $(VENV)/.installed-bench
 ## Refuses a git tree with uncommitted changes (each results.json records the commit it ran
 ## from, clean); the runs write to .references/ and replace the committed folders only once all
 ## of them succeeded: the one place that replaces them. About 27 min on 2 idle cores (the
-## conv net's 20 epochs about 4 of them; 06:14-06:41 UTC on 2026-12-06). PY=/path/to/python: that interpreter instead of the
-## .venv (e.g. make references PY=/work/venv/bin/python).
+## conv net's 20 epochs about 4 of them; 06:14-06:41 UTC on 2026-12-06).
+## PY=/path/to/python: that interpreter instead of the .venv (e.g. PY=/work/venv/bin/python).
 REFERENCE_RUNS := MNIST_activation/reference=test_epoch_alpha_relu.py \
 	MNIST_lr/reference=test_lr_alpha.py MNIST_batch/reference=test_batch_alpha.py \
 	FashionMNIST_activation/reference=test_epoch_alpha_relu.py \
