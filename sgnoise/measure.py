@@ -273,7 +273,7 @@ def _resampled(
 
 def _tails(
     grads: np.ndarray, layers: Mapping[str, slice], seed: int, sparse: np.ndarray,
-    constant: np.ndarray,
+    census: per_example.Census,
 ) -> dict[str, dict]:  # fmt: skip
     """Per layer and pooled: the per-example tail exponents' quantiles and the fraction of
     coordinates with infinite variance, at each Hill threshold of :data:`HILL_K` (one
@@ -283,8 +283,8 @@ def _tails(
     share of sparse coordinates among the non-constant ones."""
     factors = tuple(f for f, _ in HILL_K)
     try:
-        tails = per_example.tail_exponents_over_k(grads, factors)
-        fit = per_example.power_law_fit(grads, seed=seed)
+        tails = per_example.tail_exponents_over_k(grads, factors, census=census)
+        fit = per_example.power_law_fit(grads, seed=seed, census=census)
     except ValueError as err:  # too few examples, or not finite
         return {layer: _empty(DEGENERATE, str(err)) for layer in [*layers, POOLED]}
     default = factors.index(1.0)
@@ -323,7 +323,7 @@ def _tails(
             "frac_lognormal": power["fraction_lognormal"],
             "tail_50_csn": _nan((power["tail_exponent_quantiles"] or {}).get("50")),
             "k_csn_50": _nan((power["k_over_sqrt_m_quantiles"] or {}).get("50")),
-            "sparse_share": float(sparse[cols][~constant[cols]].mean()),
+            "sparse_share": float(sparse[cols][~census.constant[cols]].mean()),
             "n_samples": s["n_rows"] * s["n_kept"],
             "n_dropped": s["n_dropped"],
             "status": OK,
@@ -404,14 +404,15 @@ def measure(
             continue
         grads = recorder.result()
         del recorder
-        share, constant = per_example.activity(grads.matrix)
+        census = per_example.column_census(grads.matrix)  # for activity and the tails
+        share, constant = per_example.activity(grads.matrix, census=census)
         sparse = (share < detail.sparse) & ~constant
         scan = detail.batch_scan if split == "train" else ()  # the examples SGD draws from
         noises = resampled_noises(grads.matrix, (batch_size, *scan), detail.minibatches, seed=seed)
         measured, spread = _resampled(next(noises), grads.layers, batch_size, seed, sparse, True)
         rows += _rows(split, RESAMPLED, measured)
         if split == "train":
-            tails = _tails(grads.matrix, grads.layers, seed, sparse, constant)
+            tails = _tails(grads.matrix, grads.layers, seed, sparse, census)
             rows += _rows(split, PER_EXAMPLE, tails)
             names = np.repeat(list(grads.layers), [c.stop - c.start for c in grads.layers.values()])
             coordinates = {

@@ -110,6 +110,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, fields
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -430,11 +431,22 @@ def _check_grads(grads: np.ndarray) -> np.ndarray:
     return grads
 
 
-def _column_census(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+class Census(NamedTuple):
+    """What :func:`column_census` finds of each column of a per-example matrix."""
+
+    constant: np.ndarray
+    nonzero: np.ndarray
+    mean: np.ndarray
+    tolerance: np.ndarray
+
+
+def column_census(grads: np.ndarray) -> Census:
     """Per column of grads: constant or not, its number of non-zero values (values within
     :data:`~sgnoise.tail_index.common.TIE_TOLERANCE` of its root mean square of 0 count as
     zeros), its mean (summed in float64, in grads' dtype) and that tolerance; one pass,
-    column chunks on the worker threads."""
+    column chunks on the worker threads. :func:`activity`, :func:`tail_exponents_over_k`
+    and :func:`power_law_fit` take it (``census=``) so that a caller of all three makes it
+    once (a pass over the whole matrix: about 0.5 s for 60,000 x 500 float32)."""
 
     def stats(block):
         tolerance = tie_tolerance(block)
@@ -448,7 +460,7 @@ def _column_census(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     chunks = threads.column_chunks(grads.shape[1], SELECT_COLUMNS)
     parts = list(threads.in_order(functools.partial(stats, grads[:, c]) for c in chunks))
     constant, nonzero, mean, tolerance = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return constant, nonzero, mean.astype(grads.dtype), tolerance
+    return Census(constant, nonzero, mean.astype(grads.dtype), tolerance)
 
 
 def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -540,18 +552,24 @@ def tail_exponents(
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
     if k is None:
         return tail_exponents_over_k(grads, (k_factor,), level=level)[0]
-    return _estimates(grads, _column_census(grads), [k], check_level(level))[0]
+    return _estimates(grads, column_census(grads), [k], check_level(level))[0]
 
 
 def tail_exponents_over_k(
-    grads: np.ndarray, factors: tuple[float, ...], *, level: float = 0.95
+    grads: np.ndarray,
+    factors: tuple[float, ...],
+    *,
+    level: float = 0.95,
+    census: Census | None = None,
 ) -> list[TailExponents]:
     """:func:`tail_exponents` at k = floor(f sqrt(m)) for each factor f (a Hill plot's
-    numbers), from one census of the columns and one selection of their largest values."""
+    numbers), from one census of the columns (``census``: grads' :func:`column_census`,
+    if already made) and one selection of their largest values."""
     grads = _check_grads(grads)
     if not all(f > 0 for f in factors):
         raise ValueError(f"k_factor (each of them) must be > 0, got {factors}")
-    return _estimates(grads, _column_census(grads), list(factors), check_level(level))
+    census = column_census(grads) if census is None else census
+    return _estimates(grads, census, list(factors), check_level(level))
 
 
 def _estimates(grads: np.ndarray, census, ks_or_factors: list, level: float) -> list:
@@ -773,14 +791,14 @@ def summarise_over_k(tails: list[TailExponents], factors: tuple[float, ...]) -> 
     return out
 
 
-def activity(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def activity(grads: np.ndarray, *, census: Census | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each column's share of rows (examples) with a non-zero value (beyond
     :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), and whether it is constant: a pixel
     rarely lit or a unit rarely active gives a sparse column, whose minibatch noise reads
-    heavy at any batch size."""
+    heavy at any batch size. ``census``: grads' :func:`column_census`, if already made."""
     grads = _check_grads(grads)
-    constant, nonzero, _, _ = _column_census(grads)
-    return nonzero / grads.shape[0], constant
+    census = column_census(grads) if census is None else census
+    return census.nonzero / grads.shape[0], census.constant
 
 
 #: Columns whose bootstrap p-value :func:`power_law_fit` computes (a seeded sample): the
@@ -789,15 +807,20 @@ BOOTSTRAP_COLUMNS = 128
 
 
 def power_law_fit(
-    grads: np.ndarray, *, bootstrap_columns: int | None = BOOTSTRAP_COLUMNS, seed: int = 0
+    grads: np.ndarray,
+    *,
+    bootstrap_columns: int | None = BOOTSTRAP_COLUMNS,
+    seed: int = 0,
+    census: Census | None = None,
 ) -> PowerLawTails:
     """The threshold-free verdict of every column (:mod:`sgnoise.tail_index.power_law`):
     a power-law tail of |column - its mean| above an x_min chosen by KS distance, its
     bootstrap goodness of fit (for ``bootstrap_columns`` of them, None: all) and its
     likelihood ratio against a lognormal tail; a column's sample is its values that are not
-    zeros (within :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), as for Hill."""
+    zeros (within :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), as for Hill.
+    ``census``: grads' :func:`column_census`, if already made."""
     grads = _check_grads(grads)
-    _, nonzero, mean, _ = _column_census(grads)
+    _, nonzero, mean, _ = column_census(grads) if census is None else census
     depth = stored_depth(nonzero)
     top = _largest(grads, mean, depth) if depth.any() else np.zeros((0, grads.shape[1]))
     return power_law_tails_of_top(top, nonzero, bootstrap_columns=bootstrap_columns, seed=seed)

@@ -188,7 +188,7 @@ def test_the_selected_top_values_are_those_of_a_full_sort(order):
 @pytest.mark.parametrize("columns", [1, 9, 21])
 def test_column_census_in_chunks_are_those_of_the_whole_matrix(order, columns):
     grads = np.asarray(_hard_columns()[:, :columns], order=order)
-    constant, nonzero, mean, tolerance = per_example_module._column_census(grads)
+    constant, nonzero, mean, tolerance = per_example_module.column_census(grads)
     np.testing.assert_array_equal(constant, grads.max(axis=0) == grads.min(axis=0))
     np.testing.assert_array_equal(nonzero, np.count_nonzero(grads, axis=0))
     rms = np.sqrt(np.mean(np.square(grads.astype(np.float64)), axis=0))
@@ -286,3 +286,20 @@ def test_tail_exponents_and_power_law_do_not_move_with_1e15_jitter_on_zeros():
     fits = [per_example_module.power_law_fit(m, bootstrap_columns=0) for m in (g, jittered)]
     np.testing.assert_array_equal(fits[1].m, fits[0].m)
     np.testing.assert_allclose(fits[1].exponent, fits[0].exponent, atol=0.02)
+
+
+def test_a_census_made_once_gives_what_each_function_finds_alone():
+    """measure makes one column_census for activity, the Hill thresholds and the power-law fit."""
+    rng = np.random.default_rng(3)
+    grads = rng.standard_t(3, (2000, 30)) * (rng.random((2000, 30)) < 0.3)
+    census = per_example_module.column_census(grads)
+    for a, b in zip(per_example_module.activity(grads, census=census),
+                    per_example_module.activity(grads), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+    shared = per_example_module.tail_exponents_over_k(grads, (0.5, 1.0), census=census)
+    alone = per_example_module.tail_exponents_over_k(grads, (0.5, 1.0))
+    for s, a in zip(shared, alone, strict=True):
+        np.testing.assert_array_equal(s.exponent, a.exponent)
+    fits = [per_example_module.power_law_fit(grads, bootstrap_columns=0, census=c)
+            for c in (census, None)]  # fmt: skip
+    np.testing.assert_array_equal(fits[0].exponent, fits[1].exponent)
