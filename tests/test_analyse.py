@@ -309,10 +309,12 @@ def test_a_transposed_looking_matrix_is_warned_about(tmp_path, capsys):
 
 
 def test_two_inputs_of_one_model_that_disagree_are_warned_about(tmp_path, capsys):
+    # 32 rows: at 16, the 4-matrix curves of tests/conftest.py leave SaS(1.2) an interval
+    # of 0.5-1.5 (a floor of t with 1.7 degrees of freedom), which overlaps the Gaussian's
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "heavy.npy", sas(1.2, (16, 400), rng))
-    np.save(tmp_path / "light.npy", rng.standard_normal((16, 400)))
-    np.save(tmp_path / "light2.npy", rng.standard_normal((16, 400)))
+    np.save(tmp_path / "heavy.npy", sas(1.2, (32, 400), rng))
+    np.save(tmp_path / "light.npy", rng.standard_normal((32, 400)))
+    np.save(tmp_path / "light2.npy", rng.standard_normal((32, 400)))
     code, out, err = run(
         [tmp_path / "heavy.npy", tmp_path / "light.npy", "--json", tmp_path / "o.json"], capsys
     )

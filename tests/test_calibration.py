@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import special
 from scipy.stats import levy_stable
 
 from sgnoise import calibration
@@ -122,7 +123,8 @@ def test_uncentred_reading_recovers_alpha_below_one(alpha):
 
 def test_a_wider_reading_interval_gives_a_wider_calibrated_interval():
     narrow = {"alpha_std": 1.6, "alpha_std_lo": 1.59, "alpha_std_hi": 1.61, "n_dropped": 0}
-    wide = narrow | {"alpha_std_lo": 1.5, "alpha_std_hi": 1.7}
+    # wider than the floor of tests/conftest.py's 4-matrix curves (t with 1.7 degrees of freedom)
+    wide = narrow | {"alpha_std_lo": 1.4, "alpha_std_hi": 1.85}
     a, b = calibrate(narrow, SHAPE), calibrate(wide, SHAPE)
     assert a["alpha_calibrated"] == b["alpha_calibrated"]
     assert b["alpha_calibrated_lo"] < a["alpha_calibrated_lo"]
@@ -175,3 +177,27 @@ def test_the_curves_spread_is_the_sd_of_normal_readings_and_ignores_one_far_read
     moved = calibration.biweight_scale(spiked) / calibration.biweight_scale(few)
     assert np.median(moved) < 1.15 and np.median(spiked.std(axis=0) / few.std(axis=0)) > 2
     assert calibration.biweight_scale(np.ones((8, 3))).tolist() == [0, 0, 0]  # MAD = 0
+
+
+@pytest.mark.parametrize("n", [8, 16, 32])
+def test_the_corrected_spread_floors_a_new_normal_reading_at_the_level_it_says(n):
+    """calibration.biweight_law against normal samples of other seeds than its own: a new
+    N(0, 1) value lies within t_nu s / k of 0, s the biweight scale of n other N(0, 1)
+    values, at levels 0.80-0.99 (within 0.008: 4 binomial standard errors at 0.95), and
+    s / k is the standard deviation in the mean of log s^2 (the scaled chi-square's). The
+    uncorrected floor t_{n-1} s holds less than its level says: 0.907 at n = 8, 0.935 at
+    n = 16, 0.943 at n = 32 (level 0.95)."""
+    k, nu = calibration.biweight_law(n)
+    rng = np.random.default_rng((7, n))
+    s = calibration.biweight_scale(rng.standard_normal((n, 50_000)))
+    z = np.abs(rng.standard_normal(s.size))
+    for level in (0.80, 0.90, 0.95, 0.99):
+        t = special.stdtrit(nu, (1 + level) / 2)
+        assert abs(np.mean(z <= t * s / k) - level) <= 0.008, (n, level)
+    expected = special.digamma(nu / 2) - np.log(nu / 2)  # E log(chi^2_nu / nu)
+    assert abs(np.mean(2 * np.log(s / k)) - expected) <= 0.01
+    raw = np.mean(z <= special.stdtrit(n - 1, 0.975) * s)
+    assert raw < 0.95 - 0.004  # what the correction is for
+    curve = calibration.CalibrationCurve(n, 1, np.array([1.0]), rng.standard_normal((n, 1)))
+    assert curve.spread == pytest.approx(calibration.biweight_scale(curve.readings) / k)
+    assert curve.spread_dof == nu
