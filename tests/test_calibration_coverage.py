@@ -19,9 +19,11 @@ REPS = 100  # a true coverage of 0.95 reads in [0.89, 1.00] 99% of the time (bin
 def test_the_95_percent_interval_covers_the_truth_about_95_percent_of_the_time(alpha, centred):
     """SaS(alpha) columns (scipy's sampler, not the calibration's) of the resampled rows'
     length, read without centring, column scales exp(Z): the interval covers alpha in
-    0.89-0.99 of REPS matrices (0.93; with the curve's standard deviation for its spread,
-    0.96 here and 1.00 at 1,000 x 256). Centred SaS(1.5) at this shape is covered only
-    0.81 of the time (0.88 with the standard deviation): docs/validation.md, not a target."""
+    0.89-0.99 of REPS matrices (0.95; 0.93 before the biweight's finite-sample correction,
+    and with the curve's standard deviation for its spread 0.96 here and 1.00 at 1,000 x
+    256). Centred SaS(1.5) at this shape is covered only 0.81 of the time, with or without
+    the correction: its seed-0 curve's spread there is 0.6 of the spread of 256 simulated
+    readings (other seeds' curves cover 0.89-0.98): docs/validation.md, not a target."""
     shape = (1000, 128)
     hits, estimates = [], []
     for r in range(REPS):
