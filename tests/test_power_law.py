@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
+from sgnoise.tail_index import power_law
 from sgnoise.tail_index.power_law import (
     K_LOW,
     PowerLawTails,
@@ -101,6 +102,24 @@ def test_synthetic_top_values_have_the_law_of_sorted_semiparametric_samples():
     slow = slow[:, : reps // 4].astype(np.float32)  # the same rounding of tied body values
     for row in (0, 10, 35, 45, 59):  # the power law's rows, where the body starts, the body's
         assert stats.ks_2samp(fast[row], slow[row]).pvalue > 1e-3, row
+
+
+def test_synthetic_samples_do_not_depend_on_how_many_rows_are_drawn_at_once(monkeypatch):
+    # the body's draws, running sums and look-ups go _ROWS rows at a time: one stream, the
+    # same float32 additions in the same order, so the same bits at 1, 7 or all rows a time
+    rng = np.random.default_rng(5)
+    data = np.abs(rng.standard_t(2.5, (3000, 3)))
+    logs = np.log(_top_values(data, 600))
+    m, k, gamma = np.array([3000, 2000, 900]), np.array([30, 200, 12]), np.array([0.4, 0.6, 0.3])
+    stored = np.array([600, 600, 400])
+
+    def draw(rows: int) -> np.ndarray:
+        monkeypatch.setattr(power_law, "_ROWS", rows)
+        return _synthetic(logs, m, stored, k, gamma, 9, 300, np.random.default_rng(6))
+
+    whole = draw(1000)
+    for rows in (1, 7):
+        np.testing.assert_array_equal(draw(rows), whole)
 
 
 def _verdicts(sample, infinite: bool, seed: int) -> float:

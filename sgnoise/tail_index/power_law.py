@@ -108,10 +108,12 @@ PLAUSIBLE = 0.1
 #: Column-replicates drawn from one random stream in the bootstrap (part of its definition:
 #: another value draws other synthetic samples).
 _BLOCK_COLUMNS = 4096
-#: Columns (or column-replicates) whose candidates are searched, or whose synthetic body
-#: values are looked up, at once: bounds the temporaries (K x this many values; numbers
-#: do not depend on it).
+#: Columns (or column-replicates) whose candidates are searched at once: bounds the
+#: temporaries (K x this many values; numbers do not depend on it).
 _SEARCH_COLUMNS = 512
+#: Rows of a bootstrap block's synthetic samples drawn, or looked up, at once: bounds the
+#: temporaries beside the block's output (numbers do not depend on it).
+_ROWS = 64
 #: Grid of a = (mu - log x_min) / sigma of the truncated lognormal's profile likelihood.
 _A_GRID = np.concatenate([-np.geomspace(400, 0.05, 160), np.linspace(0, 12, 60)])
 _GOLDEN = 40  # golden-section steps refining the profile's maximum
@@ -217,14 +219,14 @@ def _search_columns(logs: np.ndarray, high: np.ndarray, sizes: np.ndarray):
     best_d = np.full(n_cols, np.inf)
     best_k = np.zeros(n_cols, np.int64)
     best_g = np.full(n_cols, np.nan)
-    csum = np.cumsum(logs[: sizes[-1]], axis=0)
+    sums = _leading_sums(logs, sizes)
     for k in sizes.tolist():
         live = high >= k
         if not live.any():
             break
         cols = slice(None) if live.all() else np.flatnonzero(live)
         floor = logs[k - 1, cols]
-        gamma = csum[k - 1, cols] / k - floor
+        gamma = sums[k][cols] / k - floor
         excess = logs[:k, cols] - floor
         with np.errstate(divide="ignore", invalid="ignore"):
             model = -np.expm1(-excess / gamma)
@@ -237,6 +239,19 @@ def _search_columns(logs: np.ndarray, high: np.ndarray, sizes: np.ndarray):
     return best_k, best_g, best_d
 
 
+def _leading_sums(logs: np.ndarray, sizes: np.ndarray) -> dict[int, np.ndarray]:
+    """The sum of the first k rows of every column of logs, for each k in ``sizes``
+    (ascending): a cumulative sum's rows k - 1 (the same additions in the same order, in
+    logs' dtype), added row by row, without its array or its passes down strided columns."""
+    sums, running, done = {}, logs[0].copy(), 1
+    for k in sizes.tolist():
+        for row in logs[done:k]:
+            running += row
+        done = max(done, k)
+        sums[k] = running.copy()
+    return sums
+
+
 def _synthetic(logs, m, stored, k, gamma, reps: int, depth: int, rng: np.random.Generator):
     """The ``depth`` largest log-values of ``reps`` synthetic samples of every column
     (CSN's semi-parametric bootstrap), shape (depth, C * reps), column c's in c * reps ...
@@ -246,42 +261,62 @@ def _synthetic(logs, m, stored, k, gamma, reps: int, depth: int, rng: np.random.
     the (depth + 1)-th largest of N exponentials' worth of Pareto (0 when N <= depth);
     the rest are the r = depth - N largest of m - N draws from the column's values below
     x_min, found from the r smallest of m - N uniforms (S_l / (S_r + Gamma(m - N + 1 - r))).
+
+    The output is the only array of its size: the sums run row by row (the same additions
+    in the same order as a cumulative sum, in float32), the body's exponentials are drawn
+    :data:`_ROWS` rows at a time (the same stream as one draw) and their running sums S_l
+    wait in the output's body rows (whose power-law values are never used) until the
+    Gamma draws give each sample's S_r + Gamma, then become the looked-up body values.
     """
     cols = np.repeat(np.arange(logs.shape[1]), reps)
     m, stored, k, gamma = m[cols], stored[cols], k[cols], gamma[cols]
     n_pl = rng.binomial(m, k / m)
     top = np.minimum(n_pl, depth)
-    rows = np.arange(1, depth + 1)[:, None]
-    # In place (float32, the same operations in the same order): z becomes the output.
-    out = rng.standard_exponential((depth, cols.size), np.float32)
-    out /= rows.astype(np.float32)
-    out[rows > top] = 0
-    np.cumsum(out[::-1], axis=0, out=out[::-1])  # sum_{j >= i} Z_j / j over j <= top
+    first = int(top.min())  # rows from here on may hold body values
+    out = rng.standard_exponential((depth, cols.size), np.float32)  # Z, then the output
+    for i in range(depth - 1, -1, -1):  # sum_{j >= i} Z_j / j over j <= top, from the bottom
+        row = out[i]
+        row /= np.float32(i + 1)
+        if i >= first:
+            row[top <= i] = 0  # row i + 1 (1-based) is beyond the sample's power-law values
+        if i + 1 < depth:
+            row += out[i + 1]
     beyond = n_pl > depth
     threshold = np.zeros(cols.size)
     threshold[beyond] = -np.log(rng.beta(depth + 1, n_pl[beyond] - depth))
     out += threshold.astype(np.float32)
     out *= gamma.astype(np.float32)
     out += logs[k - 1, cols].astype(np.float32)  # log x_min
-    first = int(top.min())  # rows from here on may hold body values
-    if first < depth:
-        below = rows[first:] > top  # (depth - first, C R)
-        rest = m - n_pl
-        s = rng.standard_exponential(below.shape, np.float32)
+    if first == depth:
+        return out
+    rest = m - n_pl
+    running = np.zeros(cols.size, np.float32)
+    draws = np.empty((_ROWS, cols.size), np.float32)
+    for a in range(first, depth, _ROWS):  # S_l at the l-th body row of each sample, kept in out
+        s = draws[: min(_ROWS, depth - a)]
+        rng.standard_exponential(dtype=np.float32, out=s)
+        below = np.arange(a + 1, a + 1 + len(s))[:, None] > top
         s[~below] = 0
-        np.cumsum(s, axis=0, out=s)  # S_l at the l-th body row of each sample
-        q = np.minimum(depth - top, rest)  # body values that are drawn at all among the rows
-        need = q > 0
-        total = np.full(cols.size, np.inf, np.float32)
-        last = s[top[need] + q[need] - 1 - first, np.flatnonzero(need)]
-        total[need] = last + rng.standard_gamma(rest[need] + 1 - q[need])
-        scale = (m - k).astype(np.float32)
-        for a in range(0, cols.size, _SEARCH_COLUMNS):  # the look-ups, a few columns at a time
-            c = slice(a, a + _SEARCH_COLUMNS)
-            rank = np.floor(s[:, c] / total[c] * scale[c]).astype(np.int64)
-            index = np.minimum(k[c] + rank, stored[c] - 1)  # beyond the stored values: the last
-            body = logs[index, cols[c]].astype(np.float32)
-            np.copyto(out[first:, c], body, where=below[:, c])
+        for row in s:
+            row += running  # running + row, as a cumulative sum adds
+            running = row
+        running = running.copy()
+        np.copyto(out[a : a + len(s)], s, where=below)
+    q = np.minimum(depth - top, rest)  # body values that are drawn at all among the rows
+    need = q > 0
+    total = np.full(cols.size, np.inf, np.float32)
+    last = out[top[need] + q[need] - 1, np.flatnonzero(need)]
+    total[need] = last + rng.standard_gamma(rest[need] + 1 - q[need])
+    scale = (m - k).astype(np.float32)
+    values = logs.T.astype(np.float32).ravel()  # column c's log-values at c * len(logs) ...
+    offset = cols * len(logs)
+    for a in range(first, depth, _ROWS):  # the look-ups, a few rows at a time
+        body = out[a : a + _ROWS]
+        below = np.arange(a + 1, a + 1 + len(body))[:, None] > top
+        s = np.where(below, body, np.float32(0))
+        rank = np.floor(s / total * scale).astype(np.int64)
+        index = np.minimum(k + rank, stored - 1)  # beyond the stored values: the last
+        np.copyto(body, values[index + offset], where=below)
     return out
 
 
