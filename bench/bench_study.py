@@ -297,7 +297,7 @@ def instrumented_run(data: Any, config: RunConfig) -> dict[str, float]:
     recorder = per_example.Recorder
     new = {
         (per_example, name): _new(spent, getattr(per_example, name))
-        for name in ("power_law_fit", "tail_exponents_over_k", "activity")
+        for name in ("hill_and_power_law", "activity")
     }
     new |= {
         (measure, name): _new(spent, getattr(measure, name), uncentred_only=True)

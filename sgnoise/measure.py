@@ -276,15 +276,15 @@ def _tails(
     census: per_example.Census,
 ) -> dict[str, dict]:  # fmt: skip
     """Per layer and pooled: the per-example tail exponents' quantiles and the fraction of
-    coordinates with infinite variance, at each Hill threshold of :data:`HILL_K` (one
-    selection of each column's largest values), the range of thresholds over which the
-    call of most coordinates holds (:func:`sgnoise.verdict.held_range`), the
-    threshold-free verdict's shares (:func:`sgnoise.per_example.power_law_fit`) and the
-    share of sparse coordinates among the non-constant ones."""
+    coordinates with infinite variance, at each Hill threshold of :data:`HILL_K`, the range
+    of thresholds over which the call of most coordinates holds
+    (:func:`sgnoise.verdict.held_range`), the threshold-free verdict's shares
+    (:func:`sgnoise.per_example.power_law_fit`), all from one selection of each column's
+    largest values (:func:`sgnoise.per_example.hill_and_power_law`), and the share of sparse
+    coordinates among the non-constant ones."""
     factors = tuple(f for f, _ in HILL_K)
     try:
-        tails = per_example.tail_exponents_over_k(grads, factors, census=census)
-        fit = per_example.power_law_fit(grads, seed=seed, census=census)
+        tails, fit = per_example.hill_and_power_law(grads, factors, census=census, seed=seed)
     except ValueError as err:  # too few examples, or not finite
         return {layer: _empty(DEGENERATE, str(err)) for layer in [*layers, POOLED]}
     default = factors.index(1.0)

@@ -118,7 +118,13 @@ from scipy import special
 from sgnoise import threads
 from sgnoise.mlp import all_finite
 from sgnoise.model import Model
-from sgnoise.tail_index.classical import hill_interval, log_excess_moments, moment_gamma
+from sgnoise.tail_index.classical import (
+    SELECT_COLUMNS,
+    hill_interval,
+    largest,
+    log_excess_moments,
+    moment_gamma,
+)
 from sgnoise.tail_index.common import check_level, quantiles, tie_tolerance
 from sgnoise.tail_index.power_law import PowerLawTails, power_law_tails_of_top, stored_depth
 
@@ -128,8 +134,6 @@ COORDS_PER_LAYER = 250
 CHUNK_ELEMENTS = 2**22
 #: Rows :meth:`Recorder.record` multiplies at once (their operands fit in a core's cache).
 RECORD_ROWS = 256
-#: Columns :func:`_largest` selects from at once, and the step of its row sample.
-SELECT_COLUMNS, SELECT_STEP = 8, 32
 #: Fewest order statistics the tail estimator uses: a column needs >= 100 non-zero values.
 MIN_K = 10
 
@@ -463,62 +467,16 @@ def column_census(grads: np.ndarray) -> Census:
     return Census(constant, nonzero, mean.astype(grads.dtype), tolerance)
 
 
-def _largest(grads: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The ``counts[c]`` largest |grads[:, c] - mean[c]| of every column c, in decreasing order.
-
-    Returns a (max(counts), n_columns) float64 array whose column c holds them in
-    its first counts[c] rows (NaN below): exactly the top of the column's full
-    sort, without the full sort. Columns are taken :data:`SELECT_COLUMNS` at a
-    time (in cache); a column's threshold is the (2 count / s + 2)-th largest
-    value of every s-th row (s = :data:`SELECT_STEP`), so that about 2 count + 2 s
-    values pass it, and only those are sorted. A column with fewer than count
-    values at or above its threshold is sorted whole (rarely: about count / s
-    values of the sample lie above the column's count-th largest, and 2 count /
-    s + 2 would have to). Ties and the atom at |0 - mean| of mostly-zero columns
-    cost nothing (np.partition slows down on them). O(n) per column; groups of
-    columns run on the process's worker threads (:mod:`sgnoise.threads`).
-    """
-    top = np.full((int(counts.max()), grads.shape[1]), np.nan)
-    starts = range(0, grads.shape[1], SELECT_COLUMNS)
-    jobs = (
-        functools.partial(_largest_of_block, grads, mean, counts, top, first) for first in starts
-    )
-    for _ in threads.in_order(jobs):
-        pass
-    return top
-
-
-def _largest_of_block(
-    grads: np.ndarray, mean: np.ndarray, counts: np.ndarray, top: np.ndarray, first: int
-) -> None:
-    """:func:`_largest` of the SELECT_COLUMNS columns from ``first`` on, written into top."""
-    n = grads.shape[0]
-    cols = slice(first, first + SELECT_COLUMNS)
-    wanted = counts[cols]
-    if not wanted.any():
-        return
-    values = np.abs(grads[:, cols] - mean[cols])
-    sample = np.sort(values[:: SELECT_STEP if n >= 64 * SELECT_STEP else 1], axis=0)
-    rank = np.minimum(len(sample), -(-2 * wanted * len(sample) // n) + 2)
-    threshold = sample[len(sample) - rank, np.arange(values.shape[1])]
-    for j, count in enumerate(wanted.tolist()):
-        if count:
-            column = values[:, j]
-            passed = column[column >= threshold[j]]
-            passed = passed if passed.size >= count else column
-            top[:count, first + j] = np.sort(passed)[::-1][:count]
-
-
 def tail_exponents(
     grads: np.ndarray, *, k: int | None = None, level: float = 0.95, k_factor: float = 1.0
 ) -> TailExponents:
     """Hill tail exponent, its interval and the moment estimate, for every column of grads.
 
-    Each column is centred (minus its mean) and the k + 2 largest of its
-    absolute values found (:func:`_largest`: a threshold from a sample, then
-    a sort of the values above it only; O(n) per column); Hill's gamma_H, its
-    Gamma interval and gamma_M follow from each column's top k + 1, the atom
-    check from its (k+1)-th and (k+2)-th (module docstring).
+    Each column is centred (minus its mean) and the k + 2 largest of its absolute
+    values found (:func:`~sgnoise.tail_index.classical.largest`: a threshold from a
+    sample, then a sort of the values above it only; O(n) per column); Hill's gamma_H,
+    its Gamma interval and gamma_M follow from each column's top k + 1, the atom check
+    from its (k+1)-th and (k+2)-th (module docstring).
 
     Parameters
     ----------
@@ -552,7 +510,9 @@ def tail_exponents(
         raise ValueError(f"k must be an integer in [{MIN_K}, n - 2 = {n - 2}], got {k}")
     if k is None:
         return tail_exponents_over_k(grads, (k_factor,), level=level)[0]
-    return _estimates(grads, column_census(grads), [k], check_level(level))[0]
+    census = column_census(grads)
+    plans = _plans(census, [k])
+    return _estimates(_select(grads, census, _hill_depth(plans)), census, plans, level)[0]
 
 
 def tail_exponents_over_k(
@@ -565,32 +525,54 @@ def tail_exponents_over_k(
     """:func:`tail_exponents` at k = floor(f sqrt(m)) for each factor f (a Hill plot's
     numbers), from one census of the columns (``census``: grads' :func:`column_census`,
     if already made) and one selection of their largest values."""
+    grads, census, plans = _prepare(grads, factors, census)
+    return _estimates(_select(grads, census, _hill_depth(plans)), census, plans, level)
+
+
+def _prepare(grads: np.ndarray, factors: tuple[float, ...], census: Census | None):
+    """grads checked, its census (made if not given) and the Hill plans of the factors."""
     grads = _check_grads(grads)
     if not all(f > 0 for f in factors):
         raise ValueError(f"k_factor (each of them) must be > 0, got {factors}")
     census = column_census(grads) if census is None else census
-    return _estimates(grads, census, list(factors), check_level(level))
+    return grads, census, _plans(census, list(factors))
 
 
-def _estimates(grads: np.ndarray, census, ks_or_factors: list, level: float) -> list:
-    """TailExponents for each entry: an int k (that k for every column) or a float factor f
-    (k = floor(f sqrt(m)), at most m - 2)."""
-    constant, nonzero, mean, tolerance = census
-    n_columns = grads.shape[1]
+def _plans(census: Census, ks_or_factors: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(k per column, sparse) for each entry: an int k (that k for every column) or a float
+    factor f (k = floor(f sqrt(m)), at most m - 2); k = 0 where a column is dropped."""
+    constant, nonzero = census.constant, census.nonzero
     plans = []
     for entry in ks_or_factors:
         if isinstance(entry, Integral):
-            ks = np.full(n_columns, entry, np.int64)
+            ks = np.full(nonzero.size, entry, np.int64)
             sparse = (nonzero < entry + 2) & ~constant
         else:
             ks = np.minimum(np.floor(entry * np.sqrt(nonzero)), nonzero - 2).astype(np.int64)
             sparse = (ks < MIN_K) & ~constant
         ks[constant | sparse] = 0
         plans.append((ks, sparse))
+    return plans
+
+
+def _hill_depth(plans: list) -> np.ndarray:
+    """The largest values each column's estimates need: X_(1) ... X_(k+2) of its deepest k."""
     deepest = np.max([ks for ks, _ in plans], axis=0)
-    top = None
-    if deepest.any():  # X_(1) >= ... >= X_(k+2) of the deepest k, NaN below
-        top = _largest(grads, mean, np.where(deepest > 0, deepest + 2, 0))
+    return np.where(deepest > 0, deepest + 2, 0)
+
+
+def _select(grads: np.ndarray, census: Census, depth: np.ndarray) -> np.ndarray:
+    """The ``depth[c]`` largest |grads[:, c] - mean| of every column, decreasing, in float64
+    (NaN below; :func:`~sgnoise.tail_index.classical.largest`)."""
+    return largest(grads, depth, centre=census.mean, dtype=np.float64)
+
+
+def _estimates(top: np.ndarray, census: Census, plans: list, level: float) -> list:
+    """TailExponents for each plan (:func:`_plans`), from the columns' largest values ``top``
+    (at least :func:`_hill_depth` of them, decreasing)."""
+    constant, tolerance = census.constant, census.tolerance
+    level = check_level(level)
+    n_columns = constant.size
     columns = np.arange(n_columns)
     out = []
     for ks, sparse in plans:
@@ -600,12 +582,13 @@ def _estimates(grads: np.ndarray, census, ks_or_factors: list, level: float) -> 
             out.append(TailExponents(empty, empty, empty, empty, ks, constant, sparse, no_atom,
                                      level))  # fmt: skip
             continue
+        rows = int(ks.max()) + 2  # X_(1) ... X_(k+2): the rows these estimates read
         gap = top[ks, columns] - top[ks + 1, columns]
         atom = (gap <= tolerance) & (ks > 0)  # tied values (within TIE_TOLERANCE) at the threshold
         ks = np.where(atom, 0, ks)
         kept = ks > 0
         k_kept = ks[kept]
-        gamma, second = log_excess_moments(top[:, kept], k_kept)
+        gamma, second = log_excess_moments(top[:rows, kept], k_kept)
         est = {name: empty.copy() for name in ("exp", "lo", "hi", "mom")}
         est["exp"][kept] = 1 / gamma
         est["lo"][kept], est["hi"][kept] = hill_interval(gamma, k_kept, level)
@@ -820,10 +803,33 @@ def power_law_fit(
     zeros (within :data:`~sgnoise.tail_index.common.TIE_TOLERANCE`), as for Hill.
     ``census``: grads' :func:`column_census`, if already made."""
     grads = _check_grads(grads)
-    _, nonzero, mean, _ = column_census(grads) if census is None else census
-    depth = stored_depth(nonzero)
-    top = _largest(grads, mean, depth) if depth.any() else np.zeros((0, grads.shape[1]))
-    return power_law_tails_of_top(top, nonzero, bootstrap_columns=bootstrap_columns, seed=seed)
+    census = column_census(grads) if census is None else census
+    top = _select(grads, census, stored_depth(census.nonzero))
+    return power_law_tails_of_top(
+        top, census.nonzero, bootstrap_columns=bootstrap_columns, seed=seed
+    )
+
+
+def hill_and_power_law(
+    grads: np.ndarray,
+    factors: tuple[float, ...],
+    *,
+    level: float = 0.95,
+    census: Census | None = None,
+    bootstrap_columns: int | None = BOOTSTRAP_COLUMNS,
+    seed: int = 0,
+) -> tuple[list[TailExponents], PowerLawTails]:
+    """:func:`tail_exponents_over_k` and :func:`power_law_fit` (``bootstrap_columns`` and
+    ``seed`` as there) from one selection of each column's largest values, as many as the
+    deeper of the two needs (the power law's 16 sqrt(m) + 8 against Hill's 4 sqrt(m) + 2
+    at f = 4): the numbers of the two calls, bit for bit, one pass over the matrix fewer."""
+    grads, census, plans = _prepare(grads, factors, census)
+    depth = np.maximum(_hill_depth(plans), stored_depth(census.nonzero))
+    top = _select(grads, census, depth)
+    fit = power_law_tails_of_top(
+        top, census.nonzero, bootstrap_columns=bootstrap_columns, seed=seed
+    )
+    return _estimates(top, census, plans, level), fit
 
 
 def summarise_power_law(fit: PowerLawTails) -> dict:

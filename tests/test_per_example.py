@@ -10,6 +10,7 @@ import pytest
 import sgnoise.per_example as per_example_module
 from sgnoise.mlp import MLP
 from sgnoise.per_example import _wilson, per_example_gradients, summarise, tail_exponents
+from sgnoise.tail_index import classical
 
 
 def _model_and_data(activation="relu", bias=True, n=40):
@@ -156,7 +157,7 @@ def test_k_follows_the_non_zero_values_so_a_mostly_zero_column_keeps_its_exponen
 def _hard_columns(n=5000, seed=4):
     """Columns that trouble a selection: heavy tails, 98% zeros, few distinct values (ties at
     the top and at the threshold), a constant, an atom at the top, and large values only in
-    the rows of _largest's sample (so its threshold lets too few through: the fallback)."""
+    the rows of the selection's sample (so its threshold lets too few through: the fallback)."""
     rng = np.random.default_rng(seed)
     cols = [
         rng.standard_t(1.5, n),
@@ -164,7 +165,7 @@ def _hard_columns(n=5000, seed=4):
         np.round(rng.standard_normal(n) * 2) / 2,
         np.full(n, 0.25),
         np.where(rng.random(n) < 0.1, 7.0, rng.standard_normal(n)),
-        np.where(np.arange(n) % per_example_module.SELECT_STEP == 0, 100 + rng.random(n), 0.0),
+        np.where(np.arange(n) % classical.SELECT_STEP == 0, 100 + rng.random(n), 0.0),
         -np.abs(rng.standard_cauchy(n)),
     ]
     return np.asfortranarray(np.column_stack(cols * 3).astype(np.float32))
@@ -176,7 +177,7 @@ def test_the_selected_top_values_are_those_of_a_full_sort(order):
     mean = grads.mean(axis=0, dtype=np.float64).astype(grads.dtype)
     n, n_columns = grads.shape
     counts = np.resize([0, 12, 80, 250, 1000, 2], n_columns)
-    top = per_example_module._largest(grads, mean, counts)
+    top = classical.largest(grads, counts, centre=mean, dtype=np.float64)
     full = np.sort(np.abs(grads - mean), axis=0)[::-1].astype(np.float64)
     assert top.shape == (1000, n_columns)
     for c, count in enumerate(counts):
@@ -198,21 +199,39 @@ def test_column_census_in_chunks_are_those_of_the_whole_matrix(order, columns):
 
 def test_tail_exponents_are_those_of_fully_sorted_columns(monkeypatch):
     """The selection gives the estimates of the plain method (sort every column), bit for bit:
-    _largest patched to a full sort."""
+    the selection patched to a full sort."""
     grads = _hard_columns(n=20_000, seed=5)
 
-    def sorted_whole(grads, mean, counts):
-        full = np.sort(np.abs(grads - mean), axis=0)[::-1].astype(np.float64)[: counts.max()]
+    def sorted_whole(grads, counts, *, centre, dtype):
+        full = np.sort(np.abs(grads - centre), axis=0)[::-1].astype(dtype)[: counts.max()]
         full[np.arange(counts.max())[:, None] >= counts] = np.nan
         return full
 
     fast = [tail_exponents(grads), tail_exponents(grads, k=40)]
-    monkeypatch.setattr(per_example_module, "_largest", sorted_whole)
+    monkeypatch.setattr(per_example_module, "largest", sorted_whole)
     plain = [tail_exponents(grads), tail_exponents(grads, k=40)]
     for a, b in zip(fast, plain, strict=True):
         for name in ("exponent", "lower", "upper", "moment_gamma", "k", "sparse", "atom"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert fast[0].atom.any() and fast[0].constant.any() and fast[0].kept.sum() >= 12
+
+
+def test_hill_and_power_law_from_one_selection_are_the_two_calls_bit_for_bit():
+    """One selection, as deep as the power law's, serves the Hill estimates at every k too."""
+    rng = np.random.default_rng(8)
+    hard = np.delete(_hard_columns(n=6000, seed=6), [3, 10, 17], axis=1)  # not the constants
+    grads = np.column_stack([hard, rng.standard_t(2.5, (6000, 20))])
+    grads = np.asfortranarray(grads.astype(np.float32))
+    factors = (0.25, 1.0, 4.0)
+    tails, fit = per_example_module.hill_and_power_law(grads, factors, seed=3)
+    alone = per_example_module.tail_exponents_over_k(grads, factors)
+    fit_alone = per_example_module.power_law_fit(grads, seed=3)
+    for a, b in zip(tails, alone, strict=True):
+        for name in ("exponent", "lower", "upper", "moment_gamma", "k", "sparse", "atom"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for name in ("exponent", "lower", "upper", "xmin", "n_tail", "distance", "p_value", "lr"):
+        np.testing.assert_array_equal(getattr(fit, name), getattr(fit_alone, name))
+    assert fit.tested.sum() >= 20 and tails[1].kept.sum() >= 30
 
 
 def test_summary_is_json_and_does_not_depend_on_the_seed():

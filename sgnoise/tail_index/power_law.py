@@ -446,7 +446,7 @@ def power_law_tails_of_top(
 ) -> PowerLawTails:
     """:func:`power_law_tails` from each column's largest values alone: ``top[:, c]`` holds
     column c's :func:`stored_depth` largest values in decreasing order (NaN or 0 below),
-    ``m[c]`` its number of values (as selected by :func:`sgnoise.per_example._largest`,
+    ``m[c]`` its number of values (as selected by :func:`sgnoise.tail_index.classical.largest`,
     without a copy of the whole matrix).
 
     Parameters
