@@ -477,7 +477,8 @@ def power_law_tails_of_top(
     sizes = _candidates(int(high.max()), candidates)
     stored = np.minimum(stored_depth(m, k_span), top.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(np.where(np.isnan(top), 0.0, top).astype(np.float64))
+        logs = np.where(np.isnan(top), 0.0, top).astype(np.float64, copy=False)
+        np.log(logs, out=logs)  # in place: one array of top's size, not three
     k, gamma, d = _search(logs, high, sizes)
     f = np.flatnonzero(k > 0)
     if f.size:
@@ -488,7 +489,7 @@ def power_law_tails_of_top(
         out["upper"][f] = special.gammaincinv(kf - 1, (1 + level) / 2) / total
         out["xmin"][f] = np.exp(logs[kf - 1, f])
         out["distance"][f] = d[f]
-        out["lr"][f], out["lr_p"][f] = _vuong(logs[:, f], kf, gf)
+        out["lr"][f], out["lr_p"][f] = _vuong(logs[: kf.max(), f], kf, gf)  # rows < k
     rng = np.random.default_rng(seed)
     if bootstrap_columns is not None and f.size > bootstrap_columns:
         f = np.sort(rng.choice(f, bootstrap_columns, replace=False))
