@@ -634,17 +634,14 @@ def _execute(sweep: _Sweep, pool: Pool | None, echo: Callable[[str], None]) -> N
     s, todo = sweep.s, sweep.todo
     try:
         sweep.mark(RUNNING)
-        with (
-            _signals_raise(),
-            _shared(sweep.data, s, len(todo)) as data,  # (this process's own copy can go)
-            contextlib.closing(
-                execute(data, [sweep.configs[i] for i in todo], **_where(s), pool=pool)
-            ) as runs,
-        ):
-            for j, out in runs:
-                results.save_run(sweep.folder, sweep.keys[todo[j]], out)
-                sweep.done[sweep.keys[todo[j]]] = out
-                sweep.mark(RUNNING)
+        with _signals_raise(), _shared(sweep.data, s, len(todo)) as data:
+            sweep.data = data  # the shared copy replaces this process's own, which can go
+            configs = [sweep.configs[i] for i in todo]
+            with contextlib.closing(execute(data, configs, **_where(s), pool=pool)) as runs:
+                for j, out in runs:
+                    results.save_run(sweep.folder, sweep.keys[todo[j]], out)
+                    sweep.done[sweep.keys[todo[j]]] = out
+                    sweep.mark(RUNNING)
     except (Interrupted, SweepError, OSError) as err:
         _stopped(sweep, err, echo)
 
