@@ -252,7 +252,7 @@ def _resampled(
             kinds[layer] = {"dense": index[~sparse[index]], "sparse": index[sparse[index]]}
     by_block = dict(measured)
     by_block |= {f"{layer} {kind}": i for layer, d in kinds.items() for kind, i in d.items()}
-    spreads = per_column_alpha_by_block(noise, by_block, seed=seed)
+    spreads = per_column_alpha_by_block(noise, by_block, seed=seed, gaussian=measured)
     rows = {}
     for layer, summary in summaries.items():
         names = {"col_alpha": "quantiles", "col_alpha_gauss": "gaussian_quantiles"}

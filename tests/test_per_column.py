@@ -112,6 +112,10 @@ def test_per_column_alpha_by_block_is_per_column_alpha_of_each_block():
         assert together["c"] is None and together["a"]["n_columns"] == min(25, max_columns)
     few = per_column_alpha_by_block(noise[:100], blocks)
     assert few == dict.fromkeys(blocks)
+    some = per_column_alpha_by_block(noise, blocks, max_columns=12, seed=3, gaussian=("all",))
+    assert some["all"]["gaussian_quantiles"] == alone["all"]["gaussian_quantiles"]
+    assert some["a"]["gaussian_quantiles"] is None  # not simulated: nobody reads it
+    assert some["a"]["quantiles"] == alone["a"]["quantiles"]
 
 
 def test_per_column_quantiles_do_not_move_with_1e15_jitter_on_repeated_values():
