@@ -444,12 +444,14 @@ def calibrate(
     they covered SaS(0.6), (0.8), (1.0) in 100 of 100 matrices, 1.4-1.3 times
     too wide. The biweight scale leaves out values beyond 6 median absolute
     deviations and tends to the standard deviation for normal readings; with it
-    the same matrices are covered 0.97, 0.98, 0.95 of the time, and the rows at
+    the same matrices are covered 0.97, 0.98, 0.95 of the time (0.97, 0.98, 0.99 with
+    the correction below), and the rows at
     alpha >= 1.2 moved by at most 0.02 (docs/validation.md). The median absolute
     deviation alone, tried first, is too noisy at R = 16 (coverage 0.88 at
     SaS(1.5), 1,000 x 256, centred). Neither scale makes the coverage exact: it
     hangs on one curve's R readings (centred SaS(1.5) at 1,000 x 128 is covered
-    0.81 of the time, 0.88 with the standard deviation; docs/validation.md).
+    0.81 of the time, with or without the correction below, 0.88 with the standard
+    deviation; docs/validation.md).
 
     Why the consistency factor and the effective degrees of freedom: at the curves'
     R the biweight scale of normal values is biased low and noisier than a standard
@@ -457,7 +459,7 @@ def calibrate(
     held a new normal reading 0.907, 0.934, 0.943 of the time at level 0.95, not 0.95.
     Scaled by the factor and read with t of the effective degrees of
     freedom (both simulated on normal samples, :func:`biweight_law`) it holds 0.95
-    within 0.005 at every R, and at levels 0.80 to 0.99: the floor is 1.04 times what
+    within 0.005 at every R, and at levels 0.80 to 0.99: the floor is 1.03 times what
     it was at R = 32, 1.08 at R = 16 and 1.29 at R = 8 (level 0.95). That corrects the
     floor on average over curves, not the luck of one: a curve's spread is known to
     about 1/sqrt(2 nu) (15% at R = 32, 22% at 16, 37% at 8), and the 0.81 above is
