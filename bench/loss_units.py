@@ -20,24 +20,21 @@ import argparse
 import numpy as np
 
 from sgnoise.data import load
-from sgnoise.mlp import LOSSES, MLP
+from sgnoise.mlp import LOSSES, MLP, output_loss
 from sgnoise.noise import shuffled_minibatches
 from sgnoise.optim import SGD
 
 BATCH_SIZE, RARE = 500, 0.05
 
 
-def describe(model: MLP, loss: str, x: np.ndarray, y: np.ndarray) -> str:
-    """The hidden units' activity and the output errors of ``model`` (trained on ``loss``) on
+def describe(model: MLP, x: np.ndarray, y: np.ndarray) -> str:
+    """The hidden units' activity and the output errors of ``model`` (under its own loss) on
     (x, y), one line."""
-    h = np.maximum(x @ model.params[0], 0)
-    z = h @ model.params[1]
+    _, h, z = model._forward(x, model._workspace(x.shape[:-1])[0])  # the network's own pass
     target = np.eye(z.shape[1], dtype=z.dtype)[y]
-    if loss == "mse":
-        error = z - target
-    else:
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        error = p / p.sum(axis=1, keepdims=True) - target
+    error = z.copy()  # the loss's own output error: delta_L = error / n (sgnoise.mlp)
+    output_loss(model.loss_name, error, y)
+    error *= len(y)
     active = (h > 0).mean(axis=0)
     largest = np.abs(error).max(axis=1)
     q = " ".join(f"{v:.3f}" for v in np.quantile(largest, (0.1, 0.5, 0.9, 0.99)))
@@ -69,7 +66,7 @@ def main() -> None:
             print(f"== {loss}, 784-{args.hidden}-10, init {args.init}, lr {args.lr:g}, seed {seed}")
             for epoch in range(args.epochs + 1):
                 if epoch in shown:
-                    print(f"  epoch {epoch}: {describe(model, loss, x, y)}")
+                    print(f"  epoch {epoch}: {describe(model, x, y)}")
                 if epoch < args.epochs:
                     for xb, yb in shuffled_minibatches(x, y, BATCH_SIZE, rng):
                         optimizer.step(model.params, model.loss_and_grads(xb, yb)[1])
