@@ -64,7 +64,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sgnoise.data import DataError, load  # noqa: E402
-from sgnoise.mlp import MLP, Network, all_finite  # noqa: E402
+from sgnoise.mlp import MLP, Network  # noqa: E402
 from sgnoise.noise import iterate_minibatches, shuffled_minibatches  # noqa: E402
 from sgnoise.optim import SGD  # noqa: E402
 
@@ -109,8 +109,7 @@ def numpy_epoch(model: Network, x: np.ndarray, y: np.ndarray) -> tuple[float, np
         loss, _ = model.batched_loss_and_grads(xb, yb, out=grads)
         if not np.isfinite(loss):
             raise FloatingPointError("non-finite loss")
-        opt.step(model.params, grads)
-        if not all(all_finite(p) for p in model.params):
+        if not opt.step(model.params, grads):
             raise FloatingPointError("non-finite gradient or weights after the step")
         losses.append(float(loss))
     return time.perf_counter() - start, np.array(losses)

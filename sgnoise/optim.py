@@ -4,7 +4,9 @@ The study's default is plain SGD (Simsekli et al. 2019); the others let users
 ask whether the optimiser changes the gradient noise. Notation: g_t is the
 minibatch gradient at step t = 1, 2, ...; theta the parameters; lr the
 learning rate; products, squares, square roots and divisions are elementwise.
-Every class has ``step(params, grads)``; its state (velocity, moments) is
+Every class has ``step(params, grads)``, which returns whether every parameter
+is finite after the update (a NaN/inf gradient makes its weight NaN/inf, so a
+training loop need not check the gradients); its state (velocity, moments) is
 created at the first step with the parameters' shapes and dtype.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sgnoise import threads
-from sgnoise.mlp import PARALLEL_ELEMENTS
+from sgnoise.mlp import PARALLEL_ELEMENTS, all_finite
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
 
@@ -41,9 +43,11 @@ def _row_pieces(p: np.ndarray) -> list[slice]:
     return [slice(r, r + step) for r in range(0, len(p), step)]
 
 
-def _sgd_rows(p: np.ndarray, g: np.ndarray, step: np.ndarray, lr: float) -> None:
-    """p -= lr * g, the product written into ``step`` first (no temporary)."""
+def _sgd_rows(p: np.ndarray, g: np.ndarray, step: np.ndarray, lr: float) -> bool:
+    """p -= lr * g, the product written into ``step`` first (no temporary); whether p is then
+    finite, checked while it is in cache (a pass over memory less than a separate check)."""
     p -= np.multiply(g, lr, out=step)
+    return bool(np.isfinite(p).all())  # a piece: a small temporary, no blocks needed
 
 
 def _scaled(a: float, x: np.ndarray, buffers: list[np.ndarray], i: int) -> np.ndarray:
@@ -81,8 +85,9 @@ class SGD(_Buffers):
     def __init__(self, lr: float = 0.1):
         self.lr = _positive("lr", lr)
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads`` (aligned lists).
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
+        """Update ``params`` in place from ``grads`` (aligned lists); whether every updated
+        parameter is finite.
 
         Large parameters (wide layers) are updated in pieces of rows on the
         worker threads as well: elementwise, so the same numbers.
@@ -94,10 +99,8 @@ class SGD(_Buffers):
             for rows in _row_pieces(p)
         ]
         if len(pieces) == len(params):  # nothing large: no hand-over to the threads
-            for update in pieces:
-                update()
-        else:
-            list(threads.in_order(pieces))
+            return all([update() for update in pieces])  # every piece updated
+        return all(list(threads.in_order(pieces)))
 
 
 class Momentum(_Buffers):
@@ -127,13 +130,15 @@ class Momentum(_Buffers):
         self.lr = _positive("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads`` (aligned lists)."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
+        """Update ``params`` in place from ``grads`` (aligned lists); whether every updated
+        parameter is finite."""
         velocity, scratch = self._buffers(params, 2)
         for i, (p, g, v) in enumerate(zip(params, grads, velocity, strict=True)):
             v *= self.momentum
             v -= _scaled(self.lr, g, scratch, i)
             p += v
+        return all(all_finite(p) for p in params)
 
 
 class Adam(_Buffers):
@@ -166,8 +171,9 @@ class Adam(_Buffers):
         self.eps = _positive("eps", eps)
         self._t = 0
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads`` (aligned lists)."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
+        """Update ``params`` in place from ``grads`` (aligned lists); whether every updated
+        parameter is finite."""
         first, second = self._buffers(params, 2)
         self._t += 1
         c1 = 1 - self.beta1**self._t
@@ -178,6 +184,7 @@ class Adam(_Buffers):
             s *= self.beta2
             s += (1 - self.beta2) * g * g
             p -= (self.lr / c1) * m / (np.sqrt(s / c2) + self.eps)
+        return all(all_finite(p) for p in params)
 
 
 class AdaDelta(_Buffers):
@@ -209,8 +216,9 @@ class AdaDelta(_Buffers):
         self.rho = _in_unit_interval("rho", rho)
         self.eps = _positive("eps", eps)
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads`` (aligned lists)."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
+        """Update ``params`` in place from ``grads`` (aligned lists); whether every updated
+        parameter is finite."""
         grad_sq, step_sq = self._buffers(params, 2)
         for p, g, g2, dx2 in zip(params, grads, grad_sq, step_sq, strict=True):
             g2 *= self.rho
@@ -219,6 +227,7 @@ class AdaDelta(_Buffers):
             dx2 *= self.rho
             dx2 += (1 - self.rho) * dx * dx
             p += self.lr * dx
+        return all(all_finite(p) for p in params)
 
 
 _CLASSES = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adadelta": AdaDelta}

@@ -18,7 +18,6 @@ import numpy as np
 
 from sgnoise.data import Dataset
 from sgnoise.measure import Detail, measure, scan_sizes
-from sgnoise.mlp import all_finite
 from sgnoise.model import make_model
 from sgnoise.noise import InFlightNoise, shuffled_minibatches
 from sgnoise.optim import make_optimizer
@@ -218,8 +217,8 @@ def train_and_measure(
             if not np.isfinite(loss):
                 run.diverge(iteration, "loss")
             else:
-                run.opt.step(run.model.params, grads)  # reads grads, does not change them
-                if not all(all_finite(p) for p in run.model.params):
+                # The step reads grads (does not change them) and checks the weights after it.
+                if not run.opt.step(run.model.params, grads):
                     run.diverge(iteration, "gradient or weights after the step")
                 elif recorder is not None:  # only finite gradients are recorded
                     recorder.add(grads)

@@ -36,11 +36,18 @@ def test_sgd_updates_large_parameters_in_pieces_to_the_same_bits(monkeypatch):
     params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     whole = [p.copy() for p in params]
-    SGD(0.3).step(whole, grads)
+    assert SGD(0.3).step(whole, grads)
     monkeypatch.setattr(optim_module, "PARALLEL_ELEMENTS", 100)  # (300, 7): pieces of 14 rows
     assert len(optim_module._row_pieces(params[0])) == 22
-    SGD(0.3).step(params, grads)
+    assert SGD(0.3).step(params, grads)
     assert all(np.array_equal(a, b) for a, b in zip(params, whole, strict=True))
+    # A NaN in any one piece is reported, and every other piece is still updated.
+    grads[0][150, 3] = np.nan
+    before = params[0].copy()
+    with np.errstate(invalid="ignore"):
+        assert not SGD(0.3).step(params, grads)
+    assert np.isnan(params[0][150, 3])
+    np.testing.assert_array_equal(params[0][-14:], before[-14:] - np.float32(0.3) * grads[0][-14:])
 
 
 def test_momentum_first_two_steps_match_hand_arithmetic():
@@ -133,11 +140,12 @@ def test_update_is_in_place_and_equal_for_contiguous_strided_and_mixed_dtype_arr
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_nan_or_inf_gradient_makes_the_updated_weight_nan_or_inf(name, bad):
     # So a training loop can check the weights after the step instead of the gradients
-    # before it (the study and bench_epoch do): one pass over the parameters per step.
+    # before it: step returns whether they are finite (the study and bench_epoch read it).
     theta = np.ones(3, np.float32)
     opt = make_optimizer(name, 0.1)
+    assert opt.step([theta], [np.full(3, 0.5, np.float32)])  # finite: reported as such
     with np.errstate(invalid="ignore", over="ignore"):
-        opt.step([theta], [np.array([0.5, bad, 0.5], np.float32)])
+        assert not opt.step([theta], [np.array([0.5, bad, 0.5], np.float32)])  # reported
     assert not np.isfinite(theta[1]) and np.isfinite(theta[[0, 2]]).all()
 
 
