@@ -227,11 +227,15 @@ def _search_columns(logs: np.ndarray, high: np.ndarray, sizes: np.ndarray):
         cols = slice(None) if live.all() else np.flatnonzero(live)
         floor = logs[k - 1, cols]
         gamma = sums[k][cols] / k - floor
-        excess = logs[:k, cols] - floor
+        model = np.subtract(logs[:k, cols], floor)  # the excesses, then in place:
+        np.negative(model, out=model)
         with np.errstate(divide="ignore", invalid="ignore"):
-            model = -np.expm1(-excess / gamma)
+            np.divide(model, gamma, out=model)
+            np.expm1(model, out=model)
+        np.negative(model, out=model)  # the model's CDF, -expm1(-excess / gamma)
         empirical = (np.arange(k - 1, -1, -1) / k)[:, None]
-        d = np.abs(model - empirical).max(axis=0)
+        gap = np.subtract(model, empirical)  # in float64 (empirical's), as model - empirical
+        d = np.abs(gap, out=gap).max(axis=0)
         d[~(gamma > 0)] = np.inf
         better = d < best_d[cols]
         index = np.arange(n_cols)[cols][better]
