@@ -62,8 +62,6 @@ from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 #: batch of 500 LeNet-5 inputs holds about 23 million, and a noise pass uses one per thread
 #: besides the training loop's (fewer would free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
-#: The four positions (u, v) of a 2 x 2 pooling window, in the order ties are broken.
-_WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 class CNN(Network):
@@ -223,10 +221,12 @@ class CNN(Network):
                 z += self._b(layer)
             activate(z, self.activation)
             a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
-            window = [z[:, u : 2 * p_h : 2, v : 2 * p_w : 2] for u, v in _WINDOW]
-            np.maximum(window[0], window[1], out=a)
-            np.maximum(a, window[2], out=a)
-            np.maximum(a, window[3], out=a)
+            # the maximum over each window's two rows first, over contiguous runs of 2 p C
+            # values (a pass over 2x2 windows would loop over runs of C), then its columns
+            upper = self._buffer(space, f"up{layer}", (n, p_h, p_w, 2, c))
+            rows = _row_pairs(z, p_h, p_w)
+            np.maximum(rows[:, :, 0], rows[:, :, 1], out=upper.reshape(n, p_h, -1))
+            np.maximum(upper[..., 0, :], upper[..., 1, :], out=a)
             blocks.append((cols, z, a))
         hs = [a.reshape(*x.shape[:-1], -1)]
         n_conv, last = len(self.geometry), len(self.sizes) - 2
@@ -277,11 +277,15 @@ class CNN(Network):
         """delta_l: d_a routed to the first maximum of each window (a last odd row or column
         of h gets 0), times phi'(z_l) read off h (h overwritten).
 
-        For ReLU the routing is phi' at once: a window whose maximum is 0 (phi' = 0
-        wherever it routes) matches nothing, its target a / [a > 0] being 0 / 0 = NaN, so
-        delta is d_a * 1 or d_a * 0, the values (and signs of zero) of d_a * hit * phi'.
+        Each window row is matched at once against the target spread over both its
+        columns, (N, p, 2 p C) values with contiguous runs (the first maximum then found by
+        comparisons shifted by C values, one pixel): 2x2-window passes over channels-last
+        maps would run inner loops of only C values. For ReLU the routing is phi' at once:
+        a window whose maximum is 0 (phi' = 0 wherever it routes) matches nothing, its
+        target a / [a > 0] being 0 / 0 = NaN, so delta is d_a * 1 or d_a * 0, the values
+        (and signs of zero) of d_a * hit * phi'.
         """
-        p_h, p_w = a.shape[1:3]
+        n, p_h, p_w, c = a.shape
         delta = self._buffer(space, f"D{layer}", h.shape)
         if h.shape[1] != 2 * p_h or h.shape[2] != 2 * p_w:
             delta[:] = 0
@@ -290,15 +294,29 @@ class CNN(Network):
             positive = np.greater(a, 0, out=self._buffer(space, f"pos{layer}", a.shape, bool))
             with np.errstate(invalid="ignore"):
                 a = np.divide(a, positive, out=self._buffer(space, f"tgt{layer}", a.shape))
-        free = self._buffer(space, f"free{layer}", a.shape, bool)  # windows not yet routed
-        free[:] = True
-        hit = self._buffer(space, f"hit{layer}", a.shape, bool)
-        for u, v in _WINDOW:
-            at = (slice(None), slice(u, 2 * p_h, 2), slice(v, 2 * p_w, 2))
-            np.equal(h[at], a, out=hit)
-            hit &= free
-            free ^= hit
-            np.multiply(d_a, hit, out=delta[at])
+        shape = (n, p_h, 2 * p_w * c)
+        target = _spread(a, self._buffer(space, f"st{layer}", shape))
+        rows_h = _row_pairs(h, p_h, p_w)
+        upper = np.equal(
+            rows_h[:, :, 0], target, out=self._buffer(space, f"E0{layer}", shape, bool)
+        )
+        lower = np.equal(
+            rows_h[:, :, 1], target, out=self._buffer(space, f"E1{layer}", shape, bool)
+        )
+        left = np.arange(shape[-1]) // c % 2 == 0  # the values of each window's left column
+        scratch = self._buffer(space, f"S{layer}", shape, bool)
+        _first_of_pairs(upper, left, scratch, c)
+        # windows with a maximum in their upper row (marked at the left column) take none below
+        np.bitwise_or(upper[..., :-c], upper[..., c:], out=scratch[..., :-c])
+        scratch[..., -c:] = False
+        scratch &= left
+        np.greater(lower, scratch, out=lower)  # a & ~b for booleans
+        np.greater(lower[..., c:], scratch[..., :-c], out=lower[..., c:])
+        _first_of_pairs(lower, left, scratch, c)
+        d_spread = _spread(d_a, self._buffer(space, f"sd{layer}", shape))
+        rows_d = _row_pairs(delta, p_h, p_w)
+        np.multiply(d_spread, upper, out=rows_d[:, :, 0])
+        np.multiply(d_spread, lower, out=rows_d[:, :, 1])
         if not relu:
             backprop_activation(delta, h, self.activation)
         return delta
@@ -346,6 +364,33 @@ class CNN(Network):
         """The logits for validated x."""
         x = x.astype(self.dtype, copy=False)
         return self._forward(x, self._workspace(x.shape[:-1]))[1][-1]
+
+
+def _row_pairs(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
+    """The view (N, p_h, 2, 2 p_w C) of h (N, o_h, o_w, C): per pooling window row y, its
+    rows 2y and 2y + 1, each as the contiguous values of its first 2 p_w pixels."""
+    n, _, _, c = h.shape
+    rows = h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
+    assert rows.base is not None  # a view (a slice of h splits and merges without a copy)
+    return rows
+
+
+def _spread(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a (N, p_h, p_w, C) written to both columns of each window, out (N, p_h, 2 p_w C):
+    two copies of whole pixels (a void view of C values, not loops over C values)."""
+    pixel = np.dtype((np.void, a.shape[-1] * a.itemsize))
+    pixels = a.view(pixel)[..., 0]
+    pairs = out.reshape(*a.shape[:-1], 2, a.shape[-1]).view(pixel)[..., 0]
+    np.copyto(pairs[..., 0], pixels)
+    np.copyto(pairs[..., 1], pixels)
+    return out
+
+
+def _first_of_pairs(hits: np.ndarray, left: np.ndarray, scratch: np.ndarray, c: int) -> None:
+    """Clear each right-column hit (the last axis's odd pixels of C values) whose left
+    neighbour in its window is a hit too, in place: ties go to the first position."""
+    np.bitwise_and(hits, left, out=scratch)
+    np.greater(hits[..., c:], scratch[..., :-c], out=hits[..., c:])
 
 
 def conv_geometry(
