@@ -116,6 +116,31 @@ def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum_only():
         np.testing.assert_allclose(g, fd, rtol=1e-7)
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(activation):
+    # 0/1 images and all-ones kernels: z counts ones, so windows tie in every pattern (within a
+    # row, across rows, all four, at 0); odd widths drop a column. Reference: a loop over windows.
+    model = _small(activation, bias=False)
+    model.params[0][:] = 1
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, (7, model.n_inputs)).astype(np.float64)
+    space = {}
+    blocks, _ = model._forward(x, space)
+    _, h, a = blocks[0]
+    d_a = rng.standard_normal(a.shape)
+    want = np.zeros(h.shape)
+    for e, y, x_, c in np.ndindex(a.shape):
+        window = h[e, 2 * y : 2 * y + 2, 2 * x_ : 2 * x_ + 2, c].ravel()
+        u, v = divmod(int(np.argmax(window)), 2)  # the first maximum, row-major
+        d, value = d_a[e, y, x_, c], window[2 * u + v]  # phi' in the network's order
+        routed = {"relu": d * (value > 0), "sigmoid": d * value * (1 - value),
+                  "tanh": d * (1 - value**2)}  # fmt: skip
+        want[e, 2 * y + u, 2 * x_ + v, c] = routed[activation]
+    ties = sum(np.sum(h[:, u:8:2, v:6:2] == a) for u in (0, 1) for v in (0, 1)) - a.size
+    assert ties > a.size // 4  # many windows tie
+    np.testing.assert_array_equal(model._unpool(d_a, h.copy(), a, space, 0), want)
+
+
 def test_float32_is_the_default_and_close_to_float64():
     rng = np.random.default_rng(6)
     x, y = rng.random((20, 784)), rng.integers(0, 10, 20)
