@@ -119,10 +119,12 @@ def floor_epoch(x: np.ndarray) -> float:
 
     Per step, for each conv layer with input a (b, H, W, C) and k x k kernels: im2col's
     copy into X (b, o, o, k, k, C) (as the net makes it, one copy of a sliding-window
-    view), z = X W, dW = X^T delta and, for the second, delta W^T; for each dense layer
-    the MLP's three products. The first layer's input is the next minibatch of images
-    in order; the other inputs and the errors are arrays of ones (small weights: no
-    overflow). col2im's additions and everything elementwise are left out.
+    view), z = X W, dW = X^T delta and, for the second, col2im's W delta^T of shape
+    (k k C, o o b), as the net computes it (example-last); for each dense layer the MLP's
+    three products. The first layer's input is the next minibatch of images in order; the
+    other inputs and the errors are arrays of ones (small weights: no overflow). col2im's
+    additions and everything elementwise (pooling, routing, activations, the transposing
+    copies around col2im) are left out.
     """
     net = model()
     ws = [np.full(p.shape, 1e-3, np.float32) for p in net.params]
@@ -136,7 +138,8 @@ def floor_epoch(x: np.ndarray) -> float:
     hs = [np.ones((b, s), np.float32) for s in net.sizes]
     deltas = [np.ones((b, s), np.float32) for s in net.sizes]
     grads = [np.empty_like(w) for w in ws]
-    d_cols = [np.empty(cols.shape, np.float32) for _, cols, _, _ in convs]
+    d_cols = {i: np.empty((cols[0, 0, 0].size, len(z)), np.float32)
+              for i, (_, cols, z, _) in enumerate(convs) if i}  # fmt: skip
     n_conv, steps = len(convs), len(x) // b
     start = time.perf_counter()
     for step in range(steps):
@@ -147,7 +150,7 @@ def floor_epoch(x: np.ndarray) -> float:
             np.matmul(flat, ws[layer], out=z)
             np.matmul(flat.T, delta, out=grads[layer])
             if layer > 0:
-                np.matmul(delta, ws[layer].T, out=d_cols[layer].reshape(len(z), -1))
+                np.matmul(ws[layer], delta.T, out=d_cols[layer])
         for i in range(len(net.sizes) - 1):
             np.matmul(hs[i], ws[n_conv + i], out=hs[i + 1])
         for i in range(len(net.sizes) - 2, -1, -1):
