@@ -59,8 +59,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
-#: batch of 500 LeNet-5 inputs holds about 23 million, and a noise pass uses one per thread
-#: besides the training loop's (fewer would free and allocate them at every minibatch).
+#: batch of 500 LeNet-5 inputs holds about 29 million (100 MiB), and a noise pass uses one per
+#: thread besides the training loop's (fewer would free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
 
 
@@ -223,9 +223,10 @@ class CNN(Network):
             a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
             # the maximum over each window's two rows first, over contiguous runs of 2 p C
             # values (a pass over 2x2 windows would loop over runs of C), then its columns
-            upper = self._buffer(space, f"up{layer}", (n, p_h, p_w, 2, c))
+            upper = self._buffer(space, f"spread{layer}", (n, p_h, 2 * p_w * c))
             rows = _row_pairs(z, p_h, p_w)
-            np.maximum(rows[:, :, 0], rows[:, :, 1], out=upper.reshape(n, p_h, -1))
+            np.maximum(rows[:, :, 0], rows[:, :, 1], out=upper)
+            upper = upper.reshape(n, p_h, p_w, 2, c)
             np.maximum(upper[..., 0, :], upper[..., 1, :], out=a)
             blocks.append((cols, z, a))
         hs = [a.reshape(*x.shape[:-1], -1)]
@@ -295,7 +296,8 @@ class CNN(Network):
             with np.errstate(invalid="ignore"):
                 a = np.divide(a, positive, out=self._buffer(space, f"tgt{layer}", a.shape))
         shape = (n, p_h, 2 * p_w * c)
-        target = _spread(a, self._buffer(space, f"st{layer}", shape))
+        spread = self._buffer(space, f"spread{layer}", shape)  # the forward pass's, reused
+        target = _spread(a, spread)
         rows_h = _row_pairs(h, p_h, p_w)
         upper = np.equal(
             rows_h[:, :, 0], target, out=self._buffer(space, f"E0{layer}", shape, bool)
@@ -313,7 +315,7 @@ class CNN(Network):
         np.greater(lower, scratch, out=lower)  # a & ~b for booleans
         np.greater(lower[..., c:], scratch[..., :-c], out=lower[..., c:])
         _first_of_pairs(lower, left, scratch, c)
-        d_spread = _spread(d_a, self._buffer(space, f"sd{layer}", shape))
+        d_spread = _spread(d_a, spread)  # over the target, no longer needed
         rows_d = _row_pairs(delta, p_h, p_w)
         np.multiply(d_spread, upper, out=rows_d[:, :, 0])
         np.multiply(d_spread, lower, out=rows_d[:, :, 1])
