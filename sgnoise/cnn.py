@@ -370,11 +370,10 @@ class CNN(Network):
 
 def _row_pairs(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
     """The view (N, p_h, 2, 2 p_w C) of h (N, o_h, o_w, C): per pooling window row y, its
-    rows 2y and 2y + 1, each as the contiguous values of its first 2 p_w pixels."""
+    rows 2y and 2y + 1, each as the contiguous values of its first 2 p_w pixels (always a
+    view: the reshape splits one axis and merges a row's pixels with their channels)."""
     n, _, _, c = h.shape
-    rows = h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
-    assert rows.base is not None  # a view (a slice of h splits and merges without a copy)
-    return rows
+    return h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
 
 
 def _spread(a: np.ndarray, out: np.ndarray) -> np.ndarray:
