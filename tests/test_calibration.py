@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import special
@@ -177,6 +180,30 @@ def test_the_curves_spread_is_the_sd_of_normal_readings_and_ignores_one_far_read
     moved = calibration.biweight_scale(spiked) / calibration.biweight_scale(few)
     assert np.median(moved) < 1.15 and np.median(spiked.std(axis=0) / few.std(axis=0)) > 2
     assert calibration.biweight_scale(np.ones((8, 3))).tolist() == [0, 0, 0]  # MAD = 0
+
+
+@pytest.mark.parametrize("c", [6.0, 9.0])
+def test_the_biweight_normal_constant_is_scipys_adaptive_quadrature_of_the_normal_law(c):
+    """calibration._biweight_normal (Gauss-Legendre, numpy only) against scipy.integrate.quad
+    of the same integrals under scipy.stats.norm; and finding it imports neither module (a
+    worker would pay ~0.2-1.5 s for them)."""
+    from scipy import integrate, stats
+
+    edge = c * stats.norm.ppf(0.75)
+
+    def mean(f) -> float:
+        return integrate.quad(lambda t: f(t / edge) * stats.norm.pdf(t), -edge, edge)[0]
+
+    num = mean(lambda u: (u * edge) ** 2 * (1 - u * u) ** 4)
+    den = mean(lambda u: (1 - u * u) * (1 - 5 * u * u))
+    assert calibration._biweight_normal(c) == pytest.approx(np.sqrt(num) / abs(den), rel=1e-13)
+    code = (
+        "import sys; from sgnoise import calibration; calibration._biweight_normal(6.0); "
+        "calibration.biweight_law(8); print([m for m in ('scipy.stats', 'scipy.integrate') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("n", [8, 16, 32])
