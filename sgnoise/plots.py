@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial, wraps
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,71 @@ def _styled(plot: Callable[..., Path]) -> Callable[..., Path]:
     return wrapper
 
 
-def _epoch_axis(ax) -> None:
-    """Label an x axis "epoch", with ticks at whole epochs."""
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+@dataclass(frozen=True)
+class XAxis:
+    """What the plots put on the x axis: one column of the records (and runs).
+
+    Attributes
+    ----------
+    label : str
+        Axis label (``{loss}``: the loss's unit); its last word is the quantity's symbol.
+    ticks : {"epochs", "linear", "log2", "values", "decreasing"}
+        Ticks at whole epochs; linear (log beyond three decades); log-2 with a tick at
+        each value; a tick at each value; linear, decreasing to the right.
+    over_training : bool
+        True: a plot shows every checkpoint. False (a swept quantity): the last
+        checkpoint's rows only, one point per run.
+    diverged_at : str
+        The runs' key that places a diverged run's marker.
+    """
+
+    label: str
+    ticks: str
+    over_training: bool
+    diverged_at: str
+
+    @property
+    def symbol(self) -> str:
+        return self.label.split()[-1]
+
+
+#: Every x axis of the plots, by the records' column it shows.
+XAXES = {
+    "epoch": XAxis("epoch", "epochs", over_training=True, diverged_at="diverged_epoch"),
+    "loss": XAxis("training loss at the checkpoint ({loss})", "decreasing", over_training=True,
+                  diverged_at="diverged_epoch"),
+    "lr": XAxis("learning rate η", "linear", over_training=False, diverged_at="lr"),
+    "batch_size": XAxis("training batch size b", "log2", over_training=False,
+                        diverged_at="batch_size"),
+    "width": XAxis("hidden width w", "log2", over_training=False, diverged_at="width"),
+    "depth": XAxis("number of hidden layers d", "values", over_training=False,
+                   diverged_at="depth"),
+    "measured_batch": XAxis("measured batch size B", "log2", over_training=False,
+                            diverged_at="measured_batch"),
+}  # fmt: skip
+
+
+def _x_axis(ax, results: Mapping, x: str, values: Sequence[float] | None = None) -> None:
+    """Label ``ax``'s x axis for ``x`` (:data:`XAXES`), with its scale and ticks at
+    ``values`` (by default the runs' values of ``x``)."""
+    axis = XAXES[x]
+    if values is None:
+        values = [r[x] for r in results["runs"] if x in r]
+    values = sorted({v for v in values if v > 0})
+    if axis.ticks == "epochs":
+        steps = [1, 2, 5, 10]
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=steps))
+    elif axis.ticks == "decreasing":
+        ax.invert_xaxis()
+    elif axis.ticks == "values":
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+    elif axis.ticks == "log2":
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    elif values and values[-1] / values[0] > 1e3:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis.label.format(loss=_loss_unit(results)))
 
 
 def _color(activation: str) -> str:
@@ -191,7 +253,7 @@ def _mark_failures(
     where_kind = []
     for run in results["runs"]:
         if run.get("diverged") and run["activation"] in activations:
-            at = run.get("diverged_epoch") if x == "epoch" else run[x]
+            at = run.get(XAXES[x].diverged_at)
             if at is not None:
                 where_kind.append((at, run["activation"], "diverged"))
     for r in _frozen(results, status=DEGENERATE, **where):
@@ -310,7 +372,7 @@ def plot_alpha_vs_epoch(results: Mapping, path: str | Path, *, layer: str = POOL
     """
     fig, axes = _alpha_grid(results, _frozen(results, layer=layer), "epoch", layer)
     for ax in axes[-1]:
-        _epoch_axis(ax)
+        _x_axis(ax, results, "epoch")
     where = "all parameters" if layer == POOLED else layer
     fig.suptitle(_title(results, f"SGN tail index over training ({where})"))
     return _save(fig, path)
@@ -333,7 +395,7 @@ def plot_alpha_by_layer(results: Mapping, path: str | Path, *, split: str = "tra
             marks |= _mark_failures(ax, results, "epoch", acts, split=split, layer=layer)
             ax.set_title(f"{layer}: {stat}, {split} noise")
     for ax in axes[-1]:
-        _epoch_axis(ax)
+        _x_axis(ax, results, "epoch")
     fig.suptitle(_title(results, "SGN tail index per layer"))
     _legend(fig, acts, _band_caption(results), marks=marks)
     return _save(fig, path)
@@ -365,7 +427,7 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
         ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_yticks([t for t in (1, 1.5, 2, 3, 5, 10, 20, 50, 100) if t <= 1.5 * top])
-    _epoch_axis(ax)
+    _x_axis(ax, results, "epoch")
     ax.set(ylabel="tail index α", title=f"{layer}, train noise")
     ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
@@ -380,30 +442,6 @@ def plot_in_flight(results: Mapping, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-#: Axis labels of the swept quantities.
-_SWEPT = {
-    "lr": "learning rate η",
-    "batch_size": "training batch size b",
-    "width": "hidden width w",
-    "depth": "number of hidden layers d",
-}
-
-
-def _sweep_axis(ax, values: Sequence[float], x: str) -> None:
-    """The swept quantity's axis: learning rates linear (log beyond three decades), batch
-    sizes on a log-2 axis with a tick at each."""
-    values = sorted({v for v in values if v > 0})
-    if x == "depth":
-        ax.set_xticks(values, [f"{v:g}" for v in values])
-    elif x in ("batch_size", "width"):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(values, [f"{v:g}" for v in values])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    elif values and values[-1] / values[0] > 1e3:
-        ax.set_xscale("log")
-    ax.set_xlabel(_SWEPT[x])
-
-
 @_styled
 def plot_alpha_vs_sweep(
     results: Mapping, path: str | Path, *, x: str = "lr", layer: str = POOLED, note: str = ""
@@ -414,8 +452,8 @@ def plot_alpha_vs_sweep(
     final = max((r["epoch"] for r in frozen), default=0.0)
     fig, axes = _alpha_grid(results, select(frozen, epoch=final), x, layer)
     for ax in axes[-1]:
-        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
-    what = f"SGN tail index against the {_SWEPT[x]}, epoch {final:g}{note}"
+        _x_axis(ax, results, x)
+    what = f"SGN tail index against the {XAXES[x].label}, epoch {final:g}{note}"
     fig.suptitle(_title(results, what))
     return _save(fig, path)
 
@@ -441,7 +479,6 @@ def plot_alpha_vs_epoch_by_lr(
     """
     if x not in ("epoch", "loss"):
         raise ValueError(f"x must be 'epoch' or 'loss', got {x!r}")
-    by_epoch = x == "epoch"
     acts = _activations(results)
     frozen = _frozen(results, split="train", layer=layer)
     lrs = sorted({r["lr"] for r in results["runs"]})
@@ -456,23 +493,17 @@ def plot_alpha_vs_epoch_by_lr(
         for (key, stat), ax in zip(STATISTICS, col, strict=True):
             for lr in lrs:
                 rows = select(frozen, activation=act, lr=lr)
-                if by_epoch:
-                    _curve(ax, rows, "epoch", key, cmap(norm(lr)), band=False)
-                elif rows:
-                    loss, alpha = _mean_by_epoch(rows, "loss"), _mean_by_epoch(rows, key)
-                    ax.plot(loss, alpha, "-o", color=cmap(norm(lr)), ms=3, lw=1.4)
+                if rows:
+                    progress, alpha = _mean_by_epoch(rows, x), _mean_by_epoch(rows, key)
+                    ax.plot(progress, alpha, "-o", color=cmap(norm(lr)), ms=3.5, lw=1.6)
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set(title=f"{act}: {stat}, train noise", ylabel="tail index α")
             ax.grid(alpha=0.3)
-        if by_epoch:
-            _epoch_axis(col[-1])
-        else:
-            col[-1].invert_xaxis()
-            col[-1].set_xlabel(f"training loss at the checkpoint ({_loss_unit(results)})")
+        _x_axis(col[-1], results, x)
     fig.colorbar(
         plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="learning rate η", shrink=0.8
     )
-    what = "over training" if by_epoch else "against the training loss"
+    what = {"epoch": "over training", "loss": "against the training loss"}[x]
     fig.suptitle(_title(results, f"SGN tail index {what}, per learning rate"))
     handles = [
         Line2D([], [], color="k", marker="o", ms=3.5, label="SGN α (mean over seeds)"),
@@ -766,7 +797,7 @@ def plot_alpha_by_layer_vs_sweep(results: Mapping, path: str | Path, *, x: str) 
             ax.set(title=f"{act}: {title}", ylabel="tail index α")
             ax.grid(alpha=0.3)
     for ax in axes[-1]:
-        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
+        _x_axis(ax, results, x)
     handles = [Line2D([], [], color=colors[r], lw=3, label=_ROLES.get(r, r)) for r in roles]
     handles += [
         Line2D([], [], color="k", ls="--", label="Gaussian surrogate α"),
@@ -774,7 +805,7 @@ def plot_alpha_by_layer_vs_sweep(results: Mapping, path: str | Path, *, x: str) 
         Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5))
-    fig.suptitle(_title(results, f"Per layer against the {_SWEPT[x]}, epoch {final:g}"))
+    fig.suptitle(_title(results, f"Per layer against the {XAXES[x].label}, epoch {final:g}"))
     return _save(fig, path)
 
 
@@ -840,18 +871,10 @@ def _shown(rows: Sequence[Mapping], x: str) -> tuple[list[Mapping], str]:
     """The rows a plot against ``x`` shows, and when they are from for its title: over
     training (x = epoch) every row and ""; against a swept x the last checkpoint's rows
     and " at epoch E"."""
-    if x == "epoch" or not rows:
+    if XAXES[x].over_training or not rows:
         return list(rows), ""
     final = max(r["epoch"] for r in rows)
     return select(rows, epoch=final), f" at epoch {final:g}"
-
-
-def _x_axis(ax, results: Mapping, x: str) -> None:
-    """An x axis of epochs (x = epoch), or of the swept ``x`` over the runs' values."""
-    if x == "epoch":
-        _epoch_axis(ax)
-    else:
-        _sweep_axis(ax, [r[x] for r in results["runs"]], x)
 
 
 def _quantile_band(ax, rows: Sequence[Mapping], x: str, prefix: str, color: str, **style) -> None:
@@ -1093,9 +1116,9 @@ def plot_alpha_vs_measured_batch(results: Mapping, path: str | Path, *, note: st
                 color = matplotlib.colors.to_rgba(_color(act), shade)
                 _curve(ax, sub, "measured_batch", "alpha_cal", color, band=epoch == epochs[-1])
         ax.axhline(2.0, color="k", lw=1, ls=":")
-        _sweep_axis(ax, [r["measured_batch"] for r in rows], "batch_size")
+        _x_axis(ax, results, "measured_batch", [r["measured_batch"] for r in rows])
         where = "all parameters" if layer == POOLED else layer
-        ax.set(title=where, xlabel="measured batch size B", ylabel="calibrated tail index α")
+        ax.set(title=where, ylabel="calibrated tail index α")
         ax.tick_params(axis="x", labelrotation=45)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=_color(a), lw=3, label=a) for a in acts]
@@ -1121,20 +1144,21 @@ def _detail_plots(
     :func:`draw`). In a sweep (x is the lr or the batch size) the batch scan is drawn for
     the largest swept value scanned only, so that each line is one run per seed."""
     figures: list[Callable[[], Path]] = []
+    over_training = XAXES[x].over_training
     if select(results["records"], mode=RESAMPLED):
         path = folder / f"per_coordinate{suffix}.png"
         figures.append(partial(plot_per_coordinate, results, path, x=x))
-    if x == "epoch" and select(results["records"], mode=PER_EXAMPLE):
+    if over_training and select(results["records"], mode=PER_EXAMPLE):
         figures.append(partial(plot_hill, results, folder / "hill_plot.png"))
-    if x == "epoch" and any(run.get("coordinates") for run in results["runs"]):
+    if over_training and any(run.get("coordinates") for run in results["runs"]):
         figures.append(partial(plot_alpha_vs_activity, results, folder / "alpha_vs_activity.png"))
     scans = select(results["records"], mode=BATCH_SCAN)
     if scans:
         note = ""
-        if x != "epoch":
+        if not over_training:
             top = max(r[x] for r in scans)
             scans = select(scans, **{x: top})
-            note = f", {_SWEPT[x].split()[-1]} = {top:g}"
+            note = f", {XAXES[x].symbol} = {top:g}"
         sub = {**results, "records": scans}
         path = folder / f"alpha_vs_measured_batch{suffix}.png"
         figures.append(partial(plot_alpha_vs_measured_batch, sub, path, note=note))
