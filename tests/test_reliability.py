@@ -55,6 +55,16 @@ def assert_same_records(one: Path, other: Path) -> None:
     np.testing.assert_equal(records_without_time(one), records_without_time(other))
 
 
+@pytest.fixture
+def no_plots():
+    """Sweeps that draw no PNGs, for the tests that check none: a tiny sweep's plots cost
+    more than its runs (they are tested in test_plots.py and test_drivers.py). Its own
+    patch: a test's ``monkeypatch.undo()`` keeps it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "draw_study", lambda study, results, folder, pool=None: [])
+        yield
+
+
 def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -93,7 +103,9 @@ def test_degenerate_noise_mid_sweep_is_recorded_with_its_reason_and_the_sweep_go
 
 
 @pytest.mark.slow
-def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(tmp_path, capsys):
+def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(
+    tmp_path, capsys, no_plots
+):
     # lr 30 at batch 200 (the issue's case): the ReLU noise of the test split is mostly
     # exact zeros after one epoch; the estimator raises, the run and the sweep go on
     s = settings.make("activation", {**TINY, "batch_size": 200, "subset": 4000, "lr": 30.0,
@@ -107,7 +119,7 @@ def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(tm
 
 
 @pytest.mark.slow
-def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path):
+def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path, no_plots):
     s = lr_settings(tmp_path, lr_start=0.05, lr_stop=1e36, lr_step=1e36)
     folder = sweep.run(s, echo=lambda _: None)
     runs = {r["lr"]: r for r in results.load_results(folder)["runs"]}
@@ -119,7 +131,7 @@ def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns_it(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, no_plots
 ):
     real = sweep.train_and_measure
 
@@ -168,7 +180,7 @@ def test_runs_whose_rates_agree_to_12_digits_are_refused_before_anything_is_made
 
 @pytest.mark.slow
 def test_sigterm_mid_sweep_keeps_finished_runs_marks_the_folder_and_resume_completes_it(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, no_plots
 ):
     s = lr_settings(tmp_path, lr_stop=0.15)  # three runs
     interrupt_after(1, monkeypatch)
@@ -206,10 +218,12 @@ def test_replot_of_an_interrupted_folder_says_so_and_how_to_finish(tmp_path, mon
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_real_signal_stops_workers_removes_shared_data_and_exits_128_plus_signal(tmp_path, sig):
     # workers 2: pool processes, the data memory-mapped in /dev/shm (or the temp dir); 6 runs
-    # of 2 epochs on 3,000 images: the signal comes when the first is saved, 2 are running
+    # of 2 epochs on 3,000 images, no per-coordinate part: the signal comes when the first is
+    # saved, 2 are running
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     args = ["--epochs", "2", "--subset", "3000", "--batch-size", "250", "--seeds", "0", "1",
-            "2", "--workers", "2", "--out-root", "out", "--run-name", "r"]  # fmt: skip
+            "2", "--coordinates", "0", "--workers", "2", "--out-root", "out",
+            "--run-name", "r"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -277,7 +291,7 @@ def test_resume_of_a_damaged_status_file_names_it(tmp_path, capsys):
     assert "status.json is damaged" in line
 
 
-def test_resume_of_a_complete_run_says_there_is_nothing_to_do(tmp_path, capsys):
+def test_resume_of_a_complete_run_says_there_is_nothing_to_do(tmp_path, capsys, no_plots):
     folder = sweep.run(lr_settings(tmp_path), echo=lambda _: None)
     assert "is complete: nothing to resume" in resume_error(tmp_path, folder, capsys)
 
@@ -321,7 +335,9 @@ def test_resume_with_a_flag_at_its_default_value_but_not_the_saved_one_is_refuse
 
 
 @pytest.mark.slow
-def test_resume_with_flags_equal_to_the_saved_values_or_locations_goes_on(tmp_path, monkeypatch):
+def test_resume_with_flags_equal_to_the_saved_values_or_locations_goes_on(
+    tmp_path, monkeypatch, no_plots
+):
     interrupt_after(1, monkeypatch)
     with pytest.raises(sweep.Interrupted):
         sweep.run(lr_settings(tmp_path), echo=lambda _: None)
@@ -379,7 +395,7 @@ def _full_disk_on(name: str, monkeypatch) -> None:
 
 
 def test_a_full_disk_while_writing_results_keeps_every_run_and_resume_finishes(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, no_plots
 ):
     _full_disk_on(results.RESULTS_CSV, monkeypatch)
     with pytest.raises(sweep.SweepError) as error:
@@ -397,7 +413,7 @@ def test_a_full_disk_while_writing_results_keeps_every_run_and_resume_finishes(
     assert results.read_status(folder)["state"] == COMPLETE
 
 
-def test_a_full_disk_while_saving_a_run_keeps_the_runs_before_it(tmp_path, monkeypatch):
+def test_a_full_disk_while_saving_a_run_keeps_the_runs_before_it(tmp_path, monkeypatch, no_plots):
     real = results.save_run
     calls = []
 
@@ -443,8 +459,11 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_pat
 
 @pytest.fixture(scope="module")
 def saved_folder(tmp_path_factory) -> Path:
+    """A complete lr study folder, without its PNGs (a replot draws them)."""
     tmp = tmp_path_factory.mktemp("saved")
-    return sweep.run(lr_settings(tmp), echo=lambda _: None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "draw_study", lambda study, results, folder, pool=None: [])
+        return sweep.run(lr_settings(tmp), echo=lambda _: None)
 
 
 def damaged_copy(saved_folder: Path, tmp_path: Path, name: str, contents: bytes) -> Path:
@@ -546,7 +565,7 @@ def test_a_corrupt_or_truncated_data_file_is_named(tmp_path, capsys, name, damag
 
 
 @pytest.mark.slow
-def test_workers_1_and_2_give_identical_results_files(tmp_path):
+def test_workers_1_and_2_give_identical_results_files(tmp_path, no_plots):
     one = sweep.run(lr_settings(tmp_path, run_name="w1", workers=1), echo=lambda _: None)
     two = sweep.run(lr_settings(tmp_path, run_name="w2", workers=2), echo=lambda _: None)
     assert_same_records(one, two)
@@ -571,7 +590,9 @@ def _pool_workers(pid: int) -> set[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_a_worker_killed_by_sigkill_fails_its_run_only_and_resume_reruns_it(tmp_path, capsys):
+def test_a_worker_killed_by_sigkill_fails_its_run_only_and_resume_reruns_it(
+    tmp_path, capsys, no_plots
+):
     killed: list[int] = []
 
     def kill_one_busy_worker() -> None:  # as the out-of-memory killer would
@@ -612,7 +633,8 @@ def test_a_worker_killed_by_sigkill_fails_its_run_only_and_resume_reruns_it(tmp_
 def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its_data(tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     args = ["--seeds", "0", "1", "--workers", "2", "--subset", "3000", "--batch-size", "250",
-            "--epochs", "1", "--out-root", "out", "--run-name", "r"]  # fmt: skip
+            "--epochs", "1", "--coordinates", "0", "--out-root", "out",
+            "--run-name", "r"]  # fmt: skip
     driver = subprocess.Popen(
         [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), *args],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -668,9 +690,10 @@ def test_a_plot_that_fails_keeps_every_run_says_so_in_one_line_and_in_the_status
     monkeypatch.setattr(plots, "draw_study", broken)
     with pytest.raises(SystemExit) as exit_info:
         sweep.main("lr", {}, ["--subset", "3000", "--batch-size", "250", "--epochs", "1",
-                              "--seeds", "0", "--activations", "relu", "--lr-start", "0.05",
-                              "--lr-stop", "0.1", "--lr-step", "0.05", "--workers", "1",
-                              "--out-root", str(tmp_path), "--run-name", "r"])  # fmt: skip
+                              "--seeds", "0", "--coordinates", "0", "--activations", "relu",
+                              "--lr-start", "0.05", "--lr-stop", "0.1", "--lr-step", "0.05",
+                              "--workers", "1", "--out-root", str(tmp_path),
+                              "--run-name", "r"])  # fmt: skip
     line = one_line(exit_info.value.code)
     folder = folder_of(tmp_path)
     assert f"the results are saved in {folder}; the plots could not be drawn (ValueError: " in line
