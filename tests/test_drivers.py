@@ -135,7 +135,7 @@ def test_replot_redraws_the_pngs_from_saved_results_alone(epoch_run):
 @pytest.mark.slow
 def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path):
     args = ["--activations", "relu", "--lr-start", "0.05", "--lr-stop", "1e36",
-            "--lr-step", "1e36", "--workers", "2"]  # fmt: skip
+            "--lr-step", "1e36", "--workers", "1"]  # fmt: skip
     out = run("test_lr_alpha.py", *TINY, *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (folder,) = (tmp_path / "MNIST_lr").iterdir()
@@ -218,7 +218,8 @@ def test_help_explains_every_constant_of_the_driver(tmp_path, script):
 @pytest.mark.slow
 def test_batch_driver_trains_each_b_at_a_fixed_rate_and_a_fixed_ratio_from_one_init(tmp_path):
     args = ["--batch-sizes", "100", "250", "--reference-batch", "100", "--subset", "3000",
-            "--epochs", "1", "--seeds", "0", "--activations", "relu", "--workers", "2"]  # fmt: skip
+            "--epochs", "1", "--seeds", "0", "--activations", "relu", "--workers", "2",
+            "--coordinates", "0"]  # fmt: skip
     out = run("test_batch_alpha.py", *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (folder,) = (tmp_path / "MNIST_batch").iterdir()
