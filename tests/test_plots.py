@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
+from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
@@ -152,18 +155,35 @@ def test_histogram_of_heavy_tailed_noise_with_a_fitted_stable_law(tmp_path):
     _assert_png(path)
 
 
-@pytest.mark.slow
-def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
-    # the activation study's folder is redrawn end to end in tests/test_drivers.py
+def _saved_lr_folder(parent: Path) -> Path:
+    """The synthetic lr study (one seed) saved as a run folder, with its noise samples."""
     doc = _results("lr", seeds=(0,))
-    folder = results.new_run_dir(tmp_path, "lr")
+    folder = results.new_run_dir(parent, "lr")
     results.save_results(folder, doc["config"], doc["records"], doc["runs"])
     keys = {r["noise_sample"]["key"] for r in doc["runs"] if "noise_sample" in r}
     results.save_noise_samples(
         folder, {k: np.random.default_rng(2).normal(size=3000) for k in keys}
     )
-    plots.replot([str(folder)])
-    printed = capsys.readouterr().out.split()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def replotted(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A saved lr study folder redrawn by ``plots.replot`` (one figure after the other, no
+    warning allowed, every figure closed), and the paths it printed, in order."""
+    folder = _saved_lr_folder(tmp_path_factory.mktemp("replotted"))
+    before = plt.get_fignums()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as out:
+        warnings.simplefilter("error")
+        plots.replot([str(folder)])
+    assert plt.get_fignums() == before
+    return folder, out.getvalue().split()
+
+
+@pytest.mark.slow
+def test_plot_run_redraws_every_png_from_a_saved_run_folder(replotted):
+    # the activation study's folder is redrawn end to end in tests/test_drivers.py
+    folder, printed = replotted
     expected = {
         "alpha_vs_lr",
         "alpha_vs_epoch_by_lr",
@@ -177,19 +197,17 @@ def test_plot_run_redraws_every_png_from_a_saved_run_folder(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(tmp_path):
-    """A sweep hands its PNGs to its idle workers (plots.draw with a pool)."""
-    doc = _results("lr", seeds=(0,))
-    folders = [results.new_run_dir(tmp_path / str(n), "lr") for n in (1, 2)]
-    for folder in folders:
-        results.save_results(folder, doc["config"], doc["records"], doc["runs"])
-    serial = plots.lr_plots(results.load_results(folders[0]), folders[0])
+def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(replotted, tmp_path):
+    """A sweep hands its PNGs to its idle workers (plots.draw with a pool): the same bytes as
+    the replot's, drawn in this process."""
+    serial, printed = replotted
+    folder = _saved_lr_folder(tmp_path)
     with Pool(2) as pool:
-        parallel = plots.lr_plots(results.load_results(folders[1]), folders[1], pool=pool)
-    assert [p.name for p in parallel] == [p.name for p in serial] and len(serial) >= 4
-    for one, other in zip(serial, parallel, strict=True):
-        _assert_png(other)
-        assert one.read_bytes() == other.read_bytes()
+        parallel = plots.lr_plots(results.load_results(folder), folder, pool=pool)
+    assert [p.name for p in parallel] == [Path(p).name for p in printed] and len(parallel) >= 4
+    for path in parallel:
+        _assert_png(path)
+        assert path.read_bytes() == (serial / path.name).read_bytes(), path.name
 
 
 def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
