@@ -24,11 +24,14 @@ def few_reps():
 #: runs the files in 2 processes (``pytest -n 2 --dist loadfile``: a file's tests, and its
 #: module fixtures, in one process); started first, the long files end together.
 LONGEST_FIRST = (
-    "test_reliability.py",
-    "test_sweep_dask.py",
     "test_drivers.py",
-    "test_sweep.py",
+    "test_sweep_dask.py",
+    "test_reliability.py",
+    "test_plots.py",
+    "test_tail_index.py",
     "test_notebooks.py",
+    "test_analyse.py",
+    "test_sweep.py",
     "test_cli.py",
 )
 
