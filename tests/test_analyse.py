@@ -363,5 +363,9 @@ def test_plot_draws_a_png_for_noise_layers_and_per_example_gradients(tmp_path, c
     code, _, err = run([path, "--plot", tmp_path / "x.png", *flags], capsys)
     assert code == 0 and not err
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, _, err = run([path, "--plot", tmp_path / "no" / "x.png", *flags], capsys)
+
+
+def test_a_plot_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", noise((200, 8)))
+    code, _, err = run([tmp_path / "x.npy", "--plot", tmp_path / "no" / "x.png"], capsys)
     assert code == 2 and err.count("\n") == 1 and "x.png" in err
