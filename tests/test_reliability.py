@@ -630,7 +630,9 @@ def test_a_worker_killed_by_sigkill_fails_its_run_only_and_resume_reruns_it(
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its_data(tmp_path):
+def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its_data(
+    tmp_path, no_plots
+):
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     args = ["--seeds", "0", "1", "--workers", "2", "--subset", "3000", "--batch-size", "250",
             "--epochs", "1", "--coordinates", "0", "--out-root", "out",
@@ -664,16 +666,12 @@ def test_a_driver_killed_by_sigkill_leaves_no_worker_and_the_next_run_clears_its
     assert status["state"] == "running" and status["done"] >= 1
     assert len(list((folder / "runs").glob("*.json"))) - status["done"] in (0, 1)
     assert all(os.path.isdir(f) for f in shared)  # SIGKILL leaves the data in memory...
-    driver.wait()  # reaped: its pid is gone, and the next sweep clears its data
+    driver.wait()  # reaped: its pid is gone, and the next sweep (here) clears its data
     parent = Path(next(iter(shared))).parent
     alive = parent / f"sgnoise-data-{os.getpid()}-kept"  # ... and a live driver's stays
     alive.mkdir()
     try:
-        resume = subprocess.run(
-            [sys.executable, str(ROOT / "test_epoch_alpha_relu.py"), "--resume", str(folder)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert resume.returncode == 0, resume.stderr
+        assert sweep.main("activation", {}, ["--resume", str(folder)]) == folder
         assert not [f for f in shared if os.path.exists(f)], "the dead driver's data stayed"
         assert alive.is_dir()
     finally:
