@@ -55,7 +55,6 @@ def test_data_go_to_shared_memory_only_if_it_has_room_for_them(tmp_path, monkeyp
     assert datasets._shared_memory_folder(10**6) is None
 
 
-@pytest.mark.slow
 def test_the_driver_lets_its_own_copy_of_the_data_go_while_workers_run(tmp_path, monkeypatch):
     """With the data memory-mapped for worker processes, the driver holds only the mapped
     copy while they run: Fashion-MNIST's 220 MB counted once in the study's memory, not
@@ -77,6 +76,7 @@ def test_the_driver_lets_its_own_copy_of_the_data_go_while_workers_run(tmp_path,
     assert alive == [(False, True, 2)]
 
 
+@pytest.mark.slow
 def test_runs_in_worker_processes_equal_runs_in_this_process_to_the_last_digit():
     # One BLAS thread per run in every mode: the summation order, so every digit, is the same.
     s = settings.make(
