@@ -10,11 +10,11 @@ import pytest
 from scipy import optimize, special, stats
 
 from sgnoise.tail_index import power_law
+from sgnoise.tail_index.classical import largest
 from sgnoise.tail_index.power_law import (
     K_LOW,
     PowerLawTails,
     _synthetic,
-    _top_values,
     _truncated_lognormal,
     power_law_tails,
 )
@@ -89,7 +89,7 @@ def test_synthetic_top_values_have_the_law_of_sorted_semiparametric_samples():
     rng = np.random.default_rng(1)
     m, depth, reps = 2000, 60, 4000
     data = np.abs(rng.standard_t(3, m))
-    logs = np.log(_top_values(data[:, None], m))
+    logs = np.log(largest(data[:, None], [m]))
     k, gamma = np.array([40]), np.array([0.4])
     fast = _synthetic(logs, np.array([m]), np.array([m]), k, gamma, reps, depth, rng)
     body = np.sort(data)[::-1][k[0] :]
@@ -109,7 +109,7 @@ def test_synthetic_samples_do_not_depend_on_how_many_rows_are_drawn_at_once(monk
     # same float32 additions in the same order, so the same bits at 1, 7 or all rows a time
     rng = np.random.default_rng(5)
     data = np.abs(rng.standard_t(2.5, (3000, 3)))
-    logs = np.log(_top_values(data, 600))
+    logs = np.log(largest(data, [600] * 3))
     m, k, gamma = np.array([3000, 2000, 900]), np.array([30, 200, 12]), np.array([0.4, 0.6, 0.3])
     stored = np.array([600, 600, 400])
 

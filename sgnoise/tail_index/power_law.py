@@ -92,6 +92,7 @@ import numpy as np
 from scipy import special
 
 from sgnoise import threads
+from sgnoise.tail_index.classical import largest
 from sgnoise.tail_index.common import check_level, ties
 
 #: Smallest tail size fitted (CSN's fits of fewer values are too noisy to tell anything).
@@ -381,13 +382,6 @@ def _vuong(logs: np.ndarray, k: np.ndarray, gamma: np.ndarray):
     return r, np.where(var > 0, p, 1.0)
 
 
-def _top_values(x: np.ndarray, depth: int) -> np.ndarray:
-    """The ``depth`` largest values of every column, in decreasing order."""
-    if depth < x.shape[0]:
-        x = -np.partition(-x, depth - 1, axis=0)[:depth]
-    return -np.sort(-x, axis=0)
-
-
 def power_law_tails(x, *, counts=None, k_span: float | None = K_SPAN, **options) -> PowerLawTails:
     """CSN's power-law fit, bootstrap goodness of fit and lognormal comparison of every column.
 
@@ -425,9 +419,7 @@ def power_law_tails(x, *, counts=None, k_span: float | None = K_SPAN, **options)
     if m.shape != (x.shape[1],) or (m < 0).any() or (m > x.shape[0]).any():
         raise ValueError(f"counts must be {x.shape[1]} integers in [0, {x.shape[0]}]")
     depth = min(x.shape[0], int(2 * _largest_candidate(m, k_span).max()) + 8)
-    chunks = threads.column_chunks(x.shape[1])
-    jobs = (functools.partial(_top_values, x[:, c], depth) for c in chunks)
-    top = np.concatenate([np.empty((depth, 0)), *threads.in_order(jobs)], axis=1)
+    top = largest(x, np.full(x.shape[1], depth))  # x >= 0: its own largest values
     return power_law_tails_of_top(top, m, k_span=k_span, **options)
 
 
