@@ -140,8 +140,10 @@ class CalibrationCurve:
         """Spread of one matrix's 1/reading at each alpha over the R matrices: Tukey's biweight
         midvariance, square-rooted (:func:`biweight_scale`), not the standard deviation, over
         its finite-sample consistency factor at R (:func:`biweight_law`). Computed once a curve
-        (curves are kept in memory and read at every checkpoint)."""
-        return biweight_scale(self.readings) / biweight_law(self.readings.shape[0])[0]
+        (curves are kept in memory and read at every checkpoint; read-only, as the readings)."""
+        spread = biweight_scale(self.readings) / biweight_law(self.readings.shape[0])[0]
+        spread.flags.writeable = False  # shared by every reader of the kept curve
+        return spread
 
     @property
     def spread_dof(self) -> float:

@@ -228,3 +228,4 @@ def test_the_corrected_spread_floors_a_new_normal_reading_at_the_level_it_says(n
     curve = calibration.CalibrationCurve(n, 1, np.array([1.0]), rng.standard_normal((n, 1)))
     assert curve.spread == pytest.approx(calibration.biweight_scale(curve.readings) / k)
     assert curve.spread_dof == nu
+    assert curve.spread is curve.spread and not curve.spread.flags.writeable  # kept, read-only
