@@ -33,6 +33,10 @@ def largest(x, counts, *, centre=None, dtype=None) -> np.ndarray:
     Parameters
     ----------
     x : ndarray, shape (n, n_columns)
+        Finite values: a NaN is in no order, and whether it is among a column's result
+        depends on the row sample (callers check first: per-example gradients, and
+        :func:`sgnoise.tail_index.estimate_alpha`'s samples; :func:`hill` and
+        :func:`moment` called directly on values with a NaN may skip it and return a number).
     counts : array_like of int, shape (n_columns,)
         How many values of each column, at most n (0: none).
     centre : ndarray, shape (n_columns,), optional
