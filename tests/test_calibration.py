@@ -212,7 +212,7 @@ def test_the_corrected_spread_floors_a_new_normal_reading_at_the_level_it_says(n
     N(0, 1) value lies within t_nu s / k of 0, s the biweight scale of n other N(0, 1)
     values, at levels 0.80-0.99 (within 0.008: 4 binomial standard errors at 0.95), and
     s / k is the standard deviation in the mean of log s^2 (the scaled chi-square's). The
-    uncorrected floor t_{n-1} s holds less than its level says: 0.907 at n = 8, 0.935 at
+    uncorrected floor t_{n-1} s holds less than its level says: 0.907 at n = 8, 0.934 at
     n = 16, 0.943 at n = 32 (level 0.95)."""
     k, nu = calibration.biweight_law(n)
     rng = np.random.default_rng((7, n))
