@@ -102,7 +102,6 @@ def test_degenerate_noise_mid_sweep_is_recorded_with_its_reason_and_the_sweep_go
     assert results.read_status(folder)["state"] == COMPLETE
 
 
-@pytest.mark.slow
 def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(
     tmp_path, capsys, no_plots
 ):
@@ -118,7 +117,6 @@ def test_noise_the_estimator_refuses_is_recorded_with_the_estimator_s_message(
     assert results.read_status(folder)["state"] == COMPLETE
 
 
-@pytest.mark.slow
 def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path, no_plots):
     s = lr_settings(tmp_path, lr_start=0.05, lr_stop=1e36, lr_step=1e36)
     folder = sweep.run(s, echo=lambda _: None)
@@ -129,7 +127,6 @@ def test_divergence_in_one_of_several_runs_keeps_the_others(tmp_path, no_plots):
     assert epochs == {0.0, 1.0}
 
 
-@pytest.mark.slow
 def test_a_run_that_raises_is_recorded_as_failed_the_rest_kept_and_resume_reruns_it(
     tmp_path, monkeypatch, capsys, no_plots
 ):
@@ -334,7 +331,6 @@ def test_resume_with_a_flag_at_its_default_value_but_not_the_saved_one_is_refuse
     assert f"{' '.join(argv)} (saved: " in line and "keeps its saved settings" in line
 
 
-@pytest.mark.slow
 def test_resume_with_flags_equal_to_the_saved_values_or_locations_goes_on(
     tmp_path, monkeypatch, no_plots
 ):
