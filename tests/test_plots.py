@@ -133,6 +133,22 @@ def test_degenerate_noise_is_marked_only_in_the_panels_of_its_split_and_layer():
     plt.close(fig)
 
 
+def test_a_swept_x_shows_the_last_checkpoint_on_its_own_axis_and_the_epoch_every_one():
+    doc = _results("lr")
+    rows = select(doc["records"], mode="frozen")
+    shown, when = plots._shown(rows, "batch_size")
+    assert {r["epoch"] for r in shown} == {3.0} and when == " at epoch 3"
+    assert plots._shown(rows, "epoch") == (rows, "")
+    fig, (swept, epochs) = plt.subplots(1, 2)
+    plots._x_axis(swept, {**doc, "runs": [{"batch_size": b} for b in (1000, 100, 250)]},
+                  "batch_size")  # fmt: skip
+    assert swept.get_xscale() == "log" and list(swept.get_xticks()) == [100, 250, 1000]
+    assert swept.get_xlabel() == "training batch size b"
+    plots._x_axis(epochs, doc, "epoch")
+    assert epochs.get_xscale() == "linear" and epochs.get_xlabel() == "epoch"
+    plt.close(fig)
+
+
 def test_nan_alpha_leaves_a_gap_instead_of_a_number():
     doc = _results("activation", seeds=(0,))
     rows = select(doc["records"], split="train", layer="all", activation="sigmoid")
