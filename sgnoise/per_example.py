@@ -511,8 +511,7 @@ def tail_exponents(
     if k is None:
         return tail_exponents_over_k(grads, (k_factor,), level=level)[0]
     census = column_census(grads)
-    plans = _plans(census, [k])
-    return _estimates(_select(grads, census, _hill_depth(plans)), census, plans, level)[0]
+    return _hill(grads, census, _plans(census, [k]), level)[0]
 
 
 def tail_exponents_over_k(
@@ -526,6 +525,12 @@ def tail_exponents_over_k(
     numbers), from one census of the columns (``census``: grads' :func:`column_census`,
     if already made) and one selection of their largest values."""
     grads, census, plans = _prepare(grads, factors, census)
+    return _hill(grads, census, plans, level)
+
+
+def _hill(grads: np.ndarray, census: Census, plans: list, level: float) -> list:
+    """:func:`_estimates` of the plans from a selection of each column's largest values as
+    deep as the plans need (:func:`_hill_depth`)."""
     return _estimates(_select(grads, census, _hill_depth(plans)), census, plans, level)
 
 
