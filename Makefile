@@ -17,8 +17,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-das
 	touch $@
 
 ## make demo: the main job: the three drivers with the constants at their top, offline, on the
-## embedded MNIST sample (mnist10k); about 8.5 minutes on 2 idle cores (122 + 295 + 83 s in the
-## references of 2026-12-06), plus the venv the first time.
+## embedded MNIST sample (mnist10k); 4-8.5 minutes on 2 idle cores (246 s on a fresh clone at
+## 4d60371, 10:30 UTC on 2026-12-06; 122 + 295 + 83 s in the references earlier that day),
+## plus the venv the first time.
 ## Results: MNIST_activation/, MNIST_lr/, MNIST_batch/.
 demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) test_epoch_alpha_relu.py
