@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 
@@ -202,21 +202,29 @@ class CNN(Network):
 
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, space: dict) -> tuple[list, list[np.ndarray]]:
-        """The conv blocks' (X_l, h_l, a_l) and the dense inputs [f, h_dense1, ..., z_logits].
+        """The conv blocks' (input a_{l-1}, rows R_l, T_l, h_l, a_l) and the dense inputs
+        [f, h_dense1, ..., z_logits].
 
-        x: (*lead, n_inputs). X_l: (N, o, o, k, k, C_in) patches, h_l: (N, o, o, C_l)
+        x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, k, W C_in) the rows of
+        the module docstring, T_l: (k, W, C_in, o, C_l) its banded kernel, h_l: (N, o, o, C_l)
         after phi, a_l: (N, p, p, C_l) pooled, N the examples of all leading axes.
         """
         n = int(np.prod(x.shape[:-1]))
         k = self.kernel
-        a = x.reshape(n, *self.image_shape)
+        a = np.ascontiguousarray(x).reshape(n, *self.image_shape)
         blocks = []
-        for layer, (_, _, c_in, o_h, o_w, c, p_h, p_w) in enumerate(self.geometry):
-            cols = self._buffer(space, f"X{layer}", (n, o_h, o_w, k, k, c_in))
-            windows = sliding_window_view(a, (k, k), axis=(1, 2))  # (n, o, o, C, k, k), a view
-            np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))  # one copy: 4-6x a k^2 loop's
+        for layer, (_, w_in, c_in, o_h, o_w, c, p_h, p_w) in enumerate(self.geometry):
+            a_in = a
+            lowered = _rows(a, self._buffer(space, f"R{layer}", (n, o_h, k, w_in * c_in)))
+            toeplitz = _toeplitz(
+                self._w(layer), self._buffer(space, f"T{layer}", (k, w_in, c_in, o_w, c))
+            )
             z = self._buffer(space, f"h{layer}", (n, o_h, o_w, c))
-            np.matmul(cols.reshape(-1, k * k * c_in), self._w(layer), out=z.reshape(-1, c))
+            np.matmul(
+                lowered.reshape(n * o_h, -1),
+                toeplitz.reshape(-1, o_w * c),
+                out=z.reshape(n * o_h, -1),
+            )
             if self.bias:
                 z += self._b(layer)
             activate(z, self.activation)
@@ -228,7 +236,7 @@ class CNN(Network):
             np.maximum(rows[:, :, 0], rows[:, :, 1], out=upper)
             upper = upper.reshape(n, p_h, p_w, 2, c)
             np.maximum(upper[..., 0, :], upper[..., 1, :], out=a)
-            blocks.append((cols, z, a))
+            blocks.append((a_in, lowered, toeplitz, z, a))
         hs = [a.reshape(*x.shape[:-1], -1)]
         n_conv, last = len(self.geometry), len(self.sizes) - 2
         for i in range(len(self.sizes) - 1):
@@ -247,32 +255,50 @@ class CNN(Network):
     def _b(self, layer: int) -> np.ndarray:
         return self.params[2 * layer + 1]
 
-    def _col2im(
-        self, delta: np.ndarray, w: np.ndarray, shape: tuple[int, ...], space: dict, layer: int
-    ) -> np.ndarray:
-        """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): each patch's
-        gradient (delta W^T) added back at the pixels it was copied from.
+    def _conv_grads(
+        self, layer: int, block: tuple, delta: np.ndarray, lead: tuple, grads, out, tap, space
+    ) -> None:
+        """Conv layer's dW = fold(R^T delta) and db = sum of delta, per minibatch, into
+        ``grads`` (``out``'s arrays where given), after ``tap`` is handed the patches
+        X (..., b, P, k k C_in), copied only then, and delta (..., b, P, C_out).
 
-        Computed channel-first and example-last, as (W delta^T) of shape (k, k, C, o, o, N)
-        (delta's rows first copied to pixel-major order), so that each of the k^2 shifted
-        additions runs over contiguous runs of o N values (about 6x as fast as over rows of
-        o pixels, example-major; col2im 2.5x as fast in all), then copied to channels-last.
-        Each pixel's sum keeps its order (i, then j), whatever the layout: the same numbers.
+        R^T delta is one product per minibatch (dT of shape (k W C_in, o C_out)); the fold
+        dW[i, j, c, d] = sum_x dT[(i, x + j, c), (x, d)] sums a strided view of it over x.
         """
-        k, (n, h, w_in, c_in) = self.kernel, shape
-        o_h, o_w, c_out = delta.shape[1:]
-        pixel_major = self._buffer(space, f"dT{layer}", (o_h, o_w, n, c_out))
-        np.copyto(pixel_major, delta.transpose(1, 2, 0, 3))
-        d_cols = self._buffer(space, f"dX{layer}", (k, k, c_in, o_h, o_w, n))
-        np.matmul(w, pixel_major.reshape(-1, c_out).T, out=d_cols.reshape(k * k * c_in, -1))
-        d_first = self._buffer(space, f"dA{layer}", (c_in, h, w_in, n))
-        d_first[:] = 0
-        for i in range(k):
-            for j in range(k):
-                d_first[:, i : i + o_h, j : j + o_w] += d_cols[i, j]
-        d_a = self._buffer(space, f"da{layer}", shape)
-        np.copyto(d_a, d_first.transpose(3, 1, 2, 0))
-        return d_a
+        a_in, lowered, toeplitz, h, _ = block
+        k, (n, o_h, o_w, c) = self.kernel, h.shape
+        if tap is not None:
+            patches = self._buffer(space, f"X{layer}", (n, o_h, o_w, k, k, a_in.shape[-1]))
+            _patches(a_in, patches)
+            tap(layer, patches.reshape(*lead, o_h * o_w, -1), delta.reshape(*lead, o_h * o_w, c))
+        batches = lead[:-1]  # the minibatch axes
+        d_t = self._buffer(space, f"dT{layer}", (*batches, *toeplitz.shape))
+        np.matmul(
+            lowered.reshape(*batches, -1, lowered[0, 0].size).swapaxes(-1, -2),
+            delta.reshape(*batches, -1, o_w * c),
+            out=d_t.reshape(*batches, -1, o_w * c),
+        )
+        j = (2 if self.bias else 1) * layer
+        shape = (*batches, k * k * a_in.shape[-1], c)
+        grads[j] = np.empty(shape, self.dtype) if out[j] is None else out[j]
+        np.sum(_band(d_t), axis=-2, out=grads[j].reshape(*batches, k, k, -1, c, copy=False))
+        if self.bias:
+            grads[j + 1] = np.sum(delta.reshape(*batches, -1, c), axis=-2, out=out[j + 1])
+
+    def _fold(
+        self, delta: np.ndarray, toeplitz: np.ndarray, shape: tuple[int, ...], space: dict,
+        layer: int,
+    ) -> np.ndarray:  # fmt: skip
+        """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): the rows'
+        gradient dR = delta T^T (N, o, k, W C) folded back (:func:`_fold_rows`)."""
+        n, o_h, o_w, c = delta.shape
+        d_rows = self._buffer(space, f"dR{layer}", (n, o_h, self.kernel, shape[2] * shape[3]))
+        np.matmul(
+            delta.reshape(n * o_h, -1),
+            toeplitz.reshape(-1, o_w * c).T,
+            out=d_rows.reshape(n * o_h, -1),
+        )
+        return _fold_rows(d_rows, self._buffer(space, f"da{layer}", shape))
 
     def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
         """delta_l: d_a routed to the first maximum of each window (a last odd row or column
@@ -339,14 +365,10 @@ class CNN(Network):
         for i in range(n_layers - 1, first - 1, -1):
             if i >= n_conv:  # a dense layer: one position
                 h = hs[i - n_conv]
-                rows_h, rows_d = h[..., None, :], delta[..., None, :]
-            else:  # a conv layer: its patches and errors at each output pixel
-                cols, h, _ = blocks[i]
-                pixels = h.shape[1] * h.shape[2]
-                rows_h = cols.reshape(*lead, pixels, -1)
-                rows_d = delta.reshape(*lead, pixels, -1)
-            if i in wanted:  # dW_l = X_l^T delta_l, summed over pixels and examples
-                self._weight_grads(i, rows_h, rows_d, grads, out, tap)
+                if i in wanted:
+                    self._weight_grads(i, h[..., None, :], delta[..., None, :], grads, out, tap)
+            elif i in wanted:  # dW_l = fold(R_l^T delta_l), summed over pixels and examples
+                self._conv_grads(i, blocks[i], delta, lead, grads, out, tap, space)
             if i <= first:
                 continue
             w = self.params[per * i]
@@ -356,9 +378,9 @@ class CNN(Network):
                 continue
             if i == n_conv:  # into the last pooled map
                 d_a = np.matmul(delta, w.T, out=self._buffer(space, "eF", hs[0].shape))
-            else:  # col2im of delta_i W_i^T: into the previous conv block's pooled map
-                d_a = self._col2im(delta, w, blocks[i - 1][2].shape, space, i)
-            _, h_prev, a_prev = blocks[min(i, n_conv) - 1]
+            else:  # delta_i T_i^T folded: into the previous conv block's pooled map
+                d_a = self._fold(delta, blocks[i][2], blocks[i - 1][4].shape, space, i)
+            *_, h_prev, a_prev = blocks[min(i, n_conv) - 1]
             delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
         return losses
 
@@ -385,6 +407,56 @@ def _spread(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.copyto(pairs[..., 0], pixels)
     np.copyto(pairs[..., 1], pixels)
     return out
+
+
+def _rows(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The rows R of a (N, H, W, C) into out (N, o, k, W C): R[n, y, i] = a[n, y + i] (each
+    output row's k input rows, k W C contiguous values: one copy of a sliding-window view)."""
+    n, h, w, c = a.shape
+    windows = sliding_window_view(a.reshape(n, h, w * c), out.shape[2], axis=1)
+    np.copyto(out, windows.transpose(0, 1, 3, 2))
+    return out
+
+
+def _toeplitz(w: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The banded kernel T of w (k k C_in, C_out) into out (k, W, C_in, o, C_out):
+    T[i, x + j, c, x, d] = w[(i k + j) C_in + c, d], zero off the band."""
+    k, _, c_in, _, c_out = out.shape
+    out[:] = 0
+    _band(out)[:] = w.reshape(k, k, c_in, 1, c_out)
+    return out
+
+
+def _fold_rows(d_rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`_rows`: d_rows (N, o, k, W C) added back at the rows they were
+    copied from, out[n, y + i] += d_rows[n, y, i], into out (N, H, W, C) (k additions over
+    runs of o W C values, in the order i = 0, 1, ...)."""
+    n, o, k, _ = d_rows.shape
+    flat = out.reshape(n, out.shape[1], -1)
+    np.copyto(flat[:, :o], d_rows[:, :, 0])
+    flat[:, o:] = 0
+    for i in range(1, k):
+        flat[:, i : i + o] += d_rows[:, :, i]
+    return out
+
+
+def _band(t: np.ndarray) -> np.ndarray:
+    """The view (..., k, k, C_in, o, C_out) of t (..., k, W, C_in, o, C_out) on its band,
+    W = o + k - 1: element [..., i, j, c, x, d] is t[..., i, x + j, c, x, d]."""
+    *lead, k, w, c_in, o, c_out = t.shape
+    s = t.strides
+    band = (*s[:-4], s[-4], s[-3], s[-4] + s[-2], s[-1])
+    return as_strided(t, (*lead, k, w - o + 1, c_in, o, c_out), band)
+
+
+def _patches(a: np.ndarray, out: np.ndarray) -> None:
+    """The patches of a (N, H, W, C), rows contiguous, copied into out (N, o_h, o_w, k, k, C):
+    out[n, y, x, i, j, c] = a[n, y + i, x + j, c]. Each patch row's k C values are one
+    record of a void view (one copy of whole runs, not loops over k C values)."""
+    k, s = out.shape[3], a.strides
+    record = np.dtype((np.void, k * a.shape[-1] * a.itemsize))
+    rows = as_strided(a, (*out.shape[:4], k * a.shape[-1]), (*s[:3], s[1], s[3]))
+    np.copyto(out.reshape(*out.shape[:4], -1).view(record)[..., 0], rows.view(record)[..., 0])
 
 
 def _first_of_pairs(hits: np.ndarray, left: np.ndarray, scratch: np.ndarray, c: int) -> None:

@@ -126,7 +126,7 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(ac
     x = rng.integers(0, 2, (7, model.n_inputs)).astype(np.float64)
     space = {}
     blocks, _ = model._forward(x, space)
-    _, h, a = blocks[0]
+    *_, h, a = blocks[0]
     d_a = rng.standard_normal(a.shape)
     want = np.zeros(h.shape)
     for e, y, x_, c in np.ndindex(a.shape):
