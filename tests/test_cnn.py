@@ -8,8 +8,9 @@ import pickle
 import numpy as np
 import pytest
 from _helpers import finite_difference_grads
+from numpy.lib.stride_tricks import sliding_window_view
 
-from sgnoise.cnn import CNN
+from sgnoise.cnn import CNN, _band, _fold_rows, _patches, _rows, _toeplitz
 from sgnoise.model import Model, make_model
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import per_example_gradients
@@ -139,6 +140,67 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(ac
     ties = sum(np.sum(h[:, u:8:2, v:6:2] == a) for u in (0, 1) for v in (0, 1)) - a.size
     assert ties > a.size // 4  # many windows tie
     np.testing.assert_array_equal(model._unpool(d_a, h.copy(), a, space, 0), want)
+
+
+def _taps(a: np.ndarray, k: int):
+    """(i, j, the view of a's (N, o_h, o_w, C) inputs of kernel tap (i, j)) for every tap."""
+    o_h, o_w = a.shape[1] - k + 1, a.shape[2] - k + 1
+    return [(i, j, a[:, i : i + o_h, j : j + o_w]) for i in range(k) for j in range(k)]
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "c_in", "k", "c_out"),
+    [(7, 5, 3, 3, 2), (6, 6, 1, 1, 4), (4, 6, 2, 4, 3), (5, 5, 2, 5, 1), (9, 8, 1, 2, 3)],
+)
+def test_the_rows_and_banded_kernel_give_the_convolution_and_both_its_gradients(
+    h, w, c_in, k, c_out
+):
+    # against direct loops over the k^2 kernel taps, in float64: odd and unequal sizes,
+    # C_in > 1, k = 1 and k = the input's height (one output row) or its whole size
+    rng = np.random.default_rng(h * w * k)
+    n, o_h, o_w = 3, h - k + 1, w - k + 1
+    a = rng.standard_normal((n, h, w, c_in))
+    kernel = rng.standard_normal((k * k * c_in, c_out))
+    taps = kernel.reshape(k, k, c_in, c_out)
+    rows = _rows(a, np.empty((n, o_h, k, w * c_in)))
+    band = _toeplitz(kernel, np.full((k, w, c_in, o_w, c_out), np.nan))  # zeroed off the band
+    z = (rows.reshape(n * o_h, -1) @ band.reshape(-1, o_w * c_out)).reshape(n, o_h, o_w, c_out)
+    want = sum(view @ taps[i, j] for i, j, view in _taps(a, k))
+    np.testing.assert_allclose(z, want, rtol=1e-12, atol=1e-12)
+    delta = rng.standard_normal((n, o_h, o_w, c_out))
+    # dW: the band of R^T delta summed over output columns x; the tap's patches copy exactly
+    d_t = (rows.reshape(n * o_h, -1).T @ delta.reshape(n * o_h, -1)).reshape(band.shape)
+    d_w = _band(d_t).sum(axis=-2).reshape(kernel.shape)
+    want = np.stack([np.einsum("nyxc,nyxd->cd", view, delta) for _, _, view in _taps(a, k)])
+    np.testing.assert_allclose(d_w, want.reshape(kernel.shape), rtol=1e-12, atol=1e-12)
+    patches = np.empty((n, o_h, o_w, k, k, c_in))
+    _patches(a, patches)
+    windows = sliding_window_view(a, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    np.testing.assert_array_equal(patches, windows)
+    # d a: delta T^T folded back row by row, against the taps' scattered products
+    d_rows = (delta.reshape(n * o_h, -1) @ band.reshape(-1, o_w * c_out).T).reshape(rows.shape)
+    d_a = _fold_rows(d_rows, np.full(a.shape, np.nan))
+    want = np.zeros(a.shape)
+    for i, j, _ in _taps(want, k):
+        want[:, i : i + o_h, j : j + o_w] += delta @ taps[i, j].T
+    np.testing.assert_allclose(d_a, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_strided_input_gives_the_numbers_of_its_contiguous_copy():
+    model = _small("relu")
+    rng = np.random.default_rng(7)
+    wide = rng.standard_normal((2, 4, 2 * model.n_inputs))
+    x, y = wide[..., ::2], rng.integers(0, 3, (2, 4))
+    tapped = []
+    losses, grads = model.batched_loss_and_grads(
+        x, y, tap=lambda i, h, d: tapped.append(h.copy()) if i == 0 else None
+    )
+    copy_losses, copy_grads = model.batched_loss_and_grads(np.ascontiguousarray(x), y)
+    np.testing.assert_array_equal(losses, copy_losses)
+    for g, c in zip(grads, copy_grads, strict=True):
+        np.testing.assert_array_equal(g, c)
+    image = x.reshape(2, 4, 9, 8, 2)
+    np.testing.assert_array_equal(tapped[0][:, :, 0, :4], image[:, :, 0, :2].reshape(2, 4, 4))
 
 
 def test_float32_is_the_default_and_close_to_float64():
