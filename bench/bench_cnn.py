@@ -12,10 +12,12 @@ interleaved, each the best of REPEATS and started after ``bench_epoch.SETTLE_S``
 seconds. Prints lines ``name value target PASS|FAIL``:
 
 - ``numpy_over_torch``: numpy epoch / PyTorch epoch (target <= 1.5);
-- ``floor_over_torch``: the floor / PyTorch epoch, the floor being the epoch's im2col
-  copies and matrix products of the same shapes, timed alone on reused arrays: what a
-  numpy epoch with no other work would take (col2im's additions, pooling, activations,
-  the loss and the update are left out);
+- ``floor_over_torch``: the floor / PyTorch epoch, the floor being the epoch's lowering
+  copies and matrix products of the shapes the net uses (per conv layer the row copy into
+  R, R T, R^T delta and, below the first, delta T^T, T the banded block-Toeplitz kernel;
+  the dense layers' products), timed alone on reused arrays: what a numpy epoch with no
+  other work would take (building T, the folds, pooling, activations, the loss and the
+  update are left out);
 - ``numpy_over_floor``: numpy epoch / floor (target <= 1.2; the target when
   ``numpy_over_torch`` is out of numpy's reach, i.e. when the floor is above 1.5);
 - ``loss_rel_diff``: the largest relative difference of the first LOSS_STEPS losses,
@@ -115,42 +117,43 @@ def torch_epoch(x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
 
 
 def floor_epoch(x: np.ndarray) -> float:
-    """Seconds of the epoch's im2col copies and matrix products alone, on reused arrays.
+    """Seconds of the epoch's row copies and matrix products alone, on reused arrays.
 
-    Per step, for each conv layer with input a (b, H, W, C) and k x k kernels: im2col's
-    copy into X (b, o, o, k, k, C) (as the net makes it, one copy of a sliding-window
-    view), z = X W, dW = X^T delta and, for the second, col2im's W delta^T of shape
-    (k k C, o o b), as the net computes it (example-last); for each dense layer the MLP's
-    three products. The first layer's input is the next minibatch of images in order; the
-    other inputs and the errors are arrays of ones (small weights: no overflow). col2im's
-    additions and everything elementwise (pooling, routing, activations, the transposing
-    copies around col2im) are left out.
+    Per step, for each conv layer with input a (b, H, W, C), k x k kernels and output
+    (b, o, o', C_out), as the net lowers it (``sgnoise.cnn``): the copy of a's rows into
+    R (b o, k W C) (one copy of a sliding-window view), z = R T, dT = R^T delta with T the
+    banded kernel (k W C, o' C_out) and, for the second, dR = delta T^T; for each dense
+    layer the MLP's three products. The first layer's input is the next minibatch of
+    images in order; the other inputs, T and the errors are arrays of ones or small
+    constants (no overflow). Building T, folding dT into dW and dR into d a, pooling,
+    routing, activations, the loss and the update are left out.
     """
     net = model()
     ws = [np.full(p.shape, 1e-3, np.float32) for p in net.params]
     b, k = BATCH_SIZE, KERNEL
     convs = []
     for h_in, w_in, c_in, o_h, o_w, c, _, _ in net.geometry:
-        a = np.ones((b, h_in, w_in, c_in), np.float32)
-        cols = np.empty((b, o_h, o_w, k, k, c_in), np.float32)
-        rows = b * o_h * o_w
-        convs.append((a, cols, np.empty((rows, c), np.float32), np.ones((rows, c), np.float32)))
+        a = np.ones((b, h_in, w_in * c_in), np.float32)
+        rows = np.empty((b, o_h, k, w_in * c_in), np.float32)
+        band = np.full((k * w_in * c_in, o_w * c), 1e-3, np.float32)
+        z, delta = np.empty((b * o_h, o_w * c), np.float32), np.ones((b * o_h, o_w * c), np.float32)
+        convs.append(
+            (a, rows, band, z, delta, np.empty_like(band), np.empty(rows.shape, np.float32))
+        )
     hs = [np.ones((b, s), np.float32) for s in net.sizes]
     deltas = [np.ones((b, s), np.float32) for s in net.sizes]
     grads = [np.empty_like(w) for w in ws]
-    d_cols = {i: np.empty((cols[0, 0, 0].size, len(z)), np.float32)
-              for i, (_, cols, z, _) in enumerate(convs) if i}  # fmt: skip
     n_conv, steps = len(convs), len(x) // b
     start = time.perf_counter()
     for step in range(steps):
         convs[0][0][:] = x[step * b : (step + 1) * b].reshape(convs[0][0].shape)
-        for layer, (a, cols, z, delta) in enumerate(convs):
-            np.copyto(cols, sliding_window_view(a, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3))
-            flat = cols.reshape(len(z), -1)
-            np.matmul(flat, ws[layer], out=z)
-            np.matmul(flat.T, delta, out=grads[layer])
+        for layer, (a, rows, band, z, delta, d_band, d_rows) in enumerate(convs):
+            np.copyto(rows, sliding_window_view(a, k, axis=1).transpose(0, 1, 3, 2))
+            flat = rows.reshape(len(z), -1)
+            np.matmul(flat, band, out=z)
+            np.matmul(flat.T, delta, out=d_band)
             if layer > 0:
-                np.matmul(ws[layer], delta.T, out=d_cols[layer])
+                np.matmul(delta, band.T, out=d_rows.reshape(len(z), -1))
         for i in range(len(net.sizes) - 1):
             np.matmul(hs[i], ws[n_conv + i], out=hs[i + 1])
         for i in range(len(net.sizes) - 2, -1, -1):

@@ -6,38 +6,61 @@ al. (1998) with max pooling. Channels-last throughout: an image is (H, W, C),
 flattened row by row, channel fastest ((y * W + x) * C + c), as the data sets
 store it.
 
-Notation (one example; conv block l = 1..L with input a_{l-1}, a_0 = the image;
-k the kernel size; P_l the output pixels of conv l, o_l x o_l of them):
+Notation (one example; conv block l = 1..L with input a_{l-1} of H x W x C_{l-1}, a_0 =
+the image; k the kernel size; o_l x o_l' the output pixels of conv l, P_l of them; W_l of
+shape (k k C_{l-1}, C_l), row (i k + j) C + c for kernel row i, column j, input channel c):
 
-    im2col:  X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c]     (the patch at pixel p)
-    conv:    z_l = X_l W_l (+ b_l),   W_l of shape (k k C_{l-1}, C_l),   h_l = phi(z_l)
+    conv:    z_l[y, x, d] = sum_{i, j, c} a_{l-1}[y + i, x + j, c] W_l[(i k + j) C + c, d]
+             (+ b_l[d]),   h_l = phi(z_l)
     pool:    a_l[y, x, c] = max_{u, v in {0, 1}} h_l[2y + u, 2x + v, c]   (a last odd row or
              column of h_l is dropped, as PyTorch's max_pool2d does)
     dense:   f = a_L flattened;  then the MLP of :mod:`sgnoise.mlp` on f (hidden layers, logits)
+
+The convolution is one matrix product per layer, lowered by rows: output row y needs the
+input rows y..y+k-1, k W C contiguous values (channels-last), copied as row y of
+
+    R_l[y, (i, x', c)] = a_{l-1}[y + i, x', c]                 (o_l x k W C per example)
+    T_l[(i, x + j, c), (x, d)] = W_l[(i k + j) C + c, d]       (k W C x o_l' C_l, 0 elsewhere)
+    z_l = R_l T_l   (all examples' rows at once: (N o_l) x o_l' C_l, which is z_l (N, o_l,
+                     o_l', C_l) channels-last: no copy back)
+
+T_l is block-Toeplitz (block (i, x') and column block x depend on x' - x only) and banded;
+it is rebuilt from W_l at each forward pass by one strided-view assignment. The copy into
+R_l moves runs of k W C values (im2col's patches move runs of k C: conv1's copy 0.5 ms
+instead of 16 ms at batch 500), for W/k times im2col's multiplications (the zeros of T_l)
+in products that BLAS runs faster than im2col's narrow ones (one thread, batch 500: the
+training step of the default net 55-58 ms with im2col, see bench/README.md for after).
 
 Backward pass (delta = d loss / d z, the dense layers' as in :mod:`sgnoise.mlp`):
 
     d loss / d a_L = (delta_dense1 W_dense1^T) reshaped to (o, o, C_L)
     delta_l[2y + u, 2x + v, c] = d loss / d a_l[y, x, c] * [(u, v) is the first position of
                                  the window's maximum] * phi'(z_l)
-    dW_l = X_l^T delta_l  (summed over pixels and examples),  db_l = sum delta_l
-    d loss / d a_{l-1} = col2im(delta_l W_l^T)  (l >= 2: each patch's gradient added back
-                                 at the pixels it was copied from; never for the image)
+    dT_l = R_l^T delta_l  (summed over the rows of all examples of a minibatch)
+    dW_l[(i k + j) C + c, d] = sum_x dT_l[(i, x + j, c), (x, d)],   db_l = sum delta_l
+    dR_l = delta_l T_l^T,  d loss / d a_{l-1}[y + i] += dR_l[y, i]  for i < k  (l >= 2: the
+                                 rows' gradient added back where they were copied from)
 
-A conv weight's gradient for example e alone is thus sum_p outer(X_l[e, p], delta_l[e, p]):
-``tap`` hands out X_l and delta_l per example and pixel (:mod:`sgnoise.model`).
-phi' is read off h = phi(z) as in the MLP. Ties in a pooling window send the
-gradient to its first maximum in row-major order, as PyTorch does (a ReLU's
-zeros tie, but their phi' is 0; a saturated float32 sigmoid's ones tie too).
+dT_l's band summed over x is a strided view of it; the fold is k additions of whole rows.
+A conv weight's gradient for example e alone is sum_p outer(X_l[e, p], delta_l[e, p]) with
+the patches X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c] (im2col): ``tap`` hands
+out X_l and delta_l per example and pixel (:mod:`sgnoise.model`), X_l copied only for a
+tap (whole patch rows at once, as records of k C values). phi' is read off h = phi(z) as
+in the MLP. Ties in a pooling window send the gradient to its first maximum in row-major
+order, as PyTorch does (a ReLU's zeros tie, but their phi' is 0; a saturated float32
+sigmoid's ones tie too). Non-finite values spread further than in a direct convolution:
+0 * inf = NaN through the zeros of T_l, so a non-finite input value at row y reaches every
+output of the up to k output rows that read it (all of z_l[y'] for y' = y - k + 1 .. y), and
+a non-finite delta_l[y'] every value of dR_l[y']; a diverging run is flagged non-finite
+either way.
 
-Every array may carry a leading "minibatch" axis: x of shape (B, b, n_inputs)
-gives the B minibatch gradients at once; each weight gradient is then one
-batched product (B, k k C, b P) x (B, b P, C_l). Speed: the im2col copies
-and every activation and error live in buffers kept per input shape and
-thread (as the MLP's), the products are 2-D matrix products over all the
-pixels of all the examples (channels-last makes X_l and z_l plain matrices).
-``bench/bench_cnn.py`` compares an epoch with PyTorch and with the bare
-copies and products of the same shapes.
+Every array may carry a leading "minibatch" axis: x of shape (B, b, n_inputs) gives the B
+minibatch gradients at once; the forward products and dR_l run over all examples at once,
+dT_l is one batched product (B, k W C, b o) x (B, b o, o' C_l), folded per minibatch.
+Speed: the row copies and every activation and error live in buffers kept per input shape
+and thread (as the MLP's); all products are 2-D (or batched 2-D) matrix products over all
+the rows of all the examples. ``bench/bench_cnn.py`` compares an epoch with PyTorch and
+with the bare row copies and products of the same shapes.
 
 References
 ----------
@@ -45,6 +68,12 @@ LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
 recognition", Proc. IEEE 86(11), 1998.
 Chellapilla, Puri & Simard, "High performance convolutional neural networks
 for document processing", 2006 (im2col: convolution as one matrix product).
+Goodfellow, Bengio & Courville, "Deep Learning", MIT Press, 2016, section 9.1
+(a 2-D convolution as multiplication by a doubly block-Toeplitz matrix).
+Cho & Brand, "MEC: memory-efficient convolution for deep neural network", ICML 2017
+(a lowering with fewer copies than im2col: MEC copies k-column strips and makes one small
+product per output row over shifted views of them; we copy k-row strips and make a single
+product with the kernel expanded into the banded block-Toeplitz T_l).
 """
 
 from __future__ import annotations
@@ -59,8 +88,9 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
-#: batch of 500 LeNet-5 inputs holds about 29 million (100 MiB), and a noise pass uses one per
-#: thread besides the training loop's (fewer would free and allocate them at every minibatch).
+#: batch of 500 LeNet-5 inputs holds about 16 million (28 million with the tap's patches,
+#: 100 MiB), and a noise pass uses one per thread besides the training loop's (fewer would
+#: free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
 
 
@@ -161,11 +191,14 @@ class CNN(Network):
 
     @property
     def activations_per_example(self) -> int:
-        """Values the forward and backward passes hold per example (the workspace)."""
-        k2 = self.kernel * self.kernel
+        """Values the forward and backward passes hold per example (the workspace): per conv
+        layer the rows R and their gradient, d a, the tap's patches (made only for a tap),
+        z and delta, the pooled map and its gradient."""
+        k = self.kernel
         total = sum(self.sizes) * 2
-        for _, _, c_in, o_h, o_w, c, p_h, p_w in self.geometry:
-            total += 2 * o_h * o_w * (k2 * c_in + c) + 2 * p_h * p_w * c
+        for h_in, w_in, c_in, o_h, o_w, c, p_h, p_w in self.geometry:
+            total += 2 * o_h * k * w_in * c_in + h_in * w_in * c_in + o_h * o_w * k * k * c_in
+            total += 2 * o_h * o_w * c + 2 * p_h * p_w * c
         return total
 
     @property
