@@ -93,6 +93,10 @@ from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 #: free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
 
+#: Values of a conv layer's output h that max pooling and its backward pass take at a time (a
+#: block of examples): the block's copies (2 MiB in float32) stay in a core's cache.
+POOL_CHUNK = 2**17
+
 
 class CNN(Network):
     """LeNet-style convolutional network: [conv -> phi -> 2x2 max pool] x L -> dense -> logits.
@@ -262,13 +266,7 @@ class CNN(Network):
                 z += self._b(layer)
             activate(z, self.activation)
             a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
-            # the maximum over each window's two rows first, over contiguous runs of 2 p C
-            # values (a pass over 2x2 windows would loop over runs of C), then its columns
-            upper = self._buffer(space, f"spread{layer}", (n, p_h, 2 * p_w * c))
-            rows = _row_pairs(z, p_h, p_w)
-            np.maximum(rows[:, :, 0], rows[:, :, 1], out=upper)
-            upper = upper.reshape(n, p_h, p_w, 2, c)
-            np.maximum(upper[..., 0, :], upper[..., 1, :], out=a)
+            self._pool(z, a, space, layer)
             blocks.append((a_in, lowered, toeplitz, z, a))
         hs = [a.reshape(*x.shape[:-1], -1)]
         n_conv, last = len(self.geometry), len(self.sizes) - 2
@@ -333,53 +331,77 @@ class CNN(Network):
         )
         return _fold_rows(d_rows, self._buffer(space, f"da{layer}", shape))
 
+    def _pool(self, h: np.ndarray, a: np.ndarray, space: dict, layer: int) -> None:
+        """a: the maximum of each 2x2 window of h (N, o_h, o_w, C); and, kept in the workspace
+        for :meth:`_unpool`, first (N, p_h, p_w, C) uint8: the row-major index u 2 + v of the
+        window's first value equal to its maximum (3 if none: a NaN's window).
+
+        A block of examples at a time (:data:`POOL_CHUNK` values of h), so that its copies stay
+        in a core's cache: the window's four positions copied out of h to four contiguous maps
+        (one copy of whole pixels, a void view of C values; an operation on the positions in
+        place would loop over runs of only C values), then a = max(max(h_00, h_10),
+        max(h_01, h_11)) (the order of the earlier passes over rows, then columns: the same
+        sign of a zero maximum) and first = n_0 + n_0 n_1 + n_0 n_1 n_2, n_i the i-th position
+        not equal to a.
+        """
+        n, p_h, p_w, c = a.shape
+        step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
+        corners = self._buffer(space, f"corners{layer}", (2, 2, step, p_h, p_w, c))
+        columns = self._buffer(space, f"columns{layer}", (2, step, p_h, p_w, c))
+        misses = self._buffer(space, f"hits{layer}", (4, step, p_h, p_w, c), bool)
+        first = self._buffer(space, f"first{layer}", a.shape, np.uint8)
+        pixels, source = _pixels(corners, c)[..., 0], _corners(h, p_h, p_w)
+        for start in range(0, n, step):
+            e = slice(start, min(n, start + step))
+            k = e.stop - e.start
+            window, miss, a_e, first_e = corners[:, :, :k], misses[:3, :k], a[e], first[e]
+            np.copyto(pixels[:, :, :k], source[:, :, e])
+            np.maximum(window[0], window[1], out=columns[:, :k])
+            np.maximum(columns[0, :k], columns[1, :k], out=a_e)
+            np.not_equal(window.reshape(4, k, p_h, p_w, c)[:3], a_e, out=miss)
+            np.logical_and(miss[0], miss[1], out=miss[1])
+            np.logical_and(miss[1], miss[2], out=miss[2])
+            np.add(miss[0], miss[1], out=first_e, dtype=np.uint8)
+            np.add(first_e, miss[2], out=first_e)
+
     def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
         """delta_l: d_a routed to the first maximum of each window (a last odd row or column
-        of h gets 0), times phi'(z_l) read off h (h overwritten).
+        of h gets 0), times phi'(z_l).
 
-        Each window row is matched at once against the target spread over both its
-        columns, (N, p, 2 p C) values with contiguous runs (the first maximum then found by
-        comparisons shifted by C values, one pixel): 2x2-window passes over channels-last
-        maps would run inner loops of only C values. For ReLU the routing is phi' at once:
-        a window whose maximum is 0 (phi' = 0 wherever it routes) matches nothing, its
-        target a / [a > 0] being 0 / 0 = NaN, so delta is d_a * 1 or d_a * 0, the values
-        (and signs of zero) of d_a * hit * phi'.
+        phi' at the routed position is phi'(a), the window's maximum: q = d_a phi'(a) (in the
+        order of :func:`sgnoise.mlp.backprop_activation`; ReLU's phi'(a) = [a > 0]), then
+        position (u, v) of each window gets q [first == u 2 + v] (:meth:`_pool`): q, or a zero
+        of q's sign elsewhere, as d_a [hit] phi'(h) gave, bit for bit. A block of examples at a
+        time: the four products into contiguous maps, then copied into place as whole pixels.
+        A NaN in a window (a diverged run) makes a NaN: ReLU's phi'(NaN) is 0, its window's
+        delta a zero; sigmoid's and tanh's NaN at all four positions.
         """
         n, p_h, p_w, c = a.shape
         delta = self._buffer(space, f"D{layer}", h.shape)
-        if h.shape[1] != 2 * p_h or h.shape[2] != 2 * p_w:
-            delta[:] = 0
-        relu = self.activation == "relu"
-        if relu:
-            positive = np.greater(a, 0, out=self._buffer(space, f"pos{layer}", a.shape, bool))
-            with np.errstate(invalid="ignore"):
-                a = np.divide(a, positive, out=self._buffer(space, f"tgt{layer}", a.shape))
-        shape = (n, p_h, 2 * p_w * c)
-        spread = self._buffer(space, f"spread{layer}", shape)  # the forward pass's, reused
-        target = _spread(a, spread)
-        rows_h = _row_pairs(h, p_h, p_w)
-        upper = np.equal(
-            rows_h[:, :, 0], target, out=self._buffer(space, f"E0{layer}", shape, bool)
-        )
-        lower = np.equal(
-            rows_h[:, :, 1], target, out=self._buffer(space, f"E1{layer}", shape, bool)
-        )
-        left = np.arange(shape[-1]) // c % 2 == 0  # the values of each window's left column
-        scratch = self._buffer(space, f"S{layer}", shape, bool)
-        _first_of_pairs(upper, left, scratch, c)
-        # windows with a maximum in their upper row (marked at the left column) take none below
-        np.bitwise_or(upper[..., :-c], upper[..., c:], out=scratch[..., :-c])
-        scratch[..., -c:] = False
-        scratch &= left
-        np.greater(lower, scratch, out=lower)  # a & ~b for booleans
-        np.greater(lower[..., c:], scratch[..., :-c], out=lower[..., c:])
-        _first_of_pairs(lower, left, scratch, c)
-        d_spread = _spread(d_a, spread)  # over the target, no longer needed
-        rows_d = _row_pairs(delta, p_h, p_w)
-        np.multiply(d_spread, upper, out=rows_d[:, :, 0])
-        np.multiply(d_spread, lower, out=rows_d[:, :, 1])
-        if not relu:
-            backprop_activation(delta, h, self.activation)
+        delta[:, 2 * p_h :] = 0
+        delta[:, :, 2 * p_w :] = 0
+        step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
+        corners = self._buffer(space, f"corners{layer}", (2, 2, step, p_h, p_w, c))
+        hits = self._buffer(space, f"hits{layer}", (4, step, p_h, p_w, c), bool)
+        q = self._buffer(space, f"q{layer}", (step, p_h, p_w, c))
+        scratch = self._buffer(space, f"t{layer}", (step, p_h, p_w, c))
+        first = space[f"first{layer}"]
+        pixels, target = _pixels(corners, c)[..., 0], _corners(delta, p_h, p_w)
+        for start in range(0, n, step):
+            e = slice(start, min(n, start + step))
+            k = e.stop - e.start
+            q_e, t_e, a_e, hit = q[:k], scratch[:k], a[e], hits[:, :k]
+            if self.activation == "relu":
+                np.multiply(d_a[e], np.greater(a_e, 0, out=hit[0]), out=q_e)
+            elif self.activation == "sigmoid":
+                np.multiply(d_a[e], a_e, out=q_e)
+                q_e *= np.subtract(1, a_e, out=t_e)
+            else:
+                np.subtract(1, np.square(a_e, out=t_e), out=t_e)
+                np.multiply(d_a[e], t_e, out=q_e)
+            np.equal(first[e], _POSITIONS, out=hit)
+            np.multiply(q_e, hit, out=corners[:, :, :k].reshape(4, k, p_h, p_w, c))
+            np.copyto(target[:, :, e], pixels[:, :, :k])
         return delta
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
@@ -423,23 +445,22 @@ class CNN(Network):
         return self._forward(x, self._workspace(x.shape[:-1]))[1][-1]
 
 
-def _row_pairs(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
-    """The view (N, p_h, 2, 2 p_w C) of h (N, o_h, o_w, C): per pooling window row y, its
-    rows 2y and 2y + 1, each as the contiguous values of its first 2 p_w pixels (always a
-    view: the reshape splits one axis and merges a row's pixels with their channels)."""
+#: The window positions u 2 + v, one per leading index (compared with :meth:`CNN._pool`'s first).
+_POSITIONS = np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1, 1)
+
+
+def _corners(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
+    """The view (2, 2, N, p_h, p_w) of h (N, o_h, o_w, C) whose element [u, v, e, y, x] is
+    the pixel h[e, 2 y + u, 2 x + v] (a last odd row or column left out)."""
     n, _, _, c = h.shape
-    return h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
+    rows = h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
+    return _pixels(rows, c).reshape(n, p_h, 2, p_w, 2).transpose(2, 4, 0, 1, 3)
 
 
-def _spread(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """a (N, p_h, p_w, C) written to both columns of each window, out (N, p_h, 2 p_w C):
-    two copies of whole pixels (a void view of C values, not loops over C values)."""
-    pixel = np.dtype((np.void, a.shape[-1] * a.itemsize))
-    pixels = a.view(pixel)[..., 0]
-    pairs = out.reshape(*a.shape[:-1], 2, a.shape[-1]).view(pixel)[..., 0]
-    np.copyto(pairs[..., 0], pixels)
-    np.copyto(pairs[..., 1], pixels)
-    return out
+def _pixels(a: np.ndarray, c: int) -> np.ndarray:
+    """a's last axis (contiguous) as values of c numbers each, pixels of c channels: a void
+    view, whose copies move whole pixels rather than loop over runs of c numbers."""
+    return a.view(np.dtype((np.void, c * a.itemsize)))
 
 
 def _rows(a: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -490,13 +511,6 @@ def _patches(a: np.ndarray, out: np.ndarray) -> None:
     record = np.dtype((np.void, k * a.shape[-1] * a.itemsize))
     rows = as_strided(a, (*out.shape[:4], k * a.shape[-1]), (*s[:3], s[1], s[3]))
     np.copyto(out.reshape(*out.shape[:4], -1).view(record)[..., 0], rows.view(record)[..., 0])
-
-
-def _first_of_pairs(hits: np.ndarray, left: np.ndarray, scratch: np.ndarray, c: int) -> None:
-    """Clear each right-column hit (the last axis's odd pixels of C values) whose left
-    neighbour in its window is a hit too, in place: ties go to the first position."""
-    np.bitwise_and(hits, left, out=scratch)
-    np.greater(hits[..., c:], scratch[..., :-c], out=hits[..., c:])
 
 
 def conv_geometry(
