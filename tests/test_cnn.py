@@ -20,8 +20,8 @@ def _small(activation="relu", bias=True, seed=1, **kwargs) -> CNN:
     """A 9x8x2 image -> conv 2x2 (3) -> pool (odd width: a column dropped) -> conv 2x2 (4)
     -> pool -> dense 5 -> 3 classes, float64, biases nonzero."""
     settings = {"channels": (3, 4), "kernel": 2, "dense": (5,), "n_classes": 3}
-    model = CNN((9, 8, 2), activation, bias=bias, init="he", dtype=np.float64, seed=seed,
-                **{**settings, **kwargs})  # fmt: skip
+    model = CNN((9, 8, 2), activation, bias=bias, init="he", seed=seed,
+                **{"dtype": np.float64, **settings, **kwargs})  # fmt: skip
     rng = np.random.default_rng(seed)
     for p in model.params:
         if p.ndim == 1:
@@ -117,29 +117,85 @@ def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum_only():
         np.testing.assert_allclose(g, fd, rtol=1e-7)
 
 
+def _routed_by_loop(h: np.ndarray, d_a: np.ndarray, activation: str) -> np.ndarray:
+    """The pooling's delta by a loop over windows and their positions: d_a times [the first
+    maximum, row-major], times phi'(h) there in the network's order (a zero keeps d_a's sign,
+    a last odd row or column gets +0); a window with a NaN: ReLU's phi'(NaN) = 0 at all four
+    positions, NaN at all four for sigmoid and tanh (a diverged run)."""
+    want = np.zeros(h.shape, h.dtype)
+    for e, y, x, c in np.ndindex(d_a.shape):
+        window = h[e, 2 * y : 2 * y + 2, 2 * x : 2 * x + 2, c].ravel()
+        first = int(np.argmax(window))
+        for i, value in enumerate(window):
+            d = d_a[e, y, x, c] * (i == first)
+            if np.isnan(window).any():
+                d, value = d_a[e, y, x, c] * 0, window.max()
+            routed = {"relu": d * (value > 0), "sigmoid": d * value * (1 - value),
+                      "tanh": d * (1 - value**2)}  # fmt: skip
+            want[e, 2 * y + i // 2, 2 * x + i % 2, c] = routed[activation]
+    return want
+
+
+def _assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    np.testing.assert_array_equal(got, want)
+    signed = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(got[signed]), np.signbit(want[signed]))  # of 0 too
+
+
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
-def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(activation):
-    # 0/1 images and all-ones kernels: z counts ones, so windows tie in every pattern (within a
-    # row, across rows, all four, at 0); odd widths drop a column. Reference: a loop over windows.
-    model = _small(activation, bias=False)
-    model.params[0][:] = 1
+@pytest.mark.parametrize("inputs", ["binary", "saturated"])
+@pytest.mark.parametrize("lead", [(7,), (2, 4)])
+def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
+    activation, inputs, lead
+):
+    # binary: 0/1 images and all-ones kernels, z counts ones, so windows tie in every pattern
+    # (within a row, across rows, all four, at 0); saturated: float32 sigmoid's 0s and 1s and
+    # tanh's -1s and 1s tie. conv1's odd width and conv2's odd height drop a column and a row.
+    # d_a has zeros of both signs. Reference: a loop over windows and positions.
     rng = np.random.default_rng(3)
-    x = rng.integers(0, 2, (7, model.n_inputs)).astype(np.float64)
+    if inputs == "binary":
+        model = _small(activation, bias=False)
+        model.params[0][:] = 1
+        model.params[1][:] = 1
+        x = rng.integers(0, 2, (*lead, model.n_inputs)).astype(np.float64)
+    else:
+        model = _small(activation, bias=False, dtype=np.float32)
+        model.params[0] *= 40
+        model.params[1] *= 40
+        x = rng.integers(-1, 2, (*lead, model.n_inputs)).astype(np.float32)
     space = {}
     blocks, _ = model._forward(x, space)
-    *_, h, a = blocks[0]
-    d_a = rng.standard_normal(a.shape)
-    want = np.zeros(h.shape)
-    for e, y, x_, c in np.ndindex(a.shape):
-        window = h[e, 2 * y : 2 * y + 2, 2 * x_ : 2 * x_ + 2, c].ravel()
-        u, v = divmod(int(np.argmax(window)), 2)  # the first maximum, row-major
-        d, value = d_a[e, y, x_, c], window[2 * u + v]  # phi' in the network's order
-        routed = {"relu": d * (value > 0), "sigmoid": d * value * (1 - value),
-                  "tanh": d * (1 - value**2)}  # fmt: skip
-        want[e, 2 * y + u, 2 * x_ + v, c] = routed[activation]
-    ties = sum(np.sum(h[:, u:8:2, v:6:2] == a) for u in (0, 1) for v in (0, 1)) - a.size
-    assert ties > a.size // 4  # many windows tie
-    np.testing.assert_array_equal(model._unpool(d_a, h.copy(), a, space, 0), want)
+    ties = windows = 0
+    for layer, (*_, h, a) in enumerate(blocks):
+        d_a = rng.standard_normal(a.shape).astype(a.dtype)
+        d_a.ravel()[::3] = 0
+        d_a.ravel()[1::5] = -0.0
+        p_h, p_w = a.shape[1:3]
+        corners = [h[:, u : 2 * p_h : 2, v : 2 * p_w : 2] for u in (0, 1) for v in (0, 1)]
+        ties, windows = (
+            ties + sum(np.sum(corner == a) for corner in corners) - a.size,
+            windows + a.size,
+        )
+        want = _routed_by_loop(h, d_a, activation)  # before _unpool, free to overwrite h
+        _assert_same_bits(model._unpool(d_a, h, a, space, layer), want)
+    assert ties > windows // 8
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_a_nan_in_a_pooling_window_routes_relus_zero_or_a_nan_to_its_four_positions(activation):
+    # phi'(a) at the routed position is read off the window's maximum, NaN here: as documented
+    # in CNN._unpool, the window's delta is a zero of d_a's sign for ReLU, NaN otherwise.
+    model = _small(activation, bias=False)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, model.n_inputs))
+    x[1, 5] = np.nan
+    space = {}
+    blocks, _ = model._forward(x, space)
+    for layer, (*_, h, a) in enumerate(blocks):
+        d_a = rng.standard_normal(a.shape)
+        assert np.isnan(a).any() and not np.isnan(a).all()
+        want = _routed_by_loop(h, d_a, activation)  # before _unpool, free to overwrite h
+        _assert_same_bits(model._unpool(d_a, h, a, space, layer), want)
 
 
 def _taps(a: np.ndarray, k: int):
