@@ -93,13 +93,14 @@ class SGD(_Buffers):
         worker threads as well: elementwise, so the same numbers.
         """
         (scratch,) = self._buffers(params, 1)
+        triples = list(zip(params, grads, scratch, strict=True))
+        if all(p.size < 2 * PARALLEL_ELEMENTS for p in params):  # no hand-over to the threads
+            return all([_sgd_rows(p, g, step, self.lr) for p, g, step in triples])  # all updated
         pieces = [
             functools.partial(_sgd_rows, p[rows], g[rows], step[rows], self.lr)
-            for p, g, step in zip(params, grads, scratch, strict=True)
+            for p, g, step in triples
             for rows in _row_pieces(p)
         ]
-        if len(pieces) == len(params):  # nothing large: no hand-over to the threads
-            return all([update() for update in pieces])  # every piece updated
         return all(list(threads.in_order(pieces)))
 
 
