@@ -29,6 +29,22 @@ index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
   code calling this BLAS can meet that target on this machine;
   ``gemm_numpy_over_torch_<net>``: the same GEMM epoch in numpy / in PyTorch
   (``torch.matmul``), i.e. the two BLAS libraries on the epoch's shapes;
+- ``elementwise_floor_over_torch_<net>``: the step's unavoidable memory traffic
+  besides the products, at this machine's copy bandwidth, over the PyTorch epoch:
+  the gather's bytes (each step's rows copied in order from the data set into a
+  reused buffer: the same bytes as the shuffled gather, without its random rows)
+  plus, at the copy bandwidth measured on an array of the net's widest
+  activation (b x widest hidden layer, in cache as the loop's are), the
+  activations written and read (per hidden layer, ReLU reads z and writes h;
+  its derivative reads delta and the slope and writes delta: 5 values a unit
+  and example), the output error (2 values a class and example) and the
+  SGD update (reads p and g, writes p: 3 values a parameter). One thread, as
+  numpy's elementwise work runs (PyTorch splits its elementwise work over its threads);
+  ``floor_over_torch_<net>``: ``gemm_only_over_torch`` + that, the floor of
+  ``numpy_over_torch`` when the products alone are not the whole step: above 1.0,
+  the target is below what this BLAS and this machine's memory allow numpy;
+  ``numpy_over_floor_<net>``: numpy epoch / (products + elementwise floor), what the
+  loop adds beyond both (Python calls, the random gather, extra passes);
 - ``loss_rel_diff_<net>``: largest relative difference of the losses of the
   first LOSS_STEPS steps (forward, backward and update checked), numpy against
   PyTorch (target <= 1e-4). Later steps drift apart without anything being
@@ -43,7 +59,8 @@ idle seconds: OpenBLAS's and OpenMP's worker threads spin for a while after a
 call before they sleep, and a PyTorch epoch timed right after a numpy one
 ran 10-30% slower (the numpy/torch ratio flattered numpy), a GEMM epoch right
 after a PyTorch one ~6% slower.
-Run: python bench/bench_epoch.py    (about a minute; needs torch)
+Run: python bench/bench_epoch.py [NET ...]    (about a minute; needs torch; NET: names of
+NETS to run, e.g. 784-128-128-128-128-10; default all)
 """
 
 from __future__ import annotations
@@ -56,6 +73,7 @@ THREADS = 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -177,6 +195,31 @@ def gemm_epoch(
     return seconds, steps * per_step
 
 
+def elementwise_floor(sizes: tuple[int, ...], x: np.ndarray) -> float:
+    """Seconds of an epoch's unavoidable elementwise memory traffic at this machine's copy
+    bandwidth (one thread): each step's rows copied in order from ``x`` into a reused buffer
+    (the gather's bytes), plus the activations', output error's and SGD update's values
+    (module docstring) at the copy bandwidth of an array of b x the widest hidden layer."""
+    steps = len(x) // BATCH_SIZE
+    xb = np.empty((BATCH_SIZE, x.shape[1]), x.dtype)
+    start = time.perf_counter()
+    for k in range(steps):
+        np.copyto(xb, x[k * BATCH_SIZE : (k + 1) * BATCH_SIZE])
+    gather = time.perf_counter() - start
+    hidden, classes = sizes[1:-1], sizes[-1]
+    params = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    values = BATCH_SIZE * (5 * sum(hidden) + 2 * classes) + 3 * params  # read + written
+    a = np.ones((BATCH_SIZE, max(hidden)), np.float32)
+    b = np.empty_like(a)
+    copies = max(1, 2**27 // a.size)  # 0.5 GB of float32 read and written
+    np.copyto(b, a)
+    start = time.perf_counter()
+    for _ in range(copies):
+        np.copyto(b, a)
+    per_value = (time.perf_counter() - start) / (2 * a.size * copies)  # one read or write
+    return gather + steps * values * per_value
+
+
 def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float, Any]:
     """epoch(*args), started after SETTLE_S idle seconds (the previous library's threads asleep)."""
     time.sleep(SETTLE_S)
@@ -185,7 +228,7 @@ def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float,
 
 def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.ndarray) -> None:
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    t_numpy, t_torch, t_gemm, t_torch_gemm, t_gathered = [], [], [], [], []
+    t_numpy, t_torch, t_gemm, t_torch_gemm, t_gathered, t_floor = [], [], [], [], [], []
     for _ in range(repeats):
         seconds, loss_numpy = settled(numpy_epoch, MLP(sizes, seed=SEED), x, y)
         t_numpy.append(seconds)
@@ -195,10 +238,16 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
         t_gemm.append(seconds)
         t_torch_gemm.append(settled(gemm_epoch, sizes, xt, torch)[0])
         t_gathered.append(settled(gemm_epoch, sizes, x, np, y)[0])
+        time.sleep(SETTLE_S)
+        t_floor.append(elementwise_floor(sizes, x))
     best_numpy, best_torch, best_gemm = min(t_numpy), min(t_torch), min(t_gemm)
     ratio = best_numpy / best_torch
     line(f"numpy_over_torch_{name}", ratio, f"<={TORCH_TARGET}", ratio <= TORCH_TARGET)
     line(f"gemm_only_over_torch_{name}", best_gemm / best_torch, "(floor of the above)", True)
+    floor = min(t_floor)
+    line(f"elementwise_floor_over_torch_{name}", floor / best_torch, "(gather + passes)", True)
+    line(f"floor_over_torch_{name}", (best_gemm + floor) / best_torch, "(products + that)", True)
+    line(f"numpy_over_floor_{name}", best_numpy / (best_gemm + floor), "(what the loop adds)", True)
     gemms = best_gemm / min(t_torch_gemm)
     line(f"gemm_numpy_over_torch_{name}", gemms, "(OpenBLAS / MKL, same products)", True)
     line(f"epoch_gflops_{name}", flops / best_numpy / 1e9, "(numpy epoch)", True)
@@ -212,12 +261,18 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
     line(f"loss_rel_diff_{name}", diff, "<=1e-4", diff <= 1e-4)
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(NETS))
+    if unknown:
+        print(f"bench_epoch: unknown net {unknown[0]} on the command line; use one of {list(NETS)}",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     x, y, source = images()
     print(f"# data: {source}; {THREADS} threads; numpy {np.__version__}, torch {torch.__version__}")
     for name, (sizes, repeats) in NETS.items():
-        bench(name, sizes, repeats, x, y)
+        if not names or name in names:
+            bench(name, sizes, repeats, x, y)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

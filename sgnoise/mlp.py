@@ -538,8 +538,8 @@ class MLP(Network):
 
         The first list holds h_1, ..., h_{L-1} and z_L; the second delta_1, ...,
         delta_{L-1} (delta_L is computed in z_L's buffer), or for ReLU the slopes
-        phi'(z_l), delta_l being then computed in h_l's buffer (:meth:`_backward`). The buffers of the
-        most recent shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in
+        phi'(z_l), delta_l being then computed in h_l's buffer (:meth:`_backward`).
+        The buffers of the most recent shapes are kept, up to :data:`WORKSPACE_ELEMENTS` values in
         all (larger ones are allocated per call), so that a training loop or a
         noise pass allocates nothing per minibatch. Each thread has its own
         (a noise pass runs chunks of minibatches on several).
