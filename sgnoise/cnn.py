@@ -353,14 +353,14 @@ class CNN(Network):
         step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
         corners = self._buffer(space, f"corners{layer}", (2, 2, step, p_h, p_w, c))
         columns = self._buffer(space, f"columns{layer}", (2, step, p_h, p_w, c))
-        misses = self._buffer(space, f"hits{layer}", (4, step, p_h, p_w, c), bool)
+        misses = self._buffer(space, f"hits{layer}", (2, 2, step, p_h, p_w, c), bool)
         first = self._buffer(space, f"first{layer}", a.shape, np.uint8)
-        pixels, source = _pixels(corners, c)[..., 0], _corners(h, p_h, p_w)
+        windows, copies = _pixels(_windows(h, p_h, p_w)), _pixels(corners)
         for start in range(0, n, step):
             e = slice(start, min(n, start + step))
-            k = e.stop - e.start
-            window, miss, a_e, first_e = corners[:, :, :k], misses[:3, :k], a[e], first[e]
-            np.copyto(pixels[:, :, :k], source[:, :, e])
+            k, a_e, first_e = e.stop - e.start, a[e], first[e]
+            window, miss = corners[:, :, :k], misses[:, :, :k].reshape(4, k, p_h, p_w, c)[:3]
+            np.copyto(copies[:, :, :k], windows[:, :, e])
             np.maximum(window[0], window[1], out=columns[:, :k])
             np.maximum(columns[0, :k], columns[1, :k], out=a_e)
             np.not_equal(window.reshape(4, k, p_h, p_w, c)[:3], a_e, out=miss)
@@ -374,39 +374,39 @@ class CNN(Network):
         of h gets 0), times phi'(z_l).
 
         phi' at the routed position is phi'(a), the window's maximum: q = d_a phi'(a) (in the
-        order of :func:`sgnoise.mlp.backprop_activation`; ReLU's phi'(a) = [a > 0]), then
-        position (u, v) of each window gets q [first == u 2 + v] (:meth:`_pool`): q, or a zero
-        of q's sign elsewhere, as d_a [hit] phi'(h) gave, bit for bit. A block of examples at a
-        time: the four products into contiguous maps, then copied into place as whole pixels.
-        A NaN in a window (a diverged run) makes a NaN: ReLU's phi'(NaN) is 0, its window's
-        delta a zero; sigmoid's and tanh's NaN at all four positions.
+        order of :func:`sgnoise.mlp.backprop_activation`), then position (u, v) of each window
+        gets q [first == u 2 + v] (:meth:`_pool`): q, or a zero of q's sign elsewhere, as
+        d_a [hit] phi'(h) gave, bit for bit. ReLU's phi'(a) = [a > 0] joins the routing
+        instead: d_a [first == u 2 + v and a > 0]. A block of examples at a time, the four
+        positions written by one product. A NaN in a window (a diverged run): ReLU's
+        phi'(NaN) is 0, the window's delta a zero; sigmoid's and tanh's NaN at all four
+        positions.
         """
         n, p_h, p_w, c = a.shape
         delta = self._buffer(space, f"D{layer}", h.shape)
         delta[:, 2 * p_h :] = 0
         delta[:, :, 2 * p_w :] = 0
         step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
-        corners = self._buffer(space, f"corners{layer}", (2, 2, step, p_h, p_w, c))
-        hits = self._buffer(space, f"hits{layer}", (4, step, p_h, p_w, c), bool)
+        hits = self._buffer(space, f"hits{layer}", (2, 2, step, p_h, p_w, c), bool)
+        positive = self._buffer(space, f"positive{layer}", (step, p_h, p_w, c), bool)
         q = self._buffer(space, f"q{layer}", (step, p_h, p_w, c))
         scratch = self._buffer(space, f"t{layer}", (step, p_h, p_w, c))
-        first = space[f"first{layer}"]
-        pixels, target = _pixels(corners, c)[..., 0], _corners(delta, p_h, p_w)
+        first, windows = space[f"first{layer}"], _windows(delta, p_h, p_w)
         for start in range(0, n, step):
             e = slice(start, min(n, start + step))
             k = e.stop - e.start
-            q_e, t_e, a_e, hit = q[:k], scratch[:k], a[e], hits[:, :k]
+            a_e, q_e, t_e, hit = a[e], q[:k], scratch[:k], hits[:, :, :k]
+            np.equal(first[e], _POSITIONS, out=hit)
             if self.activation == "relu":
-                np.multiply(d_a[e], np.greater(a_e, 0, out=hit[0]), out=q_e)
+                hit &= np.greater(a_e, 0, out=positive[:k])
+                q_e = d_a[e]
             elif self.activation == "sigmoid":
                 np.multiply(d_a[e], a_e, out=q_e)
                 q_e *= np.subtract(1, a_e, out=t_e)
             else:
                 np.subtract(1, np.square(a_e, out=t_e), out=t_e)
                 np.multiply(d_a[e], t_e, out=q_e)
-            np.equal(first[e], _POSITIONS, out=hit)
-            np.multiply(q_e, hit, out=corners[:, :, :k].reshape(4, k, p_h, p_w, c))
-            np.copyto(target[:, :, e], pixels[:, :, :k])
+            np.multiply(q_e, hit, out=windows[:, :, e])
         return delta
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
@@ -450,22 +450,21 @@ class CNN(Network):
         return self._forward(x, self._workspace(x.shape[:-1]))[1][-1]
 
 
-#: The window positions u 2 + v, one per leading index (compared with :meth:`CNN._pool`'s first).
-_POSITIONS = np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1, 1)
+#: The window positions (u, v) as u 2 + v, compared with :meth:`CNN._pool`'s first.
+_POSITIONS = np.arange(4, dtype=np.uint8).reshape(2, 2, 1, 1, 1, 1)
 
 
-def _corners(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
-    """The view (2, 2, N, p_h, p_w) of h (N, o_h, o_w, C) whose element [u, v, e, y, x] is
-    the pixel h[e, 2 y + u, 2 x + v] (a last odd row or column left out)."""
+def _windows(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
+    """The view (2, 2, N, p_h, p_w, C) of h (N, o_h, o_w, C) whose element [u, v, e, y, x]
+    is the pixel h[e, 2 y + u, 2 x + v] (a last odd row or column left out)."""
     n, _, _, c = h.shape
-    rows = h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, 2 * p_w * c)
-    return _pixels(rows, c).reshape(n, p_h, 2, p_w, 2).transpose(2, 4, 0, 1, 3)
+    return h[:, : 2 * p_h, : 2 * p_w].reshape(n, p_h, 2, p_w, 2, c).transpose(2, 4, 0, 1, 3, 5)
 
 
-def _pixels(a: np.ndarray, c: int) -> np.ndarray:
-    """a's last axis (contiguous) as values of c numbers each, pixels of c channels: a void
-    view, whose copies move whole pixels rather than loop over runs of c numbers."""
-    return a.view(np.dtype((np.void, c * a.itemsize)))
+def _pixels(a: np.ndarray) -> np.ndarray:
+    """a's last axis (contiguous) as one void value of its C numbers, a pixel: copies of the
+    view move whole pixels rather than loop over runs of C numbers."""
+    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
 
 
 def _rows(a: np.ndarray, out: np.ndarray) -> np.ndarray:
