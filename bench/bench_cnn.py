@@ -13,11 +13,11 @@ seconds. Prints lines ``name value target PASS|FAIL``:
 
 - ``numpy_over_torch``: numpy epoch / PyTorch epoch (target <= 1.5);
 - ``floor_over_torch``: the floor / PyTorch epoch, the floor being the epoch's lowering
-  copies and matrix products of the shapes the net uses (per conv layer the row copy into
-  R, R T, R^T delta and, below the first, delta T^T, T the banded block-Toeplitz kernel;
-  the dense layers' products), timed alone on reused arrays: what a numpy epoch with no
-  other work would take (building T, the folds, pooling, activations, the loss and the
-  update are left out);
+  copies and matrix products of the shapes the net uses (per conv layer the strip copy
+  into R, R T, R^T delta and, below the first, delta T^T, T the banded block-Toeplitz
+  kernel; the dense layers' products), timed alone on reused arrays: what a numpy epoch
+  with no other work would take (building T, the folds, pooling, activations, the loss and
+  the update are left out);
 - ``numpy_over_floor``: numpy epoch / floor (target <= 1.2; the target when
   ``numpy_over_torch`` is out of numpy's reach, i.e. when the floor is above 1.5);
 - ``loss_rel_diff``: the largest relative difference of the first LOSS_STEPS losses,
@@ -58,7 +58,7 @@ import torch  # noqa: E402
 from bench_epoch import SETTLE_S, images, line, numpy_epoch, settled  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
-from sgnoise.cnn import CNN  # noqa: E402
+from sgnoise.cnn import CNN, group_width  # noqa: E402
 from sgnoise.data import load  # noqa: E402
 from sgnoise.measure import measure  # noqa: E402
 from sgnoise.noise import iterate_minibatches, noise_pass  # noqa: E402
@@ -117,12 +117,13 @@ def torch_epoch(x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
 
 
 def floor_epoch(x: np.ndarray) -> float:
-    """Seconds of the epoch's row copies and matrix products alone, on reused arrays.
+    """Seconds of the epoch's strip copies and matrix products alone, on reused arrays.
 
     Per step, for each conv layer with input a (b, H, W, C), k x k kernels and output
-    (b, o, o', C_out), as the net lowers it (``sgnoise.cnn``): the copy of a's rows into
-    R (b o, k W C) (one copy of a sliding-window view), z = R T, dT = R^T delta with T the
-    banded kernel (k W C, o' C_out) and, for the second, dR = delta T^T; for each dense
+    (b, o, o', C_out) in strips of o_g columns (``sgnoise.cnn.group_width``), as the net
+    lowers it: the copy of a's strips into R (b o o'/o_g, k (o_g + k - 1) C) (one copy of
+    a strided view), z = R T, dT = R^T delta with T the banded kernel
+    (k (o_g + k - 1) C, o_g C_out) and, for the second, dR = delta T^T; for each dense
     layer the MLP's three products. The first layer's input is the next minibatch of
     images in order; the other inputs, T and the errors are arrays of ones or small
     constants (no overflow). Building T, folding dT into dW and dR into d a, pooling,
@@ -133,13 +134,15 @@ def floor_epoch(x: np.ndarray) -> float:
     b, k = BATCH_SIZE, KERNEL
     convs = []
     for h_in, w_in, c_in, o_h, o_w, c, _, _ in net.geometry:
+        o_g = group_width(o_w, c)
+        strip = (o_g + k - 1) * c_in
         a = np.ones((b, h_in, w_in * c_in), np.float32)
-        rows = np.empty((b, o_h, k, w_in * c_in), np.float32)
-        band = np.full((k * w_in * c_in, o_w * c), 1e-3, np.float32)
-        z, delta = np.empty((b * o_h, o_w * c), np.float32), np.ones((b * o_h, o_w * c), np.float32)
-        convs.append(
-            (a, rows, band, z, delta, np.empty_like(band), np.empty(rows.shape, np.float32))
-        )
+        strips = np.empty((b, o_h, o_w // o_g, k, strip), np.float32)
+        band = np.full((k * strip, o_g * c), 1e-3, np.float32)
+        rows = b * o_h * o_w // o_g
+        z, delta = np.empty((rows, o_g * c), np.float32), np.ones((rows, o_g * c), np.float32)
+        d_strips = np.empty(strips.shape, np.float32)
+        convs.append((a, o_g * c_in, strips, band, z, delta, np.empty_like(band), d_strips))
     hs = [np.ones((b, s), np.float32) for s in net.sizes]
     deltas = [np.ones((b, s), np.float32) for s in net.sizes]
     grads = [np.empty_like(w) for w in ws]
@@ -147,13 +150,14 @@ def floor_epoch(x: np.ndarray) -> float:
     start = time.perf_counter()
     for step in range(steps):
         convs[0][0][:] = x[step * b : (step + 1) * b].reshape(convs[0][0].shape)
-        for layer, (a, rows, band, z, delta, d_band, d_rows) in enumerate(convs):
-            np.copyto(rows, sliding_window_view(a, k, axis=1).transpose(0, 1, 3, 2))
-            flat = rows.reshape(len(z), -1)
+        for layer, (a, step_x, strips, band, z, delta, d_band, d_strips) in enumerate(convs):
+            windows = sliding_window_view(a, strips.shape[-2:], axis=(1, 2))
+            np.copyto(strips, windows[:, :, ::step_x])
+            flat = strips.reshape(len(z), -1)
             np.matmul(flat, band, out=z)
             np.matmul(flat.T, delta, out=d_band)
             if layer > 0:
-                np.matmul(delta, band.T, out=d_rows.reshape(len(z), -1))
+                np.matmul(delta, band.T, out=d_strips.reshape(len(z), -1))
         for i in range(len(net.sizes) - 1):
             np.matmul(hs[i], ws[n_conv + i], out=hs[i + 1])
         for i in range(len(net.sizes) - 2, -1, -1):

@@ -16,32 +16,37 @@ shape (k k C_{l-1}, C_l), row (i k + j) C + c for kernel row i, column j, input 
              column of h_l is dropped, as PyTorch's max_pool2d does)
     dense:   f = a_L flattened;  then the MLP of :mod:`sgnoise.mlp` on f (hidden layers, logits)
 
-The convolution is one matrix product per layer, lowered by rows: output row y needs the
-input rows y..y+k-1, k W C contiguous values (channels-last), copied as row y of
+The convolution is one matrix product per layer, its input lowered by strips: the outputs
+x = g o_g .. g o_g + o_g - 1 of output row y (strip g of G = o_l' / o_g) read input rows
+y..y+k-1 over o_g + k - 1 columns, k runs of (o_g + k - 1) C contiguous values
+(channels-last), copied as row (y, g) of
 
-    R_l[y, (i, x', c)] = a_{l-1}[y + i, x', c]                 (o_l x k W C per example)
-    T_l[(i, x + j, c), (x, d)] = W_l[(i k + j) C + c, d]       (k W C x o_l' C_l, 0 elsewhere)
-    z_l = R_l T_l   (all examples' rows at once: (N o_l) x o_l' C_l, which is z_l (N, o_l,
+    R_l[(y, g), (i, x', c)] = a_{l-1}[y + i, g o_g + x', c]      (o_l G x k (o_g + k - 1) C)
+    T_l[(i, x + j, c), (x, d)] = W_l[(i k + j) C + c, d]          (k (o_g + k - 1) C x o_g C_l,
+                                                                  0 elsewhere)
+    z_l = R_l T_l   (all examples' strips at once: (N o_l G) x o_g C_l, which is z_l (N, o_l,
                      o_l', C_l) channels-last: no copy back)
 
-T_l is block-Toeplitz (block (i, x') and column block x depend on x' - x only) and banded;
-it is rebuilt from W_l at each forward pass by one strided-view assignment. The copy into
-R_l moves runs of k W C values (im2col's patches move runs of k C: conv1's copy 0.5 ms
-instead of 16 ms at batch 500), for W/k times im2col's multiplications (the zeros of T_l)
-in products that BLAS runs faster than im2col's narrow ones (one thread, batch 500: the
-training step of the default net 55-58 ms with im2col, see bench/README.md for after).
+T_l is block-Toeplitz (block (i, x') and column block x depend on x' - x only) and banded,
+the same for every strip; it is rebuilt from W_l at each forward pass by one strided-view
+assignment. o_g = 1 would be im2col (R_l its patches), o_g = o_l' whole rows; wider strips
+mean fewer, longer copies but (o_g + k - 1)/k times im2col's multiplications (the zeros of
+T_l). :func:`group_width` takes the narrowest strips whose products OpenBLAS still runs at
+speed: LeNet-5's conv1 in strips of 8 columns, conv2 of 4 (conv1's copy 1.1 ms where
+im2col's took 16 ms, one thread, batch 500).
 
 Backward pass (delta = d loss / d z, the dense layers' as in :mod:`sgnoise.mlp`):
 
     d loss / d a_L = (delta_dense1 W_dense1^T) reshaped to (o, o, C_L)
     delta_l[2y + u, 2x + v, c] = d loss / d a_l[y, x, c] * [(u, v) is the first position of
                                  the window's maximum] * phi'(z_l)
-    dT_l = R_l^T delta_l  (summed over the rows of all examples of a minibatch)
+    dT_l = R_l^T delta_l  (summed over the strips of all examples of a minibatch)
     dW_l[(i k + j) C + c, d] = sum_x dT_l[(i, x + j, c), (x, d)],   db_l = sum delta_l
-    dR_l = delta_l T_l^T,  d loss / d a_{l-1}[y + i] += dR_l[y, i]  for i < k  (l >= 2: the
-                                 rows' gradient added back where they were copied from)
+    dR_l = delta_l T_l^T,  d loss / d a_{l-1}[y + i, g o_g + x'] += dR_l[(y, g), (i, x')]
+                                 (l >= 2: the strips' gradient added back where they were
+                                 copied from)
 
-dT_l's band summed over x is a strided view of it; the fold is k additions of whole rows.
+dT_l's band summed over x is a strided view of it; the fold is k G additions of strips.
 A conv weight's gradient for example e alone is sum_p outer(X_l[e, p], delta_l[e, p]) with
 the patches X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c] (im2col): ``tap`` hands
 out X_l and delta_l per example and pixel (:mod:`sgnoise.model`), X_l copied only for a
@@ -52,18 +57,17 @@ sign at the window's other positions. Ties in a pooling window send the gradient
 first maximum in row-major order, as PyTorch does (a ReLU's zeros tie, but their phi' is 0;
 a saturated float32 sigmoid's ones tie too); the forward pass keeps each window's index of
 it (:meth:`CNN._pool`). Non-finite values spread further than in a direct convolution:
-0 * inf = NaN through the zeros of T_l, so a non-finite input value at row y reaches every
-output of the up to k output rows that read it (all of z_l[y'] for y' = y - k + 1 .. y), and
-a non-finite delta_l[y'] every value of dR_l[y']; a diverging run is flagged non-finite
-either way.
+0 * inf = NaN through the zeros of T_l, so a non-finite input value reaches every output of
+the strips that read it (all o_g C_l values of each), and a non-finite value of delta_l
+every value of its strip's row of dR_l; a diverging run is flagged non-finite either way.
 
 Every array may carry a leading "minibatch" axis: x of shape (B, b, n_inputs) gives the B
 minibatch gradients at once; the forward products and dR_l run over all examples at once,
-dT_l is one batched product (B, k W C, b o) x (B, b o, o' C_l), folded per minibatch.
-Speed: the row copies and every activation and error live in buffers kept per input shape
-and thread (as the MLP's); all products are 2-D (or batched 2-D) matrix products over all
-the rows of all the examples. ``bench/bench_cnn.py`` compares an epoch with PyTorch and
-with the bare row copies and products of the same shapes.
+dT_l is one batched product (B, k (o_g + k - 1) C, b o G) x (B, b o G, o_g C_l), folded per
+minibatch. Speed: the strip copies and every activation and error live in buffers kept
+per input shape and thread (as the MLP's); all products are 2-D (or batched 2-D) matrix
+products over all the strips of all the examples. ``bench/bench_cnn.py`` compares an epoch
+with PyTorch and with the bare strip copies and products of the same shapes.
 
 References
 ----------
@@ -74,9 +78,10 @@ for document processing", 2006 (im2col: convolution as one matrix product).
 Goodfellow, Bengio & Courville, "Deep Learning", MIT Press, 2016, section 9.1
 (a 2-D convolution as multiplication by a doubly block-Toeplitz matrix).
 Cho & Brand, "MEC: memory-efficient convolution for deep neural network", ICML 2017
-(a lowering with fewer copies than im2col: MEC copies k-column strips and makes one small
-product per output row over shifted views of them; we copy k-row strips and make a single
-product with the kernel expanded into the banded block-Toeplitz T_l).
+(a lowering with fewer copies than im2col: MEC copies k-column strips of full height and
+makes one small product per output row over shifted views of them; we copy strips of k rows
+and o_g + k - 1 columns and make a single product with the kernel expanded into the banded
+block-Toeplitz T_l).
 """
 
 from __future__ import annotations
@@ -95,6 +100,12 @@ from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 #: 90 MiB), and a noise pass uses one per thread besides the training loop's (fewer would
 #: free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
+
+#: Output values (o_g columns x C_out channels) of a conv layer's strip, at least
+#: (:func:`group_width`): one thread, batch 500, the strips' copies and products of LeNet-5's
+#: conv1 took 5.8 ms with o_g = 8 (48 values), 6.6 and 7.2 ms with 12 and 4, 8.6 ms with
+#: whole rows (24); conv2's 7.2 ms with o_g = 4 (64 values), 7.0 with 2, 9.1 with 8.
+GROUP_VALUES = 48
 
 #: Values of a conv layer's output h that max pooling and its backward pass take at a time (a
 #: block of examples): the block's copies (1 MiB of buffers in float32, 0.5 MiB of h) stay
@@ -201,12 +212,14 @@ class CNN(Network):
     @property
     def activations_per_example(self) -> int:
         """Values the forward and backward passes hold per example (the workspace): per conv
-        layer the rows R and their gradient, d a, the tap's patches (made only for a tap),
+        layer the strips R and their gradient, d a, the tap's patches (made only for a tap),
         z and delta, the pooled map and its gradient."""
         k = self.kernel
         total = sum(self.sizes) * 2
         for h_in, w_in, c_in, o_h, o_w, c, p_h, p_w in self.geometry:
-            total += 2 * o_h * k * w_in * c_in + h_in * w_in * c_in + o_h * o_w * k * k * c_in
+            o_g = group_width(o_w, c)
+            strips = o_h * o_w // o_g * k * (o_g + k - 1) * c_in
+            total += 2 * strips + h_in * w_in * c_in + o_h * o_w * k * k * c_in
             total += 2 * o_h * o_w * c + 2 * p_h * p_w * c
         return total
 
@@ -244,28 +257,31 @@ class CNN(Network):
 
     # -- forward / backward ------------------------------------------------------
     def _forward(self, x: np.ndarray, space: dict) -> tuple[list, list[np.ndarray]]:
-        """The conv blocks' (input a_{l-1}, rows R_l, T_l, h_l, a_l) and the dense inputs
+        """The conv blocks' (input a_{l-1}, strips R_l, T_l, h_l, a_l) and the dense inputs
         [f, h_dense1, ..., z_logits].
 
-        x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, k, W C_in) the rows of
-        the module docstring, T_l: (k, W, C_in, o, C_l) its banded kernel, h_l: (N, o, o, C_l)
-        after phi, a_l: (N, p, p, C_l) pooled, N the examples of all leading axes.
+        x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, G, k, (o_g + k - 1) C_in)
+        the strips of the module docstring, T_l: (k, o_g + k - 1, C_in, o_g, C_l) the banded
+        kernel, h_l: (N, o, o, C_l) after phi, a_l: (N, p, p, C_l) pooled, N the examples of
+        all leading axes.
         """
         n = int(np.prod(x.shape[:-1]))
         k = self.kernel
         a = np.ascontiguousarray(x).reshape(n, *self.image_shape)
         blocks = []
-        for layer, (_, w_in, c_in, o_h, o_w, c, p_h, p_w) in enumerate(self.geometry):
+        for layer, (_, _, c_in, o_h, o_w, c, p_h, p_w) in enumerate(self.geometry):
+            o_g = group_width(o_w, c)
+            strip = (o_g + k - 1) * c_in  # the values of a strip's row
             a_in = a
-            lowered = _rows(a, self._buffer(space, f"R{layer}", (n, o_h, k, w_in * c_in)))
-            toeplitz = _toeplitz(
-                self._w(layer), self._buffer(space, f"T{layer}", (k, w_in, c_in, o_w, c))
-            )
+            lowered = self._buffer(space, f"R{layer}", (n, o_h, o_w // o_g, k, strip))
+            _rows(a, lowered)
+            toeplitz = self._buffer(space, f"T{layer}", (k, o_g + k - 1, c_in, o_g, c))
+            _toeplitz(self._w(layer), toeplitz)
             z = self._buffer(space, f"h{layer}", (n, o_h, o_w, c))
             np.matmul(
-                lowered.reshape(n * o_h, -1),
-                toeplitz.reshape(-1, o_w * c),
-                out=z.reshape(n * o_h, -1),
+                lowered.reshape(-1, k * strip),
+                toeplitz.reshape(-1, o_g * c),
+                out=z.reshape(-1, o_g * c),
             )
             if self.bias:
                 z += self._b(layer)
@@ -298,7 +314,7 @@ class CNN(Network):
         ``grads`` (``out``'s arrays where given), after ``tap`` is handed the patches
         X (..., b, P, k k C_in), copied only then, and delta (..., b, P, C_out).
 
-        R^T delta is one product per minibatch (dT of shape (k W C_in, o C_out)); the fold
+        R^T delta is one product per minibatch (dT of T's shape); the fold
         dW[i, j, c, d] = sum_x dT[(i, x + j, c), (x, d)] sums a strided view of it over x.
         """
         a_in, lowered, toeplitz, h, _ = block
@@ -307,12 +323,12 @@ class CNN(Network):
             patches = self._buffer(space, f"X{layer}", (n, o_h, o_w, k, k, a_in.shape[-1]))
             _patches(a_in, patches)
             tap(layer, patches.reshape(*lead, o_h * o_w, -1), delta.reshape(*lead, o_h * o_w, c))
-        batches = lead[:-1]  # the minibatch axes
+        batches, o_g = lead[:-1], toeplitz.shape[3]  # the minibatch axes, a strip's columns
         d_t = self._buffer(space, f"dT{layer}", (*batches, *toeplitz.shape))
         np.matmul(
-            lowered.reshape(*batches, -1, lowered[0, 0].size).swapaxes(-1, -2),
-            delta.reshape(*batches, -1, o_w * c),
-            out=d_t.reshape(*batches, -1, o_w * c),
+            lowered.reshape(*batches, -1, lowered[0, 0, 0].size).swapaxes(-1, -2),
+            delta.reshape(*batches, -1, o_g * c),
+            out=d_t.reshape(*batches, -1, o_g * c),
         )
         j = (2 if self.bias else 1) * layer
         shape = (*batches, k * k * a_in.shape[-1], c)
@@ -321,19 +337,13 @@ class CNN(Network):
         if self.bias:
             grads[j + 1] = np.sum(delta.reshape(*batches, -1, c), axis=-2, out=out[j + 1])
 
-    def _fold(
-        self, delta: np.ndarray, toeplitz: np.ndarray, shape: tuple[int, ...], space: dict,
-        layer: int,
-    ) -> np.ndarray:  # fmt: skip
-        """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): the rows'
-        gradient dR = delta T^T (N, o, k, W C) folded back (:func:`_fold_rows`)."""
-        n, o_h, o_w, c = delta.shape
-        d_rows = self._buffer(space, f"dR{layer}", (n, o_h, self.kernel, shape[2] * shape[3]))
-        np.matmul(
-            delta.reshape(n * o_h, -1),
-            toeplitz.reshape(-1, o_w * c).T,
-            out=d_rows.reshape(n * o_h, -1),
-        )
+    def _fold(self, delta: np.ndarray, block: tuple, shape: tuple, space: dict, layer: int):
+        """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): the strips'
+        gradient dR = delta T^T, shaped as R, folded back (:func:`_fold_rows`)."""
+        _, lowered, toeplitz, _, _ = block
+        t = toeplitz.reshape(-1, toeplitz.shape[3] * toeplitz.shape[4])
+        d_rows = self._buffer(space, f"dR{layer}", lowered.shape)
+        np.matmul(delta.reshape(-1, t.shape[1]), t.T, out=d_rows.reshape(-1, t.shape[0]))
         return _fold_rows(d_rows, self._buffer(space, f"da{layer}", shape))
 
     def _pool(self, h: np.ndarray, a: np.ndarray, space: dict, layer: int) -> None:
@@ -439,7 +449,7 @@ class CNN(Network):
             if i == n_conv:  # into the last pooled map
                 d_a = np.matmul(delta, w.T, out=self._buffer(space, "eF", hs[0].shape))
             else:  # delta_i T_i^T folded: into the previous conv block's pooled map
-                d_a = self._fold(delta, blocks[i][2], blocks[i - 1][4].shape, space, i)
+                d_a = self._fold(delta, blocks[i], blocks[i - 1][4].shape, space, i)
             *_, h_prev, a_prev = blocks[min(i, n_conv) - 1]
             delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
         return losses
@@ -467,17 +477,33 @@ def _pixels(a: np.ndarray) -> np.ndarray:
     return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
 
 
+def group_width(o: int, c_out: int) -> int:
+    """Output columns o_g of a conv layer's strips: the smallest divisor of its o output
+    columns with o_g C_out >= :data:`GROUP_VALUES` (or o).
+
+    o_g = o lowers whole rows (the fewest, longest copies, but W/k times im2col's
+    multiplications), o_g = 1 is im2col (k C-value runs, k^2 C multiplications per output);
+    in between, (o_g + k - 1)/k times im2col's multiplications in products of o_g C_out
+    columns, which OpenBLAS runs slowly below about 48 columns.
+    """
+    return next(g for g in range(1, o + 1) if o % g == 0 and (g * c_out >= GROUP_VALUES or g == o))
+
+
 def _rows(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The rows R of a (N, H, W, C) into out (N, o, k, W C): R[n, y, i] = a[n, y + i] (each
-    output row's k input rows, k W C contiguous values: one copy of a sliding-window view)."""
+    """The strips R of a (N, H, W, C) into out (N, o_h, G, k, (o_g + k - 1) C):
+    R[n, y, g, i] = a[n, y + i, g o_g : g o_g + o_g + k - 1] (output row y's strip g: the k
+    input rows it reads, over the o_g + k - 1 input columns its o_g outputs read; one copy
+    of a strided view with runs of (o_g + k - 1) C values)."""
     n, h, w, c = a.shape
-    windows = sliding_window_view(a.reshape(n, h, w * c), out.shape[2], axis=1)
-    np.copyto(out, windows.transpose(0, 1, 3, 2))
+    k, strip = out.shape[3:]
+    o_g = strip // c - k + 1
+    windows = sliding_window_view(a.reshape(n, h, w * c), (k, strip), axis=(1, 2))
+    np.copyto(out, windows[:, :, :: o_g * c])
     return out
 
 
 def _toeplitz(w: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The banded kernel T of w (k k C_in, C_out) into out (k, W, C_in, o, C_out):
+    """The banded kernel T of w (k k C_in, C_out) into out (k, o_g + k - 1, C_in, o_g, C_out):
     T[i, x + j, c, x, d] = w[(i k + j) C_in + c, d], zero off the band."""
     k, _, c_in, _, c_out = out.shape
     out[:] = 0
@@ -486,15 +512,16 @@ def _toeplitz(w: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def _fold_rows(d_rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The adjoint of :func:`_rows`: d_rows (N, o, k, W C) added back at the rows they were
-    copied from, out[n, y + i] += d_rows[n, y, i], into out (N, H, W, C) (k additions over
-    runs of o W C values, in the order i = 0, 1, ...)."""
-    n, o, k, _ = d_rows.shape
+    """The adjoint of :func:`_rows`: d_rows (N, o_h, G, k, (o_g + k - 1) C) added back where
+    it was copied from, into out (N, H, W, C) (k G additions over runs of (o_g + k - 1) C
+    values, in the order g = 0, 1, ..., i = 0, 1, ...)."""
+    n, o_h, groups, k, strip = d_rows.shape
+    step = strip - (k - 1) * out.shape[3]  # o_g C
     flat = out.reshape(n, out.shape[1], -1)
-    np.copyto(flat[:, :o], d_rows[:, :, 0])
-    flat[:, o:] = 0
-    for i in range(1, k):
-        flat[:, i : i + o] += d_rows[:, :, i]
+    flat[:] = 0
+    for g in range(groups):
+        for i in range(k):
+            flat[:, i : i + o_h, g * step : g * step + strip] += d_rows[:, :, g, i]
     return out
 
 

@@ -10,7 +10,8 @@ import pytest
 from _helpers import finite_difference_grads
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sgnoise.cnn import CNN, _band, _fold_rows, _patches, _rows, _toeplitz
+import sgnoise.cnn as cnn_module
+from sgnoise.cnn import CNN, _band, _fold_rows, _patches, _rows, _toeplitz, group_width
 from sgnoise.model import Model, make_model
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import per_example_gradients
@@ -38,6 +39,21 @@ def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
     _, grads = model.loss_and_grads(x, y)
     for name, g, fd in zip(model.params, grads, finite_difference_grads(model, x, y), strict=True):
         assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd), name.shape
+
+
+@pytest.mark.parametrize("values", [1, 4, 10**6])
+def test_gradients_match_finite_differences_for_every_strip_width(values, monkeypatch):
+    # conv1's 8x9 output in strips of 1 (im2col), 3 or 9 columns, conv2's 2x2 in 1 or 2
+    monkeypatch.setattr(cnn_module, "GROUP_VALUES", values)
+    model = CNN((10, 11, 2), "tanh", channels=(3, 4), kernel=3, dense=(5,), n_classes=3,
+                bias=True, init="he", dtype=np.float64, seed=1)  # fmt: skip
+    for p in model.params[1::2]:  # the biases
+        p[:] = np.random.default_rng(9).normal(0, 0.3, p.shape)
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((3, model.n_inputs)), rng.integers(0, 3, 3)
+    _, grads = model.loss_and_grads(x, y)
+    for p, g, fd in zip(model.params, grads, finite_difference_grads(model, x, y), strict=True):
+        assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(fd), p.shape
 
 
 def test_both_networks_are_a_model_and_make_model_builds_both():
@@ -204,28 +220,43 @@ def _taps(a: np.ndarray, k: int):
     return [(i, j, a[:, i : i + o_h, j : j + o_w]) for i in range(k) for j in range(k)]
 
 
+def _groups(o: int) -> list[int]:
+    return [g for g in range(1, o + 1) if o % g == 0]
+
+
 @pytest.mark.parametrize(
-    ("h", "w", "c_in", "k", "c_out"),
-    [(7, 5, 3, 3, 2), (6, 6, 1, 1, 4), (4, 6, 2, 4, 3), (5, 5, 2, 5, 1), (9, 8, 1, 2, 3)],
-)
-def test_the_rows_and_banded_kernel_give_the_convolution_and_both_its_gradients(
-    h, w, c_in, k, c_out
+    ("h", "w", "c_in", "k", "c_out", "o_g"),
+    [
+        (h, w, c_in, k, c_out, o_g)
+        for h, w, c_in, k, c_out in [
+            (7, 5, 3, 3, 2), (6, 6, 1, 1, 4), (4, 6, 2, 4, 3), (5, 5, 2, 5, 1), (9, 8, 1, 2, 3),
+            (9, 10, 2, 3, 2),
+        ]
+        for o_g in _groups(w - k + 1)
+    ],
+)  # fmt: skip
+def test_the_strips_and_banded_kernel_give_the_convolution_and_both_its_gradients(
+    h, w, c_in, k, c_out, o_g
 ):
     # against direct loops over the k^2 kernel taps, in float64: odd and unequal sizes,
-    # C_in > 1, k = 1 and k = the input's height (one output row) or its whole size
+    # C_in > 1, k = 1 and k = the input's height (one output row) or its whole size, every
+    # strip width o_g from 1 (im2col) to o (whole rows)
     rng = np.random.default_rng(h * w * k)
     n, o_h, o_w = 3, h - k + 1, w - k + 1
     a = rng.standard_normal((n, h, w, c_in))
     kernel = rng.standard_normal((k * k * c_in, c_out))
     taps = kernel.reshape(k, k, c_in, c_out)
-    rows = _rows(a, np.empty((n, o_h, k, w * c_in)))
-    band = _toeplitz(kernel, np.full((k, w, c_in, o_w, c_out), np.nan))  # zeroed off the band
-    z = (rows.reshape(n * o_h, -1) @ band.reshape(-1, o_w * c_out)).reshape(n, o_h, o_w, c_out)
+    rows = _rows(a, np.empty((n, o_h, o_w // o_g, k, (o_g + k - 1) * c_in)))
+    # zeroed off the band
+    band = _toeplitz(kernel, np.full((k, o_g + k - 1, c_in, o_g, c_out), np.nan))
+    flat_band = band.reshape(-1, o_g * c_out)
+    flat_rows = rows.reshape(-1, len(flat_band))
+    z = (flat_rows @ flat_band).reshape(n, o_h, o_w, c_out)
     want = sum(view @ taps[i, j] for i, j, view in _taps(a, k))
     np.testing.assert_allclose(z, want, rtol=1e-12, atol=1e-12)
     delta = rng.standard_normal((n, o_h, o_w, c_out))
     # dW: the band of R^T delta summed over output columns x; the tap's patches copy exactly
-    d_t = (rows.reshape(n * o_h, -1).T @ delta.reshape(n * o_h, -1)).reshape(band.shape)
+    d_t = (flat_rows.T @ delta.reshape(-1, o_g * c_out)).reshape(band.shape)
     d_w = _band(d_t).sum(axis=-2).reshape(kernel.shape)
     want = np.stack([np.einsum("nyxc,nyxd->cd", view, delta) for _, _, view in _taps(a, k)])
     np.testing.assert_allclose(d_w, want.reshape(kernel.shape), rtol=1e-12, atol=1e-12)
@@ -233,13 +264,20 @@ def test_the_rows_and_banded_kernel_give_the_convolution_and_both_its_gradients(
     _patches(a, patches)
     windows = sliding_window_view(a, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
     np.testing.assert_array_equal(patches, windows)
-    # d a: delta T^T folded back row by row, against the taps' scattered products
-    d_rows = (delta.reshape(n * o_h, -1) @ band.reshape(-1, o_w * c_out).T).reshape(rows.shape)
+    # d a: delta T^T folded back strip by strip, against the taps' scattered products
+    d_rows = (delta.reshape(-1, o_g * c_out) @ flat_band.T).reshape(rows.shape)
     d_a = _fold_rows(d_rows, np.full(a.shape, np.nan))
     want = np.zeros(a.shape)
     for i, j, _ in _taps(want, k):
         want[:, i : i + o_h, j : j + o_w] += delta @ taps[i, j].T
     np.testing.assert_allclose(d_a, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("o", "c_out", "o_g"), [(24, 6, 8), (8, 16, 4), (7, 6, 7), (5, 100, 1), (12, 4, 12)]
+)
+def test_a_strip_has_the_fewest_columns_that_give_48_output_values(o, c_out, o_g):
+    assert group_width(o, c_out) == o_g
 
 
 def test_a_strided_input_gives_the_numbers_of_its_contiguous_copy():
