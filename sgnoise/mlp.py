@@ -169,21 +169,34 @@ def cross_entropy(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) 
     """
     n = z.shape[-2]
     e = z.swapaxes(-1, -2).copy()
-    e -= e.max(axis=-2, keepdims=True)
+    e -= np.maximum.reduce(e, axis=-2, keepdims=True)
     # Flat position in e of (minibatch k, class y, row i): k * classes * n + y * n + i.
-    first = np.arange(0, e.size, e.shape[-2] * n).reshape(*y.shape[:-1], 1)
-    at_y = (first + y.astype(np.intp) * n + np.arange(n)).reshape(-1)  # y may be uint8
-    z_y = e.reshape(-1)[at_y].reshape(y.shape)
+    at_y = np.multiply(y, n, dtype=np.intp)  # y may be uint8
+    at_y += _row_positions(y.shape[:-1], e.shape[-2], n)
+    at_y = at_y.reshape(-1)
+    flat = e.reshape(-1)
+    z_y = flat[at_y].reshape(y.shape)
     if hits is not None:
         np.sum(e.argmax(axis=-2) == y, axis=-1, out=hits)
     np.exp(e, out=e)
-    total = e.sum(axis=-2)
+    total = np.add.reduce(e, axis=-2)
     e /= total[..., None, :]
-    e.reshape(-1)[at_y] -= 1  # softmax - onehot(y)
+    flat[at_y] -= 1  # softmax - onehot(y)
     np.divide(e.swapaxes(-1, -2), n, out=z)
     np.log(total, out=total)
     total -= z_y
     return np.add.reduce(total, axis=-1) / n
+
+
+@functools.lru_cache(maxsize=16)
+def _row_positions(lead: tuple[int, ...], classes: int, n: int) -> np.ndarray:
+    """k * classes * n + i, the flat position of (minibatch k, class 0, row i) in an array of
+    shape (*lead, classes, n), shape (*lead, n); read-only, kept for the next call."""
+    minibatches = int(np.prod(lead, dtype=np.int64))
+    first = np.arange(0, minibatches * classes * n, classes * n).reshape(*lead, 1)
+    positions = first + np.arange(n)
+    positions.flags.writeable = False
+    return positions
 
 
 def squared_error(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) -> np.ndarray:
@@ -547,13 +560,15 @@ class MLP(Network):
         key = (threading.get_ident(), lead)
         with self._workspaces_lock:
             found = self._workspaces.pop(key, None)
-        if found is None:
-            found = (
-                [np.empty((*lead, s), self.dtype) for s in self.sizes[1:]],
-                [np.empty((*lead, s), self.dtype) for s in self.sizes[1:-1]],
-            )
+            if found is not None:  # kept: nothing to trim
+                self._workspaces[key] = found  # the most recently used last
+                return found
+        found = (
+            [np.empty((*lead, s), self.dtype) for s in self.sizes[1:]],
+            [np.empty((*lead, s), self.dtype) for s in self.sizes[1:-1]],
+        )
         with self._workspaces_lock:
-            self._workspaces[key] = found  # the most recently used last
+            self._workspaces[key] = found
             self._trim_workspaces()
         return found
 
