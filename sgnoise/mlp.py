@@ -18,8 +18,9 @@ Backward pass (delta_l = d loss / d z_l):
     dW_l = h_{l-1}^T delta_l,   db_l = sum_i delta_l,i
     delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})     (l >= 2: d loss / d x is never computed)
 
-with phi'(z) = 1[h > 0] (ReLU), h (1 - h) (sigmoid), 1 - h^2 (tanh), all read
-off h = phi(z) so that z need not be kept. The log-sum-exp subtracts the row
+with phi'(z) = 1[z > 0] (ReLU: written as 1.0 or 0.0 by the forward pass into
+delta_l's buffer, unused until then), h (1 - h) (sigmoid), 1 - h^2 (tanh) (read
+off h = phi(z)), so that z need not be kept. The log-sum-exp subtracts the row
 maximum m first, so huge logits neither overflow nor lose the loss: with
 e = exp(z_L - m) and s = sum_j e_j, the loss of a row is log s - (z_L,y - m)
 and softmax(z_L) = e / s, one exponential per logit for both.
@@ -31,8 +32,9 @@ unbatched case, on the same code.
 
 Speed: the activations h_l and deltas live in buffers the model keeps per
 input shape, the elementwise steps work in place (the only temporaries of a
-step are the ReLU masks and a class-major copy of the logits), and the
-gradients can be written into caller-owned arrays (``out=``).
+step are the ReLU's boolean masks and a class-major copy of the logits), ReLU's
+derivative costs the backward pass one multiplication (kept by the forward pass),
+and the gradients can be written into caller-owned arrays (``out=``).
 ``bench/bench_epoch.py`` compares an epoch with PyTorch and with the bare
 matrix products.
 """
