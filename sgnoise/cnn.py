@@ -355,9 +355,9 @@ class CNN(Network):
         in a core's cache: the window's four positions copied out of h to four contiguous maps
         (one copy of whole pixels, a void view of C values; an operation on the positions in
         place would loop over runs of only C values), then a = max(max(h_00, h_10),
-        max(h_01, h_11)) (the order of the earlier passes over rows, then columns: the same
-        sign of a zero maximum) and first = n_0 + n_0 n_1 + n_0 n_1 n_2, n_i the i-th position
-        not equal to a.
+        max(h_01, h_11)) (np.maximum returns its second argument of two equal ones: this
+        order fixes the sign of a zero maximum, the same as the code before) and
+        first = n_0 + n_0 n_1 + n_0 n_1 n_2, n_i the i-th position not equal to a.
         """
         n, p_h, p_w, c = a.shape
         step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
