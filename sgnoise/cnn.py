@@ -96,8 +96,8 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from sgnoise.mlp import Network, activate, backprop_activation, output_loss
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
-#: batch of 500 LeNet-5 inputs holds about 12 million (24 million with the tap's patches,
-#: 90 MiB), and a noise pass uses one per thread besides the training loop's (fewer would
+#: batch of 500 LeNet-5 inputs holds about 13 million (25 million with the tap's patches,
+#: 93 MiB), and a noise pass uses one per thread besides the training loop's (fewer would
 #: free and allocate them at every minibatch).
 WORKSPACE_ELEMENTS = 2**26
 
