@@ -274,7 +274,7 @@ class CNN(Network):
             strip = (o_g + k - 1) * c_in  # the values of a strip's row
             a_in = a
             lowered = self._buffer(space, f"R{layer}", (n, o_h, o_w // o_g, k, strip))
-            _rows(a, lowered)
+            _strips(a, lowered)
             toeplitz = self._buffer(space, f"T{layer}", (k, o_g + k - 1, c_in, o_g, c))
             _toeplitz(self._w(layer), toeplitz)
             z = self._buffer(space, f"h{layer}", (n, o_h, o_w, c))
@@ -339,12 +339,12 @@ class CNN(Network):
 
     def _fold(self, delta: np.ndarray, block: tuple, shape: tuple, space: dict, layer: int):
         """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): the strips'
-        gradient dR = delta T^T, shaped as R, folded back (:func:`_fold_rows`)."""
+        gradient dR = delta T^T, shaped as R, folded back (:func:`_fold_strips`)."""
         _, lowered, toeplitz, _, _ = block
         t = toeplitz.reshape(-1, toeplitz.shape[3] * toeplitz.shape[4])
         d_rows = self._buffer(space, f"dR{layer}", lowered.shape)
         np.matmul(delta.reshape(-1, t.shape[1]), t.T, out=d_rows.reshape(-1, t.shape[0]))
-        return _fold_rows(d_rows, self._buffer(space, f"da{layer}", shape))
+        return _fold_strips(d_rows, self._buffer(space, f"da{layer}", shape))
 
     def _pool(self, h: np.ndarray, a: np.ndarray, space: dict, layer: int) -> None:
         """a: the maximum of each 2x2 window of h (N, o_h, o_w, C); and, kept in the workspace
@@ -489,7 +489,7 @@ def group_width(o: int, c_out: int) -> int:
     return next(g for g in range(1, o + 1) if o % g == 0 and (g * c_out >= GROUP_VALUES or g == o))
 
 
-def _rows(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _strips(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     """The strips R of a (N, H, W, C) into out (N, o_h, G, k, (o_g + k - 1) C):
     R[n, y, g, i] = a[n, y + i, g o_g : g o_g + o_g + k - 1] (output row y's strip g: the k
     input rows it reads, over the o_g + k - 1 input columns its o_g outputs read; one copy
@@ -511,8 +511,8 @@ def _toeplitz(w: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fold_rows(d_rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The adjoint of :func:`_rows`: d_rows (N, o_h, G, k, (o_g + k - 1) C) added back where
+def _fold_strips(d_rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`_strips`: d_rows (N, o_h, G, k, (o_g + k - 1) C) added back where
     it was copied from, into out (N, H, W, C) (k G additions over runs of (o_g + k - 1) C
     values, in the order g = 0, 1, ..., i = 0, 1, ...)."""
     n, o_h, groups, k, strip = d_rows.shape

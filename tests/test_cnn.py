@@ -11,7 +11,7 @@ from _helpers import finite_difference_grads
 from numpy.lib.stride_tricks import sliding_window_view
 
 import sgnoise.cnn as cnn_module
-from sgnoise.cnn import CNN, _band, _fold_rows, _patches, _rows, _toeplitz, group_width
+from sgnoise.cnn import CNN, _band, _fold_strips, _patches, _strips, _toeplitz, group_width
 from sgnoise.model import Model, make_model
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import per_example_gradients
@@ -246,7 +246,7 @@ def test_the_strips_and_banded_kernel_give_the_convolution_and_both_its_gradient
     a = rng.standard_normal((n, h, w, c_in))
     kernel = rng.standard_normal((k * k * c_in, c_out))
     taps = kernel.reshape(k, k, c_in, c_out)
-    rows = _rows(a, np.empty((n, o_h, o_w // o_g, k, (o_g + k - 1) * c_in)))
+    rows = _strips(a, np.empty((n, o_h, o_w // o_g, k, (o_g + k - 1) * c_in)))
     # zeroed off the band
     band = _toeplitz(kernel, np.full((k, o_g + k - 1, c_in, o_g, c_out), np.nan))
     flat_band = band.reshape(-1, o_g * c_out)
@@ -266,7 +266,7 @@ def test_the_strips_and_banded_kernel_give_the_convolution_and_both_its_gradient
     np.testing.assert_array_equal(patches, windows)
     # d a: delta T^T folded back strip by strip, against the taps' scattered products
     d_rows = (delta.reshape(-1, o_g * c_out) @ flat_band.T).reshape(rows.shape)
-    d_a = _fold_rows(d_rows, np.full(a.shape, np.nan))
+    d_a = _fold_strips(d_rows, np.full(a.shape, np.nan))
     want = np.zeros(a.shape)
     for i, j, _ in _taps(want, k):
         want[:, i : i + o_h, j : j + o_w] += delta @ taps[i, j].T
