@@ -67,7 +67,9 @@ def test_both_networks_are_a_model_and_make_model_builds_both():
         make_model("rnn", (28, 28, 1), 10, "relu", hidden=(100,))
 
 
-def test_minibatch_axis_gives_each_minibatchs_gradient_and_the_tap_its_rows():
+@pytest.mark.parametrize("values", [1, 48])  # strips of 1 column (G = o) or whole rows
+def test_minibatch_axis_gives_each_minibatchs_gradient_and_the_tap_its_rows(values, monkeypatch):
+    monkeypatch.setattr(cnn_module, "GROUP_VALUES", values)
     model = _small("tanh")
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((3, 5, model.n_inputs)), rng.integers(0, 3, (3, 5))
@@ -400,7 +402,11 @@ def _torch_twin(model: CNN):
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
-def test_minibatch_and_per_example_gradients_match_pytorch_autograd(activation):
+@pytest.mark.parametrize("values", [1, 9, 48])  # conv1's strips of 1, 3 or 9 columns
+def test_minibatch_and_per_example_gradients_match_pytorch_autograd(
+    activation, values, monkeypatch
+):
+    monkeypatch.setattr(cnn_module, "GROUP_VALUES", values)
     model = CNN((12, 11, 2), activation, channels=(3, 4), kernel=3, dense=(6,), n_classes=4,
                 bias=True, init="he", dtype=np.float64, seed=7)  # fmt: skip
     for p in model.params[1::2]:
