@@ -11,6 +11,8 @@ one PNG (Agg backend, 150 dpi). Conventions in every α plot:
   same per-coordinate variances (the level pooling alone produces);
 - dotted black line: α = 2, the Gaussian;
 - x at the top of a panel: a run that diverged (NaN/inf loss or gradient) there.
+- open circle with a short arrow (up or down, a fixed length in points, inside its
+  panel): a calibrated reading outside its calibration curve, a bound, not an estimate.
 
 NaN values (diverged or undefined) leave gaps; they are never drawn as numbers.
 Each study's set of PNGs is one function (:func:`activation_plots`,
@@ -36,6 +38,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sgnoise.pool import Pool  # noqa: E402
@@ -209,7 +212,9 @@ _BOUNDS = (
 def _mark_bounds(ax, rows: Sequence[Mapping], x: str, xs, mean, color) -> None:
     """An open marker with an arrow where a seed's calibrated reading lies outside the
     calibration curve (``below_grid``: the true α is at or below the point; ``above_grid``:
-    at the Gaussian): the point is a bound, not an estimate."""
+    at the Gaussian): the point is a bound, not an estimate. The arrow is
+    :data:`BOUND_ARROW` points long whatever the panel's y range; :func:`_save` widens
+    that range where an arrow would leave its panel."""
     for flag, direction, _ in _BOUNDS:
         at = sorted({r[x] for r in rows if r.get(flag) is True})
         for value in at:
@@ -217,10 +222,45 @@ def _mark_bounds(ax, rows: Sequence[Mapping], x: str, xs, mean, color) -> None:
             if not np.isfinite(y):
                 continue
             ax.plot([value], [y], marker="o", ms=7, mfc="none", mec=color, ls="", zorder=4)
+            tip = offset_copy(ax.transData, ax.figure, y=direction * BOUND_ARROW, units="points")
             ax.annotate(
-                "", xy=(value, y + 0.12 * direction), xytext=(value, y), annotation_clip=False,
+                "", xy=(value, y), xycoords=tip, xytext=(value, y), textcoords="data",
                 arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2},
+                gid=_BOUND_GID[direction],
             )  # fmt: skip
+
+
+#: Length of a bound's arrow (points); gid of the arrows, by direction (:func:`_room_for_bounds`).
+BOUND_ARROW = 18.0
+_BOUND_GID = {1: "bound-arrow-up", -1: "bound-arrow-down"}
+
+
+def _room_for_bounds(fig) -> None:
+    """Widen the y range of each panel whose bound arrows (:func:`_mark_bounds`) would
+    leave it, so that every arrow ends inside its own panel, 2 points from the edge."""
+    tails = {}  # panel -> direction -> the data y of its arrows' tails
+    for ax in fig.axes:
+        for arrow in ax.texts:
+            for direction, gid in _BOUND_GID.items():
+                if arrow.get_gid() == gid:
+                    tails.setdefault(ax, {1: [], -1: []})[direction].append(arrow.xyann[1])
+    moved = bool(tails)
+    for _ in range(4):  # the layout, hence a panel's height, moves a little with its ticks
+        if not moved:
+            return
+        fig.draw_without_rendering()
+        moved = False
+        for ax, ends in tails.items():
+            # the arrow with its margin, as a share of the panel's height
+            reach = (BOUND_ARROW + 2) * fig.dpi / 72 / ax.get_window_extent().height
+            lo, hi = old = ax.get_ylim()
+            if ends[1]:
+                hi = max(hi, lo + (max(ends[1]) - lo) / (1 - reach))
+            if ends[-1]:
+                lo = min(lo, hi - (hi - min(ends[-1])) / (1 - reach))
+            if not np.allclose((lo, hi), old, rtol=0, atol=1e-6 * (old[1] - old[0])):
+                ax.set_ylim(lo, hi)
+                moved = True
 
 
 def _bound_handles() -> list[Line2D]:
@@ -333,6 +373,7 @@ def _frozen(results: Mapping, **where: Any) -> list[Mapping]:
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
+    _room_for_bounds(fig)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -803,8 +844,9 @@ def plot_alpha_by_layer_vs_sweep(results: Mapping, path: str | Path, *, x: str) 
         Line2D([], [], color="k", ls="--", label="Gaussian surrogate α"),
         Patch(color="k", alpha=0.2, label=_band_caption(results)),
         Line2D([], [], color="k", ls=":", label="Gaussian (α = 2)"),
+        *_bound_handles(),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5))
+    fig.legend(handles=handles, loc="outside lower center", ncol=4)
     fig.suptitle(_title(results, f"Per layer against the {XAXES[x].label}, epoch {final:g}"))
     return _save(fig, path)
 

@@ -230,3 +230,36 @@ def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         plots.replot([str(tmp_path)])
     assert "results.json not found" in capsys.readouterr().err
+
+
+def test_a_bound_arrow_has_a_length_in_points_and_stays_inside_its_own_small_panel(tmp_path):
+    """A calibrated reading outside its curve (a bound) gets an arrow: up from α = 2 for
+    ``above_grid``, down for ``below_grid``. In a panel whose y range is a few hundredths
+    (1.82-2.00) it must neither run out of the panel nor across its neighbours."""
+    rows = [
+        {"seed": seed, "epoch": epoch, "alpha_cal": a, "above_grid": a == 2.0,
+         "below_grid": a < 1.83}
+        for seed in (0, 1)
+        for epoch, a in ((0.0, 1.95), (1.0, 2.0), (2.0, 1.9), (3.0, 1.82))
+    ]  # fmt: skip
+    fig, axes = plt.subplots(2, 1, figsize=(6, 5), layout="constrained")
+    for ax in axes:
+        plots._curve(ax, rows, "epoch", "alpha_cal", "tab:blue", band=False)
+    fig.suptitle("a title above the panels")
+    plots._save(fig, tmp_path / "bounds.png")  # saving makes the room the arrows need
+    fig.draw_without_rendering()
+    slack = 3 * fig.dpi / 72  # a few points
+    for ax in axes:
+        box = ax.get_window_extent()
+        arrows = [t for t in ax.texts if t.arrow_patch is not None]
+        assert len(arrows) == 2
+        for arrow in arrows:
+            end = arrow.arrow_patch.get_window_extent()
+            assert box.y0 - slack <= end.y0 and end.y1 <= box.y1 + slack, (end, box)
+            assert end.height >= 10 * fig.dpi / 72  # long enough to be seen
+        tails = [arrow.xyann[1] for arrow in arrows]
+        up, down = (ax.transData.transform((0, y))[1] for y in (2.0, 1.82))
+        ups = [a for a, y in zip(arrows, tails, strict=True) if y == 2.0]
+        assert ups[0].arrow_patch.get_window_extent().y1 > up  # points up from α = 2
+        downs = [a for a, y in zip(arrows, tails, strict=True) if y == 1.82]
+        assert downs[0].arrow_patch.get_window_extent().y0 < down  # and down from the floor
