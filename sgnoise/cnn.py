@@ -567,19 +567,49 @@ def conv_geometry(
     h, w, c_in = image_shape
     geometry = []
     for layer, c in enumerate(channels):
-        if kernel > min(h, w):
-            raise ValueError(
-                f"--kernel {kernel} is larger than conv{layer + 1}'s {h}x{w} input (image "
-                f"{image_shape[0]}x{image_shape[1]}, --channels {' '.join(map(str, channels))}):"
-                f" use --kernel {min(h, w)} or less, or fewer --channels"
-            )
         o_h, o_w = h - kernel + 1, w - kernel + 1
         if o_h < 2 or o_w < 2:
+            what = (
+                f"--kernel {kernel} is larger than conv{layer + 1}'s {h}x{w} input ("
+                if o_h < 1 or o_w < 1
+                else f"conv{layer + 1}'s {o_h}x{o_w} output leaves no pixels after 2x2 pooling "
+                f"(--kernel {kernel}, "
+            )
+            largest = _largest_kernel(image_shape, len(channels))
+            fix = (
+                f"use --kernel {largest}{' or less' if largest > 1 else ''}, or fewer --channels"
+                if largest
+                else f"use fewer --channels (a {image_shape[0]}x{image_shape[1]} image holds "
+                f"{_most_layers(image_shape)} conv layers at --kernel 1)"
+            )
             raise ValueError(
-                f"conv{layer + 1}'s {o_h}x{o_w} output leaves no pixels after 2x2 pooling "
-                f"(--kernel {kernel}, image {image_shape[0]}x{image_shape[1]}, --channels "
-                f"{' '.join(map(str, channels))}): use a smaller --kernel or fewer --channels"
+                f"{what}image {image_shape[0]}x{image_shape[1]}, "
+                f"--channels {' '.join(map(str, channels))}): {fix}"
             )
         geometry.append((h, w, c_in, o_h, o_w, int(c), o_h // 2, o_w // 2))
         h, w, c_in = o_h // 2, o_w // 2, int(c)
     return geometry
+
+
+def _fits(image_shape: tuple[int, ...], layers: int, kernel: int) -> bool:
+    """Whether ``layers`` conv blocks of ``kernel`` each leave at least one pooled pixel."""
+    h, w = image_shape[:2]
+    for _ in range(layers):
+        h, w = (h - kernel + 1) // 2, (w - kernel + 1) // 2
+        if h < 1 or w < 1:
+            return False
+    return True
+
+
+def _largest_kernel(image_shape: tuple[int, ...], layers: int) -> int:
+    """The largest kernel with which ``layers`` conv blocks fit the image (0: none does; a
+    smaller kernel leaves every layer a larger output, so every smaller one fits too)."""
+    return next((k for k in range(min(image_shape[:2]), 0, -1) if _fits(image_shape, layers, k)), 0)
+
+
+def _most_layers(image_shape: tuple[int, ...]) -> int:
+    """The most conv blocks of kernel 1 that leave the image a pooled pixel."""
+    layers = 0
+    while _fits(image_shape, layers + 1, 1):
+        layers += 1
+    return layers

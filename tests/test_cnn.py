@@ -4,6 +4,7 @@ per-example gradients, the minibatch axis, validation."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -325,7 +326,7 @@ def test_copy_and_pickle_keep_the_weights_and_same_seed_same_init():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"kernel": 29}, r"--kernel 29 is larger than conv1's 28x28 input .* use --kernel 28 or"),
+        ({"kernel": 29}, r"--kernel 29 is larger than conv1's 28x28 input .* use --kernel 9 or"),
         ({"kernel": 11}, r"--kernel 11 is larger than conv2's 9x9 input"),
         ({"channels": (6, 0)}, r"--channels must list .* each >= 1, got \[6, 0\]"),
         ({"channels": ()}, r"--channels must list .* got \[\]"),
@@ -342,6 +343,28 @@ def test_copy_and_pickle_keep_the_weights_and_same_seed_same_init():
 def test_bad_geometry_is_one_message_naming_the_setting(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CNN(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("image", "channels", "kernel"),
+    [((28, 28, 1), (6, 16), 29), ((28, 28, 1), (6, 16), 12), ((28, 28, 1), (6, 16), 28),
+     ((28, 28, 1), (6, 16, 32), 5), ((32, 32, 3), (6, 16, 32), 5), ((13, 40, 3), (4, 4), 7),
+     ((28, 28, 1), (2, 2, 2, 2), 5)],
+)  # fmt: skip
+def test_the_kernel_a_geometry_error_suggests_is_the_largest_that_fits(image, channels, kernel):
+    # the advice was min(H, W) of the failing layer: a kernel that failed again
+    with pytest.raises(ValueError, match=r"use --kernel (\d+)") as error:
+        cnn_module.conv_geometry(image, channels, kernel)
+    largest = int(re.search(r"use --kernel (\d+)", str(error.value)).group(1))
+    cnn_module.conv_geometry(image, channels, largest)
+    with pytest.raises(ValueError):
+        cnn_module.conv_geometry(image, channels, largest + 1)
+
+
+def test_too_many_conv_layers_for_any_kernel_say_how_many_fit():
+    with pytest.raises(ValueError, match=r"use fewer --channels \(a 28x28 image holds 4 conv"):
+        cnn_module.conv_geometry((28, 28, 1), (2,) * 5, 1)
+    cnn_module.conv_geometry((28, 28, 1), (2,) * 4, 1)
 
 
 def test_bad_inputs_are_named():
