@@ -41,7 +41,7 @@ def _fresh_curve(monkeypatch, tmp_path, shape=(16, 400)):
     """The curve of shape, read through the disk cache in tmp_path (the memory cache cleared)."""
     monkeypatch.setenv("SGNOISE_CACHE", str(tmp_path))
     calibration._stored_curve.cache_clear()
-    return calibration_curve(*shape)
+    return calibration_curve(*shape[:2], centred=shape[2] if len(shape) > 2 else True)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,18 @@ def test_a_cached_curve_that_does_not_verify_is_simulated_again_with_one_line(
     line = capsys.readouterr().err.strip()
     assert line.count("\n") == 0 and f"calibration cache {path}: " in line and why in line
     assert _fresh_curve(monkeypatch, tmp_path) is not made  # the file was replaced: now silent
+    assert capsys.readouterr().err == ""
+    calibration._stored_curve.cache_clear()
+
+
+def test_a_cached_curve_with_a_zero_reading_is_read_back_silently(monkeypatch, tmp_path, capsys):
+    # uncentred 100 x 1 (resampled noise of one coordinate): 1/alpha-hat <= 0 in two draws, a
+    # reading of 0; the cache refused it ("not all > 0") and simulated it again at every run
+    monkeypatch.setattr(calibration, "MAX_REPS", 32)  # the real curve's 32 draws (fast here)
+    made = _fresh_curve(monkeypatch, tmp_path, (100, 1, False))
+    assert (made.readings == 0).any()
+    again = _fresh_curve(monkeypatch, tmp_path, (100, 1, False))
+    assert again is not made and again.readings.tobytes() == made.readings.tobytes()
     assert capsys.readouterr().err == ""
     calibration._stored_curve.cache_clear()
 
