@@ -23,6 +23,7 @@ Redraw a run's PNGs without retraining: ``python replot.py MNIST_lr/run-...``.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from sgnoise.results import (  # noqa: E402
     POOLED,
     POOLED_TRAIN,
     RESAMPLED,
+    atomic_write,
     load_noise_samples,
     load_results,
     select,
@@ -372,10 +374,16 @@ def _frozen(results: Mapping, **where: Any) -> list[Mapping]:
 
 
 def _save(fig, path: str | Path) -> Path:
+    """Draw fig to ``path`` (PNG) in one atomic write: a full disk leaves no truncated PNG and
+    a redraw keeps the earlier one."""
     path = Path(path)
-    _room_for_bounds(fig)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        _room_for_bounds(fig)
+        png = io.BytesIO()
+        fig.savefig(png, dpi=DPI, format="png")
+        atomic_write(path, png.getvalue())
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -331,7 +331,7 @@ def record_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename: never a half-written file.
 
     On any error (a full disk, say) the temporary file is removed and the
@@ -349,7 +349,7 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
 def write_json(path: str | Path, doc: Mapping[str, Any]) -> Path:
     """Strict JSON (NaN/inf as null, numpy scalars as numbers), written atomically."""
     path = Path(path)
-    _atomic_write(path, json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
     return path
 
 
@@ -422,7 +422,7 @@ def save_results(
         "runs": list(runs),
     }
     write_json(folder / RESULTS_JSON, doc)
-    _atomic_write(folder / RESULTS_CSV, records_csv(records))
+    atomic_write(folder / RESULTS_CSV, records_csv(records))
     return folder / RESULTS_JSON
 
 
@@ -463,7 +463,7 @@ def save_noise_samples(folder: str | Path, samples: Mapping[str, np.ndarray]) ->
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v).ravel() for k, v in samples.items()})
     path = Path(folder) / NOISE_SAMPLES
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return path
 
 
@@ -487,7 +487,7 @@ def save_run(folder: str | Path, key: str, out: Mapping[str, Any]) -> None:
     runs.mkdir(exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, np.asarray(out["noise_sample"]), allow_pickle=False)
-    _atomic_write(runs / f"{key}.npy", buf.getvalue())
+    atomic_write(runs / f"{key}.npy", buf.getvalue())
     write_json(runs / f"{key}.json", {"records": out["records"], "run": out["run"]})
 
 

@@ -232,6 +232,33 @@ def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     assert "results.json not found" in capsys.readouterr().err
 
 
+def test_a_png_that_cannot_be_written_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    # a full disk half-way through savefig left a truncated PNG under the plot's name
+    path = tmp_path / "plot.png"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    plots._save(fig, path)
+    earlier = path.read_bytes()
+    real = plt.Figure.savefig
+
+    def half_then_full(fig, target, **kwargs):
+        png = io.BytesIO()
+        real(fig, png, **kwargs)
+        if hasattr(target, "write"):
+            target.write(png.getvalue()[:100])
+        else:
+            Path(target).write_bytes(png.getvalue()[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plt.Figure, "savefig", half_then_full)
+    fig, ax = plt.subplots()
+    ax.plot([1, 0])
+    with pytest.raises(OSError, match="No space left"):
+        plots._save(fig, path)
+    assert path.read_bytes() == earlier and [p.name for p in tmp_path.iterdir()] == ["plot.png"]
+    assert not plt.fignum_exists(fig.number)  # closed all the same
+
+
 def test_a_bound_arrow_has_a_length_in_points_and_stays_inside_its_own_small_panel(tmp_path):
     """A calibrated reading outside its curve (a bound) gets an arrow: up from α = 2 for
     ``above_grid``, down for ``below_grid``. In a panel whose y range is a few hundredths

@@ -380,14 +380,14 @@ def test_resume_with_a_damaged_saved_run_names_the_file_and_the_fix(tmp_path, mo
 
 def _full_disk_on(name: str, monkeypatch) -> None:
     """Writing a file called ``name`` fails as on a full disk (ENOSPC)."""
-    real = results._atomic_write
+    real = results.atomic_write
 
     def write(path, data):
         if Path(path).name == name:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr(results, "_atomic_write", write)
+    monkeypatch.setattr(results, "atomic_write", write)
 
 
 def test_a_full_disk_while_writing_results_keeps_every_run_and_resume_finishes(
@@ -445,7 +445,7 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_pat
 
     monkeypatch.setattr("builtins.open", FullFile)
     with pytest.raises(OSError, match="No space left"):
-        results._atomic_write(path, "new contents")
+        results.atomic_write(path, "new contents")
     monkeypatch.undo()
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
