@@ -495,9 +495,12 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"degenerate noise: {activation} lr={lr:g} b={b} seed={seed} from epoch {r['epoch']:g} "
             f"({r['split']} noise): α not estimated: {r['reason']}"
         )
+    first: dict[tuple, dict] = {}
     last: dict[tuple, dict] = {}
     for r in results.select(out["records"], **results.POOLED_TRAIN):
-        last[(r["activation"], r.get("hidden"), r["lr"], r["batch_size"], r["seed"])] = r
+        run = (r["activation"], r.get("hidden"), r["lr"], r["batch_size"], r["seed"])
+        first.setdefault(run, r)
+        last[run] = r
     groups: dict[tuple, list[dict]] = {}
     for (activation, hidden, lr, b, _), r in last.items():
         groups.setdefault((activation, hidden, lr, b), []).append(r)
@@ -514,13 +517,24 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
         )
-        untrained = [r for r in rows if r["train_acc"] < UNTRAINED_ACCURACY]  # NaN: not flagged
+        # NaN: not flagged; a diverged run is (its line above), not called untrained
+        untrained = [
+            r for r in rows if r["train_acc"] < UNTRAINED_ACCURACY and not r.get("diverged")
+        ]
         if untrained:
             accuracy = ", ".join(f"{r['train_acc']:.3f} (seed {r['seed']})" for r in untrained)
+            start = {r["seed"]: first[(activation, hidden, lr, b, r["seed"])] for r in untrained}
+            rose = [r for r in untrained if r["loss"] > start[r["seed"]]["loss"]]
+            advice = (
+                f"their loss rose from {np.mean([start[r['seed']]['loss'] for r in rose]):.3g} "
+                f"to {np.mean([r['loss'] for r in rose]):.3g}: try a smaller --lr"
+                if rose
+                else "try more epochs, a larger --lr or another --init"
+            )
             print(
                 f"{'':8s} did not train: {len(untrained)} of {len(rows)} seed(s), train accuracy "
                 f"{accuracy} at the last checkpoint (chance {1 / N_CLASSES:g}); their α is an "
-                "untrained network's noise (try more epochs, a larger --lr or another --init)"
+                f"untrained network's noise ({advice})"
             )
 
 

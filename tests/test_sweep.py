@@ -165,3 +165,22 @@ def test_the_summary_says_which_networks_did_not_train(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["relu", "sigmoid", "did"]
     assert "1 of 3 seed(s), train accuracy 0.110 (seed 0)" in lines[2]
+
+
+def test_the_summary_tells_a_blown_up_or_diverged_network_from_an_untrained_one(capsys):
+    # at --lr 1000 both said "did not train (try more epochs, a larger --lr ...)"
+    def row(activation, epoch, loss, diverged=False):
+        return {
+            **dict(activation=activation, hidden="120", lr=1000.0, batch_size=50, seed=0),
+            **dict(mode="frozen", split="train", layer="all", epoch=epoch, status="ok"),
+            **dict(alpha=1.3, alpha_surrogate=1.35, alpha_std=1.9, alpha_std_surrogate=2.0),
+            **dict(loss=loss, train_acc=0.09, diverged=diverged),
+        }
+
+    rows = [row("relu", 0.0, 2.44, diverged=True)]
+    rows += [row("sigmoid", 0.0, 2.5), row("sigmoid", 1.0, 19857.8), row("sigmoid", 2.0, 16133.1)]
+    sweep._print_summary({"runs": [], "records": rows})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["relu", "sigmoid", "did"]
+    assert "their loss rose from 2.5 to 1.61e+04: try a smaller --lr" in lines[2]
+    assert "larger --lr" not in lines[2]
