@@ -1121,8 +1121,9 @@ def plot_alpha_vs_activity(results: Mapping, path: str | Path) -> Path:
             if gauss:
                 ax.axhspan(gauss["5"], gauss["95"], color="k", alpha=0.08, lw=0)
             epoch = c["epoch"]
-        rho = np.nanmean(rhos) if rhos else np.nan
-        title = f"{act}" + (f", epoch {epoch:g}: Spearman ρ = {rho:.2f}" if rhos else ": no data")
+        finite = [r for r in rhos if np.isfinite(r)]  # NaN: fewer than 3 coordinates read
+        spearman = f"Spearman ρ = {np.mean(finite):.2f}" if finite else "too few α for a ρ"
+        title = f"{act}" + (f", epoch {epoch:g}: {spearman}" if rhos else ": no data")
         ax.set(xscale="log", xlabel="share of examples with a non-zero gradient", title=title)
         ax.axhline(2.0, color="k", lw=1, ls=":")
         ax.grid(alpha=0.3)

@@ -232,6 +232,20 @@ def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     assert "results.json not found" in capsys.readouterr().err
 
 
+def test_alpha_vs_activity_with_no_coordinate_read_says_so_without_a_warning(tmp_path):
+    # a run diverged at --lr 1000: every coordinate's alpha NaN, a "Mean of empty slice"
+    # RuntimeWarning on the terminal and "ρ = nan" in the title
+    layers = ["conv1", "conv1", "output", "output"]
+    coordinates = {"nonzero_share": [0.5, 0.2, 0.9, 0.1], "alpha": [np.nan] * 4,
+                   "layer": layers, "sparse": 0.05, "epoch": 0.0}  # fmt: skip
+    run = {"activation": "relu", "seed": 0, "lr": 1000.0, "coordinates": coordinates}
+    doc = {"config": {"study": "activation"}, "runs": [run], "records": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_alpha_vs_activity(doc, tmp_path / "activity.png")
+    assert (tmp_path / "activity.png").stat().st_size > 0
+
+
 def test_a_png_that_cannot_be_written_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
     # a full disk half-way through savefig left a truncated PNG under the plot's name
     path = tmp_path / "plot.png"

@@ -200,3 +200,14 @@ def test_columns_with_too_few_values_are_not_fitted():
 def test_bad_input_is_one_line(kwargs, message):
     with pytest.raises(ValueError, match=message):
         power_law_tails(**kwargs)
+
+
+def test_a_tail_of_ties_is_compared_with_the_lognormal_without_a_warning():
+    # excesses all 0 (S2 = 0): the truncated lognormal's tau is 0/0; a diverged conv run's
+    # per-example gradients printed a RuntimeWarning for it ("invalid value in divide")
+    logs = np.zeros((20, 2))
+    logs[:, 0] = np.sort(np.random.default_rng(0).exponential(size=20))[::-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r, p = power_law._vuong(logs, np.array([10, 10]), np.array([1.0, 1.0]))
+    assert np.isfinite(r[0]) and np.isnan(r[1]) and p[1] == 1.0

@@ -366,7 +366,8 @@ def _vuong(logs: np.ndarray, k: np.ndarray, gamma: np.ndarray):
     in_tail = rows < k
     floor = logs[k - 1, np.arange(k.size)]
     excess = np.where(in_tail, logs[:depth] - floor, 0.0)
-    mu, sigma = _truncated_lognormal(excess, k)
+    with np.errstate(divide="ignore", invalid="ignore"):  # S2 = 0 (a tail of ties): NaN
+        mu, sigma = _truncated_lognormal(excess, k)
     power = -np.log(gamma) - excess / gamma
     lognormal = (
         -np.log(sigma)
