@@ -32,7 +32,7 @@ def image_share(net: CNN, x: np.ndarray) -> list[float]:
     """Per layer (conv1 and conv2 after pooling, the dense layers, the logits): the standard
     deviation over the images of each unit's output, averaged over units, over the RMS."""
     blocks, dense = net._forward(x, {})  # the network's own forward pass, kept per layer
-    outputs = [a for _, _, a in blocks] + list(dense[1:])
+    outputs = [block[-1] for block in blocks] + list(dense[1:])  # a block ends with its a_l
     return [
         float(o.reshape(len(x), -1).std(axis=0).mean() / np.sqrt(np.mean(o**2))) for o in outputs
     ]

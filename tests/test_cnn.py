@@ -494,3 +494,23 @@ def test_both_networks_train_on_32x32_colour_images_as_cifar10_has(model):
     assert first == ((3072, 16) if model == "mlp" else (75, 4))  # 5x5 patches of 3 channels
     assert {r["layer"] for r in out["records"]} >= {"all", "output" if model == "cnn" else "layer2"}
     assert not out["run"]["diverged"]
+
+
+def test_cnn_plateau_image_share_is_zero_for_one_image_and_positive_for_many(monkeypatch):
+    """bench/cnn_plateau.py reads every layer's output from the forward pass's blocks (it
+    broke when the blocks grew from 3 to 5 entries with the strip lowering): one value per
+    conv block, dense layer and the logits, 0 when every image is the same, in (0, 1] else."""
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    spec = importlib.util.spec_from_file_location("cnn_plateau", bench / "cnn_plateau.py")
+    plateau = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plateau)
+    model = _small()
+    x = np.random.default_rng(3).standard_normal((6, model.n_inputs))
+    shares = plateau.image_share(model, x)
+    assert len(shares) == 4 and all(0 < s <= 1 for s in shares)
+    same = np.repeat(x[:1], 6, axis=0)
+    assert plateau.image_share(model, same) == pytest.approx([0] * 4, abs=1e-12)
