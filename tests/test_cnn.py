@@ -164,13 +164,17 @@ def _assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("inputs", ["binary", "saturated"])
 @pytest.mark.parametrize("lead", [(7,), (2, 4)])
+@pytest.mark.parametrize("chunk", [cnn_module.POOL_CHUNK, 48])
 def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
-    activation, inputs, lead
+    activation, inputs, lead, chunk, monkeypatch
 ):
     # binary: 0/1 images and all-ones kernels, z counts ones, so windows tie in every pattern
     # (within a row, across rows, all four, at 0); saturated: float32 sigmoid's 0s and 1s and
     # tanh's -1s and 1s tie. conv1's odd width and conv2's odd height drop a column and a row.
-    # d_a has zeros of both signs. Reference: a loop over windows and positions.
+    # d_a has zeros of both signs. Reference: a loop over windows and positions. chunk 48:
+    # the pooling's blocks of examples are conv1's 1 and conv2's 3 (7 = 3 + 3 + 1, 8 = 3 + 3
+    # + 2: a last, smaller block), against one block of all examples.
+    monkeypatch.setattr(cnn_module, "POOL_CHUNK", chunk)
     rng = np.random.default_rng(3)
     if inputs == "binary":
         model = _small(activation, bias=False)
@@ -191,6 +195,7 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
         d_a.ravel()[1::5] = -0.0
         p_h, p_w = a.shape[1:3]
         corners = [h[:, u : 2 * p_h : 2, v : 2 * p_w : 2] for u in (0, 1) for v in (0, 1)]
+        np.testing.assert_array_equal(a, np.max(corners, axis=0))  # the forward's maximum
         ties, windows = (
             ties + sum(np.sum(corner == a) for corner in corners) - a.size,
             windows + a.size,
