@@ -314,9 +314,16 @@ def read_cifar10(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]
             for split, members in _CIFAR_MEMBERS.items():
                 parts = []
                 for member in members:
-                    f = archive.extractfile(member)  # KeyError if missing; None if not a file
+                    try:
+                        f = archive.extractfile(member)  # None if not a file
+                    except KeyError:
+                        f = None
                     if f is None:
-                        raise KeyError(member)
+                        raise DataError(
+                            f"{path}: the archive has no member {member}: it is not "
+                            f"{CIFAR_ARCHIVE} (the binary version; the python and matlab "
+                            "versions are not read): replace it."
+                        )
                     payload = f.read()
                     if not payload or len(payload) % _CIFAR_RECORD:
                         raise DataError(
@@ -329,11 +336,6 @@ def read_cifar10(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]
                 arrays[f"y_{split}"] = records[:, 0]
                 planes = records[:, 1:].reshape(-1, 3, 32, 32)
                 arrays[f"x_{split}"] = np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
-    except KeyError as err:
-        raise DataError(
-            f"{path}: the archive has no member {err}: it is not {CIFAR_ARCHIVE} (the binary "
-            "version; the python and matlab versions are not read): replace it."
-        ) from err
     except (OSError, EOFError, tarfile.TarError, zlib.error) as err:
         raise DataError(
             f"{path}: cannot read the archive ({err}). It is truncated or corrupt: download "
