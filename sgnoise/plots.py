@@ -59,6 +59,7 @@ from sgnoise.results import (  # noqa: E402
 )
 from sgnoise.run_config import RUN_KEYS  # noqa: E402
 from sgnoise.studies import STUDIES  # noqa: E402
+from sgnoise.tail_index import MIN_COLUMN_ROWS  # noqa: E402
 
 DPI = 150
 COLORS = {"relu": "tab:blue", "sigmoid": "tab:orange", "tanh": "tab:green"}
@@ -988,6 +989,12 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
                 _curve(ax, sub, x, f"{key}_csn", color, band=False, ls="--")
             else:
                 _curve(ax, sub, x, key, color)
+        resampled = results["config"].get("resampled", MIN_COLUMN_ROWS)
+        if key == "col_alpha_50" and resampled < MIN_COLUMN_ROWS:
+            ax.text(0.5, 0.5, f"no coordinate's own α: it needs M >= {MIN_COLUMN_ROWS} resampled\n"
+                    f"minibatches (--resampled), got {resampled}",
+                    transform=ax.transAxes, ha="center", va="center", color="0.3",
+                    bbox={"fc": "white", "ec": "none"})  # fmt: skip
         if key in ("frac_inf_var", "sparse_share"):
             ax.set(ylabel="share of coordinates", ylim=(0, None))
         elif key == "tail_50":

@@ -246,6 +246,28 @@ def test_alpha_vs_activity_with_no_coordinate_read_says_so_without_a_warning(tmp
     assert (tmp_path / "activity.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize(("resampled", "noted"), [(100, True), (1000, False), (None, False)])
+def test_the_coordinates_own_alpha_panel_says_it_needs_1000_resampled_minibatches(
+    tmp_path, monkeypatch, resampled, noted
+):
+    # --resampled 100 left that panel blank without a word; older configs lack the key
+    doc = _results("activation")
+    if resampled is not None:
+        doc["config"]["resampled"] = resampled
+    texts = []
+
+    def keep(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.plot_per_coordinate(doc, tmp_path / "per_coordinate.png")
+    note = [t for t in texts if "needs M >= 1000" in t]
+    assert note == ([f"no coordinate's own α: it needs M >= 1000 resampled\nminibatches "
+                     f"(--resampled), got {resampled}"] if noted else [])  # fmt: skip
+
+
 def test_a_png_that_cannot_be_written_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
     # a full disk half-way through savefig left a truncated PNG under the plot's name
     path = tmp_path / "plot.png"
