@@ -189,9 +189,8 @@ class CNN(Network):
             raise ValueError(
                 f"--hidden (the dense widths) must be integers >= 1, got {list(self.dense)}"
             )
-        self.sizes = (self._features(), *self.dense, int(n_classes))  # the dense layers' widths
-        shapes = [(kernel * kernel * g[2], g[5]) for g in self.geometry]
-        shapes += list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        self.sizes = dense_sizes(self.geometry, self.dense, n_classes)  # the dense layers' widths
+        shapes = layer_shapes(self.geometry, kernel, self.sizes)
         # a conv layer's fan-out for the initialisation is k k C_out (PyTorch's convention)
         fan_outs = [kernel * kernel * g[5] for g in self.geometry] + list(self.sizes[1:])
         self._draw_weights(shapes, fan_outs)
@@ -199,11 +198,6 @@ class CNN(Network):
         self.layer_names += [f"dense{i + 1}" for i in range(len(self.dense))] + ["output"]
 
     # -- structure ---------------------------------------------------------------
-    def _features(self) -> int:
-        """Values of the last pooled feature map (the first dense layer's fan-in)."""
-        g = self.geometry[-1]
-        return g[6] * g[7] * g[5]
-
     @property
     def n_inputs(self) -> int:
         """Values per example: height x width x channels."""
@@ -211,17 +205,8 @@ class CNN(Network):
 
     @property
     def activations_per_example(self) -> int:
-        """Values the forward and backward passes hold per example (the workspace): per conv
-        layer the strips R and their gradient, d a, the tap's patches (made only for a tap),
-        z and delta, the pooled map and its gradient."""
-        k = self.kernel
-        total = sum(self.sizes) * 2
-        for h_in, w_in, c_in, o_h, o_w, c, p_h, p_w in self.geometry:
-            o_g = group_width(o_w, c)
-            strips = o_h * o_w // o_g * k * (o_g + k - 1) * c_in
-            total += 2 * strips + h_in * w_in * c_in + o_h * o_w * k * k * c_in
-            total += 2 * o_h * o_w * c + 2 * p_h * p_w * c
-        return total
+        """Values the forward and backward passes hold per example (:func:`workspace_values`)."""
+        return workspace_values(self.geometry, self.kernel, self.sizes)
 
     @property
     def architecture(self) -> str:
@@ -542,6 +527,33 @@ def _patches(a: np.ndarray, out: np.ndarray) -> None:
     record = np.dtype((np.void, k * a.shape[-1] * a.itemsize))
     rows = as_strided(a, (*out.shape[:4], k * a.shape[-1]), (*s[:3], s[1], s[3]))
     np.copyto(out.reshape(*out.shape[:4], -1).view(record)[..., 0], rows.view(record)[..., 0])
+
+
+def dense_sizes(geometry: list[tuple], dense: Sequence[int], n_classes: int) -> tuple[int, ...]:
+    """The dense layers' widths: the last pooled map's values (the first dense layer's fan-in),
+    ``dense``, ``n_classes``."""
+    *_, c, p_h, p_w = geometry[-1]
+    return (p_h * p_w * c, *dense, int(n_classes))
+
+
+def layer_shapes(geometry: list[tuple], kernel: int, sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Every layer's weight shape (fan_in, fan_out): conv layers' (k k C_in, C_out), then the
+    dense layers' of ``sizes`` (:func:`dense_sizes`)."""
+    shapes = [(kernel * kernel * g[2], g[5]) for g in geometry]
+    return shapes + list(zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def workspace_values(geometry: list[tuple], kernel: int, sizes: Sequence[int]) -> int:
+    """Values the forward and backward passes hold per example (the workspace): per conv
+    layer the strips R and their gradient, d a, the tap's patches (made only for a tap),
+    z and delta, the pooled map and its gradient; twice the dense layers' widths."""
+    k, total = kernel, sum(sizes) * 2
+    for h_in, w_in, c_in, o_h, o_w, c, p_h, p_w in geometry:
+        o_g = group_width(o_w, c)
+        strips = o_h * o_w // o_g * k * (o_g + k - 1) * c_in
+        total += 2 * strips + h_in * w_in * c_in + o_h * o_w * k * k * c_in
+        total += 2 * o_h * o_w * c + 2 * p_h * p_w * c
+    return total
 
 
 def conv_geometry(

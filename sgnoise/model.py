@@ -35,6 +35,36 @@ MODELS = ("mlp", "cnn")
 Model = Network
 
 
+def footprint(
+    name: str,
+    image_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    hidden: Sequence[int],
+    channels: Sequence[int] = (6, 16),
+    kernel: int = 5,
+) -> tuple[int, int]:
+    """(parameters, activations_per_example) of the network :func:`make_model` builds, without
+    building it (no weights drawn): what a memory check needs before any training.
+
+    Raises
+    ------
+    ValueError
+        A conv geometry the images cannot hold (:func:`sgnoise.cnn.conv_geometry`'s line).
+    """
+    from sgnoise import cnn  # noqa: PLC0415  (cnn imports this module)
+
+    if name == "mlp":
+        sizes = (int(np.prod(image_shape)), *hidden, n_classes)
+        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)), sum(sizes)
+    if name == "cnn":
+        geometry = cnn.conv_geometry(image_shape, channels, kernel)
+        sizes = cnn.dense_sizes(geometry, hidden, n_classes)
+        shapes = cnn.layer_shapes(geometry, kernel, sizes)
+        return sum(a * b for a, b in shapes), cnn.workspace_values(geometry, kernel, sizes)
+    raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
+
+
 def make_model(
     name: str,
     image_shape: tuple[int, int, int],

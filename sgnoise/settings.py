@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from sgnoise.data import DATASETS, IMAGE_SHAPES
 from sgnoise.mlp import ACTIVATIONS, INITS, LOSSES
-from sgnoise.model import MODELS, make_model
+from sgnoise.model import MODELS, footprint
 from sgnoise.optim import OPTIMIZERS
 from sgnoise.results import run_name_problem
 
@@ -386,12 +386,12 @@ def _check_together(settings: Mapping[str, Any]) -> None:
     if "MODEL" in settings:  # built once here: a kernel or pooling the images cannot hold
         from sgnoise.training import N_CLASSES  # noqa: PLC0415  (training imports the engine)
 
-        # the size study's hidden widths (its networks) leave the convolutions as they are:
-        # one unit stands for them, so that a network too large for memory is not built here
-        hidden = settings.get("HIDDEN", (1,))
-        make_model(
-            settings["MODEL"], IMAGE_SHAPES[settings["DATASET"]], N_CLASSES, "relu",
-            hidden=hidden, channels=settings["CHANNELS"], kernel=settings["KERNEL"],
+        # its size, not built (the memory check comes with the data): a geometry's line; the
+        # size study's hidden widths leave the convolutions as they are (one unit stands in)
+        footprint(
+            settings["MODEL"], IMAGE_SHAPES[settings["DATASET"]], N_CLASSES,
+            hidden=settings.get("HIDDEN", (1,)), channels=settings["CHANNELS"],
+            kernel=settings["KERNEL"],
         )  # fmt: skip
 
 

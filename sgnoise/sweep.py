@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from sgnoise import data as datasets
 from sgnoise import results, settings
-from sgnoise.model import make_model
+from sgnoise.model import footprint, make_model
 from sgnoise.pool import Pool, WorkerDied
 from sgnoise.results import COMPLETE, FAILED, INTERRUPTED, RUNNING
 from sgnoise.run_config import RunConfig, hidden_name
@@ -85,30 +85,40 @@ def available_memory() -> int:
 
 
 def check_memory(
-    configs: Sequence[RunConfig], n_rows: int, n_inputs: int, workers: int, limit: int
+    configs: Sequence[RunConfig],
+    n_rows: int,
+    image_shape: tuple[int, int, int],
+    workers: int,
+    limit: int,
 ) -> None:
-    """Refuse, before any training, runs whose estimated memory (:func:`memory_estimate`),
-    for the ``workers`` largest at once, exceeds ``limit`` bytes.
+    """Refuse, before any training (no network built), runs whose estimated memory
+    (:func:`memory_estimate`), for the ``workers`` largest at once, exceeds ``limit`` bytes.
 
     Raises
     ------
     TooLarge
         One line with the estimate, the limit and what to change.
     """
-    need = [
-        memory_estimate((n_inputs, *c.hidden, N_CLASSES), n_rows, c.batch_size) for c in configs
-    ]
+    need = []
+    for c in configs:
+        size = footprint(c.model, image_shape, N_CLASSES, hidden=c.hidden, channels=c.channels,
+                         kernel=c.kernel)  # fmt: skip
+        need.append(memory_estimate(*size, n_rows, c.batch_size))
     order = sorted(range(len(configs)), key=need.__getitem__, reverse=True)
     at_once = sum(need[i] for i in order[:workers])
     if at_once <= limit:
         return
-    net, size = configs[order[0]].hidden, need[order[0]]
+    largest, size = configs[order[0]], need[order[0]]
+    net = f"{np.prod(image_shape)}-{hidden_name(largest.hidden)}-{N_CLASSES}"
+    if largest.model == "cnn":
+        net = (f"conv net of --channels {' '.join(map(str, largest.channels))}, --kernel "
+               f"{largest.kernel}, dense {hidden_name(largest.hidden)}")  # fmt: skip
     raise TooLarge(
         f"the runs would need an estimated {at_once / 2**30:.1f} GiB of memory "
-        f"({min(workers, len(configs))} at once; the largest, "
-        f"{n_inputs}-{hidden_name(net)}-{N_CLASSES}, {size / 2**30:.1f} GiB: its parameters "
-        f"and noise matrices of {n_rows} examples), more than the {limit / 2**30:.1f} GiB "
-        "available: use smaller widths, fewer --workers, a larger --batch-size or a --subset"
+        f"({min(workers, len(configs))} at once; the largest, {net}, {size / 2**30:.1f} GiB: "
+        f"its parameters, noise matrices of {n_rows} examples and the buffers of a minibatch),"
+        f" more than the {limit / 2**30:.1f} GiB available: use smaller widths or --channels,"
+        " fewer --workers, a larger --batch-size or a --subset"
     )
 
 
@@ -611,7 +621,7 @@ def _begin(s: Settings, echo: Callable[[str], None]) -> _Sweep:
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
         if s.backend == "local":  # a cluster's workers have memory of their own
             n_rows = max(len(data.x_train), len(data.x_test))
-            check_memory(configs, n_rows, data.x_train.shape[1], s.workers, available_memory())
+            check_memory(configs, n_rows, data.image_shape, s.workers, available_memory())
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
     if not s.resume:

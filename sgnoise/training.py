@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,18 +40,24 @@ PARAMETER_COPIES = 6
 #: its standardised copy and a calibration subset's (tracemalloc of 784-2048-10 at K = 16,
 #: 8,000 images: a 306 MB peak, where this estimate makes 551 MB).
 NOISE_COPIES = 3
+#: Workspaces of a minibatch a run holds at most: the training loop's and a noise pass's chunk
+#: (at least one minibatch, beyond the chunks RUN_OVERHEAD counts); a conv net's (its strips,
+#: patches, maps) can outweigh its parameters: --channels 6 100000 holds 12 GB at batch 500.
+WORKSPACES = 2
 
 
-def memory_estimate(sizes: Sequence[int], n_rows: int, batch_size: int) -> int:
+def memory_estimate(params: int, activations: int, n_rows: int, batch_size: int) -> int:
     """An upper estimate of one run's peak memory in bytes (float32), for refusing a network
     that would not fit before it trains.
 
-    ``sizes``: the layer widths, input first; ``n_rows``: the larger split's examples, whose
-    noise matrix has K = n_rows // batch_size rows of one value per parameter.
+    ``params``, ``activations``: the network's parameters and the values its passes hold per
+    example (:func:`sgnoise.model.footprint`); ``n_rows``: the larger split's examples,
+    whose noise matrix has K = n_rows // batch_size rows of one value per parameter; the
+    passes' buffers of a minibatch, :data:`WORKSPACES` of them.
     """
-    params = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     k = n_rows // batch_size
-    return 4 * params * (PARAMETER_COPIES + NOISE_COPIES * k) + RUN_OVERHEAD
+    noise = 4 * params * (PARAMETER_COPIES + NOISE_COPIES * k)
+    return noise + 4 * activations * batch_size * WORKSPACES + RUN_OVERHEAD
 
 
 class _Run:

@@ -14,6 +14,7 @@ import pytest
 from sgnoise import data as datasets
 from sgnoise import settings, sweep, training
 from sgnoise.mlp import MLP
+from sgnoise.model import footprint, make_model
 from sgnoise.pool import Pool
 from sgnoise.run_config import RunConfig
 from sgnoise.studies import STUDIES
@@ -142,12 +143,32 @@ def test_memory_check_adds_the_largest_runs_that_train_at_once():
                   hidden=(w,))
         for a, w in (("relu", 32), ("relu", 2048), ("sigmoid", 2048))
     ]  # fmt: skip
-    one = training.memory_estimate((784, 2048, 10), 8000, 500)
-    assert one == 4 * 1_626_112 * (6 + 3 * 16) + training.RUN_OVERHEAD
-    sweep.check_memory(configs, 8000, 784, workers=2, limit=2 * one)
-    with pytest.raises(sweep.TooLarge, match=r"784-2048-10, 0.5 GiB.* than the 1.0 GiB"):
-        sweep.check_memory(configs, 8000, 784, workers=2, limit=2 * one - 1)
-    sweep.check_memory(configs, 8000, 784, workers=1, limit=one)
+    one = training.memory_estimate(1_626_112, 784 + 2048 + 10, 8000, 500)
+    workspace = 4 * (784 + 2048 + 10) * 500 * training.WORKSPACES
+    assert one == 4 * 1_626_112 * (6 + 3 * 16) + workspace + training.RUN_OVERHEAD
+    image = (28, 28, 1)
+    sweep.check_memory(configs, 8000, image, workers=2, limit=2 * one)
+    with pytest.raises(sweep.TooLarge, match=r"784-2048-10, 0.5 GiB.* than the 1.1 GiB"):
+        sweep.check_memory(configs, 8000, image, workers=2, limit=2 * one - 1)
+    sweep.check_memory(configs, 8000, image, workers=1, limit=one)
+
+
+def test_memory_check_counts_a_conv_nets_own_parameters_and_buffers_without_building_it():
+    # it counted the MLP 784-hidden-10 for --model cnn (and the settings check drew the
+    # weights first: --channels 1000000 ended in numpy's MemoryError traceback)
+    config = RunConfig(activation="relu", optimizer="sgd", lr=0.1, batch_size=500, epochs=1,
+                       seed=0, hidden=(120,), model="cnn", channels=(6, 100_000))  # fmt: skip
+    params, activations = footprint("cnn", (28, 28, 1), 10, hidden=(120,), channels=(6, 100_000))
+    assert params == 25 * 6 + 25 * 6 * 100_000 + 16 * 100_000 * 120 + 120 * 10
+    need = training.memory_estimate(params, activations, 8000, 500)
+    assert need > 4 * activations * 500 * training.WORKSPACES > 10 * 2**30  # the buffers: > 10 GiB
+    with pytest.raises(sweep.TooLarge, match=r"conv net of --channels 6 100000, --kernel 5, dense"):
+        sweep.check_memory([config], 8000, (28, 28, 1), workers=1, limit=need - 1)
+    small = make_model("cnn", (28, 28, 1), 10, "relu", hidden=(120,))
+    assert footprint("cnn", (28, 28, 1), 10, hidden=(120,)) == (
+        sum(p.size for p in small.params),
+        small.activations_per_example,
+    )
 
 
 def test_the_summary_says_which_networks_did_not_train(capsys):
