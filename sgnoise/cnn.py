@@ -234,10 +234,15 @@ class CNN(Network):
         return found
 
     def _buffer(self, space: dict, name: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
+        """The workspace's array ``name`` of ``shape``, allocated on first use. It is added
+        under the lock: :meth:`_workspace` sums every thread's workspace under it (a dict
+        that gains a key while iterated raises RuntimeError)."""
         dtype = self.dtype if dtype is None else dtype
         a = space.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
-            a = space[name] = np.empty(shape, dtype)
+            a = np.empty(shape, dtype)
+            with self._workspaces_lock:
+                space[name] = a
         return a
 
     # -- forward / backward ------------------------------------------------------

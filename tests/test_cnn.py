@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -303,6 +304,21 @@ def test_a_strided_input_gives_the_numbers_of_its_contiguous_copy():
         np.testing.assert_array_equal(g, c)
     image = x.reshape(2, 4, 9, 8, 2)
     np.testing.assert_array_equal(tapped[0][:, :, 0, :4], image[:, :, 0, :2].reshape(2, 4, 4))
+
+
+def test_a_workspace_gains_a_buffer_only_under_the_lock_its_trimming_holds():
+    # _workspace sums every thread's workspace (dicts) under the lock; a noise-pass thread
+    # adding its first buffers meanwhile made it raise "dictionary changed size during
+    # iteration" (seen with two threads, one making new shapes, one trimming)
+    model = _small("relu")
+    space = model._workspace((3,))
+    added = threading.Event()
+    adder = threading.Thread(target=lambda: (model._buffer(space, "new", (2,)), added.set()))
+    with model._workspaces_lock:
+        adder.start()
+        assert not added.wait(0.2) and "new" not in space
+    adder.join()
+    assert space["new"].shape == (2,)
 
 
 def test_float32_is_the_default_and_close_to_float64():
