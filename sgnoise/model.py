@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sgnoise import cnn
 from sgnoise.mlp import MLP, Network
 
 #: The networks a study can train (``MODEL`` / ``--model``).
@@ -52,8 +53,6 @@ def footprint(
     ValueError
         A conv geometry the images cannot hold (:func:`sgnoise.cnn.conv_geometry`'s line).
     """
-    from sgnoise import cnn  # noqa: PLC0415  (cnn imports this module)
-
     if name == "mlp":
         sizes = (int(np.prod(image_shape)), *hidden, n_classes)
         return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)), sum(sizes)
@@ -85,13 +84,11 @@ def make_model(
     ``kernel`` and ``hidden`` as its dense widths. Both without biases, with the
     initialisation ``init`` and the loss ``loss`` (:class:`~sgnoise.mlp.MLP`).
     """
-    from sgnoise.cnn import CNN  # noqa: PLC0415  (cnn imports this module)
-
     if name == "mlp":
         sizes = (int(np.prod(image_shape)), *hidden, n_classes)
         return MLP(sizes, activation, init=init, loss=loss, seed=seed)
     if name == "cnn":
-        return CNN(
+        return cnn.CNN(
             image_shape, activation, channels=channels, kernel=kernel, dense=hidden,
             n_classes=n_classes, init=init, loss=loss, seed=seed,
         )  # fmt: skip
