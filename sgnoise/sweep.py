@@ -167,7 +167,9 @@ def _one_run(
 def _postfix(config: RunConfig, status: Mapping[str, Any]) -> dict[str, str]:
     return {
         "act": config.activation,
-        "net": hidden_name(config.hidden),
+        "net": hidden_name(config.hidden)
+        if config.model == "mlp"
+        else f"conv {hidden_name(config.channels)} + {hidden_name(config.hidden)}",
         "lr": f"{config.lr:g}",
         "seed": str(config.seed),
         "loss": f"{status['loss']:.3f}",
@@ -514,6 +516,8 @@ def _print_summary(out: Mapping[str, Any]) -> None:
     groups: dict[tuple, list[dict]] = {}
     for (activation, hidden, lr, b, _), r in last.items():
         groups.setdefault((activation, hidden, lr, b), []).append(r)
+    config = out.get("config", {})
+    conv = f"conv {hidden_name(config['channels'])} + " if config.get("model") == "cnn" else ""
     for (activation, hidden, lr, b), rows in groups.items():
 
         def mean(key: str, rows=rows) -> float:
@@ -521,7 +525,7 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             return float(np.mean(values)) if values else float("nan")
 
         print(
-            f"{activation:8s} net {hidden or '?':<11s} lr {lr:<8g} b {b:<5d} last checkpoint "
+            f"{activation:8s} net {conv}{hidden or '?':<11s} lr {lr:<8g} b {b:<5d} last checkpoint "
             f"(epoch {rows[0]['epoch']:g}, "
             f"{len(rows)} seed(s)): pooled α {mean('alpha'):.3f} (Gaussian surrogate "
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
@@ -725,7 +729,7 @@ def _save_results(
             f"could not write the results into {sweep.folder} ({err}); every run is saved "
             f"there: {_disk_fix(err)} and finish with --resume {sweep.folder}"
         ) from None
-    return out
+    return {**out, "config": config}
 
 
 def _draw(sweep: _Sweep, pool: Pool | None) -> tuple[list[Path], str]:

@@ -205,3 +205,7 @@ def test_the_summary_tells_a_blown_up_or_diverged_network_from_an_untrained_one(
     assert [line.split()[0] for line in lines] == ["relu", "sigmoid", "did"]
     assert "their loss rose from 2.5 to 1.61e+04: try a smaller --lr" in lines[2]
     assert "larger --lr" not in lines[2]
+    # a conv net's line names its convolutions (it said "net 120", as the MLP 784-120-10's)
+    sweep._print_summary({"config": {"model": "cnn", "channels": [6, 16]}, "records": rows,
+                          "runs": []})  # fmt: skip
+    assert capsys.readouterr().out.startswith("relu     net conv 6-16 + 120 ")
