@@ -306,7 +306,7 @@ def read_cifar10(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]
             raise DataError(
                 f"{path}: SHA-256 is {got}, expected {sha256}. The archive is incomplete, "
                 f"corrupt or not the published {CIFAR_ARCHIVE}: download it again (we do "
-                "not delete your files), or pass verify=False if you changed it on purpose."
+                f"not delete your files), or, {_ON_PURPOSE}"
             )
     arrays = {}
     try:
@@ -377,10 +377,16 @@ def _check_hash(
     if got != want:
         raise DataError(
             f"{label}: {kind} is {got}, expected {want}. The file is corrupt or not the "
-            "published one: replace it with a fresh copy (we do not delete your files), or "
-            "pass verify=False if you changed it on purpose."
+            f"published one: replace it with a fresh copy (we do not delete your files), or, "
+            f"{_ON_PURPOSE}"
         )
 
+
+#: The fix a verification error offers for a file changed on purpose (a driver cannot skip it).
+_ON_PURPOSE = (
+    "if you changed it on purpose, read it in Python with sgnoise.data.load(..., verify=False) "
+    "(the drivers always verify)."
+)
 
 #: Items in the published IDX files of MNIST and Fashion-MNIST, by the names' first word.
 PUBLISHED_COUNTS = {"train": 60_000, "t10k": 10_000}
@@ -395,7 +401,7 @@ def _check_count(path: Path, payload: bytes, label: str) -> None:
         raise DataError(
             f"{label}: holds {got:,} items, the published file {want:,}: it is not the "
             "published file (another split under this name?): replace it with a fresh copy, "
-            "or pass verify=False if you changed it on purpose."
+            f"or, {_ON_PURPOSE}"
         )
 
 

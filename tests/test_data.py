@@ -498,6 +498,10 @@ def test_cifar10_archive_is_hash_verified_and_found_via_sgnoise_data(
     monkeypatch.setenv("SGNOISE_DATA", str(tmp_path / "c"))
     with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: SHA-256 is \w+, expected c4a38c"):
         load("cifar10", download=False)  # the published hash: our small archive is not it
+    # the fix for a file changed on purpose is one a driver's user can follow (was "pass
+    # verify=False", which no driver takes)
+    with pytest.raises(DataError, match=r"in Python with sgnoise.data.load\(\.\.\., verify=Fa"):
+        load("cifar10", download=False)
     good = hashlib.sha256(path.read_bytes()).hexdigest()
     monkeypatch.setitem(data.KNOWN_HASHES, "cifar10", {data.CIFAR_ARCHIVE: {"sha256": good}})
     assert load("cifar10", download=False).y_test.shape == (4,)
