@@ -462,8 +462,8 @@ def _windows(h: np.ndarray, p_h: int, p_w: int) -> np.ndarray:
 
 
 def _pixels(a: np.ndarray) -> np.ndarray:
-    """a's last axis (contiguous) as one void value of its C numbers, a pixel: copies of the
-    view move whole pixels rather than loop over runs of C numbers."""
+    """a's last axis (contiguous) as one void value of its numbers (a pixel's C, a patch row's
+    k C): copies of the view move whole records rather than loop over runs of numbers."""
     return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
 
 
@@ -527,11 +527,11 @@ def _band(t: np.ndarray) -> np.ndarray:
 def _patches(a: np.ndarray, out: np.ndarray) -> None:
     """The patches of a (N, H, W, C), rows contiguous, copied into out (N, o_h, o_w, k, k, C):
     out[n, y, x, i, j, c] = a[n, y + i, x + j, c]. Each patch row's k C values are one
-    record of a void view (one copy of whole runs, not loops over k C values)."""
+    record of a void view (:func:`_pixels`: one copy of whole runs, not loops over k C
+    values)."""
     k, s = out.shape[3], a.strides
-    record = np.dtype((np.void, k * a.shape[-1] * a.itemsize))
     rows = as_strided(a, (*out.shape[:4], k * a.shape[-1]), (*s[:3], s[1], s[3]))
-    np.copyto(out.reshape(*out.shape[:4], -1).view(record)[..., 0], rows.view(record)[..., 0])
+    np.copyto(_pixels(out.reshape(*out.shape[:4], -1)), _pixels(rows))
 
 
 def dense_sizes(geometry: list[tuple], dense: Sequence[int], n_classes: int) -> tuple[int, ...]:
