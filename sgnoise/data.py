@@ -675,7 +675,7 @@ def load(
         )
     if use_keras:
         return _load_with_keras(name, hashes)
-    origin = "data_dir" if data_dir is not None else "SGNOISE_DATA"
+    origin = "data_dir (--data-dir)" if data_dir is not None else "SGNOISE_DATA"
     data_dir = data_dir if data_dir is not None else os.environ.get("SGNOISE_DATA")
     places: list[Path] = []
     if data_dir:

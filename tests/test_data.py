@@ -147,7 +147,7 @@ def test_data_dir_that_does_not_exist_is_an_error_not_a_download(
     missing = tmp_path / "typo"
     if via_env:
         monkeypatch.setenv("SGNOISE_DATA", str(missing))
-    label = "SGNOISE_DATA" if via_env else "data_dir"
+    label = "SGNOISE_DATA" if via_env else r"data_dir \(--data-dir\)"  # a driver's users type it
     with pytest.raises(DataError, match=f"{label} '.*typo' is not a folder"):
         load("mnist", None if via_env else missing, download=True)
     assert not no_keras_home.exists()  # nothing was downloaded
