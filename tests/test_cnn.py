@@ -479,6 +479,39 @@ def test_minibatch_and_per_example_gradients_match_pytorch_autograd(
         np.testing.assert_allclose(pe.matrix[e], want, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize(
+    ("image", "channels", "kernel", "activation"),
+    [
+        ((32, 32, 3), (6, 16), 5, "relu"),  # CIFAR-10's images, LeNet-5's convolutions
+        ((8, 7, 2), (3, 4), 1, "tanh"),  # kernel 1
+        ((6, 9, 1), (3,), 5, "sigmoid"),  # the kernel as tall as the image: one output row pair
+        ((30, 30, 1), (3, 4, 5), 3, "relu"),  # three conv layers
+        ((13, 20, 2), (48, 1), 3, "tanh"),  # strips of 1 column (48 channels), whole rows (1)
+    ],
+)
+def test_geometries_the_drivers_allow_match_pytorch_autograd(image, channels, kernel, activation):
+    # found holding by a probe (float64, biases on): every gradient within 4e-15 of autograd,
+    # the minibatch axis within 1e-16 of a loop over the minibatches
+    model = CNN(image, activation, channels=channels, kernel=kernel, dense=(7,), n_classes=5,
+                bias=True, init="he", dtype=np.float64, seed=3)  # fmt: skip
+    rng = np.random.default_rng(4)
+    for p in model.params[1::2]:
+        p[:] = rng.normal(0, 0.3, p.shape)
+    torch, forward, params, to_ours = _torch_twin(model)
+    x, y = rng.standard_normal((3, 4, model.n_inputs)), rng.integers(0, 5, (3, 4))
+    torch.nn.functional.cross_entropy(forward(x[0]), torch.tensor(y[0])).backward()
+    _, ours = model.loss_and_grads(x[0], y[0])
+    for j, (g, p) in enumerate(zip(ours, params, strict=True)):
+        want = to_ours(j // 2, p.grad) if j % 2 == 0 else p.grad.numpy()
+        np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-13)
+    losses, batched = model.batched_loss_and_grads(x, y)
+    for b in range(3):
+        loss, each = model.loss_and_grads(x[b], y[b])
+        assert losses[b] == pytest.approx(loss, rel=1e-14)
+        for g, e in zip(batched, each, strict=True):  # sums in another order: rounding apart
+            np.testing.assert_allclose(g[b], e, rtol=1e-12, atol=1e-15)
+
+
 def test_a_conv_net_run_gives_every_kind_of_row_for_every_layer(few_reps):
     from sgnoise.data import load, subset  # noqa: PLC0415
     from sgnoise.run_config import RunConfig  # noqa: PLC0415
