@@ -498,14 +498,21 @@ def _print_summary(out: Mapping[str, Any]) -> None:
                 f"seed={run['seed']} at "
                 f"iteration {run['diverged_iteration']} ({run['reason']})"
             )
+    # per run, the first measurement not estimated: the pooled train noise's if it is one (an
+    # in-flight row's "exact zeros" hid "all coordinates constant: dead ReLUs" at --lr 3)
+    failing = [r for r in out["records"] if r.get("status") not in (None, results.OK)]
+    pooled = results.select(failing, **results.POOLED_TRAIN)
+    several = len({r.get("hidden") for r in out["records"]}) > 1  # the size study's networks
     degenerate = {}
-    for r in out["records"]:
-        if r.get("status") not in (None, results.OK):
-            degenerate.setdefault((r["activation"], r["lr"], r["batch_size"], r["seed"]), r)
-    for (activation, lr, b, seed), r in degenerate.items():
+    for r in pooled + failing:
+        run = (r["activation"], r.get("hidden"), r["lr"], r["batch_size"], r["seed"])
+        degenerate.setdefault(run, r)
+    for (activation, hidden, lr, b, seed), r in degenerate.items():
+        where = "" if r in pooled else f", {r['mode']}, layer {r['layer']}"
         print(
-            f"degenerate noise: {activation} lr={lr:g} b={b} seed={seed} from epoch {r['epoch']:g} "
-            f"({r['split']} noise): α not estimated: {r['reason']}"
+            f"degenerate noise: {activation}{f' net {hidden}' if several else ''} lr={lr:g} b={b} "
+            f"seed={seed} from epoch {r['epoch']:g} ({r['split']} noise{where}): α not "
+            f"estimated: {r['reason']}"
         )
     first: dict[tuple, dict] = {}
     last: dict[tuple, dict] = {}
@@ -539,16 +546,21 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             accuracy = ", ".join(f"{r['train_acc']:.3f} (seed {r['seed']})" for r in untrained)
             start = {r["seed"]: first[(activation, hidden, lr, b, r["seed"])] for r in untrained}
             rose = [r for r in untrained if r["loss"] > start[r["seed"]]["loss"]]
-            advice = (
-                f"their loss rose from {np.mean([start[r['seed']]['loss'] for r in rose]):.3g} "
-                f"to {np.mean([r['loss'] for r in rose]):.3g}: try a smaller --lr"
-                if rose
-                else "try more epochs, a larger --lr or another --init"
-            )
+            lost = [r for r in untrained if r.get("status") not in (None, results.OK)]
+            noise = "their α is an untrained network's noise"
+            if rose:
+                noise += (
+                    f" (their loss rose from "
+                    f"{np.mean([start[r['seed']]['loss'] for r in rose]):.3g} to "
+                    f"{np.mean([r['loss'] for r in rose]):.3g}: try a smaller --lr)"
+                )
+            elif len(lost) == len(untrained):  # e.g. every ReLU dead after a large step
+                noise = "no noise left to measure (degenerate noise, above): try a smaller --lr"
+            else:
+                noise += " (try more epochs, a larger --lr or another --init)"
             print(
                 f"{'':8s} did not train: {len(untrained)} of {len(rows)} seed(s), train accuracy "
-                f"{accuracy} at the last checkpoint (chance {1 / N_CLASSES:g}); their α is an "
-                f"untrained network's noise ({advice})"
+                f"{accuracy} at the last checkpoint (chance {1 / N_CLASSES:g}); {noise}"
             )
 
 

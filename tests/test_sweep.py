@@ -205,6 +205,20 @@ def test_the_summary_tells_a_blown_up_or_diverged_network_from_an_untrained_one(
     assert [line.split()[0] for line in lines] == ["relu", "sigmoid", "did"]
     assert "their loss rose from 2.5 to 1.61e+04: try a smaller --lr" in lines[2]
     assert "larger --lr" not in lines[2]
+    # a network whose ReLUs all died (--lr 3): its pooled row's reason, not an in-flight row's,
+    # and no "try a larger --lr"
+    dead = [row("relu", 0.0, 2.44), row("relu", 1.0, 2.3026), row("relu", 2.0, 2.3026)]
+    in_flight = {**dead[1], "mode": "in_flight_row_major", "layer": "output"}
+    for r, why in ((in_flight, "exact zeros"), (dead[1], "all constant"), (dead[2], "same")):
+        r.update(status="degenerate", reason=why, alpha=float("nan"))
+    sweep._print_summary({"runs": [], "records": [dead[0], in_flight, *dead[1:]]})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "degenerate noise: relu lr=1000 b=50 seed=0 from epoch 1 (train noise): α not "
+        "estimated: all constant"
+    )
+    assert lines[2].endswith("(chance 0.1); no noise left to measure (degenerate noise, above): "
+                             "try a smaller --lr")  # fmt: skip
     # a conv net's line names its convolutions (it said "net 120", as the MLP 784-120-10's)
     sweep._print_summary({"config": {"model": "cnn", "channels": [6, 16]}, "records": rows,
                           "runs": []})  # fmt: skip
