@@ -45,6 +45,7 @@ from scipy import stats  # noqa: E402
 from sgnoise.pool import Pool  # noqa: E402
 from sgnoise.results import (  # noqa: E402
     BATCH_SCAN,
+    COMPLETE,
     DEGENERATE,
     FROZEN,
     IN_FLIGHT,
@@ -55,7 +56,9 @@ from sgnoise.results import (  # noqa: E402
     atomic_write,
     load_noise_samples,
     load_results,
+    read_status,
     select,
+    write_status,
 )
 from sgnoise.run_config import RUN_KEYS  # noqa: E402
 from sgnoise.studies import STUDIES  # noqa: E402
@@ -1381,7 +1384,21 @@ def plot_run(folder: str | Path) -> list[Path]:
             f"{folder / 'results.json'}: unknown study {name!r} (known: {', '.join(STUDIES)}); "
             "was it written by a newer sgnoise?"
         )
-    return draw_study(name, results, folder)
+    paths = draw_study(name, results, folder)
+    _plots_drawn(folder)
+    return paths
+
+
+def _plots_drawn(folder: Path) -> None:
+    """Clear a complete folder's status message: the only one it carries says its plots could
+    not be drawn (:func:`sgnoise.sweep.run`), which they now are. Folders without a status
+    file (older ones) are left as they are."""
+    try:
+        status = read_status(folder)
+    except (OSError, ValueError):
+        return
+    if status["state"] == COMPLETE and status.get("message"):
+        write_status(folder, **{**status, "message": ""})
 
 
 def replot(argv: Sequence[str] | None = None, prog: str | None = None) -> None:

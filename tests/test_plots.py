@@ -226,6 +226,19 @@ def test_figures_drawn_by_two_processes_are_the_same_files_in_the_same_order(rep
         assert path.read_bytes() == (serial / path.name).read_bytes(), path.name
 
 
+@pytest.mark.parametrize("state", [results.COMPLETE, results.INTERRUPTED])
+def test_a_replot_clears_a_complete_folders_plots_not_drawn_message(tmp_path, monkeypatch, state):
+    # after a full disk during the plots and a replot, status.json still said they were not drawn
+    folder = _saved_lr_folder(tmp_path)
+    message = "results saved; the plots could not be drawn (OSError: [Errno 28] No space left)"
+    status = {"study": "lr", "settings": {}, "runs": [], "state": state, "message": message}
+    results.write_status(folder, **status)
+    monkeypatch.setattr(plots, "draw_study", lambda *args: [])
+    plots.plot_run(folder)
+    want = "" if state == results.COMPLETE else message  # an unfinished sweep keeps its why
+    assert results.read_status(folder) == {**status, "message": want}
+
+
 def test_replot_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         plots.replot([str(tmp_path)])
