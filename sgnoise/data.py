@@ -762,11 +762,17 @@ def subset(data: Dataset, n: int) -> Dataset:
     )
 
 
+class BatchSizeError(ValueError):
+    """A batch size the data cannot hold :data:`MIN_MINIBATCHES` minibatches of: a bad
+    setting (a driver exits with code 2), not bad data."""
+
+
 def check_batch_size(data: Dataset, batch_size: int) -> None:
-    """Raise ValueError unless both splits hold :data:`MIN_MINIBATCHES` minibatches."""
+    """Raise :class:`BatchSizeError` unless both splits hold :data:`MIN_MINIBATCHES`
+    minibatches."""
     for split, x in (("training", data.x_train), ("test", data.x_test)):
         if len(x) < MIN_MINIBATCHES * batch_size:
-            raise ValueError(
+            raise BatchSizeError(
                 f"--batch-size must be at most 1/{MIN_MINIBATCHES} of the {split} set "
                 f"({len(x)} images: the noise needs {MIN_MINIBATCHES} minibatches), got "
                 f"{batch_size}: lower the batch size (--batch-size, or --batch-sizes in the "

@@ -68,7 +68,11 @@ class SweepError(Exception):
     """A sweep cannot start or cannot save: the message says what to change."""
 
 
-class TooLarge(SweepError):
+class BadSetting(SweepError):
+    """A setting the study cannot run with, found once the data are known: exit code 2."""
+
+
+class TooLarge(BadSetting):
     """The study's networks would not fit in memory (a bad setting: exit code 2)."""
 
 
@@ -638,6 +642,8 @@ def _begin(s: Settings, echo: Callable[[str], None]) -> _Sweep:
         if s.backend == "local":  # a cluster's workers have memory of their own
             n_rows = max(len(data.x_train), len(data.x_test))
             check_memory(configs, n_rows, data.image_shape, s.workers, available_memory())
+    except datasets.BatchSizeError as err:
+        raise BadSetting(str(err)) from None
     except (OSError, ValueError) as err:  # DataError is a ValueError
         raise SweepError(str(err)) from None
     if not s.resume:
@@ -807,14 +813,15 @@ def main(study: str, constants: Mapping[str, Any], argv: Sequence[str] | None = 
     """A driver's entry point: parse its settings, run its study, exit with a clear status.
 
     Exit codes: 0 done; 1 unusable data, run folder or disk (one line saying
-    what to change); 2 a bad setting, or runs too large for the memory; 130 / 143
+    what to change); 2 a bad setting, a batch size the data cannot hold 3
+    minibatches of, or runs too large for the memory; 130 / 143
     interrupted by SIGINT / SIGTERM (finished runs kept, ``--resume FOLDER`` finishes
     the sweep).
     """
     s = settings.parse(study, constants, argv)
     try:
         return run(s)
-    except TooLarge as err:  # a bad setting, found once the data's size is known
+    except BadSetting as err:  # found once the data's size is known
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except SweepError as err:

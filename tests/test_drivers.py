@@ -167,7 +167,7 @@ def test_lr_driver_records_a_huge_learning_rate_as_diverged_and_goes_on(tmp_path
         (["--epochs", "0"], 2, "--epochs must be >= 1, got 0"),
         (
             ["--subset", "2000", "--batch-size", "250"],
-            1,
+            2,
             "--batch-size must be at most 1/3 of the test",
         ),
         (["--dataset", "mnist", "--data-dir", "no_such_dir"], 1, "no_such_dir"),
