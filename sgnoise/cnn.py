@@ -13,7 +13,10 @@ shape (k k C_{l-1}, C_l), row (i k + j) C + c for kernel row i, column j, input 
     conv:    z_l[y, x, d] = sum_{i, j, c} a_{l-1}[y + i, x + j, c] W_l[(i k + j) C + c, d]
              (+ b_l[d]),   h_l = phi(z_l)
     pool:    a_l[y, x, c] = max_{u, v in {0, 1}} h_l[2y + u, 2x + v, c]   (a last odd row or
-             column of h_l is dropped, as PyTorch's max_pool2d does)
+             column of h_l is dropped, as PyTorch's max_pool2d does); for ReLU computed as
+             phi(max z_l), the same numbers on a map 4 times smaller: ReLU is monotone and
+             makes no ties but at 0, where phi' = 0 (a -inf in z_l, which ReLU makes NaN, then
+             only shows if its whole window is -inf)
     dense:   f = a_L flattened;  then the MLP of :mod:`sgnoise.mlp` on f (hidden layers, logits)
 
 The convolution is one matrix product per layer, its input lowered by strips: the outputs
@@ -194,6 +197,9 @@ class CNN(Network):
         # a conv layer's fan-out for the initialisation is k k C_out (PyTorch's convention)
         fan_outs = [kernel * kernel * g[5] for g in self.geometry] + list(self.sizes[1:])
         self._draw_weights(shapes, fan_outs)
+        # ReLU is monotone and makes no ties but at 0 (where phi' = 0): the maximum of
+        # phi(z) over a window is phi of the maximum of z, so it runs on the pooled map
+        self.relu_after_pooling = activation == "relu"
         self.layer_names = [f"conv{i + 1}" for i in range(len(self.geometry))]
         self.layer_names += [f"dense{i + 1}" for i in range(len(self.dense))] + ["output"]
 
@@ -252,8 +258,8 @@ class CNN(Network):
 
         x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, G, k, (o_g + k - 1) C_in)
         the strips of the module docstring, T_l: (k, o_g + k - 1, C_in, o_g, C_l) the banded
-        kernel, h_l: (N, o, o, C_l) after phi, a_l: (N, p, p, C_l) pooled, N the examples of
-        all leading axes.
+        kernel, h_l: (N, o, o, C_l) after phi (z_l for ReLU, applied to a_l), a_l: (N, p, p,
+        C_l) pooled, N the examples of all leading axes.
         """
         n = int(np.prod(x.shape[:-1]))
         k = self.kernel
@@ -275,9 +281,12 @@ class CNN(Network):
             )
             if self.bias:
                 z += self._b(layer)
-            activate(z, self.activation)
+            if not self.relu_after_pooling:
+                activate(z, self.activation)
             a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
             self._pool(z, a, space, layer)
+            if self.relu_after_pooling:
+                activate(a, "relu")
             blocks.append((a_in, lowered, toeplitz, z, a))
         hs = [a.reshape(*x.shape[:-1], -1)]
         n_conv, last = len(self.geometry), len(self.sizes) - 2
@@ -483,12 +492,13 @@ def _strips(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     """The strips R of a (N, H, W, C) into out (N, o_h, G, k, (o_g + k - 1) C):
     R[n, y, g, i] = a[n, y + i, g o_g : g o_g + o_g + k - 1] (output row y's strip g: the k
     input rows it reads, over the o_g + k - 1 input columns its o_g outputs read; one copy
-    of a strided view with runs of (o_g + k - 1) C values)."""
+    of a strided view, each run of (o_g + k - 1) C values one record of a void view,
+    :func:`_pixels`: conv1's copy 1.5 ms against 2.0 ms as numbers, batch 500)."""
     n, h, w, c = a.shape
     k, strip = out.shape[3:]
     o_g = strip // c - k + 1
     windows = sliding_window_view(a.reshape(n, h, w * c), (k, strip), axis=(1, 2))
-    np.copyto(out, windows[:, :, :: o_g * c])
+    np.copyto(_pixels(out), _pixels(windows[:, :, :: o_g * c]))
     return out
 
 

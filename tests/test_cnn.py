@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import sgnoise.cnn as cnn_module
 from sgnoise.cnn import CNN, _band, _fold_strips, _patches, _strips, _toeplitz, group_width
+from sgnoise.mlp import activate
 from sgnoise.model import Model, make_model
 from sgnoise.noise import noise_pass
 from sgnoise.per_example import per_example_gradients
@@ -191,6 +192,7 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
     blocks, _ = model._forward(x, space)
     ties = windows = 0
     for layer, (*_, h, a) in enumerate(blocks):
+        h = _activated(model, h)
         d_a = rng.standard_normal(a.shape).astype(a.dtype)
         d_a.ravel()[::3] = 0
         d_a.ravel()[1::5] = -0.0
@@ -217,10 +219,17 @@ def test_a_nan_in_a_pooling_window_routes_relus_zero_or_a_nan_to_its_four_positi
     space = {}
     blocks, _ = model._forward(x, space)
     for layer, (*_, h, a) in enumerate(blocks):
+        h = _activated(model, h)
         d_a = rng.standard_normal(a.shape)
         assert np.isnan(a).any() and not np.isnan(a).all()
         want = _routed_by_loop(h, d_a, activation)  # before _unpool, free to overwrite h
         _assert_same_bits(model._unpool(d_a, h, a, space, layer), want)
+
+
+def _activated(model: CNN, h: np.ndarray) -> np.ndarray:
+    """phi(z) of a conv block's map as the forward pass keeps it: ReLU's nets keep z (their
+    ReLU runs on the pooled map), the others phi(z)."""
+    return activate(h.copy(), "relu") if model.relu_after_pooling else h
 
 
 def _taps(a: np.ndarray, k: int):
