@@ -1112,7 +1112,7 @@ def plot_alpha_vs_activity(results: Mapping, path: str | Path) -> Path:
     )
     layer_colors: dict[str, str] = {}
     for act, ax in zip(acts, axes[0], strict=True):
-        xs, ys, rhos = [], [], []
+        xs, ys, rhos, level = [], [], [], []
         for run in results["runs"]:
             c = run.get("coordinates")
             if run["activation"] != act or not c:
@@ -1125,14 +1125,23 @@ def plot_alpha_vs_activity(results: Mapping, path: str | Path) -> Path:
             ok = np.isfinite(alpha) & (share > 0)
             xs.append(share[ok])
             ys.append(alpha[ok])
-            rhos.append(stats.spearmanr(share[ok], alpha[ok]).statistic if ok.sum() > 2 else np.nan)
+            # a rank correlation needs 3 coordinates and shares (and alphas) that differ
+            flat = ok.sum() > 2 and (np.ptp(share[ok]) == 0 or np.ptp(alpha[ok]) == 0)
+            level.append(flat)
+            read = ok.sum() > 2 and not flat
+            rhos.append(stats.spearmanr(share[ok], alpha[ok]).statistic if read else np.nan)
             ax.axvline(c["sparse"], color="k", ls="--", lw=1)
             gauss = c.get("gaussian")
             if gauss:
                 ax.axhspan(gauss["5"], gauss["95"], color="k", alpha=0.08, lw=0)
             epoch = c["epoch"]
-        finite = [r for r in rhos if np.isfinite(r)]  # NaN: fewer than 3 coordinates read
-        spearman = f"Spearman ρ = {np.mean(finite):.2f}" if finite else "too few α for a ρ"
+        finite = [r for r in rhos if np.isfinite(r)]
+        if finite:
+            spearman = f"Spearman ρ = {np.mean(finite):.2f}"
+        elif any(level):  # e.g. sigmoid: every coordinate non-zero on every example
+            spearman = "every coordinate as active: no ρ"
+        else:
+            spearman = "too few α for a ρ"
         title = f"{act}" + (f", epoch {epoch:g}: {spearman}" if rhos else ": no data")
         ax.set(xscale="log", xlabel="share of examples with a non-zero gradient", title=title)
         ax.axhline(2.0, color="k", lw=1, ls=":")

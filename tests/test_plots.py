@@ -259,6 +259,35 @@ def test_alpha_vs_activity_with_no_coordinate_read_says_so_without_a_warning(tmp
     assert (tmp_path / "activity.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize(
+    ("share", "alpha", "title"),
+    [
+        ([1.0, 1.0, 1.0, 1.0], [1.9, 2.0, 2.1, 1.8], "every coordinate as active: no ρ"),
+        ([0.5, 0.2, 0.9, 0.1], [np.nan] * 4, "too few α for a ρ"),
+        ([0.5, 0.2, 0.9, 0.1], [1.5, 1.0, 1.9, 0.8], "Spearman ρ = 1.00"),
+    ],
+)
+def test_alpha_vs_activity_titles_why_it_has_no_rho(tmp_path, monkeypatch, share, alpha, title):
+    # sigmoid's coordinates are all non-zero on every example: a constant share has no rank
+    # correlation (it read "too few α for a ρ" with thousands of α read)
+    coordinates = {"nonzero_share": share, "alpha": alpha, "layer": ["conv1"] * 4,
+                   "sparse": 0.05, "epoch": 20.0}  # fmt: skip
+    run = {"activation": "sigmoid", "seed": 0, "lr": 0.1, "coordinates": coordinates}
+    titles = []
+
+    def save(fig, path):
+        titles.extend(ax.get_title() for ax in fig.axes)
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", save)
+    doc = {"config": {"study": "activation"}, "runs": [run], "records": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_alpha_vs_activity(doc, tmp_path / "activity.png")
+    assert titles == [f"sigmoid, epoch 20: {title}"]
+
+
 @pytest.mark.parametrize(("resampled", "noted"), [(100, True), (1000, False), (None, False)])
 def test_the_coordinates_own_alpha_panel_says_it_needs_1000_resampled_minibatches(
     tmp_path, monkeypatch, resampled, noted
