@@ -190,6 +190,12 @@ def cross_entropy(z: np.ndarray, y: np.ndarray, hits: np.ndarray | None = None) 
     return np.add.reduce(total, axis=-1) / n
 
 
+def workspace_values(sizes: Sequence[int]) -> int:
+    """Values an MLP of layer widths ``sizes`` (input first) holds per example in a pass: its
+    input and every layer's activations (:attr:`MLP.activations_per_example`)."""
+    return sum(sizes)
+
+
 @functools.lru_cache(maxsize=16)
 def _row_positions(lead: tuple[int, ...], classes: int, n: int) -> np.ndarray:
     """k * classes * n + i, the flat position of (minibatch k, class 0, row i) in an array of
@@ -535,7 +541,7 @@ class MLP(Network):
     @property
     def activations_per_example(self) -> int:
         """Values a forward pass holds per example (the callers' chunks of examples)."""
-        return sum(self.sizes)
+        return workspace_values(self.sizes)
 
     @property
     def architecture(self) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sgnoise import cnn
-from sgnoise.mlp import MLP, Network
+from sgnoise.mlp import MLP, Network, workspace_values
 
 #: The networks a study can train (``MODEL`` / ``--model``).
 MODELS = ("mlp", "cnn")
@@ -54,14 +54,21 @@ def footprint(
         A conv geometry the images cannot hold (:func:`sgnoise.cnn.conv_geometry`'s line).
     """
     if name == "mlp":
-        sizes = (int(np.prod(image_shape)), *hidden, n_classes)
-        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)), sum(sizes)
-    if name == "cnn":
+        sizes = _mlp_sizes(image_shape, hidden, n_classes)
+        shapes, values = list(zip(sizes[:-1], sizes[1:], strict=False)), workspace_values(sizes)
+    elif name == "cnn":
         geometry = cnn.conv_geometry(image_shape, channels, kernel)
         sizes = cnn.dense_sizes(geometry, hidden, n_classes)
         shapes = cnn.layer_shapes(geometry, kernel, sizes)
-        return sum(a * b for a, b in shapes), cnn.workspace_values(geometry, kernel, sizes)
-    raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
+        values = cnn.workspace_values(geometry, kernel, sizes)
+    else:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
+    return sum(a * b for a, b in shapes), values
+
+
+def _mlp_sizes(image_shape: tuple[int, int, int], hidden: Sequence[int], n_classes: int):
+    """The widths of the MLP :func:`make_model` builds: the image's values, hidden, classes."""
+    return (int(np.prod(image_shape)), *hidden, n_classes)
 
 
 def make_model(
@@ -85,8 +92,8 @@ def make_model(
     initialisation ``init`` and the loss ``loss`` (:class:`~sgnoise.mlp.MLP`).
     """
     if name == "mlp":
-        sizes = (int(np.prod(image_shape)), *hidden, n_classes)
-        return MLP(sizes, activation, init=init, loss=loss, seed=seed)
+        return MLP(_mlp_sizes(image_shape, hidden, n_classes), activation, init=init, loss=loss,
+                   seed=seed)  # fmt: skip
     if name == "cnn":
         return cnn.CNN(
             image_shape, activation, channels=channels, kernel=kernel, dense=hidden,
