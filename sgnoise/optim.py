@@ -35,9 +35,14 @@ def _in_unit_interval(name: str, value: float) -> float:
     return float(value)
 
 
+def _split(p: np.ndarray) -> bool:
+    """Whether p is updated in pieces of rows on the worker threads (:func:`_row_pieces`)."""
+    return p.ndim >= 2 and p.size >= 2 * PARALLEL_ELEMENTS
+
+
 def _row_pieces(p: np.ndarray) -> list[slice]:
     """Slices of p's rows of about PARALLEL_ELEMENTS values each (one slice for small p)."""
-    if p.ndim < 2 or p.size < 2 * PARALLEL_ELEMENTS:
+    if not _split(p):
         return [slice(None)]
     step = max(1, PARALLEL_ELEMENTS // (p.size // len(p)))
     return [slice(r, r + step) for r in range(0, len(p), step)]
@@ -94,7 +99,7 @@ class SGD(_Buffers):
         """
         (scratch,) = self._buffers(params, 1)
         triples = list(zip(params, grads, scratch, strict=True))
-        if all(p.size < 2 * PARALLEL_ELEMENTS for p in params):  # no hand-over to the threads
+        if not any(_split(p) for p in params):  # no hand-over to the threads
             return all([_sgd_rows(p, g, step, self.lr) for p, g, step in triples])  # all updated
         pieces = [
             functools.partial(_sgd_rows, p[rows], g[rows], step[rows], self.lr)
