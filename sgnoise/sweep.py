@@ -168,12 +168,16 @@ def _one_run(
             return index, failed_result(config, err)
 
 
+def _convolutions(model: str, channels: Sequence[int]) -> str:
+    """What a progress bar or summary line puts before the hidden widths: a conv net's
+    ``conv 6-16 + ``, nothing for an MLP."""
+    return f"conv {hidden_name(channels)} + " if model == "cnn" else ""
+
+
 def _postfix(config: RunConfig, status: Mapping[str, Any]) -> dict[str, str]:
     return {
         "act": config.activation,
-        "net": hidden_name(config.hidden)
-        if config.model == "mlp"
-        else f"conv {hidden_name(config.channels)} + {hidden_name(config.hidden)}",
+        "net": _convolutions(config.model, config.channels) + hidden_name(config.hidden),
         "lr": f"{config.lr:g}",
         "seed": str(config.seed),
         "loss": f"{status['loss']:.3f}",
@@ -528,7 +532,7 @@ def _print_summary(out: Mapping[str, Any]) -> None:
     for (activation, hidden, lr, b, _), r in last.items():
         groups.setdefault((activation, hidden, lr, b), []).append(r)
     config = out.get("config", {})
-    conv = f"conv {hidden_name(config['channels'])} + " if config.get("model") == "cnn" else ""
+    conv = _convolutions(config.get("model", "mlp"), config.get("channels", ()))
     for (activation, hidden, lr, b), rows in groups.items():
 
         def mean(key: str, rows=rows) -> float:
