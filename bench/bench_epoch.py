@@ -44,7 +44,9 @@ index arrays, ``x[idx]``), ``nn.Linear`` layers, ``cross_entropy``,
   ``numpy_over_torch`` when the products alone are not the whole step: above 1.0,
   the target is below what this BLAS and this machine's memory allow numpy;
   ``numpy_over_floor_<net>``: numpy epoch / (products + elementwise floor), what the
-  loop adds beyond both (Python calls, the random gather, extra passes);
+  loop adds beyond both (Python calls, the random gather, extra passes); a line
+  ``# <net>: ...`` says in words whether the target is met, missed above the floor, or
+  below the floor (``floor_over_torch`` > 1.0: out of reach of any numpy loop on this BLAS);
 - ``loss_rel_diff_<net>``: largest relative difference of the losses of the
   first LOSS_STEPS steps (forward, backward and update checked), numpy against
   PyTorch (target <= 1e-4). Later steps drift apart without anything being
@@ -220,6 +222,19 @@ def elementwise_floor(sizes: tuple[int, ...], x: np.ndarray) -> float:
     return gather + steps * values * per_value
 
 
+def verdict(ratio: float, floor: float, products: float, blas: float) -> str:
+    """numpy_over_torch against its floor, in words."""
+    said = (
+        f"numpy {ratio:.2f}x PyTorch; floor {floor:.2f}x (products {products:.2f}x, run"
+        f" {blas:.2f}x as long by OpenBLAS as by MKL, + elementwise {floor - products:.2f}x)"
+    )
+    if floor > TORCH_TARGET:
+        return f"{said}: the <= {TORCH_TARGET} target is below this BLAS's floor on this machine"
+    if ratio <= TORCH_TARGET:
+        return f"{said}: the target is met"
+    return f"{said}: the target is above the floor; the loop adds {ratio / floor:.2f}x to it"
+
+
 def settled(epoch: Callable[..., tuple[float, Any]], *args: Any) -> tuple[float, Any]:
     """epoch(*args), started after SETTLE_S idle seconds (the previous library's threads asleep)."""
     time.sleep(SETTLE_S)
@@ -256,6 +271,8 @@ def bench(name: str, sizes: tuple[int, ...], repeats: int, x: np.ndarray, y: np.
     line(f"gemm_fraction_{name}", fraction, f">={GEMM_TARGET}", fraction >= GEMM_TARGET)
     fraction = min(t_gathered) / best_numpy
     line(f"gemm_and_gather_fraction_{name}", fraction, "(the same with SGD's gather)", True)
+    words = verdict(ratio, (best_gemm + floor) / best_torch, best_gemm / best_torch, gemms)
+    print(f"# {name}: {words}")
     first = slice(0, LOSS_STEPS)
     diff = float(np.max(np.abs(loss_numpy[first] - loss_torch[first]) / loss_torch[first]))
     line(f"loss_rel_diff_{name}", diff, "<=1e-4", diff <= 1e-4)
