@@ -641,7 +641,10 @@ def _begin(s: Settings, echo: Callable[[str], None]) -> _Sweep:
             folder, s = _resumed(s)
         if s.backend == "dask":
             _dask()  # before a folder is made: the one-line error if dask is missing
-        configs = study.runs(s)  # a grid that cannot be run is refused before the data are read
+        try:  # a grid that cannot be run is a bad setting, refused before the data are read
+            configs = study.runs(s)
+        except ValueError as err:
+            raise BadSetting(str(err)) from None
         data = datasets.prepare(s.dataset, s.data_dir or None, s.subset, study.batch_sizes(s))
         if s.backend == "local":  # a cluster's workers have memory of their own
             n_rows = max(len(data.x_train), len(data.x_test))

@@ -165,9 +165,11 @@ def test_a_resume_of_a_folder_from_another_version_is_refused(tmp_path, monkeypa
     assert "was written by another version of sgnoise (settings coordinates differ)" in line
 
 
-def test_runs_whose_rates_agree_to_12_digits_are_refused_before_anything_is_made(tmp_path):
+def test_runs_whose_rates_agree_to_12_digits_are_a_bad_setting_refused_before_anything_is_made(
+    tmp_path,
+):
     s = lr_settings(tmp_path, lr_start=0.1, lr_stop=0.1000000000001, lr_step=1e-14)
-    with pytest.raises(sweep.SweepError, match="runs must differ"):
+    with pytest.raises(sweep.BadSetting, match="runs must differ"):  # exit 2, as bad settings
         sweep.run(s, echo=lambda _: None)
     assert not (tmp_path / "MNIST_lr").exists()
 
