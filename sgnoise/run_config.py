@@ -9,6 +9,11 @@ from typing import Any
 #: The record columns that identify one training run.
 RUN_KEYS = ("activation", "optimizer", "lr", "batch_size", "seed")
 
+#: The longest :attr:`RunConfig.key`: a run is saved as ``runs/<key>.json`` through
+#: ``.<key>.json.<pid>.tmp`` (:func:`sgnoise.results.atomic_write`), and a file name holds
+#: 255 bytes on common file systems (ext4, XFS, APFS, NTFS).
+MAX_KEY = 255 - len("..json.4194304.tmp")
+
 
 @dataclass(frozen=True)
 class RunConfig:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sgnoise.run_config import RunConfig
+from sgnoise.run_config import MAX_KEY, RunConfig, hidden_name
 
 if TYPE_CHECKING:  # settings reads the table (each study's knobs): this module must not import it
     from sgnoise.settings import Settings
@@ -192,6 +192,15 @@ class Study:
             raise ValueError(
                 f"the {self.name} study's runs must differ, got {len(keys)} runs "
                 f"named {len(set(keys))} ways: widen the learning-rate step"
+            )
+        longest = max(configs, key=lambda c: len(c.key))
+        if len(longest.key) > MAX_KEY:  # its file in runs/ could not be written after training
+            fix = "--hidden" if "HIDDEN" in self.defaults else "--depths, --depth-width, --widths"
+            raise ValueError(
+                f"the network of {len(longest.hidden)} hidden layers "
+                f"({hidden_name(longest.hidden)[:40]}...) names its run with {len(longest.key)} "
+                f"characters, more than the {MAX_KEY} a run's file name can hold: use fewer or "
+                f"narrower hidden layers ({fix})"
             )
         return configs
 

@@ -270,6 +270,7 @@ def test_size_driver_sweeps_width_and_depth_and_draws_both_arms(tmp_path):
         (["--depths", "0", "1"], "--depths must be >= 1, got 0"),
         (["--depth-width", "0"], "--depth-width must be >= 1, got 0"),
         (["--hidden", "100"], "--hidden is not a setting of the size study"),
+        (["--depths", "1", "80"], "names its run with 345 characters, more than the 237"),
     ],
 )
 def test_size_driver_refuses_an_empty_network_in_one_line(tmp_path, args, message):

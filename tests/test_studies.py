@@ -96,6 +96,25 @@ def test_rates_that_collapse_to_one_name_are_refused_with_the_fix():
         STUDIES["lr"].runs(s)
 
 
+@pytest.mark.parametrize(
+    ("study", "changes", "fits", "fix"),
+    [  # 784-128x80-10 and 784-2048x50-10 refused, 784-128x40-10 and 784-2048x40-10 allowed
+        ("size", {"depths": (1, 80)}, {"depths": (1, 40)}, "(--depths, --depth-width, --widths)"),
+        ("activation", {"hidden": (2048,) * 50}, {"hidden": (2048,) * 40}, "(--hidden)"),
+    ],
+)
+def test_a_network_whose_run_name_no_file_can_hold_is_refused_before_training(
+    study, changes, fits, fix
+):
+    # it trained, then could not be saved (runs/<key>.json: 'File name too long', exit 1)
+    s = settings.make(study, changes)
+    with pytest.raises(ValueError, match="names its run with") as err:
+        STUDIES[study].runs(s)
+    assert fix in str(err.value) and "\n" not in str(err.value)
+    assert len(str(err.value)) < 400  # one line, not the network's 80 widths
+    assert all(len(c.key) <= 237 for c in STUDIES[study].runs(settings.make(study, fits)))
+
+
 def test_the_histogram_shows_per_activation_the_first_seed_s_largest_rate_that_did_not_diverge():
     study = STUDIES["lr"]
     runs = study.runs(settings.make("lr", lr_start=0.01, lr_stop=0.03, lr_step=0.01, seeds=(1, 0)))
