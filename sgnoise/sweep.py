@@ -492,25 +492,30 @@ UNTRAINED_ACCURACY = 2 / N_CLASSES
 def _print_summary(out: Mapping[str, Any]) -> None:
     """Diverged and failed runs, then the last pooled train-noise α per activation and lr, and
     whether that network trained at all (:data:`UNTRAINED_ACCURACY`)."""
+    several = len({r.get("hidden") for r in (*out["runs"], *out["records"])}) > 1  # size study
+
+    def who(activation: str, hidden: str | None) -> str:
+        """A run in the summary: 'relu', or 'relu net 128-128' where the networks differ."""
+        return f"{activation}{f' net {hidden}' if several else ''}"
+
     for run in out["runs"]:
         if run.get("failed"):
             print(
-                f"failed:   {run['activation']} lr={run['lr']:g} b={run['batch_size']} "
-                f"seed={run['seed']}: "
+                f"failed:   {who(run['activation'], run.get('hidden'))} lr={run['lr']:g} "
+                f"b={run['batch_size']} seed={run['seed']}: "
                 f"{run['reason']}\n{run['traceback']}",
                 file=sys.stderr,
             )
         elif run["diverged"]:
             print(
-                f"diverged: {run['activation']} lr={run['lr']:g} b={run['batch_size']} "
-                f"seed={run['seed']} at "
+                f"diverged: {who(run['activation'], run.get('hidden'))} lr={run['lr']:g} "
+                f"b={run['batch_size']} seed={run['seed']} at "
                 f"iteration {run['diverged_iteration']} ({run['reason']})"
             )
     # per run, the first measurement not estimated: the pooled train noise's if it is one (an
     # in-flight row's "exact zeros" hid "all coordinates constant: dead ReLUs" at --lr 3)
     failing = [r for r in out["records"] if r.get("status") not in (None, results.OK)]
     pooled = results.select(failing, **results.POOLED_TRAIN)
-    several = len({r.get("hidden") for r in out["records"]}) > 1  # the size study's networks
     degenerate = {}
     for r in pooled + failing:
         run = (r["activation"], r.get("hidden"), r["lr"], r["batch_size"], r["seed"])
@@ -518,7 +523,7 @@ def _print_summary(out: Mapping[str, Any]) -> None:
     for (activation, hidden, lr, b, seed), r in degenerate.items():
         where = "" if r in pooled else f", {r['mode']}, layer {r['layer']}"
         print(
-            f"degenerate noise: {activation}{f' net {hidden}' if several else ''} lr={lr:g} b={b} "
+            f"degenerate noise: {who(activation, hidden)} lr={lr:g} b={b} "
             f"seed={seed} from epoch {r['epoch']:g} ({r['split']} noise{where}): α not "
             f"estimated: {r['reason']}"
         )

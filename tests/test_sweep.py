@@ -223,3 +223,20 @@ def test_the_summary_tells_a_blown_up_or_diverged_network_from_an_untrained_one(
     sweep._print_summary({"config": {"model": "cnn", "channels": [6, 16]}, "records": rows,
                           "runs": []})  # fmt: skip
     assert capsys.readouterr().out.startswith("relu     net conv 6-16 + 120 ")
+
+
+def test_the_summary_names_the_network_of_a_diverged_or_failed_run_in_the_size_study(capsys):
+    # test_size_alpha.py --loss mse --lr 50 printed "diverged: sigmoid lr=50 b=100 seed=1" four
+    # times, one per network, without saying which
+    def run(hidden, **how):
+        return {**dict(activation="sigmoid", hidden=hidden, lr=50.0, batch_size=100, seed=1),
+                **dict(diverged=False, diverged_iteration=None, reason="why"), **how}  # fmt: skip
+
+    runs = [run("16", diverged=True, diverged_iteration=7), run("128-128", failed=True,
+            traceback="Traceback ...")]  # fmt: skip
+    sweep._print_summary({"runs": runs, "records": []})
+    out, err = capsys.readouterr()
+    assert out == "diverged: sigmoid net 16 lr=50 b=100 seed=1 at iteration 7 (why)\n"
+    assert err.startswith("failed:   sigmoid net 128-128 lr=50 b=100 seed=1: why\n")
+    sweep._print_summary({"runs": runs[:1], "records": []})  # one network: as before
+    assert capsys.readouterr().out.startswith("diverged: sigmoid lr=50 ")
