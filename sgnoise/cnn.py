@@ -252,9 +252,13 @@ class CNN(Network):
         return a
 
     # -- forward / backward ------------------------------------------------------
-    def _forward(self, x: np.ndarray, space: dict) -> tuple[list, list[np.ndarray]]:
+    def _forward(
+        self, x: np.ndarray, space: dict, slopes: bool = False
+    ) -> tuple[list, list[np.ndarray]]:
         """The conv blocks' (input a_{l-1}, strips R_l, T_l, h_l, a_l) and the dense inputs
-        [f, h_dense1, ..., z_logits].
+        [f, h_dense1, ..., z_logits]. ``slopes``: for ReLU, keep phi' of every pooled map
+        a_l (``s{l}``, :meth:`_unpool`) and dense hidden layer (``e{i}``,
+        :meth:`~sgnoise.mlp.Network._dense_delta`) in the workspace for the backward pass.
 
         x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, G, k, (o_g + k - 1) C_in)
         the strips of the module docstring, T_l: (k, o_g + k - 1, C_in, o_g, C_l) the banded
@@ -286,18 +290,14 @@ class CNN(Network):
             a = self._buffer(space, f"a{layer}", (n, p_h, p_w, c))
             self._pool(z, a, space, layer)
             if self.relu_after_pooling:
-                activate(a, "relu")
+                activate(a, "relu", self._buffer(space, f"s{layer}", a.shape) if slopes else None)
             blocks.append((a_in, lowered, toeplitz, z, a))
-        hs = [a.reshape(*x.shape[:-1], -1)]
-        n_conv, last = len(self.geometry), len(self.sizes) - 2
-        for i in range(len(self.sizes) - 1):
-            z = self._buffer(space, f"d{i}", (*x.shape[:-1], self.sizes[i + 1]))
-            np.matmul(hs[-1], self._w(n_conv + i), out=z)
-            if self.bias:
-                z += self._b(n_conv + i)
-            if i < last:
-                activate(z, self.activation)
-            hs.append(z)
+        lead, widths = x.shape[:-1], self.sizes[1:]
+        buffers = [self._buffer(space, f"d{i}", (*lead, s)) for i, s in enumerate(widths)]
+        kept = None
+        if slopes and self.activation == "relu":
+            kept = [self._buffer(space, f"e{i}", (*lead, s)) for i, s in enumerate(widths[:-1])]
+        hs = self._dense_forward(a.reshape(*lead, -1), len(self.geometry), buffers, kept)
         return blocks, hs
 
     def _w(self, layer: int) -> np.ndarray:
@@ -382,14 +382,14 @@ class CNN(Network):
         """delta_l: d_a routed to the first maximum of each window (a last odd row or column
         of h gets 0), times phi'(z_l).
 
-        phi' at the routed position is phi'(a), the window's maximum: q = d_a phi'(a) (in the
-        order of :func:`sgnoise.mlp.backprop_activation`), then position (u, v) of each window
-        gets q [first == u 2 + v] (:meth:`_pool`): q, or a zero of q's sign elsewhere, as
-        d_a [hit] phi'(h) gave, bit for bit. ReLU's phi'(a) = [a > 0] joins the routing
-        instead: d_a [first == u 2 + v and a > 0]. A block of examples at a time, the four
-        positions written by one product. A NaN in a window (a diverged run): ReLU's
-        phi'(NaN) is 0, the window's delta a zero; sigmoid's and tanh's NaN at all four
-        positions.
+        phi' at the routed position is phi'(a), the window's maximum: q = d_a phi'(a) in
+        place on d_a (:func:`sgnoise.mlp.backprop_activation`: ReLU's slope 1[a > 0] kept by
+        the forward pass, ``s{layer}``; sigmoid's and tanh's read off a, which is
+        overwritten), then position (u, v) of each window gets q [first == u 2 + v]
+        (:meth:`_pool`): q, or a zero of q's sign elsewhere, as d_a [hit] phi'(h) gave, bit
+        for bit. A block of examples at a time, the four positions written by one product.
+        A NaN in a window (a diverged run): ReLU's phi'(NaN) is 0, the window's delta a
+        zero; sigmoid's and tanh's NaN at all four positions.
         """
         n, p_h, p_w, c = a.shape
         delta = self._buffer(space, f"D{layer}", h.shape)
@@ -397,25 +397,15 @@ class CNN(Network):
         delta[:, :, 2 * p_w :] = 0
         step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
         hits = self._buffer(space, f"hits{layer}", (2, 2, step, p_h, p_w, c), bool)
-        positive = self._buffer(space, f"positive{layer}", (step, p_h, p_w, c), bool)
-        q = self._buffer(space, f"q{layer}", (step, p_h, p_w, c))
-        scratch = self._buffer(space, f"t{layer}", (step, p_h, p_w, c))
+        slope = space[f"s{layer}"] if self.relu_after_pooling else None
         first, windows = space[f"first{layer}"], _windows(delta, p_h, p_w)
         for start in range(0, n, step):
             e = slice(start, min(n, start + step))
-            k = e.stop - e.start
-            a_e, q_e, t_e, hit = a[e], q[:k], scratch[:k], hits[:, :, :k]
+            hit = hits[:, :, : e.stop - e.start]
             np.equal(first[e], _POSITIONS, out=hit)
-            if self.activation == "relu":
-                hit &= np.greater(a_e, 0, out=positive[:k])
-                q_e = d_a[e]
-            elif self.activation == "sigmoid":
-                np.multiply(d_a[e], a_e, out=q_e)
-                q_e *= np.subtract(1, a_e, out=t_e)
-            else:
-                np.subtract(1, np.square(a_e, out=t_e), out=t_e)
-                np.multiply(d_a[e], t_e, out=q_e)
-            np.multiply(q_e, hit, out=windows[:, :, e])
+            kept = None if slope is None else slope[e]
+            q = backprop_activation(d_a[e], a[e], self.activation, kept)
+            np.multiply(q, hit, out=windows[:, :, e])
         return delta
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
@@ -426,10 +416,9 @@ class CNN(Network):
         lead = x.shape[:-1]
         n_conv, n_layers = len(self.geometry), len(self.layer_names)
         space = self._workspace(lead)
-        blocks, hs = self._forward(x, space)
+        blocks, hs = self._forward(x, space, slopes=True)
         delta = hs.pop()
         losses = output_loss(self.loss_name, delta, y, hits)
-        per = 2 if self.bias else 1
         first = min(wanted)
         for i in range(n_layers - 1, first - 1, -1):
             if i >= n_conv:  # a dense layer: one position
@@ -440,13 +429,12 @@ class CNN(Network):
                 self._conv_grads(i, blocks[i], delta, lead, grads, out, tap, space)
             if i <= first:
                 continue
-            w = self.params[per * i]
             if i > n_conv:  # into the hidden dense layer whose output is this layer's input h
-                delta = np.matmul(delta, w.T, out=self._buffer(space, f"e{i}", h.shape))
-                backprop_activation(delta, h, self.activation)
+                spare = self._buffer(space, f"e{i - n_conv - 1}", h.shape)
+                delta = self._dense_delta(i, delta, h, spare)
                 continue
             if i == n_conv:  # into the last pooled map
-                d_a = np.matmul(delta, w.T, out=self._buffer(space, "eF", hs[0].shape))
+                d_a = np.matmul(delta, self._w(i).T, out=self._buffer(space, "eF", hs[0].shape))
             else:  # delta_i T_i^T folded: into the previous conv block's pooled map
                 d_a = self._fold(delta, blocks[i], blocks[i - 1][4].shape, space, i)
             *_, h_prev, a_prev = blocks[min(i, n_conv) - 1]

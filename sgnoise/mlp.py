@@ -70,8 +70,8 @@ def activate(z: np.ndarray, activation: str, slope: np.ndarray | None = None) ->
 
     For ReLU, ``slope`` (an array like z), if given, receives phi'(z) = 1[z > 0]
     as 1.0 or 0.0 on the way, and phi(z) = z * slope: the backward pass then
-    multiplies by it (one pass, :meth:`MLP._backward`) instead of recomputing
-    it from h (:func:`backprop_activation`: two passes); the same bits.
+    multiplies by it (one pass, :func:`backprop_activation`) instead of recomputing
+    it from h = phi(z) (1[h > 0]: two passes); the same bits.
     """
     if activation == "relu":
         # z * 1[z > 0]: twice as fast as np.maximum(z, 0) (numpy does not vectorise a scalar
@@ -91,17 +91,25 @@ def activate(z: np.ndarray, activation: str, slope: np.ndarray | None = None) ->
     return np.reciprocal(z, out=z)
 
 
-def backprop_activation(delta: np.ndarray, h: np.ndarray, activation: str) -> None:
-    """delta *= phi'(z), read off h = phi(z); in place, h overwritten (it is not needed after)."""
+def backprop_activation(
+    delta: np.ndarray, h: np.ndarray | None, activation: str, slope: np.ndarray | None = None
+) -> np.ndarray:
+    """delta *= phi'(z), in place; returns delta.
+
+    ReLU: times ``slope``, the phi'(z) = 1[z > 0] that :func:`activate` kept in the
+    forward pass (one multiplication; h is not read). Sigmoid and tanh: h (1 - h) and
+    1 - h^2 read off h = phi(z), h overwritten (it is not needed after).
+    """
     if activation == "relu":
-        np.greater(h, 0, out=h)  # 1[h > 0], as 1.0 or 0.0
-    elif activation == "sigmoid":
+        return np.multiply(delta, slope, out=delta)
+    if activation == "sigmoid":
         delta *= h
         np.subtract(1, h, out=h)
     else:
         np.square(h, out=h)
         np.subtract(1, h, out=h)
     delta *= h
+    return delta
 
 
 def all_finite(a: np.ndarray) -> bool:
@@ -429,6 +437,39 @@ class Network:
         if self.bias:
             grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
 
+    def _dense_forward(
+        self,
+        h: np.ndarray,
+        first: int,
+        buffers: Sequence[np.ndarray],
+        slopes: Sequence[np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        """[h, h_1, ..., z_L]: the dense layers from layer ``first`` (0-based) on, fed h,
+        z_l = h_{l-1} W_l (+ b_l) into ``buffers`` and h_l = phi(z_l) in place but for the
+        logits z_L; for ReLU phi'(z_l) into ``slopes`` (one per hidden layer) if given
+        (:func:`activate`), for :meth:`_dense_delta`."""
+        per, hs = 2 if self.bias else 1, [h]
+        last = first + len(buffers) - 1
+        for i, z in enumerate(buffers, start=first):
+            np.matmul(hs[-1], self.params[per * i], out=z)
+            if self.bias:
+                z += self.params[per * i + 1]
+            if i < last:
+                activate(z, self.activation, None if slopes is None else slopes[i - first])
+            hs.append(z)
+        return hs
+
+    def _dense_delta(self, i: int, delta: np.ndarray, h: np.ndarray, spare: np.ndarray):
+        """delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1}) for layer i (0-based), h = h_{l-1}
+        = phi(z_{l-1}) and ``spare`` an array of h's shape. ReLU: spare holds the slope
+        phi'(z_{l-1}) that :meth:`_dense_forward` kept, and delta_{l-1} goes into h's buffer
+        (h is read for the last time by then); sigmoid, tanh: delta_{l-1} goes into spare,
+        phi' read off h (overwritten). :func:`backprop_activation` either way."""
+        w = self.params[(2 if self.bias else 1) * i]
+        if self.activation == "relu":
+            return backprop_activation(np.matmul(delta, w.T, out=h), None, "relu", spare)
+        return backprop_activation(np.matmul(delta, w.T, out=spare), h, self.activation)
+
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean loss on (x, y) and its gradient for every parameter.
 
@@ -548,12 +589,6 @@ class MLP(Network):
         """The layer widths, e.g. ``784-100-10``."""
         return "-".join(map(str, self.sizes))
 
-    def _weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """[(W_1, b_1), ..., (W_L, b_L)], b_l None without biases."""
-        if self.bias:
-            return list(zip(self.params[::2], self.params[1::2], strict=True))
-        return [(w, None) for w in self.params]
-
     def _workspace(self, lead: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Buffers for inputs of shape ``(*lead, sizes[0])``: [h_1, ..., z_L], [delta_1, ...].
 
@@ -593,25 +628,15 @@ class MLP(Network):
         self, x: np.ndarray, buffers: list[np.ndarray], slopes: list[np.ndarray] | None = None
     ) -> list[np.ndarray]:
         """Activations [h_0 = x, h_1, ..., h_{L-1}, z_L], written into ``buffers`` (h_1 on);
-        for ReLU, phi'(z_l) into ``slopes`` if given (:func:`activate`)."""
-        hs = [x]
-        layers = self._weights()
-        for i, ((w, b), z) in enumerate(zip(layers, buffers, strict=True)):
-            np.matmul(hs[-1], w, out=z)
-            if b is not None:
-                z += b
-            if i < len(layers) - 1:
-                activate(z, self.activation, None if slopes is None else slopes[i])
-            hs.append(z)
-        return hs
+        for ReLU, phi'(z_l) into ``slopes`` if given (:meth:`Network._dense_forward`)."""
+        return self._dense_forward(x, 0, buffers, slopes)
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
         """The forward pass, the losses (returned) and the backward pass of the module
         docstring down to the first wanted layer, dW_l = h_{l-1}^T delta_l (and db_l)
         into ``grads`` (:meth:`Network.batched_loss_and_grads`)."""
         buffers, deltas = self._workspace(x.shape[:-1])
-        relu = self.activation == "relu"
-        hs = self._forward(x, buffers, deltas if relu else None)
+        hs = self._forward(x, buffers, deltas if self.activation == "relu" else None)
         delta = hs.pop()
         losses = output_loss(self.loss_name, delta, y, hits)
         first = min(wanted)
@@ -620,12 +645,7 @@ class MLP(Network):
             if i in wanted:  # one position: h[..., None, :]
                 self._weight_grads(i, h[..., None, :], delta[..., None, :], grads, out, tap)
             if i > first:  # delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
-                w = self.params[(2 if self.bias else 1) * i]
-                if relu:  # into h_{l-1}'s buffer (read for the last time above), times the slope
-                    delta = np.multiply(np.matmul(delta, w.T, out=h), deltas[i - 1], out=h)
-                else:
-                    delta = np.matmul(delta, w.T, out=deltas[i - 1])
-                    backprop_activation(delta, h, self.activation)
+                delta = self._dense_delta(i, delta, h, deltas[i - 1])
         return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:

@@ -189,7 +189,7 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
         model.params[1] *= 40
         x = rng.integers(-1, 2, (*lead, model.n_inputs)).astype(np.float32)
     space = {}
-    blocks, _ = model._forward(x, space)
+    blocks, _ = model._forward(x, space, slopes=True)
     ties = windows = 0
     for layer, (*_, h, a) in enumerate(blocks):
         h = _activated(model, h)
@@ -217,7 +217,7 @@ def test_a_nan_in_a_pooling_window_routes_relus_zero_or_a_nan_to_its_four_positi
     x = rng.standard_normal((3, model.n_inputs))
     x[1, 5] = np.nan
     space = {}
-    blocks, _ = model._forward(x, space)
+    blocks, _ = model._forward(x, space, slopes=True)
     for layer, (*_, h, a) in enumerate(blocks):
         h = _activated(model, h)
         d_a = rng.standard_normal(a.shape)

@@ -27,9 +27,9 @@ def test_gradients_match_finite_differences_to_1e_6(activation, bias, hidden, lo
             b[:] = rng.normal(0, 0.3, b.shape)
     x, y = rng.standard_normal((9, 7)), rng.integers(0, 3, 9)
     if activation == "relu":  # kink-safe point: no pre-activation within far more than a step of 0
-        h = x
-        for w, b in model._weights()[:-1]:
-            z = h @ w + (0 if b is None else b)
+        h, per = x, 2 if bias else 1
+        for i in range(len(hidden)):
+            z = h @ model.params[per * i] + (model.params[per * i + 1] if bias else 0)
             assert np.abs(z).min() > 1e3 * FD_STEP * np.abs(h).max()
             h = np.maximum(z, 0)
     _, grads = model.loss_and_grads(x, y)
