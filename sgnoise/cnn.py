@@ -53,10 +53,11 @@ dT_l's band summed over x is a strided view of it; the fold is k G additions of 
 A conv weight's gradient for example e alone is sum_p outer(X_l[e, p], delta_l[e, p]) with
 the patches X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c] (im2col): ``tap`` hands
 out X_l and delta_l per example and pixel (:mod:`sgnoise.model`), X_l copied only for a
-tap (whole patch rows at once, as records of k C values). phi' is read off h = phi(z) as
-in the MLP; at the position a pooling window routes to, h is the window's maximum a_l, so
-delta_l is d loss / d a_l * phi'(a_l) there (computed on the pooled map) and a zero of its
-sign at the window's other positions. Ties in a pooling window send the gradient to its
+tap (whole patch rows at once, as records of k C values). At the position a pooling window
+routes to, h is the window's maximum a_l, so delta_l is d loss / d a_l * phi'(a_l) there
+and a zero of its sign at the window's other positions: phi' is applied on the pooled map,
+as in the MLP's layers (ReLU's slope 1[a_l > 0] kept by the forward pass, sigmoid's and
+tanh's read off a_l; :meth:`sgnoise.mlp.Network._backprop`), then routed. Ties in a pooling window send the gradient to its
 first maximum in row-major order, as PyTorch does (a ReLU's zeros tie, but their phi' is 0;
 a saturated float32 sigmoid's ones tie too); the forward pass keeps each window's index of
 it (:meth:`CNN._pool`). Non-finite values spread further than in a direct convolution:
@@ -89,6 +90,7 @@ block-Toeplitz T_l).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from numbers import Integral
@@ -96,7 +98,7 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from sgnoise.mlp import Network, activate, backprop_activation, output_loss
+from sgnoise.mlp import Network, activate, output_loss
 
 #: Most values a model keeps in its reusable buffers (float32: 256 MiB): the workspace of one
 #: batch of 500 LeNet-5 inputs holds about 13 million (25 million with the tap's patches,
@@ -257,8 +259,8 @@ class CNN(Network):
     ) -> tuple[list, list[np.ndarray]]:
         """The conv blocks' (input a_{l-1}, strips R_l, T_l, h_l, a_l) and the dense inputs
         [f, h_dense1, ..., z_logits]. ``slopes``: for ReLU, keep phi' of every pooled map
-        a_l (``s{l}``, :meth:`_unpool`) and dense hidden layer (``e{i}``,
-        :meth:`~sgnoise.mlp.Network._dense_delta`) in the workspace for the backward pass.
+        a_l (``s{l}``) and dense hidden layer (``e{i}``) in the workspace for the backward
+        pass (:meth:`~sgnoise.mlp.Network._backprop`).
 
         x: (*lead, n_inputs). a_{l-1}: (N, H, W, C_in), R_l: (N, o, G, k, (o_g + k - 1) C_in)
         the strips of the module docstring, T_l: (k, o_g + k - 1, C_in, o_g, C_l) the banded
@@ -300,12 +302,6 @@ class CNN(Network):
         hs = self._dense_forward(a.reshape(*lead, -1), len(self.geometry), buffers, kept)
         return blocks, hs
 
-    def _w(self, layer: int) -> np.ndarray:
-        return self.params[(2 if self.bias else 1) * layer]
-
-    def _b(self, layer: int) -> np.ndarray:
-        return self.params[2 * layer + 1]
-
     def _conv_grads(
         self, layer: int, block: tuple, delta: np.ndarray, lead: tuple, grads, out, tap, space
     ) -> None:
@@ -336,14 +332,14 @@ class CNN(Network):
         if self.bias:
             grads[j + 1] = np.sum(delta.reshape(*batches, -1, c), axis=-2, out=out[j + 1])
 
-    def _fold(self, delta: np.ndarray, block: tuple, shape: tuple, space: dict, layer: int):
-        """d loss / d a for the conv layer's input a of ``shape`` (N, H, W, C): the strips'
+    def _fold(self, delta: np.ndarray, block: tuple, space: dict, layer: int, out: np.ndarray):
+        """d loss / d a for the conv layer's input a into out (N, H, W, C): the strips'
         gradient dR = delta T^T, shaped as R, folded back (:func:`_fold_strips`)."""
         _, lowered, toeplitz, _, _ = block
         t = toeplitz.reshape(-1, toeplitz.shape[3] * toeplitz.shape[4])
         d_rows = self._buffer(space, f"dR{layer}", lowered.shape)
         np.matmul(delta.reshape(-1, t.shape[1]), t.T, out=d_rows.reshape(-1, t.shape[0]))
-        return _fold_strips(d_rows, self._buffer(space, f"da{layer}", shape))
+        return _fold_strips(d_rows, out)
 
     def _pool(self, h: np.ndarray, a: np.ndarray, space: dict, layer: int) -> None:
         """a: the maximum of each 2x2 window of h (N, o_h, o_w, C); and, kept in the workspace
@@ -378,34 +374,29 @@ class CNN(Network):
             np.add(miss[0], miss[1], out=first_e, dtype=np.uint8)
             np.add(first_e, miss[2], out=first_e)
 
-    def _unpool(self, d_a: np.ndarray, h: np.ndarray, a: np.ndarray, space: dict, layer: int):
-        """delta_l: d_a routed to the first maximum of each window (a last odd row or column
-        of h gets 0), times phi'(z_l).
+    def _unpool(self, q: np.ndarray, h: np.ndarray, space: dict, layer: int) -> np.ndarray:
+        """delta_l: q = d loss / d a_l phi'(a_l) (:meth:`~sgnoise.mlp.Network._backprop`)
+        routed to the first maximum of each window of h (N, o_h, o_w, C); a last odd row or
+        column of h gets 0.
 
-        phi' at the routed position is phi'(a), the window's maximum: q = d_a phi'(a) in
-        place on d_a (:func:`sgnoise.mlp.backprop_activation`: ReLU's slope 1[a > 0] kept by
-        the forward pass, ``s{layer}``; sigmoid's and tanh's read off a, which is
-        overwritten), then position (u, v) of each window gets q [first == u 2 + v]
-        (:meth:`_pool`): q, or a zero of q's sign elsewhere, as d_a [hit] phi'(h) gave, bit
-        for bit. A block of examples at a time, the four positions written by one product.
-        A NaN in a window (a diverged run): ReLU's phi'(NaN) is 0, the window's delta a
-        zero; sigmoid's and tanh's NaN at all four positions.
+        Position (u, v) of each window gets q [first == u 2 + v] (:meth:`_pool`): q, or a
+        zero of q's sign elsewhere, as d_a [hit] phi'(h) gave, bit for bit. A block of
+        examples at a time, the four positions written by one product. A NaN in a window (a
+        diverged run): ReLU's phi'(NaN) is 0, the window's delta a zero; sigmoid's and
+        tanh's NaN at all four positions.
         """
-        n, p_h, p_w, c = a.shape
+        n, p_h, p_w, c = q.shape
         delta = self._buffer(space, f"D{layer}", h.shape)
         delta[:, 2 * p_h :] = 0
         delta[:, :, 2 * p_w :] = 0
         step = max(1, POOL_CHUNK // (4 * p_h * p_w * c))
         hits = self._buffer(space, f"hits{layer}", (2, 2, step, p_h, p_w, c), bool)
-        slope = space[f"s{layer}"] if self.relu_after_pooling else None
         first, windows = space[f"first{layer}"], _windows(delta, p_h, p_w)
         for start in range(0, n, step):
             e = slice(start, min(n, start + step))
             hit = hits[:, :, : e.stop - e.start]
             np.equal(first[e], _POSITIONS, out=hit)
-            kept = None if slope is None else slope[e]
-            q = backprop_activation(d_a[e], a[e], self.activation, kept)
-            np.multiply(q, hit, out=windows[:, :, e])
+            np.multiply(q[e], hit, out=windows[:, :, e])
         return delta
 
     def _backward(self, x, y, wanted: set[int], out, grads: list, hits, tap) -> np.ndarray:
@@ -431,14 +422,20 @@ class CNN(Network):
                 continue
             if i > n_conv:  # into the hidden dense layer whose output is this layer's input h
                 spare = self._buffer(space, f"e{i - n_conv - 1}", h.shape)
-                delta = self._dense_delta(i, delta, h, spare)
+                product = functools.partial(np.matmul, delta, self._w(i).T)
+                delta = self._backprop(product, h, spare)
                 continue
-            if i == n_conv:  # into the last pooled map
-                d_a = np.matmul(delta, self._w(i).T, out=self._buffer(space, "eF", hs[0].shape))
-            else:  # delta_i T_i^T folded: into the previous conv block's pooled map
-                d_a = self._fold(delta, blocks[i], blocks[i - 1][4].shape, space, i)
-            *_, h_prev, a_prev = blocks[min(i, n_conv) - 1]
-            delta = self._unpool(d_a.reshape(a_prev.shape), h_prev, a_prev, space, i - 1)
+            # into the pooled map a below: times phi'(a) as into a dense layer, then unpooled
+            below = min(i, n_conv) - 1
+            *_, h_below, a = blocks[below]
+            spare = self._buffer(space, f"s{below}", a.shape)
+            if i == n_conv:  # delta W^T, a flattened as the dense layer reads it
+                product = functools.partial(np.matmul, delta, self._w(i).T)
+                q = self._backprop(product, hs[0], spare.reshape(hs[0].shape))
+            else:  # delta_i T_i^T folded
+                product = functools.partial(self._fold, delta, blocks[i], space, i)
+                q = self._backprop(product, a, spare)
+            delta = self._unpool(q.reshape(a.shape), h_below, space, below)
         return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:

@@ -437,6 +437,14 @@ class Network:
         if self.bias:
             grads[j + 1] = np.sum(flat_d, axis=-2, out=out[j + 1])
 
+    def _w(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s weight W (0-based)."""
+        return self.params[(2 if self.bias else 1) * layer]
+
+    def _b(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s bias b (0-based; with biases only)."""
+        return self.params[2 * layer + 1]
+
     def _dense_forward(
         self,
         h: np.ndarray,
@@ -447,28 +455,32 @@ class Network:
         """[h, h_1, ..., z_L]: the dense layers from layer ``first`` (0-based) on, fed h,
         z_l = h_{l-1} W_l (+ b_l) into ``buffers`` and h_l = phi(z_l) in place but for the
         logits z_L; for ReLU phi'(z_l) into ``slopes`` (one per hidden layer) if given
-        (:func:`activate`), for :meth:`_dense_delta`."""
-        per, hs = 2 if self.bias else 1, [h]
-        last = first + len(buffers) - 1
+        (:func:`activate`), for :meth:`_backprop`."""
+        hs, last = [h], first + len(buffers) - 1
         for i, z in enumerate(buffers, start=first):
-            np.matmul(hs[-1], self.params[per * i], out=z)
+            np.matmul(hs[-1], self._w(i), out=z)
             if self.bias:
-                z += self.params[per * i + 1]
+                z += self._b(i)
             if i < last:
                 activate(z, self.activation, None if slopes is None else slopes[i - first])
             hs.append(z)
         return hs
 
-    def _dense_delta(self, i: int, delta: np.ndarray, h: np.ndarray, spare: np.ndarray):
-        """delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1}) for layer i (0-based), h = h_{l-1}
-        = phi(z_{l-1}) and ``spare`` an array of h's shape. ReLU: spare holds the slope
-        phi'(z_{l-1}) that :meth:`_dense_forward` kept, and delta_{l-1} goes into h's buffer
-        (h is read for the last time by then); sigmoid, tanh: delta_{l-1} goes into spare,
-        phi' read off h (overwritten). :func:`backprop_activation` either way."""
-        w = self.params[(2 if self.bias else 1) * i]
+    def _backprop(
+        self, product: Callable[[np.ndarray], np.ndarray], h: np.ndarray, spare: np.ndarray
+    ) -> np.ndarray:
+        """delta_{l-1} = (d loss / d h_{l-1}) * phi'(z_{l-1}), the error of a layer's input.
+
+        ``product(out)`` writes d loss / d h_{l-1} (a dense layer's delta_l W_l^T, a conv
+        layer's folded strips) into out and returns it; h = h_{l-1} = phi(z_{l-1}); ``spare``
+        an array of h's shape. ReLU: spare holds the slope phi'(z_{l-1}) the forward pass kept
+        (:func:`activate`), the product goes into h's buffer (h is read for the last time by
+        then) and is multiplied by it: one pass. Sigmoid, tanh: the product goes into spare,
+        phi' is read off h (overwritten). :func:`backprop_activation` either way.
+        """
         if self.activation == "relu":
-            return backprop_activation(np.matmul(delta, w.T, out=h), None, "relu", spare)
-        return backprop_activation(np.matmul(delta, w.T, out=spare), h, self.activation)
+            return backprop_activation(product(h), None, "relu", spare)
+        return backprop_activation(product(spare), h, self.activation)
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean loss on (x, y) and its gradient for every parameter.
@@ -645,7 +657,8 @@ class MLP(Network):
             if i in wanted:  # one position: h[..., None, :]
                 self._weight_grads(i, h[..., None, :], delta[..., None, :], grads, out, tap)
             if i > first:  # delta_{l-1} = (delta_l W_l^T) * phi'(z_{l-1})
-                delta = self._dense_delta(i, delta, h, deltas[i - 1])
+                product = functools.partial(np.matmul, delta, self._w(i).T)
+                delta = self._backprop(product, h, deltas[i - 1])
         return losses
 
     def _logits(self, x: np.ndarray) -> np.ndarray:

@@ -204,7 +204,7 @@ def test_pooling_routes_each_window_to_its_first_maximum_in_every_tie_pattern(
             windows + a.size,
         )
         want = _routed_by_loop(h, d_a, activation)  # before _unpool, free to overwrite h
-        _assert_same_bits(model._unpool(d_a, h, a, space, layer), want)
+        _assert_same_bits(_pooled_delta(model, d_a, h, a, space, layer), want)
     assert ties > windows // 8
 
 
@@ -223,7 +223,20 @@ def test_a_nan_in_a_pooling_window_routes_relus_zero_or_a_nan_to_its_four_positi
         d_a = rng.standard_normal(a.shape)
         assert np.isnan(a).any() and not np.isnan(a).all()
         want = _routed_by_loop(h, d_a, activation)  # before _unpool, free to overwrite h
-        _assert_same_bits(model._unpool(d_a, h, a, space, layer), want)
+        _assert_same_bits(_pooled_delta(model, d_a, h, a, space, layer), want)
+
+
+def _pooled_delta(model: CNN, d_a, h, a, space: dict, layer: int) -> np.ndarray:
+    """delta_l as the backward pass makes it of d loss / d a_l (d_a): times phi'(a_l) on the
+    pooled map (Network._backprop: ReLU's slope kept by the forward pass in ``s{layer}``),
+    then routed (CNN._unpool)."""
+
+    def product(out):
+        out[...] = d_a
+        return out
+
+    q = model._backprop(product, a, model._buffer(space, f"s{layer}", a.shape))
+    return model._unpool(q, h, space, layer)
 
 
 def _activated(model: CNN, h: np.ndarray) -> np.ndarray:
