@@ -52,18 +52,19 @@ Backward pass (delta = d loss / d z, the dense layers' as in :mod:`sgnoise.mlp`)
 dT_l's band summed over x is a strided view of it; the fold is k G additions of strips.
 A conv weight's gradient for example e alone is sum_p outer(X_l[e, p], delta_l[e, p]) with
 the patches X_l[p, (i k + j) C + c] = a_{l-1}[y_p + i, x_p + j, c] (im2col): ``tap`` hands
-out X_l and delta_l per example and pixel (:mod:`sgnoise.model`), X_l copied only for a
-tap (whole patch rows at once, as records of k C values). At the position a pooling window
+out X_l and delta_l per example and pixel (:mod:`sgnoise.model`), X_l copied only for a tap
+(whole patch rows at once, as records of k C values). At the position a pooling window
 routes to, h is the window's maximum a_l, so delta_l is d loss / d a_l * phi'(a_l) there
 and a zero of its sign at the window's other positions: phi' is applied on the pooled map,
 as in the MLP's layers (ReLU's slope 1[a_l > 0] kept by the forward pass, sigmoid's and
-tanh's read off a_l; :meth:`sgnoise.mlp.Network._backprop`), then routed. Ties in a pooling window send the gradient to its
-first maximum in row-major order, as PyTorch does (a ReLU's zeros tie, but their phi' is 0;
-a saturated float32 sigmoid's ones tie too); the forward pass keeps each window's index of
-it (:meth:`CNN._pool`). Non-finite values spread further than in a direct convolution:
-0 * inf = NaN through the zeros of T_l, so a non-finite input value reaches every output of
-the strips that read it (all o_g C_l values of each), and a non-finite value of delta_l
-every value of its strip's row of dR_l; a diverging run is flagged non-finite either way.
+tanh's read off a_l; :meth:`sgnoise.mlp.Network._backprop`), then routed. Ties in a pooling
+window send the gradient to its first maximum in row-major order, as PyTorch does (a ReLU's
+zeros tie, but their phi' is 0; a saturated float32 sigmoid's ones tie too); the forward
+pass keeps each window's index of it (:meth:`CNN._pool`). Non-finite values spread further
+than in a direct convolution: 0 * inf = NaN through the zeros of T_l, so a non-finite input
+value reaches every output of the strips that read it (all o_g C_l values of each), and a
+non-finite value of delta_l every value of its strip's row of dR_l; a diverging run is
+flagged non-finite either way.
 
 Every array may carry a leading "minibatch" axis: x of shape (B, b, n_inputs) gives the B
 minibatch gradients at once; the forward products and dR_l run over all examples at once,

@@ -239,6 +239,62 @@ def _pooled_delta(model: CNN, d_a, h, a, space: dict, layer: int) -> np.ndarray:
     return model._unpool(q, h, space, layer)
 
 
+@pytest.mark.parametrize(
+    ("kept", "zeroed"),
+    [("e0", ["conv1", "conv2", "dense1"]), ("s1", ["conv1", "conv2"]), ("s0", ["conv1"])],
+)
+def test_relus_backward_multiplies_by_the_slopes_the_forward_pass_kept(kept, zeroed, monkeypatch):
+    # phi' of a hidden dense layer (e{i}) and of a pooled map (s{l}) is the slope 1[z > 0]
+    # the forward pass kept, not recomputed from h: with one kept slope zeroed after the
+    # forward pass, the layers below get zero gradients and the others the same bits.
+    model = _small("relu")
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((2, 5, model.n_inputs)), rng.integers(0, 3, (2, 5))
+    _, want = model.batched_loss_and_grads(x, y)
+    want = [g.copy() for g in want]
+    forward = model._forward
+
+    def forward_then_zero(x, space, slopes=False):
+        out = forward(x, space, slopes)
+        space[kept][...] = 0
+        return out
+
+    monkeypatch.setattr(model, "_forward", forward_then_zero)
+    _, got = model.batched_loss_and_grads(x, y)
+    for j, (g, w) in enumerate(zip(got, want, strict=True)):
+        if model.layer_names[j // 2] in zeroed:
+            assert not g.any() and w.any()
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"image_shape": (9, 8, 2), "channels": (3, 4), "kernel": 2, "dense": (5,)},
+        {"image_shape": (30, 30, 1), "channels": (3, 4, 5), "kernel": 3, "dense": (7, 6)},
+        {"image_shape": (10, 10, 1), "channels": (100, 2), "kernel": 1, "dense": (3,)},
+    ],
+)
+def test_the_workspace_grows_by_at_most_the_estimate_per_example(activation, settings):
+    # activations_per_example (cnn.workspace_values, what model.footprint gives the memory
+    # check) bounds the buffers a backward pass with a tap adds per example (ReLU's kept
+    # slopes included): the growth from 8 to 16 examples (the pooling's blocks and the
+    # banded kernels do not grow with them)
+    model = CNN(activation=activation, n_classes=3, **settings)
+    rng = np.random.default_rng(0)
+
+    def held(n: int) -> float:
+        x, y = rng.random((n, model.n_inputs), np.float32), rng.integers(0, 3, n)
+        model._workspaces.clear()
+        model.batched_loss_and_grads(x, y, tap=lambda i, h, d: None)
+        (space,) = model._workspaces.values()
+        return sum(a.nbytes for a in space.values()) / model.dtype.itemsize
+
+    assert (held(16) - held(8)) / 8 <= model.activations_per_example
+
+
 def _activated(model: CNN, h: np.ndarray) -> np.ndarray:
     """phi(z) of a conv block's map as the forward pass keeps it: ReLU's nets keep z (their
     ReLU runs on the pooled map), the others phi(z)."""

@@ -8,7 +8,7 @@ from _helpers import FD_STEP, finite_difference_grads
 
 import sgnoise.mlp as mlp_module
 from sgnoise.data import load
-from sgnoise.mlp import LOSSES, MLP, all_finite
+from sgnoise.mlp import LOSSES, MLP, activate, all_finite, backprop_activation
 from sgnoise.noise import iterate_minibatches
 from sgnoise.optim import SGD
 
@@ -111,6 +111,22 @@ def test_relu_passes_a_minus_inf_pre_activation_on_as_a_nan_loss():
     model.params[0][:] = [[-np.inf, 1.0], [0.0, 1.0]]  # z_1 = (-inf, 2) for x = (1, 1)
     with np.errstate(invalid="ignore"):
         assert np.isnan(model.loss(np.ones((1, 2)), np.array([0])))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relus_kept_slope_gives_the_bits_of_reading_it_off_h(dtype):
+    # The backward pass multiplies delta by the slope 1[z > 0] that activate kept instead of
+    # recomputing 1[h > 0] from h = relu(z) (the code before): the same bits for every pair
+    # of z (zeros of both signs, ties, subnormals, infinities, NaN) and delta (the same).
+    tiny = np.finfo(dtype).smallest_subnormal
+    values = np.array([0.0, -0.0, 1.5, 1.5, -1.5, tiny, -tiny, np.inf, -np.inf, np.nan], dtype)
+    z, delta = (a.ravel() for a in np.meshgrid(values, values))
+    h, slope = z.copy(), np.empty_like(z)
+    with np.errstate(invalid="ignore"):
+        activate(h, "relu", slope)
+        kept = backprop_activation(delta.copy(), None, "relu", slope)
+        recomputed = delta * (h > 0).astype(dtype)
+    assert kept.tobytes() == recomputed.tobytes()
 
 
 def test_small_integer_labels_give_the_same_loss_and_gradients_as_int64():
