@@ -195,7 +195,8 @@ def _curve(
         return
     xs, table = _table(rows, x, key)
     mean, lo, hi = _finite_stats(table)
-    ax.plot(xs, mean, ls, color=color, marker="o" if ls == "-" else None, ms=3.5, lw=1.6)
+    marker = "o" if ls == "-" else ("_" if len(xs) == 1 else None)  # one x: a line draws nothing
+    ax.plot(xs, mean, ls, color=color, marker=marker, ms=3.5 if ls == "-" else 14, lw=1.6)
     if key == "alpha_cal":
         _mark_bounds(ax, rows, x, xs, mean, color)
     if not band:
@@ -205,7 +206,16 @@ def _curve(
             return
         lo, hi = (_table(rows, x, key + end)[1][0] for end in ("_lo", "_hi"))
         hi = np.where(np.isfinite(hi), hi, np.nan)
-    ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
+    _band(ax, xs, lo, hi, color, alpha=0.2)
+
+
+def _band(ax, xs, lo, hi, color: str, **style) -> None:
+    """A band from ``lo`` to ``hi`` over ``xs``; over one x (a study of one network, one rate),
+    where a filled area has no width, a broad vertical bar."""
+    if len(xs) == 1:
+        ax.vlines(xs, lo, hi, colors=color, lw=8, alpha=style.get("alpha", 0.2))
+        return
+    ax.fill_between(xs, lo, hi, color=color, lw=0, **style)
 
 
 #: Arrow of a calibrated reading outside the curve: (flag, direction, label).
@@ -935,7 +945,7 @@ def _quantile_band(ax, rows: Sequence[Mapping], x: str, prefix: str, color: str,
     """The 5-95% quantiles of ``prefix`` (mean over seeds) as a band."""
     xs, lo = _table(rows, x, f"{prefix}_5")
     _, hi = _table(rows, x, f"{prefix}_95")
-    ax.fill_between(xs, _finite_stats(lo)[0], _finite_stats(hi)[0], color=color, lw=0, **style)
+    _band(ax, xs, _finite_stats(lo)[0], _finite_stats(hi)[0], color, **style)
 
 
 def _over_k_band(ax, rows: Sequence[Mapping], x: str, key: str, color: str) -> None:
@@ -951,7 +961,7 @@ def _over_k_band(ax, rows: Sequence[Mapping], x: str, key: str, color: str) -> N
     hi = np.where(ok, means, -np.inf).max(axis=0)
     none = ~ok.any(axis=0)
     lo[none], hi[none] = np.nan, np.nan
-    ax.fill_between(xs, lo, hi, color=color, alpha=0.1, lw=0, hatch="//")
+    _band(ax, xs, lo, hi, color, alpha=0.1, hatch="//")
 
 
 @_styled

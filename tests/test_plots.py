@@ -368,3 +368,20 @@ def test_a_bound_arrow_has_a_length_in_points_and_stays_inside_its_own_small_pan
         assert ups[0].arrow_patch.get_window_extent().y1 > up  # points up from α = 2
         downs = [a for a, y in zip(arrows, tails, strict=True) if y == 1.82]
         assert downs[0].arrow_patch.get_window_extent().y0 < down  # and down from the floor
+
+
+def test_a_curve_over_one_x_still_shows_its_band_and_its_surrogate():
+    # test_size_alpha.py --widths 16 --depths 1 --depth-width 16 --seeds 1: the panels showed a
+    # dot each, no 95% interval and no Gaussian surrogate, though the legend named both
+    rows = [{"width": 16, "seed": 1, "alpha": 1.47, "alpha_lo": 1.40, "alpha_hi": 1.55,
+             "alpha_surrogate": 1.52}]  # fmt: skip
+    fig, ax = plt.subplots()
+    plots._curve(ax, rows, "width", "alpha", "C0")
+    plots._curve(ax, rows, "width", "alpha_surrogate", "C0", band=False, ls="--")
+    plt.close(fig)
+    (band,) = ax.collections
+    (segment,) = band.get_segments() if hasattr(band, "get_segments") else [None]
+    np.testing.assert_allclose(segment, [[16, 1.40], [16, 1.55]])
+    assert band.get_linewidth()[0] > 0
+    surrogate = ax.lines[1]
+    assert surrogate.get_marker() not in (None, "None", "") and surrogate.get_ydata()[0] == 1.52
