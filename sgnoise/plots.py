@@ -856,6 +856,11 @@ def plot_alpha_by_layer_vs_sweep(results: Mapping, path: str | Path, *, x: str) 
                 _curve(ax, sub, x, key, colors[role])
                 if mode == "frozen":
                     _curve(ax, sub, x, key + "_surrogate", colors[role], band=False, ls="--")
+            if mode == "resampled" and results["config"].get("coordinates") == 0:
+                ax.text(0.5, 0.5, "not measured: the per-coordinate\nmeasurement is off "
+                        "(--coordinates 0)", transform=ax.transAxes, ha="center",
+                        va="center", color="0.3", bbox={"fc": "white", "ec": "none"},
+                        zorder=5)  # fmt: skip
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set(title=f"{act}: {title}", ylabel="tail index α")
             ax.grid(alpha=0.3)

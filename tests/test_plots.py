@@ -385,3 +385,26 @@ def test_a_curve_over_one_x_still_shows_its_band_and_its_surrogate():
     assert band.get_linewidth()[0] > 0
     surrogate = ax.lines[1]
     assert surrogate.get_marker() not in (None, "None", "") and surrogate.get_ydata()[0] == 1.52
+
+
+def test_the_calibrated_panel_per_layer_says_when_the_per_coordinate_measurement_is_off(
+    tmp_path, monkeypatch
+):
+    # test_size_alpha.py --coordinates 0: alpha_by_layer_vs_width.png's third column was an
+    # empty panel titled "calibrated α, M resampled minibatches", without a word
+    doc = results.load_results(Path(__file__).resolve().parent.parent / "MNIST_size/reference")
+    texts = []
+
+    def keep(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.plot_alpha_by_layer_vs_sweep(plots._arm(doc, "width"), tmp_path / "a.png", x="width")
+    assert not any("--coordinates 0" in t for t in texts)  # measured: no note
+    doc["config"]["coordinates"] = 0
+    doc["records"] = [r for r in doc["records"] if r["mode"] == "frozen"]
+    plots.plot_alpha_by_layer_vs_sweep(plots._arm(doc, "width"), tmp_path / "a.png", x="width")
+    note = "not measured: the per-coordinate\nmeasurement is off (--coordinates 0)"
+    assert texts.count(note) == 2  # one per activation
