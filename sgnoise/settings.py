@@ -94,8 +94,8 @@ KNOBS: dict[str, Knob] = {
         check=_one_of(DATASETS),
     ),
     "MODEL": Knob(
-        "network: mlp (fully connected, --hidden widths) or cnn (LeNet-style: per --channels "
-        "a --kernel convolution, the activation and 2x2 max pooling, then dense --hidden "
+        "network: mlp (fully connected hidden layers) or cnn (LeNet-style: per --channels a "
+        "--kernel convolution, the activation and 2x2 max pooling, then the dense hidden "
         "layers)",
         str,
         check=_one_of(MODELS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,13 @@ def test_every_knob_has_help_and_accepts_its_documented_example_values():
         cli.check_setting("OUT_ROOT", "")
     with pytest.raises(ValueError, match="--in-flight must be of type bool, got 1"):
         cli.check_setting("IN_FLIGHT", 1)
+
+
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_every_flag_a_study_s_help_names_is_one_of_its_own(study):
+    # the size study's --help said "--model: mlp (fully connected, --hidden widths)", a flag
+    # it refuses ("--hidden is not a setting of the size study")
+    parser = cli.build_parser("", STUDIES[study].defaults)
+    own = {o for action in parser._actions for o in action.option_strings}
+    named = set(re.findall(r"--[a-z][a-z-]*", parser.format_help()))
+    assert named <= own, sorted(named - own)
