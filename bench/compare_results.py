@@ -1,6 +1,6 @@
 """Compare two results.csv files column by column: every α, loss and accuracy value equal?
 
-python bench/compare_results.py OLD/results.csv NEW/results.csv
+python bench/compare_results.py OLD/results.csv NEW/results.csv   (or the run folders OLD NEW)
 Prints the rows and columns that differ (elapsed_s and columns only one file has are
 listed, not compared), the largest |new - old| of each numeric column that differs, and
 exits 1 if any shared column other than elapsed_s differs. Rows of a kind (``mode``)
@@ -9,13 +9,25 @@ that only NEW has (measurements added since) are left out.
 
 import csv
 import sys
+from pathlib import Path
+
+USAGE = "usage: python bench/compare_results.py OLD NEW (two results.csv, or their run folders)"
+
+
+def _rows(path: str) -> list[dict[str, str]]:
+    """The rows of a results.csv, or of the one in a run folder; unreadable: exit 2."""
+    csv_path = Path(path) / "results.csv" if Path(path).is_dir() else Path(path)
+    try:
+        with open(csv_path, newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError as err:
+        print(f"compare_results.py: cannot read {csv_path} ({err.strerror}): give two "
+              "results.csv files, or the run folders that hold them", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
 
 
 def main(old_path: str, new_path: str) -> int:
-    with open(old_path, newline="") as f:
-        old = list(csv.DictReader(f))
-    with open(new_path, newline="") as f:
-        new = list(csv.DictReader(f))
+    old, new = _rows(old_path), _rows(new_path)
     modes = {r.get("mode") for r in old}
     added = sum(r.get("mode") not in modes for r in new)
     new = [r for r in new if r.get("mode") in modes]
@@ -50,4 +62,7 @@ def main(old_path: str, new_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    if len(sys.argv) != 3:
+        print(USAGE, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(*sys.argv[1:]))

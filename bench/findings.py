@@ -16,6 +16,7 @@ import _root  # noqa: F401, I001  (the project root on sys.path: runs without PY
 import argparse
 import math
 import sys
+from typing import NoReturn
 
 import numpy as np
 from scipy import stats
@@ -116,16 +117,19 @@ def size_table(records: list[dict], epoch: float, model: str, n_in: int) -> None
             )
 
 
-def _refuse(message: str, fix: str = "name runs of one configuration only") -> None:
-    """One line naming the problem and the fix, exit 2 (bad input)."""
-    print(f"findings.py: {message}: {fix}", file=sys.stderr)
+def _refuse(message: str, fix: str = "name runs of one configuration only") -> NoReturn:
+    """One line naming the problem and the fix (if the message does not), exit 2 (bad input)."""
+    print(f"findings.py: {message}{f': {fix}' if fix else ''}", file=sys.stderr)
     sys.exit(2)
 
 
 def pooled_seeds(folders: list[str]) -> dict:
     """The results of ``folders`` as one: runs of one configuration but their seeds (a study
     run as ``--seeds 0``, then ``--seeds 1 2``), records and runs concatenated."""
-    results = [load_results(folder) for folder in folders]
+    try:
+        results = [load_results(folder) for folder in folders]
+    except (OSError, ValueError) as err:  # not a run folder, unfinished, damaged: it says which
+        _refuse(str(err), "")
     first = results[0]
     same = {k: v for k, v in first["config"].items() if k not in ("seeds", "wall_time_s")}
     seeds: list[int] = []
@@ -170,6 +174,10 @@ def main() -> None:
             _refuse(f"--seeds {args.seeds}: no such seed in {args.folder}",
                     f"choose among the recorded seeds {results['config']['seeds']}")  # fmt: skip
     epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
+    epochs = sorted({r["epoch"] for r in records})
+    if epoch not in epochs:  # every figure would print as nan
+        _refuse(f"--epoch {epoch:g}: not a checkpoint of {' + '.join(args.folder)}",
+                f"choose among {', '.join(f'{e:g}' for e in epochs)}")  # fmt: skip
     config = results["config"]
     print(
         f"{' + '.join(args.folder)}: {config['dataset']} "
