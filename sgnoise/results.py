@@ -472,8 +472,8 @@ def load_noise_samples(folder: str | Path) -> dict[str, np.ndarray]:
     path = Path(folder) / NOISE_SAMPLES
     if not path.is_file():
         return {}
-    try:
-        with np.load(path, allow_pickle=False) as f:
+    try:  # np.load(path) leaves its file open when the zip is damaged (a ResourceWarning)
+        with open(path, "rb") as fid, np.load(fid, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
