@@ -567,8 +567,13 @@ def _print_summary(out: Mapping[str, Any]) -> None:
                     f"{np.mean([start[r['seed']]['loss'] for r in rose]):.3g} to "
                     f"{np.mean([r['loss'] for r in rose]):.3g}: try a smaller --lr)"
                 )
-            elif len(lost) == len(untrained):  # e.g. every ReLU dead after a large step
+            elif len(lost) == len(untrained):  # e.g. every ReLU dead after a large step ...
                 noise = "no noise left to measure (degenerate noise, above): try a smaller --lr"
+                if all(start[r["seed"]].get("status") not in (None, results.OK) for r in lost):
+                    noise = (  # ... or dead from the start (784-1-10, ReLU): no step did it
+                        "no noise to measure from the initialisation on (degenerate noise, "
+                        "above): try wider hidden layers or another --init"
+                    )
             else:
                 noise += " (try more epochs, a larger --lr or another --init)"
             print(

@@ -240,3 +240,22 @@ def test_the_summary_names_the_network_of_a_diverged_or_failed_run_in_the_size_s
     assert err.startswith("failed:   sigmoid net 128-128 lr=50 b=100 seed=1: why\n")
     sweep._print_summary({"runs": runs[:1], "records": []})  # one network: as before
     assert capsys.readouterr().out.startswith("diverged: sigmoid lr=50 ")
+
+
+def test_the_summary_does_not_blame_the_learning_rate_for_a_network_dead_from_the_start(capsys):
+    # test_size_alpha.py --depths 3 --depth-width 1: 784-1-1-1-10 ReLU has no noise at epoch 0
+    # already; the summary said "try a smaller --lr"
+    def row(epoch, status):
+        return {
+            **dict(activation="relu", hidden="1-1-1", lr=0.1, batch_size=100, seed=1),
+            **dict(mode="frozen", split="train", layer="all", epoch=epoch, status=status),
+            **dict(alpha=float("nan"), alpha_surrogate=float("nan"), alpha_std=float("nan")),
+            **dict(alpha_std_surrogate=float("nan"), loss=2.303, train_acc=0.088, reason="dead"),
+        }
+
+    sweep._print_summary({"runs": [], "records": [row(0.0, "degenerate"), row(1.0, "degenerate")]})
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.endswith("no noise to measure from the initialisation on (degenerate noise, "
+                         "above): try wider hidden layers or another --init")  # fmt: skip
+    sweep._print_summary({"runs": [], "records": [row(0.0, "ok"), row(1.0, "degenerate")]})
+    assert capsys.readouterr().out.splitlines()[-1].endswith("try a smaller --lr")
