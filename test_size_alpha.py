@@ -12,7 +12,7 @@ Results go to <OUT_ROOT>/<Dataset>_size/<run>/, e.g. MNIST_size/run-20261206-101
 Redraw the PNGs: python replot.py <run folder>
 """
 
-DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist or fashion_mnist
+DATASET = "mnist10k"  # mnist10k (embedded, offline), mnist, fashion_mnist or cifar10
 MODEL = "mlp"  # mlp, or cnn (conv net: CHANNELS, KERNEL, then the dense hidden layers swept)
 ACTIVATIONS = ("relu", "sigmoid")  # hidden-layer nonlinearities to compare
 WIDTHS = (32, 128, 512, 2048)  # widths w of the one-hidden-layer networks 784-w-10
@@ -31,7 +31,7 @@ RESAMPLED = 1000  # random minibatches M it draws: M noise values per coordinate
 SPARSE = 0.05  # a coordinate with fewer non-zero per-example gradients than this share is sparse
 SEEDS = (0, 1)  # one run per seed: plots show the mean and the min-max band
 OPTIMIZER = "sgd"  # sgd, momentum, adam or adadelta
-INIT = "he"  # initial weights: he (N(0, 2/fan_in)), lecun (N(0, 1/fan_in)) or paper (N(0, 0.1^2))
+INIT = "he"  # initial weights: he (N(0, 2/fan_in)), lecun, glorot or paper (N(0, 0.1^2))
 LOSS = "cross_entropy"  # training loss: cross_entropy or mse (squared error, one-hot targets)
 CHECKPOINT_EVERY = 0  # measure every k iterations (0: after every epoch; -1: at the end)
 SUBSET = 0  # use only the first n training images (0: all), for quick runs

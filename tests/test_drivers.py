@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from sgnoise.data import DATASETS
+from sgnoise.mlp import INITS, LOSSES
+from sgnoise.optim import OPTIMIZERS
 from sgnoise.results import RECORD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,3 +291,17 @@ def test_size_driver_refuses_a_network_too_large_for_memory_before_training(tmp_
     assert "784-500000-10" in out.stderr and "GiB of memory" in out.stderr
     assert "GiB available: use smaller widths" in out.stderr
     assert not (tmp_path / "MNIST_size").exists()
+
+
+@pytest.mark.parametrize("script", ["test_epoch_alpha_relu.py", "test_lr_alpha.py",
+                                    "test_batch_alpha.py", "test_size_alpha.py"])  # fmt: skip
+def test_a_driver_s_constants_name_every_choice_they_accept_in_their_comment(script):
+    # INIT's comments named paper, he, lecun but not glorot; the size driver's DATASET not cifar10
+    comments = {
+        line.split("=", 1)[0].strip(): line.split("#", 1)[1]
+        for line in (ROOT / script).read_text().splitlines()
+        if line[:1].isupper() and "#" in line
+    }
+    for name, choices in (("DATASET", DATASETS), ("OPTIMIZER", OPTIMIZERS), ("INIT", INITS),
+                          ("LOSS", LOSSES)):  # fmt: skip
+        assert all(c in comments[name] for c in choices), (name, comments[name])
