@@ -43,6 +43,7 @@ import numpy as np
 
 from sgnoise import per_example
 from sgnoise.calibration import MAX_VALUES, MIN_ROWS, calibrated_alpha
+from sgnoise.results import open_npz
 from sgnoise.tail_index import MIN_COLUMN_ROWS, MIN_SAMPLES, per_column_alpha, summarise_noise
 from sgnoise.tail_index.common import ties
 from sgnoise.verdict import noise_verdict, per_example_verdict
@@ -126,7 +127,7 @@ def _names(path) -> list[str]:
         with open(path, "rb") as f:
             if not f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC:
                 return []
-        with np.load(path, allow_pickle=False) as npz:
+        with open_npz(path) as npz:
             names = list(npz.files)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return []
@@ -183,7 +184,7 @@ def _read(path, load: Callable[[], np.ndarray]) -> np.ndarray:
 
 
 def _npz_member(path, key: str | None) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as npz:
+    with open_npz(path) as npz:
         names = list(npz.files)
         if key is None:
             if len(names) != 1:

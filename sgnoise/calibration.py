@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
+from sgnoise.results import open_npz
 from sgnoise.tail_index import (
     MIN_SAMPLES,
     AlphaAccumulator,
@@ -308,7 +309,7 @@ def _checksum(readings: np.ndarray) -> str:
 def _cached(path: Path, entry: Mapping) -> tuple[np.ndarray | None, str]:
     """The readings kept in ``path`` if they verify, else None and why not ('': no file)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open_npz(path) as f:
             readings, saved = f["readings"], json.loads(f["entry"].item())
     except FileNotFoundError:
         return None, ""

@@ -77,6 +77,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sgnoise.results import open_npz
+
 DATASETS = ("mnist10k", "mnist", "fashion_mnist", "cifar10")
 #: (height, width, channels) of each data set's images; a row of x is one image flattened
 #: channels-last, ((y * width + x) * channels + c).
@@ -460,7 +462,7 @@ def _load_npz(path: Path, expected_sha256: str | None) -> dict:
                 "or not keras's mnist.npz: replace it with a fresh copy."
             )
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open_npz(path) as f:
             return {k: f[k] for k in _IDX_NAMES}
     except KeyError as err:
         raise DataError(

@@ -33,6 +33,7 @@ file in its error and says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -44,7 +45,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -467,13 +468,22 @@ def save_noise_samples(folder: str | Path, samples: Mapping[str, np.ndarray]) ->
     return path
 
 
+@contextlib.contextmanager
+def open_npz(path: str | Path) -> Iterator[Any]:
+    """``np.load(path)`` of an .npz archive (no pickles), its file closed on leaving, also
+    when the archive is damaged: ``np.load(path)`` itself leaves the file open when NpzFile
+    raises (a ResourceWarning at some later garbage collection, wherever that happens)."""
+    with open(path, "rb") as fid, np.load(fid, allow_pickle=False) as npz:
+        yield npz
+
+
 def load_noise_samples(folder: str | Path) -> dict[str, np.ndarray]:
     """The arrays of ``noise_samples.npz`` ({} if the folder has none); ValueError if damaged."""
     path = Path(folder) / NOISE_SAMPLES
     if not path.is_file():
         return {}
-    try:  # np.load(path) leaves its file open when the zip is damaged (a ResourceWarning)
-        with open(path, "rb") as fid, np.load(fid, allow_pickle=False) as f:
+    try:
+        with open_npz(path) as f:
             return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import gc
 import json
 import math
 import multiprocessing
 import re
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +225,27 @@ def test_no_committed_results_file_holds_a_path_of_the_machine_that_made_it():
         absolute = [s for s in strings({k: doc[k] for k in ("config", "provenance")})
                     if s.startswith(("/", "~")) or ":\\\\" in s]  # fmt: skip
         assert not absolute, (path, absolute)
+
+
+def test_every_reader_of_a_damaged_npz_closes_its_file(tmp_path):
+    """np.load(path) leaves the file open when the archive is damaged; the ResourceWarning
+    of that file, at a later garbage collection, failed whichever test ran then."""
+    from sgnoise import analyse, calibration, data
+
+    path = tmp_path / results.NOISE_SAMPLES
+    path.write_bytes(b"PK\x03\x04" + b"not a zip archive" * 10)  # a zip's magic, then junk
+    readers = {
+        "load_noise_samples": lambda: results.load_noise_samples(tmp_path),
+        "analyse names": lambda: analyse._names(path),
+        "analyse member": lambda: analyse._npz_member(path, None),
+        "calibration cache": lambda: calibration._cached(path, {}),
+        "keras npz": lambda: data._load_npz(path, None),
+    }
+    for name, read in readers.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with contextlib.suppress(Exception):
+                read()
+            gc.collect()
+        unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not unclosed, f"{name} left {path.name} open: {unclosed[0].message}"
