@@ -10,20 +10,32 @@ that only NEW has (measurements added since) are left out.
 import csv
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 USAGE = "usage: python bench/compare_results.py OLD NEW (two results.csv, or their run folders)"
 
 
 def _rows(path: str) -> list[dict[str, str]]:
-    """The rows of a results.csv, or of the one in a run folder; unreadable: exit 2."""
+    """The rows of a results.csv, or of the one in a run folder; unreadable, or not records
+    (no rows, no ``mode`` column: a results.json, an empty file): exit 2."""
     csv_path = Path(path) / "results.csv" if Path(path).is_dir() else Path(path)
     try:
-        with open(csv_path, newline="") as f:
-            return list(csv.DictReader(f))
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
     except OSError as err:
-        print(f"compare_results.py: cannot read {csv_path} ({err.strerror}): give two "
-              "results.csv files, or the run folders that hold them", file=sys.stderr)  # fmt: skip
-        sys.exit(2)
+        _refuse(f"cannot read {csv_path} ({err.strerror})")
+    except (UnicodeDecodeError, csv.Error) as err:
+        _refuse(f"{csv_path} is not a results.csv ({err})")
+    if not rows or "mode" not in rows[0]:
+        _refuse(f"{csv_path} is not a results.csv (no records with a 'mode' column)")
+    return rows
+
+
+def _refuse(problem: str) -> NoReturn:
+    """One line naming the problem and the fix, exit 2 (bad input)."""
+    print(f"compare_results.py: {problem}: give two results.csv files, or the run folders "
+          "that hold them", file=sys.stderr)  # fmt: skip
+    sys.exit(2)
 
 
 def main(old_path: str, new_path: str) -> int:

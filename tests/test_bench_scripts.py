@@ -36,6 +36,27 @@ def test_a_bench_script_refuses_bad_input_in_one_line(script, args, message):
     assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [  # each was an IndexError or UnicodeDecodeError traceback, exit 1
+        (b"", "empty.csv is not a results.csv (no records with a 'mode' column)"),
+        (b"study,mode\n", "empty.csv is not a results.csv (no records with a 'mode' column)"),
+        (b'{\n  "config": {}\n}\n', "is not a results.csv (no records with a 'mode' column)"),
+        (b"\x89PNG\r\n\x1a\n", "is not a results.csv ('utf-8' codec can't decode byte 0x89"),
+    ],
+)
+@pytest.mark.parametrize("side", ["old", "new"])
+def test_compare_results_refuses_a_file_that_is_not_a_results_csv_in_one_line(
+    tmp_path, contents, message, side
+):
+    bad = tmp_path / "empty.csv"
+    bad.write_bytes(contents)
+    args = [str(bad), REFERENCE] if side == "old" else [REFERENCE, str(bad)]
+    out = run("compare_results.py", *args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == ""
+
+
 def test_compare_results_reads_the_results_csv_of_two_run_folders():
     out = run("compare_results.py", REFERENCE, REFERENCE)
     assert out.returncode == 0 and out.stdout.splitlines()[-1].startswith("0 differing cells")
