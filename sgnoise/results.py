@@ -359,7 +359,7 @@ def read_json(path: str | Path, what: str = "sgnoise file") -> Any:
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file named as the folder
         raise FileNotFoundError(f"{path} not found: is {path.parent} a run folder?") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(

@@ -197,6 +197,12 @@ def test_load_results_names_the_missing_or_foreign_file(tmp_path):
     (tmp_path / "results.json").write_text('{"records": []}')
     with pytest.raises(ValueError, match=r"not an sgnoise results file.*config"):
         results.load_results(tmp_path)
+    # a file given as the folder (findings.py, replot.py on .../results.csv): was the bare
+    # "[Errno 20] Not a directory: '.../results.csv/results.json'"
+    (tmp_path / "results.csv").write_text("study,mode\n")
+    with pytest.raises(FileNotFoundError, match=r"results.csv/results.json not found: is .*"
+                       r"results.csv a run folder\?"):  # fmt: skip
+        results.load_results(tmp_path / "results.csv")
 
 
 def test_noise_samples_round_trip_flattened(tmp_path):
