@@ -60,3 +60,21 @@ def test_compare_results_refuses_a_file_that_is_not_a_results_csv_in_one_line(
 def test_compare_results_reads_the_results_csv_of_two_run_folders():
     out = run("compare_results.py", REFERENCE, REFERENCE)
     assert out.returncode == 0 and out.stdout.splitlines()[-1].startswith("0 differing cells")
+
+
+def test_bench_epoch_s_verdict_agrees_with_its_pass_line():
+    pytest.importorskip("torch")  # bench_epoch imports it (one process: about 2 s)
+    cases = {  # (numpy_over_torch, floor_over_torch): the verdict's last words
+        (0.9, 0.8): ": the target is met",
+        (0.98, 1.05): ": the target is met",  # the floor is an estimate: was "below the floor"
+        (1.3, 1.1): ": the <= 1.0 target is below this BLAS's floor on this machine",
+        (1.2, 0.8): ": the target is above the floor; the loop adds 1.50x to it",
+    }
+    code = "import sys; sys.path.insert(0, 'bench'); import bench_epoch\n" + "".join(
+        f"print(bench_epoch.verdict({ratio}, {floor}, 0.5, 1.2))\n" for ratio, floor in cases
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for said, words in zip(out.stdout.splitlines(), cases.values(), strict=True):
+        assert said.endswith(words), said
