@@ -35,8 +35,9 @@ def _small(activation="relu", bias=True, seed=1, **kwargs) -> CNN:
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias):
-    model = _small(activation, bias)
+@pytest.mark.parametrize("dense", [(5,), (5, 4)])  # two: a dense layer's error into another's
+def test_gradients_match_finite_differences_to_1e_6_in_norm(activation, bias, dense):
+    model = _small(activation, bias, dense=dense)
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((4, model.n_inputs)), rng.integers(0, 3, 4)
     _, grads = model.loss_and_grads(x, y)
