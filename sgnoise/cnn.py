@@ -545,9 +545,15 @@ def layer_shapes(geometry: list[tuple], kernel: int, sizes: Sequence[int]) -> li
 
 
 def workspace_values(geometry: list[tuple], kernel: int, sizes: Sequence[int]) -> int:
-    """Values the forward and backward passes hold per example (the workspace): per conv
-    layer the strips R and their gradient, d a, the tap's patches (made only for a tap),
-    z and delta, the pooled map and its gradient; twice the dense layers' widths."""
+    """Values the forward and backward passes hold per example (the workspace), at most: per
+    conv layer the strips R and their gradient dR, a map of its input's size, the tap's
+    patches (made only for a tap), z and delta, the pooled map and its kept slope (ReLU) or
+    gradient; twice the dense layers' widths, their input f included. A bound, not the
+    count: conv1 makes no dR, and the gradient of a pooled map goes into that map's own
+    buffers (no map of an input's size, no second f): LeNet-5 (dense 120, 84) with a tap
+    holds 89% of it. The noise pass and the per-example recorder size their chunks with it,
+    the memory check its estimate (:func:`sgnoise.model.footprint`): a tighter count would
+    move both."""
     k, total = kernel, sum(sizes) * 2
     for h_in, w_in, c_in, o_h, o_w, c, p_h, p_w in geometry:
         o_g = group_width(o_w, c)
