@@ -53,6 +53,7 @@ from sgnoise.results import (  # noqa: E402
     POOLED,
     POOLED_TRAIN,
     RESAMPLED,
+    UNTRAINED_ACCURACY,
     atomic_write,
     load_noise_samples,
     load_results,
@@ -304,7 +305,9 @@ def _mark_failures(
 ) -> set[str]:
     """Markers at the top of a panel, at the ``x`` (epoch or lr) where runs failed: an x for
     a run that diverged, an o where the noise of the panel's records (``where``: split,
-    layer) was degenerate (α not estimated). Returns the kinds drawn."""
+    layer) was degenerate (α not estimated), and against a swept x a triangle where a seed's
+    network did not train (train accuracy below :data:`UNTRAINED_ACCURACY` at the last
+    checkpoint: its α is an untrained network's). Returns the kinds drawn."""
     drawn = set()
     where_kind = []
     for run in results["runs"]:
@@ -315,13 +318,22 @@ def _mark_failures(
     for r in _frozen(results, status=DEGENERATE, **where):
         if r["activation"] in activations:
             where_kind.append((r[x], r["activation"], "degenerate"))
+    if not XAXES[x].over_training:
+        for r in _shown(select(results["records"], **POOLED_TRAIN), x)[0]:
+            if r["activation"] in activations and not r.get("diverged"):
+                if r.get("train_acc", 1.0) < UNTRAINED_ACCURACY:  # NaN: not flagged
+                    where_kind.append((r[x], r["activation"], "untrained"))
     for at, activation, kind in dict.fromkeys(where_kind):
+        transform = ax.get_xaxis_transform()
+        if kind == "untrained":  # the activations side by side, not on top of one another
+            shift = 8 * (list(activations).index(activation) - (len(activations) - 1) / 2)
+            transform = offset_copy(transform, ax.figure, x=shift, units="points")
         ax.plot(
             [at],
-            [0.96 if kind == "diverged" else 0.9],
+            [_MARK_HEIGHTS[kind]],
             **_MARKERS[kind],
             color=_color(activation),
-            transform=ax.get_xaxis_transform(),
+            transform=transform,
             clip_on=False,
         )
         drawn.add(kind)
@@ -332,11 +344,16 @@ def _mark_failures(
 _MARKERS = {
     "diverged": {"marker": "x", "ls": "", "ms": 9, "mew": 2},
     "degenerate": {"marker": "o", "ls": "", "ms": 7, "mew": 1.5, "mfc": "none"},
+    "untrained": {"marker": "v", "ls": "", "ms": 7, "mew": 1.5, "mfc": "none"},
 }
 _MARK_LABELS = {
     "diverged": "diverged (NaN/inf)",
     "degenerate": "degenerate noise (zeros): α not estimated",
+    "untrained": f"a seed did not train (train accuracy < {UNTRAINED_ACCURACY:g}): untrained α",
 }
+#: Where each marker sits, in axes fractions (untrained: on the top spine, above the margin
+#: that keeps the curves off it).
+_MARK_HEIGHTS = {"diverged": 0.96, "degenerate": 0.9, "untrained": 1.0}
 
 
 def _mark_handles(marks: set[str]) -> list[Line2D]:
@@ -987,6 +1004,7 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
     """
     acts = _activations(results)
     fig, axes = plt.subplots(2, 3, figsize=(17, 9), sharex=True, layout="constrained")
+    marks: set[str] = set()
     for (mode, key, title), ax in zip(_PER_COORDINATE, axes.flat, strict=True):
         rows = _shown(select(results["records"], mode=mode, split="train", layer=POOLED), x)[0]
         for act in acts:
@@ -1021,6 +1039,8 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
         else:
             ax.axhline(2.0, color="k", lw=1, ls=":")
             ax.set_ylabel("tail index α")
+        if not XAXES[x].over_training:  # which networks' readings are untrained ones
+            marks |= _mark_failures(ax, results, x, acts, split="train", layer=POOLED)
         ax.set_title(title)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -1034,6 +1054,7 @@ def plot_per_coordinate(results: Mapping, path: str | Path, *, x: str = "epoch")
         Patch(color="k", alpha=0.08, label="Gaussian columns, same rows: 5-95%"),
         Patch(color="k", alpha=0.1, hatch="//", label="Hill: range over k = √m/4 ... 4√m"),
         *_bound_handles(),
+        *_mark_handles(marks),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4)
     fig.suptitle(_title(results, "Per coordinate: calibrated α, its spread, per-example tails"))

@@ -70,6 +70,10 @@ SPLITS = ("train", "test")
 #: progress bars and summaries show, ``select(records, **POOLED_TRAIN)``.
 POOLED_TRAIN = {"mode": FROZEN, "split": "train", "layer": POOLED}
 OK, DEGENERATE = "ok", "degenerate"
+#: Train accuracy at the last checkpoint below this (twice chance for the 10 classes): the
+#: network did not train (e.g. the sigmoid conv net at η = 0.1: its noise is an untrained
+#: network's); the summary says so and the plots against a swept x mark it.
+UNTRAINED_ACCURACY = 0.2
 #: Values of ``state`` in ``status.json``.
 RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
 

@@ -484,14 +484,9 @@ def _a(word: str) -> str:
     return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
-#: Train accuracy at the last checkpoint below this (twice chance): the summary says the network
-#: did not train (e.g. the sigmoid conv net at η = 0.1: its noise is an untrained network's).
-UNTRAINED_ACCURACY = 2 / N_CLASSES
-
-
 def _print_summary(out: Mapping[str, Any]) -> None:
     """Diverged and failed runs, then the last pooled train-noise α per activation and lr, and
-    whether that network trained at all (:data:`UNTRAINED_ACCURACY`)."""
+    whether that network trained at all (:data:`sgnoise.results.UNTRAINED_ACCURACY`)."""
     several = len({r.get("hidden") for r in (*out["runs"], *out["records"])}) > 1  # size study
 
     def who(activation: str, hidden: str | None) -> str:
@@ -553,7 +548,7 @@ def _print_summary(out: Mapping[str, Any]) -> None:
         )
         # NaN: not flagged; a diverged run is (its line above), not called untrained
         untrained = [
-            r for r in rows if r["train_acc"] < UNTRAINED_ACCURACY and not r.get("diverged")
+            r for r in rows if r["train_acc"] < results.UNTRAINED_ACCURACY and not r.get("diverged")
         ]
         if untrained:
             accuracy = ", ".join(f"{r['train_acc']:.3f} (seed {r['seed']})" for r in untrained)

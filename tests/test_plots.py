@@ -408,3 +408,22 @@ def test_the_calibrated_panel_per_layer_says_when_the_per_coordinate_measurement
     plots.plot_alpha_by_layer_vs_sweep(plots._arm(doc, "width"), tmp_path / "a.png", x="width")
     note = "not measured: the per-coordinate\nmeasurement is off (--coordinates 0)"
     assert texts.count(note) == 2  # one per activation
+
+
+def test_a_network_that_did_not_train_is_marked_against_a_swept_x_not_over_epochs():
+    # MNIST_lr/reference at η = 0.001 (train accuracy 0.12 and 0.10 after 5 epochs) and the
+    # sigmoid nets of 3-4 hidden layers in MNIST_size/reference plotted as any other point
+    doc = _results("lr")
+    for r in doc["records"]:
+        if r["lr"] == 0.01 and r["epoch"] == 3.0 and r["seed"] == 0:
+            r["train_acc"] = 0.1  # one seed of both activations at chance
+    fig, ax = plt.subplots()
+    assert plots._mark_failures(ax, doc, "lr", ACTS, split="train", layer="all") == {
+        "diverged", "untrained"}  # fmt: skip
+    untrained = [line for line in ax.lines if line.get_marker() == "v"]
+    assert [float(line.get_xdata()[0]) for line in untrained] == [0.01, 0.01]
+    left, right = (line.get_transform().transform((0.01, 1.0))[0] for line in untrained)
+    assert right - left > 5  # side by side on the screen, not one on the other
+    ax.clear()
+    assert "untrained" not in plots._mark_failures(ax, doc, "epoch", ACTS)  # over training: no
+    plt.close(fig)
