@@ -173,11 +173,15 @@ def main() -> None:
         if not records:
             _refuse(f"--seeds {args.seeds}: no such seed in {args.folder}",
                     f"choose among the recorded seeds {results['config']['seeds']}")  # fmt: skip
-    epoch = args.epoch if args.epoch is not None else max(r["epoch"] for r in records)
     epochs = sorted({r["epoch"] for r in records})
-    if epoch not in epochs:  # every figure would print as nan
+    epoch = args.epoch if args.epoch is not None else epochs[-1]
+    # the recorded checkpoint as printed (6 digits: 1/7 of an epoch is 0.142857), else every
+    # figure would print as nan
+    near = [e for e in epochs if math.isclose(e, epoch, rel_tol=1e-5)]
+    if not near:
         _refuse(f"--epoch {epoch:g}: not a checkpoint of {' + '.join(args.folder)}",
                 f"choose among {', '.join(f'{e:g}' for e in epochs)}")  # fmt: skip
+    epoch = near[0]
     config = results["config"]
     print(
         f"{' + '.join(args.folder)}: {config['dataset']} "

@@ -3,6 +3,7 @@ bad input is one line naming it, exit 2, no traceback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,21 @@ def test_compare_results_refuses_a_file_that_is_not_a_results_csv_in_one_line(
     out = run("compare_results.py", *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == ""
+
+
+def test_findings_takes_a_fractional_checkpoint_as_it_prints_it(tmp_path):
+    # checkpoints every k iterations: epoch 5/7 is 0.7142857142857143 in results.json; the
+    # refusal listed it as 0.714286, which --epoch 0.714286 was refused as again
+    doc = json.loads((ROOT / REFERENCE / "results.json").read_text())
+    for r in doc["records"]:
+        r["epoch"] /= 7
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    out = run("findings.py", str(tmp_path), "--epoch", "0.714286")
+    assert out.returncode == 0, out.stderr
+    said = out.stdout.replace(str(tmp_path), REFERENCE).replace("epoch 0.714286", "epoch 5")
+    assert said == run("findings.py", REFERENCE).stdout  # the figures of the last checkpoint
+    out = run("findings.py", str(tmp_path), "--epoch", "0.7143")
+    assert out.returncode == 2 and "choose among 0, 0.142857, 0.285714, " in out.stderr
 
 
 def test_compare_results_reads_the_results_csv_of_two_run_folders():
