@@ -288,6 +288,20 @@ def test_alpha_vs_activity_titles_why_it_has_no_rho(tmp_path, monkeypatch, share
     assert titles == [f"sigmoid, epoch 20: {title}"]
 
 
+def _panel_texts(monkeypatch) -> list[str]:
+    """The texts drawn inside the panels of every figure plots saves from now on (the
+    figures are closed, not written)."""
+    texts: list[str] = []
+
+    def keep(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return texts
+
+
 @pytest.mark.parametrize(("resampled", "noted"), [(100, True), (1000, False), (None, False)])
 def test_the_coordinates_own_alpha_panel_says_it_needs_1000_resampled_minibatches(
     tmp_path, monkeypatch, resampled, noted
@@ -296,14 +310,7 @@ def test_the_coordinates_own_alpha_panel_says_it_needs_1000_resampled_minibatche
     doc = _results("activation")
     if resampled is not None:
         doc["config"]["resampled"] = resampled
-    texts = []
-
-    def keep(fig, path):
-        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
-        plt.close(fig)
-        return path
-
-    monkeypatch.setattr(plots, "_save", keep)
+    texts = _panel_texts(monkeypatch)
     plots.plot_per_coordinate(doc, tmp_path / "per_coordinate.png")
     note = [t for t in texts if "needs M >= 1000" in t]
     assert note == ([f"no coordinate's own α: it needs M >= 1000 resampled\nminibatches "
@@ -393,14 +400,7 @@ def test_the_calibrated_panel_per_layer_says_when_the_per_coordinate_measurement
     # test_size_alpha.py --coordinates 0: alpha_by_layer_vs_width.png's third column was an
     # empty panel titled "calibrated α, M resampled minibatches", without a word
     doc = results.load_results(Path(__file__).resolve().parent.parent / "MNIST_size/reference")
-    texts = []
-
-    def keep(fig, path):
-        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
-        plt.close(fig)
-        return path
-
-    monkeypatch.setattr(plots, "_save", keep)
+    texts = _panel_texts(monkeypatch)
     plots.plot_alpha_by_layer_vs_sweep(plots._arm(doc, "width"), tmp_path / "a.png", x="width")
     assert not any("--coordinates 0" in t for t in texts)  # measured: no note
     doc["config"]["coordinates"] = 0
