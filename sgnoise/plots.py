@@ -59,6 +59,7 @@ from sgnoise.results import (  # noqa: E402
     load_results,
     read_status,
     select,
+    untrained,
     write_status,
 )
 from sgnoise.run_config import RUN_KEYS  # noqa: E402
@@ -320,9 +321,8 @@ def _mark_failures(
             where_kind.append((r[x], r["activation"], "degenerate"))
     if not XAXES[x].over_training:
         for r in _shown(select(results["records"], **POOLED_TRAIN), x)[0]:
-            if r["activation"] in activations and not r.get("diverged"):
-                if r.get("train_acc", 1.0) < UNTRAINED_ACCURACY:  # NaN: not flagged
-                    where_kind.append((r[x], r["activation"], "untrained"))
+            if r["activation"] in activations and untrained(r):
+                where_kind.append((r[x], r["activation"], "untrained"))
     for at, activation, kind in dict.fromkeys(where_kind):
         transform = ax.get_xaxis_transform()
         if kind == "untrained":  # the activations side by side, not on top of one another

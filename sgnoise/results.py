@@ -681,6 +681,13 @@ def load(folder: str | Path) -> pd.DataFrame:
     return pd.concat([pd.DataFrame(added, index=table.index), table], axis=1)
 
 
+def untrained(record: Mapping[str, Any]) -> bool:
+    """Whether a record's network did not train: train accuracy below
+    :data:`UNTRAINED_ACCURACY` (a NaN or missing accuracy is not flagged), unless the run
+    diverged (flagged as that instead)."""
+    return not record.get("diverged") and record.get("train_acc", math.nan) < UNTRAINED_ACCURACY
+
+
 def select(records: Sequence[Mapping[str, Any]], **where: Any) -> list[Mapping[str, Any]]:
     """The records whose columns hold the given values, in order (e.g. ``mode=FROZEN``)."""
     return [r for r in records if all(r.get(k) == v for k, v in where.items())]

@@ -546,10 +546,7 @@ def _print_summary(out: Mapping[str, Any]) -> None:
             f"{mean('alpha_surrogate'):.3f}), standardised α {mean('alpha_std'):.3f} "
             f"(surrogate {mean('alpha_std_surrogate'):.3f}), loss {mean('loss'):.3f}"
         )
-        # NaN: not flagged; a diverged run is (its line above), not called untrained
-        untrained = [
-            r for r in rows if r["train_acc"] < results.UNTRAINED_ACCURACY and not r.get("diverged")
-        ]
+        untrained = [r for r in rows if results.untrained(r)]  # a diverged run has its line
         if untrained:
             accuracy = ", ".join(f"{r['train_acc']:.3f} (seed {r['seed']})" for r in untrained)
             start = {r["seed"]: first[(activation, hidden, lr, b, r["seed"])] for r in untrained}
